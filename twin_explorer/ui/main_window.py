@@ -1,0 +1,169 @@
+"""The main window: device tree | twin editor over patch log, with menus and status bar."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from twin_explorer import APP_NAME
+from twin_explorer.ui import window_state
+from twin_explorer.ui.about import AboutDialog
+
+log = logging.getLogger(__name__)
+
+MENU_TITLES = ("&File", "&Hub", "&Twin", "&Module", "&View", "&Help")
+
+
+def _pane(name: str, title: str, body: QWidget) -> QWidget:
+    pane = QWidget()
+    pane.setObjectName(name)
+    layout = QVBoxLayout(pane)
+    layout.setContentsMargins(4, 4, 4, 4)
+    heading = QLabel(f"<b>{title}</b>")
+    layout.addWidget(heading)
+    layout.addWidget(body, 1)
+    return pane
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
+
+        self.tree_view = QTreeView()
+        self.tree_view.setObjectName("deviceTreeView")
+        self.tree_view.setUniformRowHeights(True)
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("twinEditorText")
+        self.editor.setReadOnly(True)
+        self.editor.setPlaceholderText("Select a device or module to see its twin.")
+        self.log_view = QTableView()
+        self.log_view.setObjectName("patchLogView")
+
+        self.tree_pane = _pane("deviceTree", "Devices and modules", self.tree_view)
+        self.editor_pane = _pane("twinEditor", "Twin", self.editor)
+        self.log_pane = _pane("patchLog", "Patch log", self.log_view)
+
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.right_splitter.setObjectName("rightSplitter")
+        self.right_splitter.addWidget(self.editor_pane)
+        self.right_splitter.addWidget(self.log_pane)
+        self.right_splitter.setStretchFactor(0, 3)
+        self.right_splitter.setStretchFactor(1, 1)
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.setObjectName("mainSplitter")
+        self.main_splitter.addWidget(self.tree_pane)
+        self.main_splitter.addWidget(self.right_splitter)
+        self.main_splitter.setStretchFactor(0, 1)
+        self.main_splitter.setStretchFactor(1, 2)
+        self.setCentralWidget(self.main_splitter)
+
+        self.hub_status = QLabel("No hub")
+        self.hub_status.setObjectName("hubStatus")
+        self.connection_status = QLabel("")
+        self.connection_status.setObjectName("connectionStatus")
+        self.statusBar().addWidget(self.hub_status, 1)
+        self.statusBar().addPermanentWidget(self.connection_status)
+
+        self.menus: dict[str, QMenu] = {}
+        self._build_menus()
+        if not window_state.restore(self, self._splitters()):
+            self._default_geometry()
+
+    # -- menus -----------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        for title in MENU_TITLES:
+            self.menus[title.replace("&", "")] = bar.addMenu(title)
+
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        self.menus["File"].addAction(quit_action)
+
+        view = self.menus["View"]
+        for pane, label in (
+            (self.tree_pane, "Device &Tree"),
+            (self.editor_pane, "Twin &Editor"),
+            (self.log_pane, "&Patch Log"),
+        ):
+            toggle = QAction(label, self, checkable=True, checked=True)
+            toggle.setObjectName(f"toggle_{pane.objectName()}")
+            toggle.toggled.connect(pane.setVisible)
+            view.addAction(toggle)
+        view.addSeparator()
+        reset = QAction("&Reset Layout", self)
+        reset.triggered.connect(self.reset_layout)
+        view.addAction(reset)
+
+        about = QAction(f"&About {APP_NAME}", self)
+        about.setObjectName("aboutAction")
+        about.triggered.connect(self.show_about)
+        self.menus["Help"].addAction(about)
+        about_qt = QAction("About &Qt", self)
+        about_qt.triggered.connect(QApplication.aboutQt)
+        self.menus["Help"].addAction(about_qt)
+
+    def _default_geometry(self) -> None:
+        screen = self.screen().availableGeometry()
+        width = min(1200, int(screen.width() * 0.9))
+        height = min(780, int(screen.height() * 0.9))
+        self.resize(width, height)
+        self.move(screen.center() - self.rect().center())
+        self.reset_layout()
+
+    def reset_layout(self) -> None:
+        for action in self.menus["View"].actions():
+            if action.isCheckable():
+                action.setChecked(True)
+        width, height = self.width(), self.height()
+        self.main_splitter.setSizes([width // 3, width - width // 3])
+        self.right_splitter.setSizes([height * 3 // 4, height // 4])
+
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # window-modal, never a nested event loop
+        return dialog
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def add_shutdown_step(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Register async cleanup (hub process, simulated modules) run after the window closes."""
+        self._shutdown_steps.append(step)
+
+    async def shutdown(self) -> None:
+        for step in reversed(self._shutdown_steps):
+            try:
+                await step()
+            except Exception:
+                log.exception("shutdown step failed")
+        self._shutdown_steps.clear()
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"main": self.main_splitter, "right": self.right_splitter}
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        window_state.save(self, self._splitters())
+        event.accept()
+        self.closed.emit()
