@@ -70,8 +70,9 @@ def run_app(*, verbose: bool = False) -> int:
         loop.run_until_complete(closed)
         loop.run_until_complete(window.shutdown())
     asyncio.set_event_loop(None)
-    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread()
-                 and not t.daemon]
+    lingering = [
+        t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+    ]
     if lingering:
         log.warning("threads still running at exit: %s", ", ".join(lingering))
     log.info("exited cleanly")

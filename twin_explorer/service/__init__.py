@@ -1,0 +1,1 @@
+"""Async facade over azure-iot-hub: typed results and plain-words errors for the UI."""

@@ -1,0 +1,417 @@
+"""``HubService``: the app's async view of one hub, over azure-iot-hub.
+
+The SDK is blocking (msrest over requests), so every call runs on a small thread pool
+owned by the service and never on the UI loop. Each worker thread has its own
+``IoTHubRegistryManager``: requests sessions are not meant to be shared across threads.
+Twins and query pages are read as the raw JSON the hub sent, so fields the SDK models do
+not know (``modelId``, ``$metadata`` details) are never lost on the way to the editor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from azure.iot.hub import IoTHubRegistryManager
+from azure.iot.hub.models import CloudToDeviceMethod, QuerySpecification
+
+from twin_explorer.connection import strings
+from twin_explorer.service import errors
+from twin_explorer.service.models import (
+    Auth,
+    CaAuth,
+    HubStatistics,
+    Identity,
+    MethodResult,
+    QueryPage,
+    SasAuth,
+    Twin,
+    X509Auth,
+)
+from twin_explorer.service.translate import Context, identity_label, translate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# msrest waits 100 s by default; a desktop app should give up sooner on ordinary calls.
+REQUEST_TIMEOUT = 30.0
+
+
+def _quoted(etag: str | None) -> str:
+    # IoT Hub honours only quoted etags (B.3); None means "whatever is there".
+    if not etag:
+        return '"*"'
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+class HubService:
+    def __init__(
+        self,
+        connection_string: str,
+        *,
+        ca_cert: str | None = None,
+        proxy: str | None = None,
+        use_env_proxies: bool = True,
+        max_workers: int = 4,
+    ) -> None:
+        self._cs = strings.parse(connection_string)
+        if self._cs.kind != "service":
+            raise errors.InvalidRequest(
+                "This is a device or module connection string; a hub connection needs a "
+                "service connection string (HostName, SharedAccessKeyName, SharedAccessKey)."
+            )
+        self._connection_string = connection_string
+        self._ca_cert = ca_cert
+        self._proxy = proxy
+        self._use_env_proxies = use_env_proxies
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hub")
+        self._closed = False
+
+    # -- identity of the connection ------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The HostName as given (may carry a port for a local hub)."""
+        return self._cs.host_name
+
+    @property
+    def device_host(self) -> str:
+        """The host devices put in their connection strings: never a port (A.1)."""
+        return self._cs.host
+
+    @property
+    def policy(self) -> str:
+        return self._cs.shared_access_key_name or ""
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Queued calls are dropped; a call already on the wire finishes within its timeout.
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> HubService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _manager(self) -> IoTHubRegistryManager:
+        manager = getattr(self._local, "manager", None)
+        if manager is None:
+            manager = IoTHubRegistryManager.from_connection_string(self._connection_string)
+            config = manager.protocol.config
+            config.connection.timeout = REQUEST_TIMEOUT
+            if self._ca_cert:
+                config.connection.verify = self._ca_cert
+            config.proxies.use_env_settings = self._use_env_proxies
+            if self._proxy:
+                config.proxies.add("https", self._proxy)
+            self._local.manager = manager
+        return manager
+
+    async def _call(self, ctx: Context, fn: Callable[[IoTHubRegistryManager], T]) -> T:
+        if self._closed:
+            raise errors.ServiceError(f"The connection to {self.host} is closed.")
+        loop = asyncio.get_running_loop()
+
+        def run() -> T:
+            return fn(self._manager())
+
+        try:
+            return await loop.run_in_executor(self._executor, run)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = translate(exc, ctx)
+            log.info("%s (%s)", error.text, type(exc).__name__)
+            raise error from None
+
+    def _ctx(self, action: str, device_id: str | None = None, module_id: str | None = None):
+        return Context(
+            hub=self.host,
+            action=action,
+            identity=identity_label(device_id, module_id),
+            policy=self.policy,
+        )
+
+    # -- connection check ----------------------------------------------------------------
+
+    async def check(self) -> HubStatistics:
+        """One cheap authenticated call: proves host, TLS trust, key and policy."""
+        return await self.statistics()
+
+    async def statistics(self) -> HubStatistics:
+        def fetch(rm: IoTHubRegistryManager) -> HubStatistics:
+            stats = rm.get_device_registry_statistics()
+            return HubStatistics(
+                total_devices=stats.total_device_count or 0,
+                enabled_devices=stats.enabled_device_count or 0,
+                disabled_devices=stats.disabled_device_count or 0,
+            )
+
+        return await self._call(self._ctx("read the registry statistics"), fetch)
+
+    # -- devices -------------------------------------------------------------------------
+
+    async def get_device(self, device_id: str) -> Identity:
+        def fetch(rm: IoTHubRegistryManager) -> Identity:
+            return _identity(rm.get_device(device_id))
+
+        return await self._call(self._ctx("read the device", device_id), fetch)
+
+    async def create_device(
+        self,
+        device_id: str,
+        auth: Auth | None = None,
+        *,
+        enabled: bool = True,
+        iot_edge: bool = False,
+    ) -> Identity:
+        auth = auth or SasAuth()
+        status = "enabled" if enabled else "disabled"
+
+        def create(rm: IoTHubRegistryManager) -> Identity:
+            if isinstance(auth, X509Auth):
+                device = rm.create_device_with_x509(
+                    device_id,
+                    auth.primary_thumbprint,
+                    auth.secondary_thumbprint,
+                    status,
+                    iot_edge=iot_edge,
+                )
+            elif isinstance(auth, CaAuth):
+                device = rm.create_device_with_certificate_authority(
+                    device_id, status, iot_edge=iot_edge
+                )
+            else:
+                device = rm.create_device_with_sas(
+                    device_id, auth.primary_key, auth.secondary_key, status, iot_edge=iot_edge
+                )
+            return _identity(device)
+
+        return await self._call(self._ctx("create the device", device_id), create)
+
+    async def set_device_enabled(self, device: Identity, enabled: bool) -> Identity:
+        """Enable or disable a device, keeping its authentication as it is."""
+        body = dict(device.raw)
+        body["status"] = "enabled" if enabled else "disabled"
+        return await self._put_device(device, body, "change the device's status")
+
+    async def regenerate_keys(self, identity: Identity, which: str = "both") -> Identity:
+        """New random symmetric keys ("primary", "secondary" or "both")."""
+        from twin_explorer.connection.sas import generate_key
+
+        if identity.auth_type != "sas":
+            raise errors.InvalidRequest(
+                f"{identity.label} uses X.509 authentication; it has no keys to regenerate."
+            )
+        body = dict(identity.raw)
+        keys = dict((body.get("authentication") or {}).get("symmetricKey") or {})
+        if which in ("primary", "both"):
+            keys["primaryKey"] = generate_key()
+        if which in ("secondary", "both"):
+            keys["secondaryKey"] = generate_key()
+        body["authentication"] = {**(body.get("authentication") or {}), "symmetricKey": keys}
+        if identity.is_module:
+            return await self._put_module(identity, body, "regenerate the module's keys")
+        return await self._put_device(identity, body, "regenerate the device's keys")
+
+    async def _put_device(self, device: Identity, body: dict, action: str) -> Identity:
+        def put(rm: IoTHubRegistryManager) -> Identity:
+            raw = rm.protocol.devices.create_or_update_identity(
+                device.device_id, body, _quoted(device.etag), raw=True
+            )
+            return Identity.from_json(raw.response.json())
+
+        return await self._call(self._ctx(action, device.device_id), put)
+
+    async def delete_device(self, device_id: str, etag: str | None = None) -> None:
+        def delete(rm: IoTHubRegistryManager) -> None:
+            rm.delete_device(device_id, etag)
+
+        await self._call(self._ctx("delete the device", device_id), delete)
+
+    # -- modules -------------------------------------------------------------------------
+
+    async def list_modules(self, device_id: str) -> list[Identity]:
+        def fetch(rm: IoTHubRegistryManager) -> list[Identity]:
+            modules = [_identity(m) for m in rm.get_modules(device_id)]
+            return sorted(modules, key=lambda m: m.module_id or "")
+
+        return await self._call(self._ctx("list the modules", device_id), fetch)
+
+    async def get_module(self, device_id: str, module_id: str) -> Identity:
+        def fetch(rm: IoTHubRegistryManager) -> Identity:
+            return _identity(rm.get_module(device_id, module_id))
+
+        return await self._call(self._ctx("read the module", device_id, module_id), fetch)
+
+    async def create_module(
+        self, device_id: str, module_id: str, auth: Auth | None = None
+    ) -> Identity:
+        auth = auth or SasAuth()
+
+        def create(rm: IoTHubRegistryManager) -> Identity:
+            if isinstance(auth, X509Auth):
+                module = rm.create_module_with_x509(
+                    device_id, module_id, None, auth.primary_thumbprint, auth.secondary_thumbprint
+                )
+            elif isinstance(auth, CaAuth):
+                module = rm.create_module_with_certificate_authority(device_id, module_id, None)
+            else:
+                module = rm.create_module_with_sas(
+                    device_id, module_id, None, auth.primary_key, auth.secondary_key
+                )
+            return _identity(module)
+
+        return await self._call(self._ctx("create the module", device_id, module_id), create)
+
+    async def _put_module(self, module: Identity, body: dict, action: str) -> Identity:
+        def put(rm: IoTHubRegistryManager) -> Identity:
+            raw = rm.protocol.modules.create_or_update_identity(
+                module.device_id, module.module_id, body, _quoted(module.etag), raw=True
+            )
+            return Identity.from_json(raw.response.json())
+
+        return await self._call(self._ctx(action, module.device_id, module.module_id), put)
+
+    async def delete_module(self, device_id: str, module_id: str, etag: str | None = None) -> None:
+        def delete(rm: IoTHubRegistryManager) -> None:
+            rm.delete_module(device_id, module_id, etag)
+
+        await self._call(self._ctx("delete the module", device_id, module_id), delete)
+
+    def connection_string(self, identity: Identity, which: str = "primary") -> str:
+        """The device or module connection string, built from the host and its key."""
+        key = identity.primary_key if which == "primary" else identity.secondary_key
+        if identity.auth_type != "sas" or not key:
+            raise errors.InvalidRequest(
+                f"{identity.label} uses {identity.auth_type} authentication, which has no "
+                "connection string with a key; its devices connect with their certificate."
+            )
+        if identity.module_id:
+            return strings.build_module(
+                self.device_host, identity.device_id, identity.module_id, key
+            )
+        return strings.build_device(self.device_host, identity.device_id, key)
+
+    # -- twins ---------------------------------------------------------------------------
+
+    async def get_twin(self, device_id: str, module_id: str | None = None) -> Twin:
+        def fetch(rm: IoTHubRegistryManager) -> Twin:
+            if module_id:
+                raw = rm.protocol.modules.get_twin(device_id, module_id, raw=True)
+            else:
+                raw = rm.protocol.devices.get_twin(device_id, raw=True)
+            return Twin(raw.response.json())
+
+        return await self._call(self._ctx("read the twin", device_id, module_id), fetch)
+
+    async def patch_twin(
+        self,
+        device_id: str,
+        module_id: str | None,
+        patch: dict[str, Any],
+        etag: str | None,
+    ) -> Twin:
+        """Merge-patch tags and desired properties; ``etag`` guards against lost updates."""
+
+        def send(rm: IoTHubRegistryManager) -> Twin:
+            if module_id:
+                raw = rm.protocol.modules.update_twin(
+                    device_id, module_id, patch, _quoted(etag), raw=True
+                )
+            else:
+                raw = rm.protocol.devices.update_twin(device_id, patch, _quoted(etag), raw=True)
+            return Twin(raw.response.json())
+
+        return await self._call(self._ctx("update the twin", device_id, module_id), send)
+
+    async def replace_twin(
+        self,
+        device_id: str,
+        module_id: str | None,
+        twin: dict[str, Any],
+        etag: str | None,
+    ) -> Twin:
+        """Replace tags and desired properties wholesale."""
+
+        def send(rm: IoTHubRegistryManager) -> Twin:
+            if module_id:
+                raw = rm.protocol.modules.replace_twin(
+                    device_id, module_id, twin, _quoted(etag), raw=True
+                )
+            else:
+                raw = rm.protocol.devices.replace_twin(device_id, twin, _quoted(etag), raw=True)
+            return Twin(raw.response.json())
+
+        return await self._call(self._ctx("replace the twin", device_id, module_id), send)
+
+    # -- query ---------------------------------------------------------------------------
+
+    async def query(
+        self, text: str, *, page_size: int = 100, continuation: str | None = None
+    ) -> QueryPage:
+        """One page of an IoT Hub query; pass the returned continuation for the next."""
+
+        def run(rm: IoTHubRegistryManager) -> QueryPage:
+            raw = rm.protocol.query.get_twins(
+                QuerySpecification(query=text),
+                x_ms_continuation=continuation,
+                x_ms_max_item_count=str(page_size),
+                raw=True,
+            )
+            response = raw.response
+            return QueryPage(
+                items=response.json(),
+                continuation=response.headers.get("x-ms-continuation") or None,
+                item_type=response.headers.get("x-ms-item-type") or "twin",
+            )
+
+        return await self._call(self._ctx("run the query"), run)
+
+    # -- direct methods ------------------------------------------------------------------
+
+    async def invoke_method(
+        self,
+        device_id: str,
+        module_id: str | None,
+        method_name: str,
+        payload: Any = None,
+        *,
+        response_timeout: int = 30,
+        connect_timeout: int = 0,
+    ) -> MethodResult:
+        request = CloudToDeviceMethod(
+            method_name=method_name,
+            payload=payload,
+            response_timeout_in_seconds=response_timeout,
+            connect_timeout_in_seconds=connect_timeout,
+        )
+
+        def invoke(rm: IoTHubRegistryManager) -> MethodResult:
+            # The HTTP call lasts as long as the device may take, plus a margin.
+            rm.protocol.config.connection.timeout = response_timeout + connect_timeout + 10
+            try:
+                if module_id:
+                    result = rm.invoke_device_module_method(device_id, module_id, request)
+                else:
+                    result = rm.invoke_device_method(device_id, request)
+            finally:
+                rm.protocol.config.connection.timeout = REQUEST_TIMEOUT
+            return MethodResult(status=int(result.status), payload=result.payload)
+
+        ctx = self._ctx(f"invoke the method '{method_name}'", device_id, module_id)
+        return await self._call(ctx, invoke)
+
+
+def _identity(model: Any) -> Identity:
+    return Identity.from_json(model.serialize(keep_readonly=True))
