@@ -1,0 +1,168 @@
+"""Qt-free state behind the device tree: pages of devices, modules loaded on demand.
+
+A hub is never read whole. ``DeviceListing`` asks the hub for one page at a time
+(``x-ms-max-item-count`` / ``x-ms-continuation``), so the first rows of a 100,000-device
+hub appear after one round trip. The ID filter runs on the hub as
+``CONTAINS(deviceId, …)``; IoT Hub in Azure only supports ``IS_DEFINED`` in twin
+queries, so when the hub refuses that, the listing scans plain pages and filters them
+here, still page by page, reporting how far it got.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twin_explorer.service import errors
+from twin_explorer.service.hub import HubService
+from twin_explorer.service.models import Identity
+
+log = logging.getLogger(__name__)
+
+ALL_DEVICES = "SELECT * FROM devices"
+SCAN_PAGE_SIZE = 1000
+
+
+def quote_literal(text: str) -> str:
+    """A string literal for the IoT Hub query language."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class ModuleRow:
+    device_id: str
+    module_id: str
+    connection_state: str = "Disconnected"
+    auth_type: str = "sas"
+    identity: Identity | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.device_id}/{self.module_id}"
+
+
+@dataclass
+class DeviceRow:
+    """One top-level row: a device twin (or a module twin, from a modules query)."""
+
+    device_id: str
+    module_id: str | None = None
+    status: str = "enabled"
+    connection_state: str = "Disconnected"
+    auth_type: str = "sas"
+    iot_edge: bool = False
+    modules: list[ModuleRow] | None = None  # None until loaded
+    modules_loading: bool = False
+    twin: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_module(self) -> bool:
+        return self.module_id is not None
+
+    @property
+    def label(self) -> str:
+        return f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+
+    @classmethod
+    def from_twin(cls, twin: dict[str, Any]) -> DeviceRow:
+        return cls(
+            device_id=str(twin.get("deviceId", "")),
+            module_id=twin.get("moduleId"),
+            status=twin.get("status") or "enabled",
+            connection_state=twin.get("connectionState") or "Disconnected",
+            auth_type=twin.get("authenticationType") or "sas",
+            iot_edge=bool((twin.get("capabilities") or {}).get("iotEdge")),
+            twin=twin,
+        )
+
+
+class DeviceListing:
+    """The rows for one view of a hub: everything, an ID filter, or a query."""
+
+    def __init__(
+        self,
+        service: HubService,
+        *,
+        id_filter: str = "",
+        query: str | None = None,
+        page_size: int = 100,
+    ) -> None:
+        self._service = service
+        self.id_filter = id_filter.strip()
+        self.user_query = query.strip() if query else None
+        self.page_size = page_size
+        self.rows: list[DeviceRow] = []
+        self._continuation: str | None = None
+        self._exhausted = False
+        self._scanning = False  # client-side ID filter over plain pages
+        self.scanned = 0  # devices looked at while scanning
+
+    @property
+    def has_more(self) -> bool:
+        return not self._exhausted
+
+    @property
+    def scanning(self) -> bool:
+        return self._scanning
+
+    def _query_text(self) -> str:
+        if self.user_query:
+            return self.user_query
+        if self.id_filter and not self._scanning:
+            return f"{ALL_DEVICES} WHERE CONTAINS(deviceId, {quote_literal(self.id_filter)})"
+        return ALL_DEVICES
+
+    async def fetch_more(
+        self, progress: Callable[[int], None] | None = None
+    ) -> list[DeviceRow]:
+        """Fetch the next page of rows (at least one, unless the hub has no more)."""
+        if self._exhausted:
+            return []
+        new: list[DeviceRow] = []
+        while not new and not self._exhausted:
+            try:
+                page = await self._service.query(
+                    self._query_text(),
+                    page_size=SCAN_PAGE_SIZE if self._scanning else self.page_size,
+                    continuation=self._continuation,
+                )
+            except errors.InvalidRequest:
+                if self.id_filter and not self.user_query and not self._scanning:
+                    log.info("hub refused CONTAINS(); filtering device IDs in the app")
+                    self._scanning = True
+                    self._continuation = None
+                    continue
+                raise
+            self._continuation = page.continuation
+            self._exhausted = page.continuation is None
+            rows = [DeviceRow.from_twin(item) for item in page.items if "deviceId" in item]
+            if self._scanning:
+                self.scanned += len(rows)
+                needle = self.id_filter.casefold()
+                rows = [row for row in rows if needle in row.device_id.casefold()]
+                if progress:
+                    progress(self.scanned)
+            new.extend(rows)
+        self.rows.extend(new)
+        return new
+
+    async def load_modules(self, row: DeviceRow) -> list[ModuleRow]:
+        """The modules of a device (at most 50, so one call)."""
+        row.modules_loading = True
+        try:
+            modules = await self._service.list_modules(row.device_id)
+        finally:
+            row.modules_loading = False
+        row.modules = [
+            ModuleRow(
+                device_id=m.device_id,
+                module_id=m.module_id or "",
+                connection_state=m.connection_state,
+                auth_type=m.auth_type,
+                identity=m,
+            )
+            for m in modules
+        ]
+        return row.modules
