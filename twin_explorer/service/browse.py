@@ -114,9 +114,7 @@ class DeviceListing:
             return f"{ALL_DEVICES} WHERE CONTAINS(deviceId, {quote_literal(self.id_filter)})"
         return ALL_DEVICES
 
-    async def fetch_more(
-        self, progress: Callable[[int], None] | None = None
-    ) -> list[DeviceRow]:
+    async def fetch_more(self, progress: Callable[[int], None] | None = None) -> list[DeviceRow]:
         """Fetch the next page of rows (at least one, unless the hub has no more)."""
         if self._exhausted:
             return []
@@ -148,14 +146,11 @@ class DeviceListing:
         self.rows.extend(new)
         return new
 
-    async def load_modules(self, row: DeviceRow) -> list[ModuleRow]:
-        """The modules of a device (at most 50, so one call)."""
-        row.modules_loading = True
-        try:
-            modules = await self._service.list_modules(row.device_id)
-        finally:
-            row.modules_loading = False
-        row.modules = [
+    async def fetch_modules(self, row: DeviceRow) -> list[ModuleRow]:
+        """The modules of a device (at most 50, so one call). The caller stores them in
+        ``row.modules``, so a view can announce the insertion around the assignment."""
+        modules = await self._service.list_modules(row.device_id)
+        return [
             ModuleRow(
                 device_id=m.device_id,
                 module_id=m.module_id or "",
@@ -165,4 +160,3 @@ class DeviceListing:
             )
             for m in modules
         ]
-        return row.modules
