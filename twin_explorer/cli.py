@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subcommands():
     """Each subcommand module offers ``add_parser(subparsers)`` and sets ``func``."""
-    return []
+    from twin_explorer.localhub import cli as hub_cli
+
+    return [hub_cli.add_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
