@@ -38,7 +38,9 @@ class TreePane(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.query_edit = QLineEdit()
         self.query_edit.setObjectName("deviceQuery")
-        self.query_edit.setPlaceholderText("Query, e.g. SELECT * FROM devices WHERE tags.site = 'lab'")
+        self.query_edit.setPlaceholderText(
+            "Query, e.g. SELECT * FROM devices WHERE tags.site = 'lab'"
+        )
         self.query_edit.setClearButtonEnabled(True)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setObjectName("refreshTree")
