@@ -104,9 +104,7 @@ class TreePane(QWidget):
             self.summary.setText("No hub connected.")
             return
         query = self.query_edit.text().strip() or None
-        listing = DeviceListing(
-            self._service, id_filter=self.filter_edit.text(), query=query
-        )
+        listing = DeviceListing(self._service, id_filter=self.filter_edit.text(), query=query)
         self.model.set_listing(listing)
         self.selectionChanged.emit(None)
 
