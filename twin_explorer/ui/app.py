@@ -66,6 +66,7 @@ def run_app(*, verbose: bool = False) -> int:
         loop.add_signal_handler(sig, window.close)
     window.show()
     log.info("main window shown")
+    window.open_hub()
     with loop:
         loop.run_until_complete(closed)
         loop.run_until_complete(window.shutdown())

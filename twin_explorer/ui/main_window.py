@@ -15,14 +15,17 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QSplitter,
     QTableView,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer import APP_NAME
+from twin_explorer.service.errors import ServiceError
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
+from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
+from twin_explorer.ui.notice import NoticeBar
+from twin_explorer.ui.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +46,12 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, session: HubSession | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
 
-        self.tree_view = QTreeView()
-        self.tree_view.setObjectName("deviceTreeView")
-        self.tree_view.setUniformRowHeights(True)
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("twinEditorText")
         self.editor.setReadOnly(True)
@@ -59,7 +59,8 @@ class MainWindow(QMainWindow):
         self.log_view = QTableView()
         self.log_view.setObjectName("patchLogView")
 
-        self.tree_pane = _pane("deviceTree", "Devices and modules", self.tree_view)
+        self.tree_pane = TreePane()
+        self.tree_view = self.tree_pane.view
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
         self.log_pane = _pane("patchLog", "Patch log", self.log_view)
 
@@ -75,7 +76,14 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(self.right_splitter)
         self.main_splitter.setStretchFactor(0, 1)
         self.main_splitter.setStretchFactor(1, 2)
-        self.setCentralWidget(self.main_splitter)
+        self.notice = NoticeBar()
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.notice)
+        central_layout.addWidget(self.main_splitter, 1)
+        self.setCentralWidget(central)
 
         self.hub_status = QLabel("No hub")
         self.hub_status.setObjectName("hubStatus")
@@ -83,6 +91,14 @@ class MainWindow(QMainWindow):
         self.connection_status.setObjectName("connectionStatus")
         self.statusBar().addWidget(self.hub_status, 1)
         self.statusBar().addPermanentWidget(self.connection_status)
+
+        self.session = session or HubSession(parent=self)
+        self.session.serviceChanged.connect(self.tree_pane.set_service)
+        self.session.statusChanged.connect(self._hub_status_changed)
+        self.session.errorOccurred.connect(self.show_error)
+        self.tree_pane.errorOccurred.connect(self.show_error)
+        self.add_shutdown_step(self.tree_pane.model.aclose)
+        self.add_shutdown_step(self.session.aclose)
 
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
@@ -95,6 +111,15 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         for title in MENU_TITLES:
             self.menus[title.replace("&", "")] = bar.addMenu(title)
+
+        refresh = QAction("&Refresh", self)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.tree_pane.reload)
+        self.menus["Hub"].addAction(refresh)
+        find = QAction("&Filter Devices", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.tree_pane.focus_filter)
+        self.menus["Hub"].addAction(find)
 
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -131,6 +156,25 @@ class MainWindow(QMainWindow):
         self.resize(width, height)
         self.move(screen.center() - self.rect().center())
         self.reset_layout()
+
+    # -- hub -------------------------------------------------------------------------------
+
+    def open_hub(self, name: str = LOCAL_HUB) -> None:
+        self.session.open(name)
+
+    def _hub_status_changed(self, text: str, reachable: bool) -> None:
+        self.hub_status.setText(text)
+        self.connection_status.setText("● reachable" if reachable else "● unreachable")
+        self.connection_status.setStyleSheet("color: #2e7d32;" if reachable else "color: #c62828;")
+
+    def show_error(self, exc: object) -> None:
+        """Background failures: in plain words, in the message bar, never a traceback."""
+        if isinstance(exc, ServiceError):
+            text = exc.text
+        else:
+            log.error("unexpected error", exc_info=exc if isinstance(exc, BaseException) else None)
+            text = f"Something went wrong: {exc}"
+        self.notice.show_message(text)
 
     def reset_layout(self) -> None:
         for action in self.menus["View"].actions():

@@ -1,0 +1,174 @@
+"""Run the local hub as a child process of the app.
+
+The hub runs in its own process (``twin-explorer hub``, the same executable, so a frozen
+build works too): hub load never stalls the UI, and a hub crash never takes the window
+with it. The child prints one JSON line when it is ready; that line is all the app needs
+to connect to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twin_explorer import paths
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+class LocalHubError(RuntimeError):
+    """The local hub could not start; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class LocalHubInfo:
+    hostname: str
+    service_connection_string: str
+    ca_cert: str
+    rest_port: int
+    mqtt_port: int | None
+    proxy_port: int | None
+    data_dir: str
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> LocalHubInfo:
+        return cls(
+            hostname=doc["hostname"],
+            service_connection_string=doc["service_connection_string"],
+            ca_cert=doc["ca_cert"],
+            rest_port=int(doc["rest_port"]),
+            mqtt_port=doc.get("mqtt_port"),
+            proxy_port=doc.get("proxy_port"),
+            data_dir=doc["data_dir"],
+        )
+
+    def __repr__(self) -> str:  # the connection string carries the owner key
+        return f"LocalHubInfo(hostname={self.hostname!r}, rest_port={self.rest_port})"
+
+
+def hub_command() -> list[str]:
+    """How to start ``twin-explorer`` itself: the frozen executable, or this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "twin_explorer"]
+
+
+def default_data_dir() -> Path:
+    return paths.data_dir() / "localhub"
+
+
+class LocalHubProcess:
+    """Start, watch and stop one ``twin-explorer hub`` child process."""
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        demo: bool = True,
+        mqtt_port: int = 8883,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir or default_data_dir()
+        self.demo = demo
+        self.mqtt_port = mqtt_port
+        self.extra_args = extra_args or []
+        self.info: LocalHubInfo | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._stderr_tail: list[str] = []
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def start(self) -> LocalHubInfo:
+        args = [
+            *hub_command(),
+            "hub",
+            "--data-dir",
+            str(self.data_dir),
+            "--rest-port",
+            "0",
+            "--proxy-port",
+            "0",
+            "--mqtt-port",
+            str(self.mqtt_port),
+            *(["--demo"] if self.demo else []),
+            *self.extra_args,
+        ]
+        log.info("starting the local hub in %s", self.data_dir)
+        self._proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._stderr_task = asyncio.ensure_future(self._drain_stderr())
+        assert self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT)
+        except TimeoutError:
+            await self.stop()
+            raise LocalHubError(
+                f"The local hub did not start within {READY_TIMEOUT:.0f} seconds."
+            ) from None
+        if not line:
+            await self._wait_exit()
+            tail = "\n".join(self._stderr_tail[-5:])
+            raise LocalHubError(
+                "The local hub stopped while starting"
+                + (f":\n{tail}" if tail else " without saying why.")
+            )
+        try:
+            self.info = LocalHubInfo.from_json(json.loads(line))
+        except (ValueError, KeyError) as exc:
+            await self.stop()
+            raise LocalHubError(f"The local hub's ready line was not understood ({exc}).") from None
+        log.info("local hub ready on REST port %s", self.info.rest_port)
+        return self.info
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        while line := await self._proc.stderr.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            self._stderr_tail = [*self._stderr_tail[-49:], text]
+            log.debug("hub: %s", text)
+
+    async def _wait_exit(self) -> int | None:
+        if self._proc is None:
+            return None
+        code = await self._proc.wait()
+        if self._stderr_task is not None:
+            with contextlib.suppress(Exception):
+                await self._stderr_task
+        return code
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                log.warning("the local hub did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        await self._wait_exit()
+        self._proc = None
+        log.info("local hub stopped")
