@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subcommands():
     """Each subcommand module offers ``add_parser(subparsers)`` and sets ``func``."""
-    return []
+    from twin_explorer.connection import cli as connections_cli
+
+    return [connections_cli.add_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
