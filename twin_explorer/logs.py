@@ -41,4 +41,3 @@ def configure(name: str, *, verbose: bool = False) -> logging.Logger:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root._twin_explorer_configured = True  # type: ignore[attr-defined]
     return root
-
