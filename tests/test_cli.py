@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -30,3 +31,15 @@ def test_module_entry_point_runs():
         check=True,
     )
     assert __version__ in result.stdout
+
+
+def test_connections_subcommand_is_wired(app_home):
+    result = subprocess.run(
+        [sys.executable, "-m", "twin_explorer", "connections", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TWIN_EXPLORER_HOME": str(app_home)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in ("[]", '{"connections": []}')

@@ -11,6 +11,7 @@ import logging.handlers
 import sys
 
 from twin_explorer import paths
+from twin_explorer.connection.redact import RedactingFilter
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -31,21 +32,12 @@ def configure(name: str, *, verbose: bool = False) -> logging.Logger:
     stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handlers.append(stderr)
-    redacting = _redacting_filter()
+    redacting = RedactingFilter()
     for handler in handlers:
-        if redacting is not None:
-            handler.addFilter(redacting)
+        handler.addFilter(redacting)
         root.addHandler(handler)
     # Third-party loggers are chatty at INFO (paho, msrest, urllib3); keep them to warnings.
     for noisy in ("azure", "msrest", "urllib3", "paho", "aiohttp.access", "uamqp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root._twin_explorer_configured = True  # type: ignore[attr-defined]
     return root
-
-
-def _redacting_filter() -> logging.Filter | None:
-    try:
-        from twin_explorer.connection.redact import RedactingFilter
-    except ImportError:
-        return None
-    return RedactingFilter()

@@ -4,7 +4,7 @@ from importlib import metadata
 
 import PySide6
 from PySide6.QtCore import qVersion
-from PySide6.QtWidgets import QApplication, QDialog, QLabel
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QWidget
 
 from twin_explorer.ui.main_window import MENU_TITLES, MainWindow
 
@@ -21,7 +21,7 @@ def test_window_has_three_panes_menus_and_status(qtbot):
     window = _window(qtbot)
     assert window.windowTitle().startswith("Twin Explorer")
     for name in ("deviceTree", "twinEditor", "patchLog"):
-        pane = window.findChild(type(window.tree_pane), name)
+        pane = window.findChild(QWidget, name)
         assert pane is not None and pane.isVisible(), name
     titles = [action.text() for action in window.menuBar().actions()]
     assert titles == list(MENU_TITLES)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from twin_explorer import paths
+from twin_explorer.connection.strings import parse
+from twin_explorer.service.hub import HubService
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +174,22 @@ class LocalHubProcess:
         await self._wait_exit()
         self._proc = None
         log.info("local hub stopped")
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def make_service(connection_string: str) -> HubService:
+    """A HubService for a saved or pasted connection string.
+
+    A string naming this machine most likely points at a local hub (ours, or one started
+    with ``twin-explorer hub``): trust the local hub's CA for it and ignore proxy
+    variables, since a corporate HTTPS_PROXY must never capture loopback traffic.
+    """
+    host = parse(connection_string).host
+    if host.lower() in _LOOPBACK:
+        ca = default_data_dir() / "tls" / "ca.pem"
+        return HubService(
+            connection_string, ca_cert=str(ca) if ca.exists() else None, use_env_proxies=False
+        )
+    return HubService(connection_string)

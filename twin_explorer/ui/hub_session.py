@@ -12,9 +12,16 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
+from twin_explorer.connection.profiles import ProfileError, ProfileManager
+from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service import errors
 from twin_explorer.service.hub import HubService
-from twin_explorer.service.local_hub import LocalHubError, LocalHubInfo, LocalHubProcess
+from twin_explorer.service.local_hub import (
+    LocalHubError,
+    LocalHubInfo,
+    LocalHubProcess,
+    make_service,
+)
 from twin_explorer.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -27,9 +34,9 @@ class HubSession(QObject):
     statusChanged = Signal(str, bool)  # text for the status bar, reachable?
     errorOccurred = Signal(object)
 
-    def __init__(self, profiles=None, parent: QObject | None = None) -> None:
+    def __init__(self, profiles: ProfileManager | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self._profiles = profiles
+        self.profiles = profiles or ProfileManager()
         self._tasks = Tasks(on_error=self.errorOccurred.emit)
         self.service: HubService | None = None
         self.name: str | None = None
@@ -87,13 +94,20 @@ class HubSession(QObject):
             info.service_connection_string, ca_cert=info.ca_cert, use_env_proxies=False
         )
 
+    def profile_names(self) -> list[str]:
+        try:
+            return [profile.name for profile in self.profiles.list()]
+        except ProfileError:
+            return []
+
     def _open_profile(self, name: str) -> HubService:
-        if self._profiles is None:
-            raise errors.ServiceError("No saved connections are available.")
-        connection_string = self._profiles.get_connection_string(name)
-        service = HubService(connection_string)
-        self._profiles.touch(name)
-        return service
+        try:
+            connection_string = self.profiles.get_connection_string(name)
+            self.profiles.touch(name)
+        except (ProfileError, SecretStoreError) as exc:
+            self.statusChanged.emit(f"{name}: not connected", False)
+            raise errors.ServiceError(f"Could not open the connection '{name}': {exc}.") from None
+        return make_service(connection_string)
 
     async def _close_service(self) -> None:
         if self.service is not None:

@@ -23,6 +23,7 @@ from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
+from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.notice import NoticeBar
 from twin_explorer.ui.tree_pane import TreePane
@@ -112,6 +113,11 @@ class MainWindow(QMainWindow):
         for title in MENU_TITLES:
             self.menus[title.replace("&", "")] = bar.addMenu(title)
 
+        connections = QAction("&Connections…", self)
+        connections.setObjectName("connectionsAction")
+        connections.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        connections.triggered.connect(self.show_connections)
+        self.menus["Hub"].addAction(connections)
         refresh = QAction("&Refresh", self)
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         refresh.triggered.connect(self.tree_pane.reload)
@@ -159,8 +165,22 @@ class MainWindow(QMainWindow):
 
     # -- hub -------------------------------------------------------------------------------
 
-    def open_hub(self, name: str = LOCAL_HUB) -> None:
+    def open_hub(self, name: str | None = None) -> None:
+        """Open a connection; by default the one used last (the local hub at first)."""
+        name = name or window_state.settings().value("hub/last", LOCAL_HUB)
+        if name != LOCAL_HUB and name not in self.session.profile_names():
+            name = LOCAL_HUB
+        store = window_state.settings()
+        store.setValue("hub/last", name)
+        store.sync()
         self.session.open(name)
+
+    def show_connections(self) -> ConnectionsDialog:
+        dialog = ConnectionsDialog(self.session.profiles, current=self.session.name, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.connectRequested.connect(self.open_hub)
+        dialog.open()
+        return dialog
 
     def _hub_status_changed(self, text: str, reachable: bool) -> None:
         self.hub_status.setText(text)
