@@ -8,12 +8,15 @@ A pytest plugin: load it with ``pytest_plugins = ["tests.hubfixtures"]`` in a co
   faster, for tests that need no process boundary. Call blocking SDK methods through
   ``asyncio.to_thread`` in those tests, or the hub (same loop) cannot answer.
 * ``start_local_hub``: a factory for more than one hub, or hubs with extra arguments.
+* ``hub_rest``: a :class:`RestClient` (raw aiohttp, SAS-signed like the SDK) on
+  ``hub_server``, for exact status codes, headers and bodies the SDK hides.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import os
 import signal
 import subprocess
@@ -51,6 +54,64 @@ def trusting_registry_manager(connection_string: str, ca_cert: str, proxy: str |
     return manager
 
 
+def server_registry_manager(server: HubServer, policy: str = "iothubowner"):
+    """A registry manager for an in-process hub, trusting its CA."""
+    return trusting_registry_manager(
+        server.service_connection_string(policy), server.certificates.ca_cert
+    )
+
+
+def auth_header(connection_string: str) -> str:
+    """The Authorization header the service SDK sends for a connection string (B.2)."""
+    from azure.iot.hub.auth import ConnectionStringAuthentication
+
+    session = ConnectionStringAuthentication(connection_string).signed_session()
+    return session.headers["Authorization"]
+
+
+class RestClient:
+    """Raw HTTPS requests to a hub's REST API, signed the way the service SDK signs."""
+
+    def __init__(self, base_url: str, connection_string: str, ca_cert: Path | str) -> None:
+        import aiohttp
+
+        self.base_url = base_url.rstrip("/")
+        self.connection_string = connection_string
+        self.ssl = ssl.create_default_context(cafile=str(ca_cert))
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        auth: str | None = None,
+        api_version: str | None = "2021-04-12",
+    ) -> tuple[int, Any, bytes]:
+        """(status, headers, body) of one request; ``auth`` overrides the signature."""
+        all_headers = {"Authorization": auth or auth_header(self.connection_string)}
+        if json_body is not None:
+            data = json.dumps(json_body)
+        if data is not None:
+            all_headers["Content-Type"] = "application/json; charset=utf-8"
+        all_headers.update(headers or {})
+        params = {"api-version": api_version} if api_version else None
+        async with self.session.request(
+            method, self.base_url + path, data=data, headers=all_headers, params=params
+        ) as response:
+            return response.status, response.headers, await response.read()
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        status, _, body = await self.request(method, path, **kwargs)
+        return status, json.loads(body) if body else None
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 class LocalHubError(RuntimeError):
     """The hub process failed to start or stop as expected."""
 
@@ -72,6 +133,7 @@ class LocalHubProcess:
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-stderr.log"
         self.process: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
+        self.trailing_stdout = ""  # whatever the hub printed after its ready line
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -161,7 +223,8 @@ class LocalHubProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait(timeout)
-        if self.process.stdout is not None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.trailing_stdout = self.process.stdout.read()
             self.process.stdout.close()
         return code
 
@@ -286,3 +349,15 @@ async def hub_server(tmp_path) -> AsyncIterator[HubServer]:
     """An in-process HubServer on OS-chosen ports, on the test's event loop."""
     async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=0, proxy_port=0) as server:
         yield server
+
+
+@pytest_asyncio.fixture
+async def hub_rest(hub_server: HubServer) -> AsyncIterator[RestClient]:
+    """Raw REST access to ``hub_server`` with its iothubowner connection string."""
+    client = RestClient(
+        f"https://{hub_server.hostname}:{hub_server.rest_port}",
+        hub_server.service_connection_string(),
+        hub_server.certificates.ca_cert,
+    )
+    yield client
+    await client.close()

@@ -22,8 +22,6 @@ MAX_BODY_BYTES = 1 << 20
 # Twin sections allow 10 levels (C.6) under a few levels of envelope; anything deeper
 # is refused before the core walks it recursively.
 MAX_JSON_DEPTH = 64
-# Query pages are capped at 1000 items (C.8).
-MAX_ITEM_COUNT = 1000
 
 
 def dumps(value: Any) -> bytes:
