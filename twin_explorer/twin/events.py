@@ -11,20 +11,20 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from twin_explorer.twin.clock import utc_now
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     SENT = "sent"  # this app sent it to the hub (service patch, replace)
     RECEIVED = "received"  # a simulated module received it (desired patch)
     REPORTED = "reported"  # a simulated module reported it
     OBSERVED = "observed"  # seen on a watched twin, made by someone else
 
 
-class Section(str, Enum):
+class Section(StrEnum):
     DESIRED = "desired"
     REPORTED = "reported"
     TAGS = "tags"
