@@ -40,10 +40,10 @@ def qrun(qloop) -> Callable[..., Any]:
     return run
 
 
-async def until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+async def until(predicate: Callable[[], object], within: float = 15.0, what: str = "") -> None:
     """Wait for ``predicate()`` to hold, letting the loop (and Qt) run in between."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+            raise AssertionError(f"timed out after {within}s waiting for {what or predicate}")
         await asyncio.sleep(0.02)
