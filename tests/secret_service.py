@@ -8,6 +8,7 @@ stopped at the end. Skips with the reason when gnome-keyring or dbus is not inst
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -67,10 +68,8 @@ def secret_service(tmp_path_factory) -> Iterator[SecretServiceEnv]:
         keyring_pid = daemon_env.get("GNOME_KEYRING_PID")
         for victim in (keyring_pid, pid):
             if victim:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(victim), signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
 
 
 @pytest.fixture
