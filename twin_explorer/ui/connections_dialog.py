@@ -19,10 +19,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from twin_explorer.connection.profiles import ProfileError, ProfileManager, validate_name
@@ -30,8 +28,9 @@ from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.connection.strings import ConnectionStringError, parse
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.local_hub import make_service
+from twin_explorer.ui.confirm import confirm
 from twin_explorer.ui.hub_session import LOCAL_HUB
-from twin_explorer.ui.tasks import Tasks
+from twin_explorer.ui.tasks import AsyncDialog
 
 NameRole = Qt.ItemDataRole.UserRole + 1
 
@@ -49,7 +48,7 @@ def _show(label: QLabel, text: str) -> None:
     label.setVisible(bool(text))
 
 
-class ConnectionEditor(QDialog):
+class ConnectionEditor(AsyncDialog):
     """Add a connection, or replace an existing one's name and string."""
 
     def __init__(self, profiles: ProfileManager, existing: str | None = None, parent=None) -> None:
@@ -59,7 +58,6 @@ class ConnectionEditor(QDialog):
         self.setMinimumWidth(560)
         self._profiles = profiles
         self._existing = existing
-        self._tasks = Tasks()
         self.saved_name: str | None = None
 
         self.name_edit = QLineEdit(existing or "")
@@ -172,7 +170,7 @@ class ConnectionEditor(QDialog):
         self.test_button.setEnabled(False)
         self.test_result.setStyleSheet("")
         self.test_result.setText("Testing…")
-        self._tasks.spawn(self._test(self.string_edit.text().strip()))
+        self.tasks.spawn(self._test(self.string_edit.text().strip()))
 
     async def _test(self, connection_string: str) -> None:
         try:
@@ -212,10 +210,6 @@ class ConnectionEditor(QDialog):
             return
         self.saved_name = name
         self.accept()
-
-    def done(self, result: int) -> None:
-        self._tasks.spawn(self._tasks.cancel_all()) if self._tasks.busy else None
-        super().done(result)
 
 
 class ConnectionsDialog(QDialog):
@@ -301,13 +295,15 @@ class ConnectionsDialog(QDialog):
         name = self.selected_name()
         if not name or name == LOCAL_HUB:
             return
-        answer = QMessageBox.question(
+        confirm(
             self,
             "Remove Connection",
             f"Remove the connection '{name}'? Its key is deleted from the system keyring.",
+            lambda: self._remove_now(name),
+            yes_text="Remove",
         )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
+
+    def _remove_now(self, name: str) -> None:
         try:
             self._profiles.remove(name)
         except (ProfileError, SecretStoreError) as exc:
@@ -328,6 +324,3 @@ def _sentence(text: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-__all__ = ["ConnectionEditor", "ConnectionsDialog", "QWidget"]

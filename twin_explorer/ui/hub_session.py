@@ -69,6 +69,14 @@ class HubSession(QObject):
         await self.check()
         return service
 
+    async def use(self, name: str, service: HubService) -> None:
+        """Switch to a service made elsewhere (a hub the caller started)."""
+        await self._close_service()
+        self.service = service
+        self.name = name
+        self.serviceChanged.emit(service)
+        await self.check()
+
     async def check(self) -> bool:
         """One authenticated call; the status bar says whether the hub answers."""
         service = self.service

@@ -25,6 +25,7 @@ from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
+from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
 from twin_explorer.ui.tree_pane import TreePane
 
@@ -101,6 +102,12 @@ class MainWindow(QMainWindow):
         self.add_shutdown_step(self.tree_pane.model.aclose)
         self.add_shutdown_step(self.session.aclose)
 
+        self.identity = IdentityActions(
+            self, self.tree_pane, report=self.show_error, notify=self.show_status
+        )
+        self.session.serviceChanged.connect(self.identity.set_service)
+        self.add_shutdown_step(self.identity.aclose)
+
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
         if not window_state.restore(self, self._splitters()):
@@ -126,6 +133,25 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.tree_pane.focus_filter)
         self.menus["Hub"].addAction(find)
+
+        hub = self.menus["Hub"]
+        hub.addSeparator()
+        for act in (
+            self.identity.new_device,
+            self.identity.delete,
+            self.identity.enable,
+            self.identity.disable,
+        ):
+            hub.addAction(act)
+        module = self.menus["Module"]
+        for act in (
+            self.identity.new_module,
+            self.identity.regenerate,
+            self.identity.copy_primary,
+            self.identity.copy_secondary,
+            self.identity.method,
+        ):
+            module.addAction(act)
 
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -186,6 +212,9 @@ class MainWindow(QMainWindow):
         self.hub_status.setText(text)
         self.connection_status.setText("● reachable" if reachable else "● unreachable")
         self.connection_status.setStyleSheet("color: #2e7d32;" if reachable else "color: #c62828;")
+
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
 
     def show_error(self, exc: object) -> None:
         """Background failures: in plain words, in the message bar, never a traceback."""

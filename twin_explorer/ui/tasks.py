@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from PySide6.QtWidgets import QDialog, QWidget
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,11 @@ class Tasks:
     def busy(self) -> bool:
         return bool(self._tasks)
 
+    def cancel(self) -> None:
+        """Ask every task to stop, without waiting (for widgets closing synchronously)."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def cancel_all(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
@@ -59,3 +66,16 @@ class Tasks:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+class AsyncDialog(QDialog):
+    """A dialog that owns its background work: closing it cancels what is still running,
+    so a late answer never lands in a dialog that is gone."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tasks = Tasks()
+
+    def done(self, result: int) -> None:
+        self.tasks.cancel()
+        super().done(result)

@@ -1,0 +1,49 @@
+"""GUI test harness: the real widgets on a real qasync loop.
+
+SDK and service code calls ``asyncio.get_running_loop()``, so a test runs its scenario
+*inside* the qasync loop: ``qrun(scenario())``. Conditions are awaited with ``until``,
+which re-checks after every turn of the loop and fails with a message at its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+import qasync
+
+
+@pytest.fixture
+def qloop(qapp):
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+    yield loop
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def qrun(qloop) -> Callable[..., Any]:
+    def run(coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
+        return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    return run
+
+
+async def until(predicate: Callable[[], object], within: float = 15.0, what: str = "") -> None:
+    """Wait for ``predicate()`` to hold, letting the loop (and Qt) run in between."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
