@@ -119,6 +119,21 @@ class CoreBase:
 
     # -- write-behind activity ----------------------------------------------------------
 
+    def touch(self, device_id: str, module_id: str | None, now: str | None = None) -> None:
+        """Note traffic from an identity: lastActivityTime, written behind.
+
+        Kept in memory and written in batches at most every ACTIVITY_FLUSH_SECONDS (and
+        before any read), without fsync: telemetry at hundreds of messages per second
+        must not cost a disk sync per message.
+        """
+        self._pending_activity[(device_id, module_id or "")] = now or self._now()
+        if time.monotonic() - self._last_flush >= ACTIVITY_FLUSH_SECONDS:
+            self._flush_activity()
+
+    def flush(self) -> None:
+        """Write pending activity now (the shells may call this on a timer)."""
+        self._flush_activity()
+
     def _flush_activity(self) -> None:
         """Write pending lastActivityTime values in one transaction without fsync.
 
