@@ -32,6 +32,15 @@ DesiredListener = Callable[[str, str | None, dict[str, Any]], None]
 RemovedListener = Callable[[str, str | None, RemovalReason], None]
 
 
+def _call_all(listeners: list[Callable[..., None]], *args: object) -> None:
+    for callback in list(listeners):
+        # The write is committed; a failing listener must not turn it into an error.
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("hub listener %r failed", callback)
+
+
 class CoreBase:
     """Shared plumbing; the operations live in the mixins that HubCore combines."""
 
@@ -103,19 +112,10 @@ class CoreBase:
         self._removed_listeners.append(callback)
 
     def _emit_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
-        for callback in list(self._desired_listeners):
-            # The write is committed; a failing listener must not turn it into an error.
-            try:
-                callback(device_id, module_id, body)
-            except Exception:
-                log.exception("desired-patch listener failed")
+        _call_all(self._desired_listeners, device_id, module_id, body)
 
     def _emit_removed(self, device_id: str, module_id: str | None, reason: RemovalReason) -> None:
-        for callback in list(self._removed_listeners):
-            try:
-                callback(device_id, module_id, reason)
-            except Exception:
-                log.exception("identity-removed listener failed")
+        _call_all(self._removed_listeners, device_id, module_id, reason)
 
     # -- write-behind activity ----------------------------------------------------------
 

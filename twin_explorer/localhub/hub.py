@@ -19,7 +19,7 @@ from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub import auth
 from twin_explorer.localhub.auth import DEFAULT_POLICIES, Identity, Policy, Right
-from twin_explorer.localhub.errors import AuthError
+from twin_explorer.localhub.errors import AuthError, HubError
 from twin_explorer.localhub.identity import validate_id
 from twin_explorer.localhub.querying import QueryPage, run_query
 from twin_explorer.localhub.registry import RegistryOps
@@ -154,8 +154,8 @@ class HubCore(RegistryOps, TwinOps):
             validate_id(device_id, "device id")
             if module_id is not None:
                 validate_id(module_id, "module id")
-        except Exception as exc:
-            raise AuthError(f"The client id {client_id!r} is not valid: {exc}") from None
+        except HubError as exc:
+            raise AuthError(f"The client id {client_id!r} is not valid: {exc.message}") from None
         auth.check_username(username, client_id)
         device = self.store.get_device(device_id)
         if device is None:

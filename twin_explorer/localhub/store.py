@@ -173,18 +173,18 @@ class Store:
 
     # -- identities ---------------------------------------------------------------------
 
-    def get_device(self, device_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT identity FROM devices WHERE device_id = ?", (device_id,)
-        ).fetchone()
+    def _json_row(self, sql: str, args: tuple[str, ...]) -> dict[str, Any] | None:
+        row = self.conn.execute(sql, args).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def get_device(self, device_id: str) -> dict[str, Any] | None:
+        return self._json_row("SELECT identity FROM devices WHERE device_id = ?", (device_id,))
+
     def get_module(self, device_id: str, module_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
+        return self._json_row(
             "SELECT identity FROM modules WHERE device_id = ? AND module_id = ?",
             (device_id, module_id),
-        ).fetchone()
-        return None if row is None else json.loads(row[0])
+        )
 
     def save_device(self, identity: dict[str, Any]) -> None:
         self.conn.execute(
@@ -300,11 +300,9 @@ class Store:
     # -- twins --------------------------------------------------------------------------
 
     def get_twin_doc(self, device_id: str, module_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT doc FROM twins WHERE device_id = ? AND module_id = ?",
-            (device_id, module_id),
-        ).fetchone()
-        return None if row is None else json.loads(row[0])
+        return self._json_row(
+            "SELECT doc FROM twins WHERE device_id = ? AND module_id = ?", (device_id, module_id)
+        )
 
     def save_twin(self, device_id: str, module_id: str, doc: dict[str, Any]) -> None:
         self.conn.execute(
