@@ -230,7 +230,9 @@ class MqttServer:
         if session is not None:
             self.sessions.release(session)
         if identity is not None:
-            logger.info("%s disconnected: %s", identity.client_id, link.close_reason)
+            logger.info(
+                "%s disconnected (from %s): %s", identity.client_id, link.peer, link.close_reason
+            )
         else:
             logger.debug("connection from %s closed: %s", link.peer, link.close_reason)
 
