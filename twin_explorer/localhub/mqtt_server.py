@@ -31,7 +31,7 @@ from twin_explorer.localhub.device_requests import (
     encode_json,
     reported_patch_reply,
 )
-from twin_explorer.localhub.device_sessions import MAX_OUTBOUND, DeviceLink
+from twin_explorer.localhub.device_sessions import MAX_OUTBOUND, TWIN_QOS, DeviceLink
 from twin_explorer.localhub.direct_methods import DirectMethods, client_id_of
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.mqtt import ConnectRequested, Disconnected, SessionStore
@@ -288,9 +288,8 @@ class MqttServer:
         if link is None:
             return
         topic = desired_patch_topic(body["$version"])
-        qos = link.granted_qos(topic)
-        if qos is not None:
-            link.publish(topic, encode_json(body), qos)
+        if link.granted_qos(topic) is not None:
+            link.publish(topic, encode_json(body), TWIN_QOS)
 
     def _drop_identity(self, device_id: str, module_id: str | None, reason: RemovalReason) -> None:
         """Deleted, disabled or re-keyed: its connections go, and its reconnect is refused."""
