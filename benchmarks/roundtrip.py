@@ -332,11 +332,15 @@ def print_table(single: dict, fleet: dict, iterations: int) -> None:
         f"\nBroadcast to {fleet['modules']} connected modules "
         f"({fleet['workers']} worker processes), one PATCH each over 16 connections\n"
     )
-    print(f"{'wave':>4} {'issue all s':>12} {'first s':>8} {'p50 s':>8} {'all s':>8}")
+    print(
+        f"{'wave':>4} {'issue all s':>12} {'first s':>8} {'p50 s':>8} {'all s':>8} "
+        f"{'after last PATCH s':>19}"
+    )
     for wave in fleet["waves"]:
         print(
             f"{wave['wave']:>4} {wave['issue_all_s']:>12.3f} {wave['first_s']:>8.3f} "
-            f"{wave['p50_s']:>8.3f} {wave['all_s']:>8.3f}"
+            f"{wave['p50_s']:>8.3f} {wave['all_s']:>8.3f} "
+            f"{wave['all_s'] - wave['issue_all_s']:>19.3f}"
         )
     print(
         f"\nconnect {fleet['modules']} clients: {fleet['connect_all_s']:.1f} s; hub RSS "

@@ -130,31 +130,17 @@ def test_truncated_packets_then_close(hub: ThreadedHub, log: LogWatch, cut: int)
     wait_closed(log, client)
 
 
+@pytest.mark.parametrize("after_connect", [False, True], ids=["before", "after CONNECT"])
 @settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(garbage=st.binary(min_size=1, max_size=300))
-def test_random_bytes_before_connect(
-    hub: ThreadedHub, log: LogWatch, sdk: Any, garbage: bytes
+def test_random_bytes(
+    hub: ThreadedHub, log: LogWatch, sdk: Any, after_connect: bool, garbage: bytes
 ) -> None:
-    with hub.raw() as client:
-        client.send(garbage)
-    wait_closed(log, client)
-    assert sdk.get_twin()["desired"]["$version"] >= 1
-
-
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(garbage=st.binary(min_size=1, max_size=300))
-def test_random_bytes_after_connect(
-    hub: ThreadedHub, log: LogWatch, sdk: Any, garbage: bytes
-) -> None:
-    with authenticated(hub) as client:
+    with authenticated(hub) if after_connect else hub.raw() as client:
         client.send(garbage)
     wait_closed(log, client)
     assert sdk.get_twin()["desired"]["$version"] >= 1

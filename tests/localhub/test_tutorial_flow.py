@@ -7,6 +7,8 @@ aio azure-iot-device module client over MQTT through the hub's CONNECT proxy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +48,24 @@ async def service(hub: LocalHubProcess, method: str, *args: Any) -> Any:
     return await asyncio.to_thread(lambda: getattr(hub.registry_manager(), method)(*args))
 
 
-async def test_module_twin_tutorial(local_hub: LocalHubProcess) -> None:
-    connection_string = await asyncio.to_thread(create_identities, local_hub)
-    ca_pem = await asyncio.to_thread(Path(local_hub.ca_cert).read_text)
-    async with sdk_client(connection_string, ca_pem, proxy_of(local_hub)) as module:
-        states = Inbox()
+@contextlib.asynccontextmanager
+async def tutorial_module(hub: LocalHubProcess) -> AsyncIterator[tuple[Any, Inbox, Inbox]]:
+    """The tutorial's module, connected and listening: (client, states, desired patches)."""
+    connection_string = await asyncio.to_thread(create_identities, hub)
+    ca_pem = await asyncio.to_thread(Path(hub.ca_cert).read_text)
+    async with sdk_client(connection_string, ca_pem, proxy_of(hub)) as module:
+        states, patches = Inbox(), Inbox()
         await set_handler(module, "on_connection_state_change", lambda: states(module.connected))
         await module.connect()
         assert await states.get() is True
+        await set_handler(module, "on_twin_desired_properties_patch_received", patches)
+        yield module, states, patches
+
+
+async def test_module_twin_tutorial(local_hub: LocalHubProcess) -> None:
+    async with tutorial_module(local_hub) as (module, states, patches):
         twin = await module.get_twin()
         assert twin == {"desired": {"$version": 1}, "reported": {"$version": 1}}
-        patches = Inbox()
-        await set_handler(module, "on_twin_desired_properties_patch_received", patches)
 
         # The service patches desired with the twin's etag; the module gets the patch.
         service_twin = await service(local_hub, "get_module_twin", DEVICE, MODULE)
@@ -108,16 +116,7 @@ async def test_subscriptions_survive_a_hub_restart(start_local_hub) -> None:
     connects again explicitly, as an app would, and sends no SUBSCRIBE when it does.
     """
     hub: LocalHubProcess = start_local_hub()
-    connection_string = await asyncio.to_thread(create_identities, hub)
-    ca_pem = await asyncio.to_thread(Path(hub.ca_cert).read_text)
-    async with sdk_client(connection_string, ca_pem, proxy_of(hub)) as module:
-        states = Inbox()
-        await set_handler(module, "on_connection_state_change", lambda: states(module.connected))
-        await module.connect()
-        assert await states.get() is True
-        patches = Inbox()
-        await set_handler(module, "on_twin_desired_properties_patch_received", patches)
-
+    async with tutorial_module(hub) as (module, states, patches):
         # Same proxy port after the restart: the client dials the one it was given.
         hub.extra_args = ["--proxy-port", str(hub.proxy_port)]
         await asyncio.to_thread(hub.stop)

@@ -305,18 +305,9 @@ class MqttServer:
 
     # -- direct methods (the REST MethodInvoker) ----------------------------------------
 
-    async def invoke_method(
-        self,
-        device_id: str,
-        module_id: str | None,
-        name: str,
-        payload: Any,
-        response_timeout: float,
-        connect_timeout: float,
-    ) -> tuple[int, Any]:
-        return await self.methods.invoke_method(
-            device_id, module_id, name, payload, response_timeout, connect_timeout
-        )
+    async def invoke_method(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """Deliver a direct method; see :meth:`DirectMethods.invoke_method`."""
+        return await self.methods.invoke_method(*args, **kwargs)
 
     def _method_target(self, client_id: str) -> DeviceLink | None:
         link = self._online.get(client_id)
