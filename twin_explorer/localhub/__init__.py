@@ -1,0 +1,1 @@
+"""The embedded IoT Hub: asyncio servers over a SQLite store."""
