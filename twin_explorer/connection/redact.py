@@ -1,0 +1,73 @@
+"""Mask secrets in free text and in log records, keeping everything else readable.
+
+Covers what can leak from this app: connection strings (SharedAccessKey=...,
+SharedAccessSignature=...), SAS tokens and Authorization headers (sig=...), and registry
+JSON or reprs with key fields ("primaryKey": "...", shared_access_key='...').
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "****"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Inside a connection string the whole token value is secret, up to the next ';'.
+    (re.compile(r"(SharedAccessSignature\s*=\s*)[^;\"'\r\n]+", re.I), rf"\g<1>{MASK}"),
+    # "=" right after "Key" so SharedAccessKeyName=iothubowner stays readable.
+    (re.compile(r"(SharedAccessKey\s*=\s*)[^;\s\"'&,]+", re.I), rf"\g<1>{MASK}"),
+    # Token signatures, also URL-encoded ones (sig%3D) inside query strings.
+    (re.compile(r"(\bsig(?:=|%3D))[^&;\s\"',]+", re.I), rf"\g<1>{MASK}"),
+    # Any *key name followed by a long base64 value: JSON, reprs, kwargs, env dumps.
+    (
+        re.compile(r"([\w-]*key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/]{16,}={0,2}", re.I),
+        rf"\g<1>{MASK}",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every key and signature replaced by ****."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite each record so no handler can print a secret.
+
+    The message is formatted here, redacted, and the args dropped: an argument's str() can
+    hold a secret that no pattern over the template would see. Exception text is
+    pre-rendered and redacted too, since formatters reuse ``record.exc_text``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format: logging reports it later; mask what we have
+            message = f"{record.msg} {record.args!r}"
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
+    """Add one RedactingFilter to ``logger`` (root by default) and each of its handlers.
+
+    Handler filters see records from every child logger; the logger's own filter covers
+    records logged straight to it. Call again after adding handlers: it is idempotent.
+    """
+    target = logger if logger is not None else logging.getLogger()
+    existing = [f for f in target.filters if isinstance(f, RedactingFilter)]
+    shared = existing[0] if existing else RedactingFilter()
+    for filterer in (target, *target.handlers):
+        if not any(isinstance(f, RedactingFilter) for f in filterer.filters):
+            filterer.addFilter(shared)
+    return shared
