@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.hubfixtures import (
+    READY_KEYS,
     RestClient,
     server_registry_manager,
     strip_port,
@@ -85,17 +86,7 @@ async def test_start_ready_info_and_idempotent_close(hub_data_dir):
     hub = HubServer(hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=0)
     await hub.start()
     info = hub.ready_info()
-    assert set(info) == {
-        "hostname",
-        "service_connection_string",
-        "ca_cert",
-        "rest_port",
-        "mqtt_port",
-        "proxy_port",
-        "data_dir",
-        "pid",
-        "version",
-    }
+    assert set(info) == READY_KEYS
     assert info["hostname"] == "localhost" and info["mqtt_port"] is None
     assert info["version"] == __version__
     assert f"HostName=localhost:{info['rest_port']};" in info["service_connection_string"]
@@ -124,11 +115,7 @@ async def test_close_ends_live_connections_and_pending_method_calls(hub_data_dir
     await hub.start()
     hub.core.put_device("d1", {"deviceId": "d1"}, None)
     fakes[0].block = True
-    client = RestClient(
-        f"https://localhost:{hub.rest_port}",
-        hub.service_connection_string(),
-        hub.certificates.ca_cert,
-    )
+    client = RestClient.for_server(hub)
     try:
         assert (await client.json("GET", "/devices"))[0] == 200  # a kept-alive connection
         pending = asyncio.create_task(
@@ -153,11 +140,7 @@ async def test_a_caller_that_gives_up_ends_the_method_wait(hub_data_dir):
     ) as hub:
         hub.core.put_device("d1", {"deviceId": "d1"}, None)
         fakes[0].block = True
-        client = RestClient(
-            f"https://localhost:{hub.rest_port}",
-            hub.service_connection_string(),
-            hub.certificates.ca_cert,
-        )
+        client = RestClient.for_server(hub)
         try:
             call = asyncio.create_task(
                 client.request("POST", "/twins/d1/methods", json_body={"methodName": "hang"})
