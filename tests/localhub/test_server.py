@@ -256,3 +256,16 @@ async def test_demo_data_is_seeded_once(hub_data_dir):
     ) as hub:
         ids = [device["deviceId"] for device in hub.core.list_devices()]
         assert first not in ids and len(ids) == len(devices) - 1
+
+
+def test_only_a_missing_mqtt_module_means_no_mqtt(monkeypatch, tmp_path):
+    from twin_explorer.localhub import server
+
+    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_no_such_mqtt_server")
+    assert server.default_mqtt_factory() is None
+    # A server module that fails to import is a bug to surface, not "no MQTT".
+    (tmp_path / "hub_test_broken_mqtt.py").write_text("import hub_test_missing_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_broken_mqtt")
+    with pytest.raises(ModuleNotFoundError, match="hub_test_missing_dependency"):
+        server.default_mqtt_factory()
