@@ -9,6 +9,8 @@ import ssl
 
 import pytest
 
+from twin_explorer.localhub.hub import HubCore
+
 JSON_TYPE = "application/json; charset=utf-8"
 DEVICE = {"deviceId": "d1", "authentication": {"type": "sas", "symmetricKey": {}}}
 MODULE = {"deviceId": "d1", "moduleId": "m1", "authentication": {"type": "sas"}}
@@ -113,6 +115,35 @@ async def test_query_paging_headers(hub_server, hub_rest):
             "POST", "/devices/query", json_body=query, headers=bad_headers
         )
         await _assert_error(response, 400, "ArgumentInvalid")
+
+
+async def test_rest_and_core_continuation_tokens_are_interchangeable(
+    hub_server, hub_rest, tmp_path
+):
+    # REST runs query pages on its own thread and connection; the pages and tokens must
+    # be exactly those of HubCore.query.
+    for index in range(5):
+        hub_server.core.put_device(f"t{index}", {"deviceId": f"t{index}"}, None)
+    text = "SELECT * FROM devices"
+    core_page = hub_server.core.query(text, 2, None)
+    status, headers, body = await hub_rest.request(
+        "POST",
+        "/devices/query",
+        json_body={"query": text},
+        headers={"x-ms-continuation": core_page.continuation, "x-ms-max-item-count": "2"},
+    )
+    assert status == 200 and [twin["deviceId"] for twin in json.loads(body)] == ["t2", "t3"]
+    following = hub_server.core.query(text, 2, headers["x-ms-continuation"])
+    assert [twin["deviceId"] for twin in following.items] == ["t4"]
+    # A token another hub issued (another key) is refused.
+    with HubCore.open(tmp_path / "other") as other:
+        for index in range(3):
+            other.put_device(f"t{index}", {"deviceId": f"t{index}"}, None)
+        foreign = other.query(text, 2, None).continuation
+    response = await hub_rest.request(
+        "POST", "/devices/query", json_body={"query": text}, headers={"x-ms-continuation": foreign}
+    )
+    await _assert_error(response, 400, "ArgumentInvalid")
 
 
 async def test_statistics_routes(hub_rest):
