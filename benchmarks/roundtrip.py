@@ -248,8 +248,10 @@ async def broadcast(
 
         base = f"https://{hub.hostname}:{hub.rest_port}"
         headers = {"Authorization": auth_header(hub.service_connection_string)}
-        connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=hub.ca_cert))
+        tls = ssl.create_default_context(cafile=hub.ca_cert)
+        connector = aiohttp.TCPConnector(ssl=tls, limit=16)
         async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+            await _warm_up(session, base, strings)
             result["waves"] = [
                 await _wave(session, base, strings, wave, lines) for wave in range(1, waves + 1)
             ]
@@ -257,6 +259,18 @@ async def broadcast(
         for worker in pool:
             worker.stop()
     return result
+
+
+async def _warm_up(session: Any, base: str, strings: list[tuple[str, str, str]]) -> None:
+    """Open the 16 HTTPS connections first, so the first wave times what the others do."""
+
+    async def get(device_id: str, module_id: str) -> None:
+        url = f"{base}/twins/{device_id}/modules/{module_id}?api-version=2021-04-12"
+        async with session.get(url) as response:
+            assert response.status == 200, response.status
+            await response.read()
+
+    await asyncio.gather(*(get(d, m) for d, m, _ in strings[:16]))
 
 
 async def _wave(
