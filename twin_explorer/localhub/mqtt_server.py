@@ -66,7 +66,11 @@ def _covers(device_id: str, module_id: str | None, client_id: str) -> bool:
 
 
 class MqttServer:
-    """Device-side MQTT server over ``core``. ``async with MqttServer(...)`` or start/close."""
+    """Device-side MQTT server over ``core``.
+
+    ``start(host, port)`` listens; ``close()`` (or leaving ``async with``) ends everything.
+    ``clock`` (seconds) drives keep-alive checks only; the core keeps its own time.
+    """
 
     def __init__(
         self,
