@@ -169,11 +169,14 @@ class DeviceTreeModel(QAbstractItemModel):
         assert listing is not None
         try:
             modules = await listing.fetch_modules(device)
-        finally:
+        except BaseException:
             device.modules_loading = False
+            raise
         if generation != self._generation:
             return
         parent = self.index(row, 0)
+        # Still "loading" until the rows are in: views (and the model tester) may ask
+        # canFetchMore while the insert is announced, and must not start a second fetch.
         if modules:
             self.beginInsertRows(parent, 0, len(modules) - 1)
             device.modules = modules
@@ -181,6 +184,7 @@ class DeviceTreeModel(QAbstractItemModel):
         else:
             device.modules = []
             self.dataChanged.emit(parent, parent)
+        device.modules_loading = False
 
     # -- data ----------------------------------------------------------------------------
 
