@@ -25,5 +25,7 @@ def test_bool_signals_keep_true_and_false_alive(qapp):
         emitter.changed.emit(i % 2 == 0)
     after = (sys.getrefcount(True), sys.getrefcount(False))
     assert len(seen) == 2000
-    # seen holds 1000 of each; nothing else may have changed.
-    assert after[0] - before[0] == 1000 and after[1] - before[1] == 1000
+    # seen holds 1000 of each, so each count rises by 1000; the broken release makes it
+    # fall by about as much. Other threads (SDK clients of earlier tests) nudge the counts
+    # a little either way, hence the margin.
+    assert after[0] - before[0] > 500 and after[1] - before[1] > 500, (before, after)
