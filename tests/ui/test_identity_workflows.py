@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from azure.iot.device import MethodResponse, ProxyOptions
 from azure.iot.device.aio import IoTHubModuleClient
@@ -32,7 +33,7 @@ def _select_module(window, device_id: str, module_id: str) -> None:
 def test_module_connection_string_connects_and_answers_a_method(qtbot, qrun, local_hub):
     window = open_window(qtbot)
     model = window.tree_pane.model
-    ca_pem = open(local_hub.ca_cert).read()
+    ca_pem = Path(local_hub.ca_cert).read_text()
 
     async def scenario():
         service = service_for(local_hub)
