@@ -162,7 +162,7 @@ class TwinWatcher:
         self._pinned: dict[str, tuple[str, str | None]] = {}
         self._watches: dict[str, _Watch] = {}
         self._own: dict[str, deque[_Own]] = {}
-        self._next_slot = 0.0
+        self._last_slot = -1e9
         self._listeners: list[Callable[[WatchStatus | None], None]] = []
         self._unsubscribe = stream.subscribe(self._on_event)
         self.poll_starts: deque[float] = deque(maxlen=1000)  # monotonic times, for checks
@@ -353,11 +353,13 @@ class TwinWatcher:
                 await self._wait(watch, lambda until=until: until)
 
     async def _pace(self) -> float:
-        """Take the next free start slot; slots are ``interval / n`` apart."""
+        """Take the next free start slot; starts are ``interval / n`` apart."""
+        # Spacing from the current interval and twin count, so neither change waits out
+        # a gap reserved under the old ones.
         now = time.monotonic()
-        slot = max(now, self._next_slot)
         spacing = max(self.min_spacing, self._interval / max(1, len(self._watches)))
-        self._next_slot = slot + spacing
+        slot = max(now, self._last_slot + spacing)
+        self._last_slot = slot
         if slot > now:
             await asyncio.sleep(slot - now)
         return slot
