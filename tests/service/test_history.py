@@ -162,3 +162,19 @@ def test_side_by_side_keeps_every_line_of_both_texts_in_order(left, right):
     rows = side_by_side("\n".join(left), "\n".join(right))
     assert [r.left for r in rows if r.left is not None] == left
     assert [r.right for r in rows if r.right is not None] == right
+
+
+def test_a_byte_budget_drops_the_oldest_versions_across_twins_but_never_a_latest():
+    history = TwinHistory(max_bytes=3_000)
+    for n in range(1, 6):
+        history.record(twin(n, {"blob": "x" * 400, "n": n}, device="a"))
+        history.record(twin(n, {"blob": "y" * 400, "n": n}, device="b"))
+    assert history.bytes <= 3_000
+    kept = history.versions("a") + history.versions("b")
+    assert history.bytes == sum(v.size for v in kept)
+    assert history.latest("a").seq == 5 and history.latest("b").seq == 5
+    assert len(kept) < 10
+    tiny = TwinHistory(max_bytes=1)
+    tiny.record(twin(1, {}, device="a"))
+    tiny.record(twin(2, {}, device="a"))
+    assert [v.seq for v in tiny.versions("a")] == [2]  # the latest stays, whatever it costs

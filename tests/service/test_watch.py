@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
+from tests.service.localhub import service_for, start_server
+from tests.ui.conftest import until
 from twin_explorer.localhub.server import HubServer
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.hub import HubService
@@ -23,36 +24,6 @@ from twin_explorer.service.watch import TwinWatcher, own_parts, section_of
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
 
 INTERVAL = 0.2
-
-
-async def until(predicate: Callable[[], object], within: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
-
-
-def start_server(data_dir: Path, rest_port: int = 0) -> HubServer:
-    return HubServer(data_dir, rest_port=rest_port, mqtt_port=None, proxy_port=None)
-
-
-class QuickService(HubService):
-    """The real service, with the SDK's own connection retries off: they spend about
-    5 s on each refused call, which only slows the backoff tests down."""
-
-    def _manager(self):
-        manager = super()._manager()
-        manager.protocol.config.retry_policy.retries = 0
-        return manager
-
-
-def service_for(server: HubServer) -> HubService:
-    return QuickService(
-        server.service_connection_string(),
-        ca_cert=str(server.certificates.ca_cert),
-        use_env_proxies=False,
-    )
 
 
 @pytest_asyncio.fixture

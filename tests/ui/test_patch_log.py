@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,10 +17,12 @@ import pytest
 from azure.iot.device import ProxyOptions
 from azure.iot.device.aio import IoTHubModuleClient
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from tests.hubfixtures import local_hub, start_local_hub
+from tests.service.localhub import service_for, start_server
 from tests.ui.conftest import until
 from twin_explorer.localhub.server import HubServer
 from twin_explorer.service.hub import HubService
@@ -37,19 +38,6 @@ __all__ = ["local_hub", "start_local_hub"]  # fixtures, imported for pytest
 TIME = "2026-01-01T00:00:00.0000000Z"
 
 
-@pytest.fixture(autouse=True)
-def collect_on_the_gui_thread():
-    """Collect garbage here, on the GUI thread, before and after each test.
-
-    Closed qasync loops (and windows) of earlier tests sit in reference cycles; if the
-    cyclic collector first runs on a service worker thread, their QObjects are destroyed
-    off the GUI thread and Qt crashes later. Collecting here keeps that from happening.
-    """
-    gc.collect()
-    yield
-    gc.collect()
-
-
 def make_window(qtbot) -> MainWindow:
     window = MainWindow()
     qtbot.addWidget(window)
@@ -62,16 +50,8 @@ def make_window(qtbot) -> MainWindow:
 
 @contextlib.asynccontextmanager
 async def running_hub(data_dir: Path) -> AsyncIterator[HubServer]:
-    async with HubServer(data_dir, rest_port=0, mqtt_port=0, proxy_port=0) as server:
+    async with start_server(data_dir, mqtt=True) as server:
         yield server
-
-
-def service_for(server: HubServer) -> HubService:
-    return HubService(
-        server.service_connection_string(),
-        ca_cert=str(server.certificates.ca_cert),
-        use_env_proxies=False,
-    )
 
 
 async def finish(window: MainWindow, *services: HubService | None) -> None:
@@ -583,3 +563,18 @@ def test_watching_backs_off_while_the_hub_process_is_down(qtbot, qrun, local_hub
 
     qrun(scenario(), timeout=120)
     assert rows_of(window, Direction.OBSERVED)[0].body == {"back": True}
+
+
+def test_capacity_menu_trims_and_is_kept(qtbot):
+    window = make_window(qtbot)
+    assert window.patch_log.watch_status.text() == "Not watching any twin"
+    for n in range(2000):
+        window.patches.publish(event(n))
+    window.patch_log.model.flush()
+    window.findChild(QAction, "logCapacity1000").trigger()
+    assert window.patch_log.model.rowCount() == 1000
+    assert window.patch_log.model.event_at(0).version == 1000
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.patch_log.model.capacity == 1000
+    assert again.findChild(QAction, "logCapacity1000").isChecked()

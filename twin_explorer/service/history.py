@@ -26,6 +26,7 @@ from twin_explorer.twin.merge import merge_patch
 from twin_explorer.twin.values import copy_json
 
 DEFAULT_VERSIONS_PER_TWIN = 200
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # all twins together, as compact JSON
 _LINKS_KEPT = 20_000
 
 
@@ -43,6 +44,8 @@ class TwinVersion:
     time: str
     etag: str
     twin: dict[str, Any] = field(repr=False, compare=False)
+    size: int = field(default=0, compare=False)  # compact JSON length: what keeping it costs
+    order: int = field(default=0, compare=False)  # across all twins, for dropping the oldest
 
     @property
     def version(self) -> int | None:
@@ -77,8 +80,15 @@ class TwinChange:
 
 
 class TwinHistory:
-    def __init__(self, versions_per_twin: int = DEFAULT_VERSIONS_PER_TWIN) -> None:
+    def __init__(
+        self,
+        versions_per_twin: int = DEFAULT_VERSIONS_PER_TWIN,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self.versions_per_twin = versions_per_twin
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._order = itertools.count()
         self._versions: dict[str, list[TwinVersion]] = {}
         self._counters: dict[str, Iterator[int]] = {}
         self._links: OrderedDict[int, tuple[str, int | None, int]] = OrderedDict()
@@ -95,13 +105,33 @@ class TwinHistory:
         if versions and versions[-1].etag == etag:
             return None
         counter = self._counters.setdefault(identity, itertools.count(1))
-        version = TwinVersion(identity, next(counter), time or utc_now(), etag, copy_json(twin))
+        size = len(json.dumps(twin, separators=(",", ":"), ensure_ascii=False))
+        version = TwinVersion(
+            identity,
+            next(counter),
+            time or utc_now(),
+            etag,
+            copy_json(twin),
+            size,
+            next(self._order),
+        )
         versions.append(version)
-        if len(versions) > self.versions_per_twin:
-            del versions[: len(versions) - self.versions_per_twin]
+        self.bytes += size
+        while len(versions) > self.versions_per_twin:
+            self.bytes -= versions.pop(0).size
+        self._trim()
         for listener in list(self._listeners):
             listener(version)
         return version
+
+    def _trim(self) -> None:
+        """Over the byte budget: drop the oldest versions of any twin, never a latest one."""
+        while self.bytes > self.max_bytes:
+            droppable = [v for v in self._versions.values() if len(v) > 1]
+            if not droppable:
+                return
+            oldest = min(droppable, key=lambda versions: versions[0].order)
+            self.bytes -= oldest.pop(0).size
 
     def subscribe(self, listener: Callable[[TwinVersion], None]) -> Callable[[], None]:
         """Be told of each new version (the history dialog refreshes its pickers)."""
@@ -115,6 +145,7 @@ class TwinHistory:
             self._links.popitem(last=False)
 
     def clear(self) -> None:
+        self.bytes = 0
         self._versions.clear()
         self._counters.clear()
         self._links.clear()

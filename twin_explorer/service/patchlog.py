@@ -34,6 +34,8 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=
 
 
 class RowListener(Protocol):
+    """Told before and after each change to the visible rows, like a Qt model's begin/end."""
+
     def rows_about_to_be_removed(self, first: int, last: int) -> None: ...
     def rows_removed(self) -> None: ...
     def rows_about_to_be_inserted(self, first: int, last: int) -> None: ...
@@ -112,9 +114,10 @@ class _Ring:
         return len(self._items) - self._start
 
     def __getitem__(self, index: int) -> LogRow:
+        size = len(self._items) - self._start
         if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
+            index += size
+        if not 0 <= index < size:
             raise IndexError(index)
         return self._items[self._start + index]
 
@@ -140,13 +143,8 @@ class _Ring:
         self._start = 0
 
 
-class _Silent:
-    def rows_about_to_be_removed(self, first: int, last: int) -> None: ...
-    def rows_removed(self) -> None: ...
-    def rows_about_to_be_inserted(self, first: int, last: int) -> None: ...
-    def rows_inserted(self) -> None: ...
-    def about_to_reset(self) -> None: ...
-    def reset(self) -> None: ...
+class _Silent(RowListener):
+    """Nobody is looking: every notification does nothing (the Protocol's bodies)."""
 
 
 class PatchLog:

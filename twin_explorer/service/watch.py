@@ -385,8 +385,14 @@ class TwinWatcher:
         status = watch.status
         try:
             twin = await service.get_twin(watch.device_id, watch.module_id)
-        except ServiceError as exc:
-            text = "twin not found" if isinstance(exc, NotFound) else exc.message
+        except Exception as exc:  # a ServiceError, or a bug: either way keep watching
+            if isinstance(exc, NotFound):
+                text = "twin not found"
+            elif isinstance(exc, ServiceError):
+                text = exc.message
+            else:
+                log.exception("polling %s failed", watch.identity)
+                text = f"unexpected error: {exc}"
             self._set_status(
                 watch,
                 WatchStatus(

@@ -9,6 +9,7 @@ updates a second, not 2,000. The queue itself is bounded by the log's capacity.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -18,7 +19,6 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
     QTimer,
-    Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QFontDatabase
 
@@ -28,6 +28,14 @@ from twin_explorer.twin.events import Direction, PatchEvent
 COLUMNS = ("Time (UTC)", "Identity", "Direction", "Section", "$version", "Patch")
 TIME, IDENTITY, DIRECTION, SECTION, VERSION, PATCH = range(len(COLUMNS))
 EventRole = Qt.ItemDataRole.UserRole + 1
+DISPLAY = Qt.ItemDataRole.DisplayRole.value
+FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
+FONT = Qt.ItemDataRole.FontRole.value
+TOOLTIP = Qt.ItemDataRole.ToolTipRole.value
+ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
+_ROLES = frozenset({DISPLAY, FOREGROUND, FONT, TOOLTIP, ALIGNMENT, int(EventRole)})
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 BATCH_MS = 50
 
 DIRECTION_COLOURS = {
@@ -41,8 +49,6 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class PatchLogModel(QAbstractTableModel):
-    countsChanged = Signal()  # rows, held or dropped counts moved (for status text)
-
     def __init__(
         self,
         capacity: int = DEFAULT_CAPACITY,
@@ -59,6 +65,9 @@ class PatchLogModel(QAbstractTableModel):
         self._timer.timeout.connect(self.flush)
         self._brushes = {d: QBrush(QColor(c)) for d, c in DIRECTION_COLOURS.items()}
         self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        # Told when rows, held or dropped counts moved (the status text): one listener on
+        # this thread, on every batch, so a plain callback rather than a Signal.
+        self.on_counts: Callable[[], None] = lambda: None
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -72,13 +81,14 @@ class PatchLogModel(QAbstractTableModel):
 
     def flush(self) -> None:
         """Insert everything queued now, as one batch."""
-        self._timer.stop()
+        if self._timer.isActive():
+            self._timer.stop()
         if not self._queue:
             return
         batch = list(self._queue)
         self._queue.clear()
         self.log.extend(batch)
-        self.countsChanged.emit()
+        self.on_counts()
 
     @property
     def queued(self) -> int:
@@ -93,28 +103,28 @@ class PatchLogModel(QAbstractTableModel):
         self.flush()
         self.log.capacity = value
         self._queue = deque(self._queue, maxlen=value)
-        self.countsChanged.emit()
+        self.on_counts()
 
     def set_filter(self, patch_filter: PatchFilter) -> None:
         self.flush()
         self.log.set_filter(patch_filter)
-        self.countsChanged.emit()
+        self.on_counts()
 
     def clear(self) -> None:
         self._queue.clear()
         self._timer.stop()
         self.log.clear()
-        self.countsChanged.emit()
+        self.on_counts()
 
     def pause(self) -> None:
         self.flush()
         self.log.pause()
-        self.countsChanged.emit()
+        self.on_counts()
 
     def resume(self) -> None:
         self.flush()
         self.log.resume()
-        self.countsChanged.emit()
+        self.on_counts()
 
     def event_at(self, row: int) -> PatchEvent:
         return self.log.event(row)
@@ -159,29 +169,24 @@ class PatchLogModel(QAbstractTableModel):
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
+        return _FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.parent().isValid():
+    def data(self, index: Index, role: int = DISPLAY) -> Any:
+        # Called for every visible cell and role on each paint: the cheap refusals first.
+        if role not in _ROLES or not index.isValid():
             return None
         row, column = index.row(), index.column()
-        if not (0 <= row < len(self.log) and 0 <= column < len(COLUMNS)):
+        if not 0 <= row < len(self.log):
             return None
         log_row = self.log.row(row)
         event = log_row.event
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == DISPLAY:
             return self._display(event, column, log_row.shown)
-        if role == Qt.ItemDataRole.ForegroundRole and column == DIRECTION:
-            return self._brushes.get(event.direction)
-        if role == Qt.ItemDataRole.FontRole and column == PATCH:
-            return self._mono
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == FOREGROUND:
+            return self._brushes.get(event.direction) if column == DIRECTION else None
+        if role == FONT:
+            return self._mono if column == PATCH else None
+        if role == TOOLTIP:
             if column == TIME:
                 return event.time
             if column == PATCH:
@@ -189,11 +194,9 @@ class PatchLogModel(QAbstractTableModel):
             if column == IDENTITY and event.source:
                 return f"{event.identity} (from {event.source})"
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == VERSION:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == EventRole:
-            return event
-        return None
+        if role == ALIGNMENT:
+            return _RIGHT if column == VERSION else None
+        return event  # EventRole
 
     @staticmethod
     def _display(event: PatchEvent, column: int, shown: str) -> str:

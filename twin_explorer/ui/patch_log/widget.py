@@ -138,7 +138,7 @@ class PatchLogWidget(QWidget):
         self._filter_timer.timeout.connect(self._apply_filter)
         self.identity_edit.textChanged.connect(self._filter_timer.start)
         self.text_edit.textChanged.connect(self._filter_timer.start)
-        self.model.countsChanged.connect(self._update_status)
+        self.model.on_counts = self._update_status
         self.model.rowsRemoved.connect(self._rows_dropped)
         scroll = self.view.verticalScrollBar()
         scroll.valueChanged.connect(self._scrolled)
@@ -204,6 +204,10 @@ class PatchLogWidget(QWidget):
     def clear(self) -> None:
         self.model.clear()
         self._follow = True
+
+    def set_capacity(self, rows: int) -> None:
+        """Keep at most ``rows`` rows; the oldest go first."""
+        self.model.capacity = rows
 
     def visible_events(self) -> list[PatchEvent]:
         return self.model.log.visible()
