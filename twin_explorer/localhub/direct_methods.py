@@ -99,7 +99,7 @@ class DirectMethods:
         try:
             # QoS 0 like IoT Hub; the SDK drops queued requests on a disconnect anyway (A.9).
             if not target.publish(method_request_topic(name, rid), body, 0):
-                raise device_not_online(device_id, module_id)
+                raise device_not_online()
             logger.debug("method %r sent to %s as request %s", name, client_id, rid)
             try:
                 return await asyncio.wait_for(future, response_timeout)
@@ -118,7 +118,10 @@ class DirectMethods:
                 return target
             remaining = deadline - loop.time()
             if remaining <= 0 or self._closed:
-                raise device_not_online(*client_id.split("/", 1))
+                raise device_not_online()
+            logger.debug(
+                "method call for %s waits up to %.3gs for it to connect", client_id, remaining
+            )
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(client_id, set()).add(waiter)
             try:

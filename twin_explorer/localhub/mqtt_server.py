@@ -10,8 +10,8 @@ Rules it keeps (checklist F):
 - One connection per identity: a newer CONNECT closes the older connection. Two processes
   using one identity therefore knock each other off in a loop, as on IoT Hub (A.12).
 - Clean-session-0 sessions keep subscriptions and un-acked QoS 1 messages across
-  reconnects; the SDK never re-subscribes (A.5). Sessions live in memory: they survive a
-  reconnect, not a hub restart.
+  reconnects; the SDK never re-subscribes (A.5). Their subscriptions are also saved in the
+  hub's store, so they survive a hub restart too.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from twin_explorer.localhub.device_requests import (
     encode_json,
     reported_patch_reply,
 )
-from twin_explorer.localhub.device_sessions import MAX_OUTBOUND, DeviceLink
+from twin_explorer.localhub.device_sessions import MAX_OUTBOUND, TWIN_QOS, DeviceLink
 from twin_explorer.localhub.direct_methods import DirectMethods, client_id_of
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.mqtt import ConnectRequested, Disconnected, SessionStore
@@ -41,6 +41,7 @@ from twin_explorer.localhub.mqtt.iothub_topics import (
     desired_patch_topic,
     method_request_topic,
 )
+from twin_explorer.localhub.session_persistence import PersistedSubscriptions
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.auth import Identity
@@ -65,7 +66,11 @@ def _covers(device_id: str, module_id: str | None, client_id: str) -> bool:
 
 
 class MqttServer:
-    """Device-side MQTT server over ``core``. ``async with MqttServer(...)`` or start/close."""
+    """Device-side MQTT server over ``core``.
+
+    ``start(host, port)`` listens; ``close()`` (or leaving ``async with``) ends everything.
+    ``clock`` (seconds) drives keep-alive checks only; the core keeps its own time.
+    """
 
     def __init__(
         self,
@@ -92,6 +97,12 @@ class MqttServer:
         self._loop_thread: int | None = None
         self._port: int | None = None
         self._closed = False
+        self._saved = PersistedSubscriptions(core.store, self.sessions)
+        try:
+            if restored := self._saved.restore():
+                logger.info("restored the MQTT sessions of %d clients", restored)
+        except Exception:
+            logger.exception("restoring MQTT sessions failed; clients start afresh")
         core.on_desired_patch(self._from_core(self._push_desired))
         core.on_identity_removed(self._from_core(self._drop_identity))
 
@@ -183,6 +194,8 @@ class MqttServer:
             )
             older.close("another connection took over this identity")
         session, present = self.sessions.attach(client_id, event.clean_session)
+        if event.clean_session:
+            self._save_sessions()  # a clean start ends the kept session
         link.identity = identity
         link.send(link.conn.accept(session, present))
         self._online[identity.client_id] = link
@@ -198,8 +211,18 @@ class MqttServer:
             self.methods.target_ready(identity.client_id)
 
     def subscribed(self, link: DeviceLink, filters: Iterable[str]) -> None:
+        self._save_sessions()
         if link.identity is not None and METHOD_REQUEST_FILTER in filters:
             self.methods.target_ready(link.identity.client_id)
+
+    def unsubscribed(self, link: DeviceLink, filters: Iterable[str]) -> None:
+        self._save_sessions()
+
+    def _save_sessions(self) -> None:
+        try:
+            self._saved.save()
+        except Exception:  # the live session still works; only a restart would lose it
+            logger.exception("saving MQTT subscriptions failed")
 
     def link_closed(self, link: DeviceLink) -> None:
         self._links.pop(link, None)
@@ -211,7 +234,9 @@ class MqttServer:
         if session is not None:
             self.sessions.release(session)
         if identity is not None:
-            logger.info("%s disconnected: %s", identity.client_id, link.close_reason)
+            logger.info(
+                "%s disconnected (from %s): %s", identity.client_id, link.peer, link.close_reason
+            )
         else:
             logger.debug("connection from %s closed: %s", link.peer, link.close_reason)
 
@@ -267,9 +292,8 @@ class MqttServer:
         if link is None:
             return
         topic = desired_patch_topic(body["$version"])
-        qos = link.granted_qos(topic)
-        if qos is not None:
-            link.publish(topic, encode_json(body), qos)
+        if link.granted_qos(topic) is not None:
+            link.publish(topic, encode_json(body), TWIN_QOS)
 
     def _drop_identity(self, device_id: str, module_id: str | None, reason: RemovalReason) -> None:
         """Deleted, disabled or re-keyed: its connections go, and its reconnect is refused."""
@@ -281,21 +305,13 @@ class MqttServer:
                 if _covers(device_id, module_id, session.client_id):
                     self.sessions.discard(session.client_id)
                     self._replies.forget(session.client_id)
+            self._save_sessions()
 
     # -- direct methods (the REST MethodInvoker) ----------------------------------------
 
-    async def invoke_method(
-        self,
-        device_id: str,
-        module_id: str | None,
-        name: str,
-        payload: Any,
-        response_timeout: float,
-        connect_timeout: float,
-    ) -> tuple[int, Any]:
-        return await self.methods.invoke_method(
-            device_id, module_id, name, payload, response_timeout, connect_timeout
-        )
+    async def invoke_method(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """Deliver a direct method; see :meth:`DirectMethods.invoke_method`."""
+        return await self.methods.invoke_method(*args, **kwargs)
 
     def _method_target(self, client_id: str) -> DeviceLink | None:
         link = self._online.get(client_id)
