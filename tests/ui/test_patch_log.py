@@ -21,7 +21,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from tests.hubfixtures import local_hub, start_local_hub
 from tests.service.localhub import service_for, start_server
 from tests.ui.conftest import until
 from twin_explorer.localhub.server import HubServer
@@ -32,8 +31,6 @@ from twin_explorer.ui.device_tree_model import RowRole
 from twin_explorer.ui.main_window import MainWindow
 from twin_explorer.ui.patch_log.model import COLUMNS, PATCH
 from twin_explorer.ui.patch_log.watching import saved_interval
-
-__all__ = ["local_hub", "start_local_hub"]  # fixtures, imported for pytest
 
 TIME = "2026-01-01T00:00:00.0000000Z"
 
