@@ -145,7 +145,7 @@ class PatchLogWidget(QWidget):
         scroll.rangeChanged.connect(self._range_changed)
         self.view.activated.connect(self._activated)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
-        self._unsubscribe = stream.subscribe(self.model.push)
+        stream.subscribe(self.model.push)  # the stream and this pane live as long as the window
         self._update_status()
 
     def _tool(self, name: str, text: str, tip: str) -> QToolButton:
@@ -300,10 +300,6 @@ class PatchLogWidget(QWidget):
 
     def set_watch_status(self, text: str) -> None:
         self.watch_status.setText(text)
-
-    def close_log(self) -> None:
-        """Stop listening (the window is closing)."""
-        self._unsubscribe()
 
 
 __all__ = ["COLUMNS", "PatchLogWidget"]
