@@ -14,19 +14,21 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.service.history import TwinHistory
+from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
+from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
 from twin_explorer.ui.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,11 @@ class MainWindow(QMainWindow):
         self.editor.setObjectName("twinEditorText")
         self.editor.setReadOnly(True)
         self.editor.setPlaceholderText("Select a device or module to see its twin.")
-        self.log_view = QTableView()
-        self.log_view.setObjectName("patchLogView")
+        # -- patch log: one stream of patch events; history of watched twins --
+        self.patches = PatchStream()
+        self.history = TwinHistory()
+        self.patch_log = PatchLogWidget(self.patches, self.history)
+        self.log_view = self.patch_log.view
 
         self.tree_pane = TreePane()
         self.tree_view = self.tree_pane.view
@@ -107,6 +112,14 @@ class MainWindow(QMainWindow):
         )
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)
+
+        # -- twin watching: the selected twin and pinned ones, polled by etag --
+        self.watch = WatchController(self.patches, self.history, parent=self)
+        self.session.serviceChanged.connect(self.watch.set_service)
+        self.tree_pane.selectionChanged.connect(self.watch.select)
+        self.watch.statusChanged.connect(self.patch_log.set_watch_status)
+        self.patch_log.errorOccurred.connect(self.show_error)
+        self.add_shutdown_step(self.watch.aclose)
 
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
@@ -180,6 +193,7 @@ class MainWindow(QMainWindow):
         about_qt = QAction("About &Qt", self)
         about_qt.triggered.connect(QApplication.aboutQt)
         self.menus["Help"].addAction(about_qt)
+        self.patch_log_actions = add_menu_actions(self)  # File/Twin/View: log and watching
 
     def _default_geometry(self) -> None:
         screen = self.screen().availableGeometry()
