@@ -22,6 +22,13 @@ def qloop(qapp):
     asyncio.set_event_loop(loop)
     yield loop
     try:
+        # Windows first: their services wait for worker threads while the loop still runs,
+        # so no thread calls back into a closed loop.
+        from tests.ui.hubwindow import OPEN_WINDOWS
+
+        while OPEN_WINDOWS:
+            window = OPEN_WINDOWS.pop()
+            loop.run_until_complete(_shutdown(window))
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         for task in pending:
             task.cancel()
@@ -30,6 +37,13 @@ def qloop(qapp):
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+
+
+async def _shutdown(window) -> None:
+    service = window.session.service
+    await window.shutdown()
+    if service is not None:
+        await service.aclose()
 
 
 @pytest.fixture

@@ -52,18 +52,12 @@ async def running_hub(data_dir: Path) -> AsyncIterator[HubServer]:
 
 
 async def finish(window: MainWindow, *services: HubService | None) -> None:
-    """Close the window's async parts and wait until every service thread has ended.
-
-    ``HubService.aclose`` does not wait for calls already on the wire; one that ends
-    after this test's qasync loop is closed would call back into a dead loop (and crash
-    a later test), so the threads are joined here while the loop still runs.
-    """
+    """Close the window's async parts; ``HubService.aclose`` waits for its threads."""
     services = (window.session.service, *services)
     await window.shutdown()
     for service in services:
         if service is not None:
             await service.aclose()
-            await asyncio.to_thread(service._executor.shutdown, True)
 
 
 async def select_in_tree(window: MainWindow, device_id: str, module_id: str | None = None):

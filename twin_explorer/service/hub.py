@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 # msrest waits 100 s by default; a desktop app should give up sooner on ordinary calls.
 REQUEST_TIMEOUT = 30.0
+CLOSE_WAIT = 5.0  # how long aclose() waits for calls already on the wire
 
 
 def _quoted(etag: str | None) -> str:
@@ -90,12 +91,24 @@ class HubService:
 
     # -- lifetime ------------------------------------------------------------------------
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, wait: float = CLOSE_WAIT) -> None:
+        """Drop queued calls and wait (up to ``wait`` seconds) for calls on the wire.
+
+        Waiting matters: a worker that finishes later would hand its result to an event
+        loop that may be gone by then. A call still running after ``wait`` (a long
+        direct method) is abandoned; its thread ends with the call's own timeout.
+        """
         if self._closed:
             return
         self._closed = True
-        # Queued calls are dropped; a call already on the wire finishes within its timeout.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        waiter = threading.Thread(
+            target=self._executor.shutdown, name="hub-close", daemon=True
+        )
+        waiter.start()
+        deadline = asyncio.get_running_loop().time() + wait
+        while waiter.is_alive() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def __aenter__(self) -> HubService:
         return self
