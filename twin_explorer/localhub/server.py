@@ -60,7 +60,7 @@ MqttFactory = Callable[[HubCore, Any], MqttListener]
 def default_mqtt_factory() -> MqttFactory | None:
     """The MQTT server class of this build, or None when the build has none yet."""
     try:
-        from twin_explorer.localhub.mqtt.server import MqttServer  # type: ignore[import-not-found]
+        from twin_explorer.localhub.mqtt_server import MqttServer
     except ImportError:
         return None
     return MqttServer
