@@ -25,6 +25,7 @@ from typing import Any
 
 from twin_explorer.connection import strings
 from twin_explorer.simulator import sdk
+from twin_explorer.simulator.answering import MethodAnswering
 from twin_explorer.simulator.behaviour import BOOKKEEPING, Behaviour, answer, desired_changes
 from twin_explorer.simulator.errors import (
     InvalidPatch,
@@ -42,8 +43,8 @@ from twin_explorer.simulator.events import (
     ModuleEvent,
     Status,
 )
-from twin_explorer.simulator.methods import MethodTable, Mode, PendingMethod
-from twin_explorer.simulator.telemetry import TelemetryTemplate
+from twin_explorer.simulator.methods import MethodTable, PendingMethod
+from twin_explorer.simulator.sending import TelemetrySending
 from twin_explorer.simulator.transport import Transport
 from twin_explorer.twin import check_size, make_patch, merge_patch, utc_now, validate_section
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
@@ -59,7 +60,7 @@ def _plain(section: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in section.items() if k not in BOOKKEEPING}
 
 
-class SimulatedModule:
+class SimulatedModule(MethodAnswering, TelemetrySending):
     def __init__(
         self,
         connection_string: str,
@@ -511,130 +512,3 @@ class SimulatedModule:
                 log.info("%s: twin refresh failed: %s", self.identity, error.text)
                 return
             again = self._refresh_again
-
-    # -- direct methods -------------------------------------------------------------------
-
-    def _method_request(self, request: Any) -> None:
-        if self.status is Status.CLOSED:
-            return
-        rule = self.methods.rule_for(request.name)
-        if rule.mode is Mode.FIXED:
-            self._spawn(self._answer(request, rule.status, rule.payload, "rule"))
-            return
-        future = asyncio.get_running_loop().create_future()
-        pending = PendingMethod(
-            request.request_id, request.name, request.payload, self.methods.ask_timeout, future
-        )
-        self.pending[pending.request_id] = pending
-        self._emit(
-            EventKind.METHOD_REQUESTED,
-            name=request.name,
-            request_id=request.request_id,
-            payload=request.payload,
-            timeout=pending.timeout,
-        )
-        self._spawn(self._wait_for_answer(request, pending))
-
-    async def _wait_for_answer(self, request: Any, pending: PendingMethod) -> None:
-        try:
-            status, payload = await asyncio.wait_for(
-                asyncio.shield(pending.future), pending.remaining()
-            )
-        except TimeoutError:
-            pending.future.cancel()
-            self._emit(
-                EventKind.METHOD_EXPIRED,
-                name=pending.name,
-                request_id=pending.request_id,
-                reason=f"nobody answered within {pending.timeout:g} s",
-            )
-            return
-        finally:
-            self.pending.pop(pending.request_id, None)
-        await self._answer(request, status, payload, "user")
-
-    async def _answer(self, request: Any, status: int, payload: Any, how: str) -> None:
-        try:
-            client = self._require_online()
-            await sdk.call(
-                client.send_method_response(sdk.method_response(request, status, payload)),
-                self.operation_timeout,
-                "the method response",
-            )
-        except SimulatorError as error:
-            self._emit(
-                EventKind.METHOD_EXPIRED,
-                name=request.name,
-                request_id=request.request_id,
-                reason=f"the answer could not be sent: {error.text}",
-            )
-            return
-        self.counters.methods_answered += 1
-        self._emit(
-            EventKind.METHOD_ANSWERED,
-            name=request.name,
-            request_id=request.request_id,
-            request=request.payload,
-            status=status,
-            payload=payload,
-            by=how,
-        )
-
-    # -- telemetry ------------------------------------------------------------------------
-
-    async def send_telemetry(self, body: str, properties: dict[str, str] | None = None) -> bool:
-        """Send one message; True when the hub acknowledged it. Counted either way."""
-        properties = dict(properties or {})
-        try:
-            client = self._require_online()
-            await sdk.call(
-                client.send_message(sdk.message(body, properties)),
-                self.operation_timeout,
-                "the telemetry message",
-            )
-        except SimulatorError as error:
-            self.counters.telemetry_failed += 1
-            self._emit(
-                EventKind.TELEMETRY_FAILED,
-                reason=error.text,
-                failed=self.counters.telemetry_failed,
-            )
-            return False
-        self.counters.telemetry_sent += 1
-        self._emit(
-            EventKind.TELEMETRY_SENT,
-            body=body,
-            properties=properties,
-            sent=self.counters.telemetry_sent,
-        )
-        return True
-
-    @property
-    def telemetry_running(self) -> bool:
-        return self._telemetry_task is not None and not self._telemetry_task.done()
-
-    def start_telemetry(self, template: TelemetryTemplate, interval: float) -> None:
-        """Send a message from ``template`` every ``interval`` seconds until stopped."""
-        if interval <= 0:
-            raise InvalidSettings("The telemetry interval must be more than 0 seconds.")
-        self.stop_telemetry()
-        self._telemetry_task = self._spawn(self._telemetry_loop(template, interval))
-
-    def stop_telemetry(self) -> None:
-        if self._telemetry_task is not None:
-            self._telemetry_task.cancel()
-            self._telemetry_task = None
-
-    async def _telemetry_loop(self, template: TelemetryTemplate, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        counter = 0
-        while True:
-            counter += 1
-            message = template.render(counter)
-            await self.send_telemetry(message.body, message.properties)
-            next_at += interval
-            delay = next_at - loop.time()
-            if delay < 0:  # a slow send: skip ahead rather than burst to catch up
-                next_at, delay = loop.time(), 0.0
-            await asyncio.sleep(delay)
