@@ -1,7 +1,7 @@
 """Fixtures for simulated-module tests: a real local hub and module identities on it.
 
 The shared hub fixtures of ``tests/hubfixtures.py`` are imported here (``pytest_plugins``
-is only honoured in the root conftest). Most tests share one hub per test module, each
+is only honoured in the root conftest). Most tests share one hub for the session, each
 with identities of its own; tests that stop the hub get their own.
 """
 
@@ -25,7 +25,7 @@ __all__ = ["local_hub", "start_local_hub"]
 _ids = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_hub(tmp_path_factory) -> Iterator[LocalHubProcess]:
     hub = LocalHubProcess(tmp_path_factory.mktemp("hub") / "data")
     hub.start()

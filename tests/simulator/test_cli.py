@@ -60,9 +60,10 @@ class Headless:
 
         return await asyncio.wait_for(read(), within)
 
-    async def terminate(self) -> tuple[int, str]:
-        """SIGTERM; (exit code, stderr). The rest of stdout is read into ``lines``."""
-        self.process.send_signal(signal.SIGTERM)
+    async def terminate(self, signum: int = signal.SIGTERM) -> tuple[int, str]:
+        """Signal it (SIGTERM, or SIGINT as Ctrl-C sends); (exit code, stderr). The rest of
+        stdout is read into ``lines``."""
+        self.process.send_signal(signum)
         out, err = await asyncio.wait_for(self.process.communicate(), 30)
         text = out.decode()
         self.raw += text
@@ -141,7 +142,7 @@ async def test_headless_from_an_environment_variable(hub, service):
         await sim.next_event("connected")
         await service.patch_twin(device, module, {"properties": {"desired": {"a": 1}}}, None)
         await sim.next_event("reported_sent")
-        code, stderr = await sim.terminate()
+        code, stderr = await sim.terminate(signal.SIGINT)
     finally:
         sim.kill()
     assert code == 0

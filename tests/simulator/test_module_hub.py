@@ -215,3 +215,14 @@ async def test_a_wrong_key_fails_with_plain_words(service, hub):
     assert sim.status is Status.FAILED
     assert "refused the credentials" in sim.reason
     await sim.close()
+
+
+async def test_a_device_can_be_simulated_too(service, simulate):
+    device = "sim-device-variant"
+    identity = await service.create_device(device)
+    sim = await simulate(service.connection_string(identity), behaviour=Behaviour.ECHO)
+    assert not sim.module.is_module and sim.module.identity == device
+
+    await service.patch_twin(device, None, {"properties": {"desired": {"d": 1}}}, None)
+    await sim.recorder.named("reported_sent")
+    assert (await service.get_twin(device)).doc["properties"]["reported"]["d"] == 1

@@ -10,11 +10,11 @@ from PySide6.QtCore import QModelIndex
 from tests.hubfixtures import local_hub, start_local_hub
 from tests.ui.conftest import until
 from twin_explorer.service.hub import HubService
-from twin_explorer.service.local_hub import LocalHubInfo
+from twin_explorer.service.local_hub import LocalHubInfo, default_data_dir
 from twin_explorer.simulator import Status
 from twin_explorer.twin.events import Direction
 from twin_explorer.ui.main_window import MainWindow
-from twin_explorer.ui.simulator import SimulatorPanel
+from twin_explorer.ui.simulator import SimulatorPanel, session_transport
 
 __all__ = ["local_hub", "start_local_hub"]
 
@@ -178,3 +178,38 @@ def test_pasted_module_answers_an_asked_method_and_sends_telemetry(qtbot, qrun, 
         assert b.module.status is Status.CLOSED
 
     qrun(scenario(), timeout=90)
+
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+class _Session:
+    def __init__(self, *, is_local=False, local_info=None, service=None) -> None:
+        self.is_local, self.local_info, self.service = is_local, local_info, service
+
+
+def test_how_panels_reach_the_hub(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text(CA)
+    info = {
+        "hostname": "localhost",
+        "service_connection_string": "HostName=localhost:1;SharedAccessKeyName=o;"
+        "SharedAccessKey=eA==",
+        "ca_cert": str(ca),
+        "rest_port": 1,
+        "mqtt_port": 40000,
+        "proxy_port": 40001,
+        "data_dir": str(tmp_path),
+    }
+    local = session_transport(_Session(is_local=True, local_info=LocalHubInfo.from_json(info)))
+    assert (local.ca_pem, local.proxy) == (CA, ("127.0.0.1", 40001))
+
+    loopback = HubService("HostName=localhost:8443;SharedAccessKeyName=o;SharedAccessKey=eA==")
+    assert session_transport(_Session(service=loopback)) is None  # no local hub CA yet
+    (default_data_dir() / "tls").mkdir(parents=True)
+    (default_data_dir() / "tls" / "ca.pem").write_text(CA)
+    direct = session_transport(_Session(service=loopback))
+    assert (direct.ca_pem, direct.proxy) == (CA, None)
+
+    azure = HubService("HostName=x.azure-devices.net;SharedAccessKeyName=o;SharedAccessKey=eA==")
+    assert session_transport(_Session(service=azure)) is None

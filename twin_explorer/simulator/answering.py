@@ -56,12 +56,7 @@ class MethodAnswering:
             )
         except TimeoutError:
             pending.future.cancel()
-            self._emit(
-                EventKind.METHOD_EXPIRED,
-                name=pending.name,
-                request_id=pending.request_id,
-                reason=f"nobody answered within {pending.timeout:g} s",
-            )
+            self._unanswered(request, f"nobody answered within {pending.timeout:g} s")
             return
         finally:
             self.pending.pop(pending.request_id, None)
@@ -76,12 +71,7 @@ class MethodAnswering:
                 "the method response",
             )
         except SimulatorError as error:
-            self._emit(
-                EventKind.METHOD_EXPIRED,
-                name=request.name,
-                request_id=request.request_id,
-                reason=f"the answer could not be sent: {error.text}",
-            )
+            self._unanswered(request, f"the answer could not be sent: {error.text}")
             return
         self.counters.methods_answered += 1
         self._emit(
@@ -93,3 +83,7 @@ class MethodAnswering:
             payload=payload,
             by=how,
         )
+
+    def _unanswered(self, request: Any, reason: str) -> None:
+        expired = EventKind.METHOD_EXPIRED
+        self._emit(expired, name=request.name, request_id=request.request_id, reason=reason)

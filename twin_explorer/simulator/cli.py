@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 from typing import Any, TextIO
 
@@ -186,6 +184,8 @@ def _print(event: Any) -> None:
 
 
 async def _serve(module: Any, template: Any, interval: float | None) -> int:
+    # The hub command's handler: SIGINT and SIGTERM set ``stop`` (also on Windows).
+    from twin_explorer.localhub.cli import _on_signals
     from twin_explorer.simulator.errors import SimulatorError
 
     stop = asyncio.Event()
@@ -211,13 +211,3 @@ async def _serve(module: Any, template: Any, interval: float | None) -> int:
     finally:
         await module.close()
     return 0
-
-
-def _on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except NotImplementedError:  # Windows: no loop signal handlers
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QLabel, QPlainTextEdit
+from PySide6.QtWidgets import QLabel, QListWidget, QPlainTextEdit
 
 ERROR_STYLE = "color: #c62828;"
+LIST_LIMIT = 1000  # rows kept in a panel's lists: a demo may run for hours
 STATUS_COLOURS = {
     "connected": "#2e7d32",
     "syncing": "#1565c0",
@@ -62,3 +63,10 @@ def parse_json(text: str, what: str) -> tuple[Any, str]:
         return json.loads(text), ""
     except json.JSONDecodeError as exc:
         return None, f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+
+
+def prepend(widget: QListWidget, text: str, limit: int = LIST_LIMIT) -> None:
+    """Newest first; the oldest rows fall off past ``limit``."""
+    widget.insertItem(0, text)
+    while widget.count() > limit:
+        widget.takeItem(widget.count() - 1)

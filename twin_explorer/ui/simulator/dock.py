@@ -17,19 +17,32 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QStackedWidget, QTabWidget, Q
 from twin_explorer.service.browse import DeviceRow, ModuleRow
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
-from twin_explorer.simulator import SimulatedModule, SimulatorError, Status, Transport
+from twin_explorer.service.local_hub import default_data_dir
+from twin_explorer.simulator import SimulatedModule, SimulatorError, Status, Transport, read_ca
 from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui.simulator.panel import SimulatorPanel
 from twin_explorer.ui.simulator.string_dialog import SimulateStringDialog
 from twin_explorer.ui.tasks import Tasks
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+
 
 def session_transport(session: object) -> Transport | None:
-    """How to reach the session's local hub (its CA, direct or via its proxy), if open."""
+    """How modules reach the session's hub when that is a local hub; None for Azure.
+
+    The app's own local hub: its CA, directly or through its proxy. A saved connection
+    to this machine is most likely a ``twin-explorer hub`` on 8883: trust the default
+    local hub CA, as ``make_service`` does for the service side.
+    """
     info = getattr(session, "local_info", None)
-    if not getattr(session, "is_local", False) or info is None:
-        return None
-    return Transport.for_local_hub(info.ca_cert, info.mqtt_port, info.proxy_port)
+    if getattr(session, "is_local", False) and info is not None:
+        return Transport.for_local_hub(info.ca_cert, info.mqtt_port, info.proxy_port)
+    service = getattr(session, "service", None)
+    if service is not None and service.device_host.lower() in _LOOPBACK:
+        ca = default_data_dir() / "tls" / "ca.pem"
+        if ca.exists():
+            return Transport(ca_pem=read_ca(ca))
+    return None
 
 
 class SimulatorDock(QDockWidget):

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import MethodRule, Mode, ModuleEvent, PendingMethod, SimulatedModule
-from twin_explorer.ui.simulator.common import clock, compact, error_label, parse_json
+from twin_explorer.ui.simulator.common import clock, compact, error_label, parse_json, prepend
 
 STATUS_RANGE = (-(2**31), 2**31 - 1)
 
@@ -223,7 +223,7 @@ class MethodsTab(QWidget):
             self._log(event, f"{event.data['name']}: {event.data['reason']}")
 
     def _log(self, event: ModuleEvent, text: str) -> None:
-        self.history.insertItem(0, f"{clock(event.time)}  {text}")
+        prepend(self.history, f"{clock(event.time)}  {text}")
 
     def _drop_prompt(self, request_id: str | None) -> None:
         prompt = self.prompts.pop(request_id or "", None)

@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import ModuleEvent, SimulatedModule
-from twin_explorer.ui.simulator.common import STATUS_COLOURS, clock, compact, mono, pretty
+from twin_explorer.ui.simulator.common import (
+    STATUS_COLOURS,
+    clock,
+    compact,
+    mono,
+    prepend,
+    pretty,
+)
 from twin_explorer.ui.simulator.methods_tab import MethodsTab
 from twin_explorer.ui.simulator.reported_tab import ReportedTab
 from twin_explorer.ui.simulator.telemetry_tab import TelemetryTab
@@ -97,15 +104,15 @@ class SimulatorPanel(QWidget):
             self._show_twin()
         elif name == "desired_received":
             origin = " (caught up after a reconnect)" if event.data["origin"] == "catch-up" else ""
-            self.desired.insertItem(
-                0,
+            prepend(
+                self.desired,
                 f"{clock(event.time)}  $version {event.data['version']}{origin}  "
                 f"{compact(event.data['patch'])}",
             )
         elif name in ("reported_sent", "report_failed"):
             text = "sent" if name == "reported_sent" else f"failed: {event.data['reason']}"
-            self.history.insertItem(
-                0,
+            prepend(
+                self.history,
                 f"{clock(event.time)}  reported ({event.data['origin']}) {text}  "
                 f"{compact(event.data['patch'])}",
             )
@@ -119,7 +126,7 @@ class SimulatorPanel(QWidget):
         colour = STATUS_COLOURS.get(status, "#000000")
         self.status_label.setText(f"{status.capitalize()}: {reason}")
         self.status_label.setStyleSheet(f"color: {colour};")
-        self.history.insertItem(0, f"{clock(event.time)}  {status} — {reason}")
+        prepend(self.history, f"{clock(event.time)}  {status} — {reason}")
 
     def _show_twin(self) -> None:
         self.twin_view.setPlainText(pretty(self.module.twin))
