@@ -11,10 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubfixtures import hub_rest, hub_server, local_hub, start_local_hub
+from tests.hubfixtures import (
+    hub_data_dir,
+    hub_rest,
+    hub_server,
+    hub_tls_seed,
+    local_hub,
+    start_local_hub,
+)
 from twin_explorer.localhub.hub import HubCore
 
-__all__ = ["hub_rest", "hub_server", "local_hub", "start_local_hub"]
+__all__ = ["hub_data_dir", "hub_rest", "hub_server", "hub_tls_seed", "local_hub", "start_local_hub"]
 
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 

@@ -314,3 +314,25 @@ def test_close_fails_pending_calls_and_ends_every_connection(tmp_path: Path) -> 
             assert hub.mqtt.methods.pending_count == 0
     finally:
         hub.close()
+
+
+def test_subscriptions_survive_a_hub_restart(tmp_path: Path) -> None:
+    # The SDK never subscribes again after reconnecting (A.5), not even to a new process.
+    first = ThreadedHub(tmp_path / "hub")
+    try:
+        with connected(first, "d1", "m1") as client:
+            client.subscribe(1, DESIRED)
+            client.subscribe(2, METHODS)
+        with connected(first, "d1", "m2", clean_session=True) as client:
+            client.subscribe(1, DESIRED)  # a clean session is not kept
+    finally:
+        first.close()
+    second = ThreadedHub(tmp_path / "hub")
+    try:
+        assert second.mqtt.sessions.get("d1/m2") is None
+        with second.raw() as client:
+            assert client.connect("d1/m1", second.password("d1", "m1")) == Connack(True, 0)
+            patch_desired(second, "d1", "m1", {"after": "restart"})
+            assert answer(client)[1] == {"after": "restart", "$version": 2}
+    finally:
+        second.close()

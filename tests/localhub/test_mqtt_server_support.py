@@ -184,19 +184,23 @@ class LogWatch(logging.Handler):
             loop.call_soon_threadsafe(event.set)
 
     def find(self, *parts: str) -> str | None:
-        with self._changed:
-            return next((m for m in self.messages if all(p in m for p in parts)), None)
+        return self._first(_containing(parts))
 
-    def wait_for(self, *parts: str, timeout: float = TIMEOUT) -> str:
+    def _first(self, matches: Callable[[str], bool]) -> str | None:
         with self._changed:
-            if not self._changed.wait_for(lambda: self._find_locked(parts), timeout):
-                raise AssertionError(f"no log message with {parts} in {self.messages}")
-        found = self.find(*parts)
+            return next((m for m in self.messages if matches(m)), None)
+
+    def wait_until(self, matches: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
+        """Block until a message ``matches``; AssertionError after ``timeout``."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: any(map(matches, self.messages)), timeout):
+                raise AssertionError(f"no such log message in {self.messages}")
+        found = self._first(matches)
         assert found is not None
         return found
 
-    def _find_locked(self, parts: tuple[str, ...]) -> bool:
-        return any(all(p in m for p in parts) for m in self.messages)
+    def wait_for(self, *parts: str, timeout: float = TIMEOUT) -> str:
+        return self.wait_until(_containing(parts), timeout)
 
     async def wait_for_async(self, *parts: str, within: float = TIMEOUT) -> str:
         loop = asyncio.get_running_loop()
@@ -215,6 +219,10 @@ class LogWatch(logging.Handler):
             with self._changed:
                 self._wakeups.remove(entry)
         return found
+
+
+def _containing(parts: tuple[str, ...]) -> Callable[[str], bool]:
+    return lambda message: all(part in message for part in parts)
 
 
 @contextlib.contextmanager

@@ -182,13 +182,21 @@ async def test_huge_body_is_400(hub_rest):
     assert status == 200
 
 
+def _nested(levels: int) -> dict:
+    """Objects ``levels`` deep below the section root: {"l1": {"l2": ... {"leaf": 1}}}."""
+    value: dict = {"leaf": 1}
+    for level in range(levels, 0, -1):
+        value = {f"l{level}": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("desired", "words"),
     [
         ({"bad.key": 1}, "bad.key"),
         ({"$custom": 1}, "$custom"),
         ({"bad key": 1}, "bad key"),
-        ({"l1": {"l2": {"l3": {"l4": {"l5": {"l6": {"l7": {"l8": {"l9": {"l10": {"l11": 1}}}}}}}}}}}, "l11"),
+        (_nested(11), "l11"),  # an object 11 levels below desired (C.6 allows 10)
         ({f"k{index}": "v" * 1000 for index in range(40)}, "32"),
         ({"big": 2**60}, "big"),
     ],
@@ -203,10 +211,20 @@ async def test_invalid_twins_are_400_with_the_reason(hub_rest, desired, words):
     assert twin["properties"]["desired"]["$version"] == 1  # nothing was applied
 
 
+async def test_ten_levels_are_fine(hub_rest):
+    await hub_rest.request("PUT", "/devices/d1", json_body=DEVICE)
+    status, twin = await hub_rest.json(
+        "PATCH", "/twins/d1", json_body={"properties": {"desired": _nested(10)}}
+    )
+    assert status == 200 and twin["properties"]["desired"]["l1"]["l2"]
+
+
 async def test_unknown_routes_and_methods(hub_rest):
     await _assert_error(await hub_rest.request("GET", "/nowhere"), 404, "NotFound")
     await _assert_error(await hub_rest.request("GET", "/devices/d1/extra/x"), 404, "NotFound")
-    await _assert_error(await hub_rest.request("POST", "/statistics/devices"), 405, "MethodNotAllowed")
+    await _assert_error(
+        await hub_rest.request("POST", "/statistics/devices"), 405, "MethodNotAllowed"
+    )
 
 
 async def test_method_errors_use_the_nested_envelope(hub_rest):
@@ -236,7 +254,7 @@ async def test_malformed_http_and_tls_do_not_stop_the_server(hub_server, hub_res
     writer.write(b"\x00\x01garbage\r\n\r\n")
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 400")
+    assert answer == b"" or answer.split(b" ", 2)[1] == b"400"
     writer.close()
     # Plain text to the TLS port: the handshake fails, the connection closes.
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

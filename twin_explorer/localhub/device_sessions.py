@@ -161,6 +161,7 @@ class DeviceLink:
                 self._server.subscribed(self, filters)
             case Unsubscribed(filters=filters):
                 logger.debug("%s unsubscribed from %s", self.name, filters)
+                self._server.unsubscribed(self, filters)
             case PubAcked(packet_id=packet_id, topic=topic):
                 logger.debug("%s acknowledged %d (%s)", self.name, packet_id, topic)
 

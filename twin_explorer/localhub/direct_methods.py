@@ -119,6 +119,9 @@ class DirectMethods:
             remaining = deadline - loop.time()
             if remaining <= 0 or self._closed:
                 raise device_not_online(*client_id.split("/", 1))
+            logger.debug(
+                "method call for %s waits up to %.3gs for it to connect", client_id, remaining
+            )
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(client_id, set()).add(waiter)
             try:

@@ -10,8 +10,8 @@ Rules it keeps (checklist F):
 - One connection per identity: a newer CONNECT closes the older connection. Two processes
   using one identity therefore knock each other off in a loop, as on IoT Hub (A.12).
 - Clean-session-0 sessions keep subscriptions and un-acked QoS 1 messages across
-  reconnects; the SDK never re-subscribes (A.5). Sessions live in memory: they survive a
-  reconnect, not a hub restart.
+  reconnects; the SDK never re-subscribes (A.5). Their subscriptions are also saved in the
+  hub's store, so they survive a hub restart too.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from twin_explorer.localhub.mqtt.iothub_topics import (
     desired_patch_topic,
     method_request_topic,
 )
+from twin_explorer.localhub.session_persistence import PersistedSubscriptions
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.auth import Identity
@@ -92,6 +93,12 @@ class MqttServer:
         self._loop_thread: int | None = None
         self._port: int | None = None
         self._closed = False
+        self._saved = PersistedSubscriptions(core.store, self.sessions)
+        try:
+            if restored := self._saved.restore():
+                logger.info("restored the MQTT sessions of %d clients", restored)
+        except Exception:
+            logger.exception("restoring MQTT sessions failed; clients start afresh")
         core.on_desired_patch(self._from_core(self._push_desired))
         core.on_identity_removed(self._from_core(self._drop_identity))
 
@@ -183,6 +190,8 @@ class MqttServer:
             )
             older.close("another connection took over this identity")
         session, present = self.sessions.attach(client_id, event.clean_session)
+        if event.clean_session:
+            self._save_sessions()  # a clean start ends the kept session
         link.identity = identity
         link.send(link.conn.accept(session, present))
         self._online[identity.client_id] = link
@@ -198,8 +207,18 @@ class MqttServer:
             self.methods.target_ready(identity.client_id)
 
     def subscribed(self, link: DeviceLink, filters: Iterable[str]) -> None:
+        self._save_sessions()
         if link.identity is not None and METHOD_REQUEST_FILTER in filters:
             self.methods.target_ready(link.identity.client_id)
+
+    def unsubscribed(self, link: DeviceLink, filters: Iterable[str]) -> None:
+        self._save_sessions()
+
+    def _save_sessions(self) -> None:
+        try:
+            self._saved.save()
+        except Exception:  # the live session still works; only a restart would lose it
+            logger.exception("saving MQTT subscriptions failed")
 
     def link_closed(self, link: DeviceLink) -> None:
         self._links.pop(link, None)
@@ -211,7 +230,9 @@ class MqttServer:
         if session is not None:
             self.sessions.release(session)
         if identity is not None:
-            logger.info("%s disconnected: %s", identity.client_id, link.close_reason)
+            logger.info(
+                "%s disconnected (from %s): %s", identity.client_id, link.peer, link.close_reason
+            )
         else:
             logger.debug("connection from %s closed: %s", link.peer, link.close_reason)
 
@@ -281,6 +302,7 @@ class MqttServer:
                 if _covers(device_id, module_id, session.client_id):
                     self.sessions.discard(session.client_id)
                     self._replies.forget(session.client_id)
+            self._save_sessions()
 
     # -- direct methods (the REST MethodInvoker) ----------------------------------------
 

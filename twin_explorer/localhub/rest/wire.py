@@ -73,9 +73,7 @@ def parse_json(raw: bytes) -> Any:
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, over-long integers
         raise argument_invalid(f"The request body is not valid JSON: {exc}.") from None
     if _depth_exceeds(value, MAX_JSON_DEPTH):
-        raise argument_invalid(
-            f"The request body is nested deeper than {MAX_JSON_DEPTH} levels."
-        )
+        raise argument_invalid(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
     return value
 
 
