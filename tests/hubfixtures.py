@@ -33,6 +33,20 @@ import pytest_asyncio
 from twin_explorer.localhub.server import HubServer
 from twin_explorer.localhub.tls import ensure_certificates
 
+# The keys of the ``hub`` command's ready line (HubServer.ready_info).
+READY_KEYS = frozenset(
+    {
+        "hostname",
+        "service_connection_string",
+        "ca_cert",
+        "rest_port",
+        "mqtt_port",
+        "proxy_port",
+        "data_dir",
+        "pid",
+        "version",
+    }
+)
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +95,15 @@ class RestClient:
         self.connection_string = connection_string
         self.ssl = ssl.create_default_context(cafile=str(ca_cert))
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl))
+
+    @classmethod
+    def for_server(cls, server: HubServer, policy: str = "iothubowner") -> RestClient:
+        """A client for an in-process hub, signing with ``policy``."""
+        return cls(
+            f"https://{server.hostname}:{server.rest_port}",
+            server.service_connection_string(policy),
+            server.certificates.ca_cert,
+        )
 
     async def request(
         self,
@@ -385,10 +408,6 @@ async def hub_server(hub_data_dir) -> AsyncIterator[HubServer]:
 @pytest_asyncio.fixture
 async def hub_rest(hub_server: HubServer) -> AsyncIterator[RestClient]:
     """Raw REST access to ``hub_server`` with its iothubowner connection string."""
-    client = RestClient(
-        f"https://{hub_server.hostname}:{hub_server.rest_port}",
-        hub_server.service_connection_string(),
-        hub_server.certificates.ca_cert,
-    )
+    client = RestClient.for_server(hub_server)
     yield client
     await client.close()

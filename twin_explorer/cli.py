@@ -39,7 +39,7 @@ def _subcommands():
     from twin_explorer.localhub import cli as hub_cli
     from twin_explorer.simulator import cli as simulate_cli
 
-    return [connections_cli.add_parser, hub_cli.add_parser, simulate_cli.add_parser]
+    return [hub_cli.add_parser, connections_cli.add_parser, simulate_cli.add_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

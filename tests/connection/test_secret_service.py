@@ -10,8 +10,6 @@ from twin_explorer.connection.profiles import ProfileManager
 from twin_explorer.connection.secrets import SecretStore
 from twin_explorer.connection.strings import build_service
 
-pytest_plugins = ["tests.secret_service"]
-
 KEY = "c2VjcmV0LWtleS1mb3ItdGhlLXNlY3JldC1zZXJ2aWNlLXRlc3Q="
 CONNECTION = build_service("myhub.azure-devices.net", "iothubowner", KEY)
 

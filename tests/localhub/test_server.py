@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.hubfixtures import (
+    READY_KEYS,
     RestClient,
     server_registry_manager,
     strip_port,
@@ -85,17 +86,7 @@ async def test_start_ready_info_and_idempotent_close(hub_data_dir):
     hub = HubServer(hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=0)
     await hub.start()
     info = hub.ready_info()
-    assert set(info) == {
-        "hostname",
-        "service_connection_string",
-        "ca_cert",
-        "rest_port",
-        "mqtt_port",
-        "proxy_port",
-        "data_dir",
-        "pid",
-        "version",
-    }
+    assert set(info) == READY_KEYS
     assert info["hostname"] == "localhost" and info["mqtt_port"] is None
     assert info["version"] == __version__
     assert f"HostName=localhost:{info['rest_port']};" in info["service_connection_string"]
@@ -124,11 +115,7 @@ async def test_close_ends_live_connections_and_pending_method_calls(hub_data_dir
     await hub.start()
     hub.core.put_device("d1", {"deviceId": "d1"}, None)
     fakes[0].block = True
-    client = RestClient(
-        f"https://localhost:{hub.rest_port}",
-        hub.service_connection_string(),
-        hub.certificates.ca_cert,
-    )
+    client = RestClient.for_server(hub)
     try:
         assert (await client.json("GET", "/devices"))[0] == 200  # a kept-alive connection
         pending = asyncio.create_task(
@@ -153,11 +140,7 @@ async def test_a_caller_that_gives_up_ends_the_method_wait(hub_data_dir):
     ) as hub:
         hub.core.put_device("d1", {"deviceId": "d1"}, None)
         fakes[0].block = True
-        client = RestClient(
-            f"https://localhost:{hub.rest_port}",
-            hub.service_connection_string(),
-            hub.certificates.ca_cert,
-        )
+        client = RestClient.for_server(hub)
         try:
             call = asyncio.create_task(
                 client.request("POST", "/twins/d1/methods", json_body={"methodName": "hang"})
@@ -273,3 +256,16 @@ async def test_demo_data_is_seeded_once(hub_data_dir):
     ) as hub:
         ids = [device["deviceId"] for device in hub.core.list_devices()]
         assert first not in ids and len(ids) == len(devices) - 1
+
+
+def test_only_a_missing_mqtt_module_means_no_mqtt(monkeypatch, tmp_path):
+    from twin_explorer.localhub import server
+
+    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_no_such_mqtt_server")
+    assert server.default_mqtt_factory() is None
+    # A server module that fails to import is a bug to surface, not "no MQTT".
+    (tmp_path / "hub_test_broken_mqtt.py").write_text("import hub_test_missing_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_broken_mqtt")
+    with pytest.raises(ModuleNotFoundError, match="hub_test_missing_dependency"):
+        server.default_mqtt_factory()

@@ -1,8 +1,8 @@
 """Fixtures for simulated-module tests: a real local hub and module identities on it.
 
-The shared hub fixtures of ``tests/hubfixtures.py`` are imported here (``pytest_plugins``
-is only honoured in the root conftest). Most tests share one hub for the session, each
-with identities of its own; tests that stop the hub get their own.
+The root conftest registers ``tests/hubfixtures.py`` (``local_hub`` and friends). Most
+tests here share one hub for the session, each with identities of its own; tests that
+stop the hub get their own ``local_hub``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.hubfixtures import LocalHubProcess, local_hub, start_local_hub
+from tests.hubfixtures import LocalHubProcess
 from twin_explorer.service.hub import HubService
 from twin_explorer.simulator import ModuleEvent, SimulatedModule, Transport
 from twin_explorer.twin.events import PatchEvent, PatchStream
-
-__all__ = ["local_hub", "start_local_hub"]
 
 _ids = itertools.count(1)
 

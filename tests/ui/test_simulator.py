@@ -7,7 +7,6 @@ import json
 
 from PySide6.QtCore import QModelIndex
 
-from tests.hubfixtures import local_hub, start_local_hub
 from tests.ui.conftest import until
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubInfo, default_data_dir
@@ -15,8 +14,6 @@ from twin_explorer.simulator import Status
 from twin_explorer.twin.events import Direction
 from twin_explorer.ui.main_window import MainWindow
 from twin_explorer.ui.simulator import SimulatorPanel, session_transport
-
-__all__ = ["local_hub", "start_local_hub"]
 
 
 def _window(qtbot) -> MainWindow:

@@ -201,11 +201,7 @@ class RestApi:
     async def invoke_method(self, request: web.Request) -> web.Response:
         device_id, module_id = _device_id(request), _optional_module(request)
         call = parse_method_call(await read_json(request))
-        # An unknown target is DeviceNotFound/ModuleNotFound, not "offline".
-        if module_id is None:
-            self.core.get_device(device_id)
-        else:
-            self.core.get_module(device_id, module_id)
+        self._require_identity(device_id, module_id)  # unknown is not the same as offline
         if self._closing:
             raise shutting_down()
         waiting = asyncio.ensure_future(
@@ -236,6 +232,13 @@ class RestApi:
             self._waiting.discard(waiting)
         return json_response({"status": status, "payload": payload})
 
+    def _require_identity(self, device_id: str, module_id: str | None) -> None:
+        """DeviceNotFound / ModuleNotFound (404) unless the identity is registered."""
+        if module_id is None:
+            self.core.get_device(device_id)
+        else:
+            self.core.get_module(device_id, module_id)
+
     # -- local hub extensions -----------------------------------------------------------
 
     async def info(self, request: web.Request) -> web.Response:
@@ -244,10 +247,7 @@ class RestApi:
     async def telemetry(self, request: web.Request) -> web.Response:
         device_id, module_id = _device_id(request), _optional_module(request)
         limit = int_param(request.query.get("limit"), "limit", 1, _TELEMETRY_LIMIT_MAX)
-        if module_id is None:
-            self.core.get_device(device_id)
-        else:
-            self.core.get_module(device_id, module_id)
+        self._require_identity(device_id, module_id)
         messages = self.core.telemetry(device_id, module_id, 100 if limit is None else limit)
         return json_response(
             {

@@ -32,6 +32,9 @@ class QueryRunner:
     def __init__(self, core: HubCore) -> None:
         self._core = core
         self._path: Path | None = getattr(core.store, "path", None)
+        # HubCore.query signs continuation tokens with this key; pages run here must issue
+        # and accept the same tokens (a test pins that the two stay interchangeable).
+        self._token_key: bytes | None = getattr(core, "_token_key", None)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="hub-query")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
@@ -52,7 +55,13 @@ class QueryRunner:
     def _run(
         self, text: object, max_item_count: int | None, continuation: str | None
     ) -> tuple[QueryPage, bytes]:
-        page = run_query(self._connection(), text, max_item_count, continuation)  # type: ignore[arg-type]
+        page = run_query(
+            self._connection(),
+            text,  # type: ignore[arg-type]  # run_query answers a non-string with a 400
+            max_item_count,
+            continuation,
+            token_key=self._token_key,
+        )
         return page, dumps(page.items)
 
     def _connection(self) -> sqlite3.Connection:
