@@ -116,6 +116,9 @@ async def test_manual_reports_only_by_hand(service, simulate):
         await sim.module.report({"bad.key": 1})
     assert caught.value.issues
     assert sim.module.counters.reported_sent == 1
+    assert sim.module.counters.reported_failed == 1
+    failed = await sim.recorder.named("report_failed")
+    assert "bad.key" in failed.data["reason"]
 
 
 async def test_the_twin_view_follows_patches(service, simulate):

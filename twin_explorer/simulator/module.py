@@ -226,7 +226,7 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
             self._set_status(Status.FAILED, error.text)
             raise error from None
         self._starting = False
-        self._set_status(Status.CONNECTED, f"connected; desired $version {self._seen_version}")
+        self._set_status(Status.CONNECTED, f"ready; desired $version {self._seen_version}")
 
     async def close(self) -> None:
         """Disconnect and stop everything this module runs; other modules are untouched."""
@@ -458,9 +458,9 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
             raise InvalidPatch(f"The reported patch is not valid: {text}.", issues)
 
     async def report(self, patch: dict[str, Any], *, origin: str = "manual") -> None:
-        """Send a reported-properties patch (validated first)."""
-        self.check_reported(patch)
+        """Send a reported-properties patch (validated first); failures are told too."""
         try:
+            self.check_reported(patch)
             client = self._require_online()
             await sdk.call(
                 client.patch_twin_reported_properties(patch),

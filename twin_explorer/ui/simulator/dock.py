@@ -147,7 +147,7 @@ class SimulatorDock(QDockWidget):
         existing = self.panel_for(module.identity)
         if existing is not None and existing.module.status not in (Status.FAILED, Status.CLOSED):
             self.tabs.setCurrentWidget(existing)
-            self.show()
+            self._appear()
             return existing
         if existing is not None:
             await self._close(existing)
@@ -156,13 +156,21 @@ class SimulatorDock(QDockWidget):
         self.tabs.addTab(panel, module.identity)
         self.tabs.setCurrentWidget(panel)
         self._update()
-        self.show()
-        self.raise_()
+        self._appear()
         try:
             await module.start()
         except SimulatorError as error:  # the panel shows it too, with the whole history
             self._notify(f"{module.identity}: {error.text}")
         return panel
+
+    def _appear(self) -> None:
+        if self.isHidden():
+            self.show()
+            window = self._window
+            if hasattr(window, "resizeDocks") and not self.isFloating():
+                # Leave the tree and editor most of the height: a third for the panels.
+                window.resizeDocks([self], [window.height() // 3], Qt.Orientation.Vertical)
+        self.raise_()
 
     # -- closing -------------------------------------------------------------------------
 
