@@ -35,6 +35,7 @@ from twin_explorer.service.hub import HubService  # noqa: E402
 from twin_explorer.simulator import Behaviour, SimulatedModule, Transport, read_ca  # noqa: E402
 
 DEVICE = "bench-sim-device"
+TRIP_TIMEOUT = 30.0  # a lost patch must end the run, not hang it
 
 
 class AppTrip:
@@ -129,7 +130,12 @@ async def measure(hub: LocalHubProcess, iterations: int, warmup: int) -> dict[st
         for seq in range(1, warmup + iterations + 1):
             first, second = (app, raw) if seq % 2 else (raw, app)
             for trip in (first, second):
-                seconds = await trip.run(seq)
+                try:
+                    seconds = await asyncio.wait_for(trip.run(seq), TRIP_TIMEOUT)
+                except TimeoutError:
+                    name = "app" if trip is app else "raw"
+                    message = f"{name} trip {seq} did not come back in {TRIP_TIMEOUT} s"
+                    raise SystemExit(message) from None
                 if seq > warmup:
                     times["app" if trip is app else "raw"].append(seconds)
     finally:

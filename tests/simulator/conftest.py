@@ -77,8 +77,9 @@ class Recorder:
     def names(self) -> list[str]:
         return [event.name for event in self.events]
 
-    def reasons(self) -> list[str]:
-        return [event.data.get("reason", "") for event in self.events if event.kind == "status"]
+    def reasons(self, after: int = 0) -> list[str]:
+        """Status reasons, of the events from index ``after`` on."""
+        return [e.data.get("reason", "") for e in self.events[after:] if e.kind == "status"]
 
     async def wait(
         self, predicate: Callable[[ModuleEvent], bool], within: float = 15.0, after: int = 0

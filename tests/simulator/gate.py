@@ -47,6 +47,11 @@ class Gate:
         finally:
             writer.close()
 
+    def cut(self) -> None:
+        """Drop every connection through the gate now; new ones may follow at once."""
+        for writer in list(self._writers):
+            writer.transport.abort()
+
     async def close(self) -> None:
         for writer in list(self._writers):
             writer.close()

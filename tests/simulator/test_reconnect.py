@@ -83,3 +83,50 @@ async def test_the_module_catches_up_after_a_hub_restart(local_hub):
         await module.close()
         await service.aclose()
         await gate.close()
+
+
+async def test_a_short_drop_is_survived_and_caught_up(hub, service):
+    device, module_id, cs = await new_module(service)
+    gate = Gate(("127.0.0.1", hub.proxy_port))
+    await gate.start()
+    transport = Transport(
+        ca_pem=read_ca(hub.ca_cert), proxy=("127.0.0.1", gate.port), retry_interval=1
+    )
+    module = SimulatedModule(cs, transport=transport, behaviour=Behaviour.ECHO)
+    recorder = Recorder()
+    module.subscribe(recorder)
+    try:
+        await module.start()
+        mark = len(recorder.events)
+        gate.cut()  # the SDK reconnects about 10 ms later, through the open gate
+        await recorder.wait(
+            lambda e: e.data.get("reason", "").startswith(("up to", "caught")), 30, after=mark
+        )
+        assert module.status is Status.CONNECTED
+        assert any(r.startswith("reconnected") for r in recorder.reasons(mark))
+
+        mark = len(recorder.events)
+        await service.patch_twin(
+            device, module_id, {"properties": {"desired": {"after": "drop"}}}, None
+        )
+        await recorder.named("reported_sent", after=mark)
+        reported = (await service.get_twin(device, module_id)).doc["properties"]["reported"]
+        assert reported["after"] == "drop"
+    finally:
+        await module.close()
+        await gate.close()
+
+
+async def test_a_drop_the_sdk_hid_still_leads_to_a_catch_up(service, simulate):
+    # The SDK's state handler reads ``connected`` only when it runs: after a quick drop
+    # and reconnect, the notices can both say "connected". The module must catch up then.
+    _, _, cs = await new_module(service)
+    sim = await simulate(cs, behaviour=Behaviour.ECHO)
+    await sim.recorder.named("connected")
+    mark = len(sim.recorder.events)
+    sim.module._connection_changed(True)  # as posted by the SDK's handler
+    done = await sim.recorder.wait(lambda e: e.name == "connected", after=mark)
+    assert done.data["reason"].startswith("up to date")
+    reasons = sim.recorder.reasons(mark)
+    assert reasons[0] == "reconnected at once after a drop (no reason given)"
+    assert "fetching the twin" in reasons

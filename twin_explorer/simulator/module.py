@@ -117,6 +117,7 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         self._seen_desired: dict[str, Any] = {}
         self._seen_version: int | None = None
         self._starting = False
+        self._state_notices = 0
         self._drop_reason: str | None = None
         self._sync_lock = asyncio.Lock()
         self._sync_again = False
@@ -290,12 +291,24 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
     # -- connection state (on the loop) -----------------------------------------------------
 
     def _connection_changed(self, connected: bool) -> None:
-        if self._starting or self.status in (Status.CLOSED, Status.IDLE):
+        """One notice per connect or disconnect; ``connected`` is read when the SDK's
+        handler runs, which may be after the SDK has already reconnected."""
+        self._state_notices += 1
+        first = self._state_notices == 1  # the notice of the connect in start()
+        if first or self._starting or self.status in (Status.CLOSED, Status.IDLE):
             return
         if connected and self.status in (Status.DISCONNECTED, Status.RECONNECTING, Status.FAILED):
             self._set_status(Status.SYNCING, "reconnected")
             self._spawn(self._catch_up())
-        elif not connected and self.status.online:
+        elif connected:
+            # Connected while we thought we were: the drop and the reconnect both came
+            # and went before the notice ran. Patches sent in between are lost: catch up.
+            reason, self._drop_reason = self._drop_reason, None
+            self._set_status(
+                Status.SYNCING, f"reconnected at once after a drop ({reason or 'no reason given'})"
+            )
+            self._spawn(self._catch_up())
+        elif self.status.online:
             reason, self._drop_reason = self._drop_reason, None
             self._set_status(Status.DISCONNECTED, reason or "the connection was lost")
             self._set_status(
