@@ -88,10 +88,11 @@ class RawTrip:
         start = time.perf_counter()
         twin = Twin(properties=TwinProperties(desired={"seq": seq}))
         self.registry.update_module_twin(DEVICE, self.module_id, twin, "*")
-        while True:
+        while time.perf_counter() - start < TRIP_TIMEOUT:  # a thread cannot be cancelled
             got = self.registry.get_module_twin(DEVICE, self.module_id)
             if (got.properties.reported or {}).get("seq") == seq:
                 return time.perf_counter() - start
+        raise TimeoutError
 
     async def run(self, seq: int) -> float:
         return await asyncio.to_thread(self._trip, seq)
@@ -174,9 +175,12 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument(
+        "--keep", type=Path, help="run the hub in this new folder and keep it (with its log)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sim-bench-") as tmp:
-        hub = LocalHubProcess(Path(tmp) / "hub")
+        hub = LocalHubProcess(args.keep or Path(tmp) / "hub")
         hub.start()
         try:
             result = asyncio.run(measure(hub, args.iterations, args.warmup))
