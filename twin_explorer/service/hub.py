@@ -10,6 +10,7 @@ not know (``modelId``, ``$metadata`` details) are never lost on the way to the e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -102,13 +103,17 @@ class HubService:
             return
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
-        waiter = threading.Thread(
-            target=self._executor.shutdown, name="hub-close", daemon=True
-        )
-        waiter.start()
-        deadline = asyncio.get_running_loop().time() + wait
-        while waiter.is_alive() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        idle = loop.create_future()
+
+        def join_workers() -> None:
+            self._executor.shutdown(wait=True)
+            with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+                loop.call_soon_threadsafe(lambda: idle.done() or idle.set_result(None))
+
+        threading.Thread(target=join_workers, name="hub-close", daemon=True).start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(idle), wait)
 
     async def __aenter__(self) -> HubService:
         return self

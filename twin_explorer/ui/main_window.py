@@ -29,6 +29,7 @@ from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
 from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
+from twin_explorer.ui.simulator import SimulatorDock, session_transport
 from twin_explorer.ui.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,13 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
+        self.patches = PatchStream()  # every patch sent, received, reported or observed
 
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("twinEditorText")
         self.editor.setReadOnly(True)
         self.editor.setPlaceholderText("Select a device or module to see its twin.")
         # -- patch log: one stream of patch events; history of watched twins --
-        self.patches = PatchStream()
         self.history = TwinHistory()
         self.patch_log = PatchLogWidget(self.patches, self.history)
         self.log_view = self.patch_log.view
@@ -120,6 +121,20 @@ class MainWindow(QMainWindow):
         self.watch.statusChanged.connect(self.patch_log.set_watch_status)
         self.patch_log.errorOccurred.connect(self.show_error)
         self.add_shutdown_step(self.watch.aclose)
+        # -- simulated modules (ui/simulator) --
+        self.simulators = SimulatorDock(
+            self,
+            patches=self.patches,
+            report=self.show_error,
+            notify=self.show_status,
+            local_transport=lambda: session_transport(self.session),
+        )
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
+        self.session.serviceChanged.connect(self.simulators.set_service)
+        self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
+        self.identity.identity_actions.append(self.simulators.simulate_action)
+        self.add_shutdown_step(self.simulators.aclose)
+        # -- end simulated modules --
 
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
@@ -165,6 +180,12 @@ class MainWindow(QMainWindow):
             self.identity.method,
         ):
             module.addAction(act)
+        module.addSeparator()
+        module.addAction(self.simulators.simulate_action)
+        module.addAction(self.simulators.simulate_string_action)
+        show_simulators = self.simulators.toggleViewAction()
+        show_simulators.setText("Show Simulated &Modules")
+        module.addAction(show_simulators)
 
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
