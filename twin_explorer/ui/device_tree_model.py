@@ -23,7 +23,6 @@ COLUMNS = ("ID", "Status", "Connection", "Auth")
 RowRole = Qt.ItemDataRole.UserRole + 1
 PlaceholderRole = Qt.ItemDataRole.UserRole + 2
 
-_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _GREY = QBrush(QColor(128, 128, 128))
 _AUTH_LABELS = {
     "sas": "SAS key",
@@ -49,13 +48,9 @@ def _cells(row: DeviceRow | ModuleRow) -> list[QStandardItem]:
         texts = (row.module_id, "", row.connection_state, _auth(row))
     else:
         texts = (row.label, "" if row.is_module else row.status, row.connection_state, _auth(row))
-    cells = []
-    tip = _tooltip(row)
-    for text in texts:
-        cell = QStandardItem(text)
-        cell.setFlags(_FLAGS)
-        cell.setToolTip(tip)
-        cells.append(cell)
+    # Items stay editable as far as the model goes; the view allows no edit triggers.
+    cells = [QStandardItem(text) for text in texts]
+    cells[0].setToolTip(_tooltip(row))
     cells[0].setData(row, RowRole)
     if isinstance(row, DeviceRow) and row.status == "disabled":
         for cell in cells:
@@ -158,12 +153,16 @@ class DeviceTreeModel(QStandardItemModel):
         if generation != self._generation:
             return  # a newer listing replaced this one while the page was on its way
         listing.rows.extend(rows)
+        # One insert for the page (one rowsInserted, one relayout), then fill the cells.
         root = self.invisibleRootItem()
-        for row in rows:
+        first = root.rowCount()
+        root.setRowCount(first + len(rows))
+        for offset, row in enumerate(rows):
             cells = _cells(row)
             if not row.is_module:
-                cells[0].appendRow(_placeholder())
-            root.appendRow(cells)
+                cells[0].appendRow(_placeholder())  # not in the model yet: no signal
+            for column, cell in enumerate(cells):
+                root.setChild(first + offset, column, cell)
         self._set_loading(False)
         self.pageLoaded.emit(len(rows))
 
