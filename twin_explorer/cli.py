@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _subcommands():
     """Each subcommand module offers ``add_parser(subparsers)`` and sets ``func``."""
     from twin_explorer.connection import cli as connections_cli
+    from twin_explorer.localhub import cli as hub_cli
 
-    return [connections_cli.add_parser]
+    return [connections_cli.add_parser, hub_cli.add_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,224 @@
+"""HubServer: lifetime, ports, the method-invoker seam and the CONNECT proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.hubfixtures import RestClient, server_registry_manager, strip_port, trusting_registry_manager
+from twin_explorer import __version__
+from twin_explorer.localhub.errors import HubError, gateway_timeout
+from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.server import HubServer
+
+
+class FakeMqtt:
+    """Stands in for the MQTT server: a real listener that serves nothing, and a method
+    invoker whose answers the test scripts."""
+
+    def __init__(self, core: HubCore, tls: Any) -> None:
+        self.core, self.tls = core, tls
+        self.calls: list[tuple] = []
+        self.answer: tuple[int, Any] | HubError = (200, {"ok": True})
+        self.block = False
+        self.server: asyncio.Server | None = None
+        self.closed = False
+        self.called = asyncio.Event()
+
+    async def start(self, host: str, port: int) -> int:
+        self.server = await asyncio.start_server(lambda r, w: w.close(), host, port)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def invoke_method(self, device_id, module_id, name, payload, response_timeout, connect_timeout):
+        self.calls.append((device_id, module_id, name, payload, response_timeout, connect_timeout))
+        self.called.set()
+        if self.block:
+            await asyncio.Event().wait()  # a device that never answers
+        if isinstance(self.answer, HubError):
+            raise self.answer
+        return self.answer
+
+
+def _fake_factory(store: list[FakeMqtt]):
+    def factory(core: HubCore, tls: Any) -> FakeMqtt:
+        fake = FakeMqtt(core, tls)
+        store.append(fake)
+        return fake
+
+    return factory
+
+
+def _other_tasks() -> set[asyncio.Task]:
+    return asyncio.all_tasks() - {asyncio.current_task()}
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_start_ready_info_and_idempotent_close(tmp_path):
+    before = _other_tasks()
+    hub = HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=0)
+    await hub.start()
+    info = hub.ready_info()
+    assert set(info) == {
+        "hostname",
+        "service_connection_string",
+        "ca_cert",
+        "rest_port",
+        "mqtt_port",
+        "proxy_port",
+        "data_dir",
+        "pid",
+        "version",
+    }
+    assert info["hostname"] == "localhost" and info["mqtt_port"] is None
+    assert info["version"] == __version__
+    assert f"HostName=localhost:{info['rest_port']};" in info["service_connection_string"]
+    assert "SharedAccessKeyName=iothubowner" in info["service_connection_string"]
+    assert info["ca_cert"].endswith("ca.pem") and (tmp_path / "hub").resolve().as_posix() in info[
+        "ca_cert"
+    ]
+    ports = (info["rest_port"], info["proxy_port"])
+    assert not any(_refused(port) for port in ports)
+    with pytest.raises(RuntimeError):
+        await hub.start()  # one start per HubServer
+    await hub.close()
+    await hub.close()
+    assert all(_refused(port) for port in ports)
+    assert _other_tasks() <= before
+    with pytest.raises(RuntimeError):
+        hub.core  # noqa: B018 - the core is closed with the server
+
+
+async def test_close_ends_live_connections_and_pending_method_calls(tmp_path):
+    fakes: list[FakeMqtt] = []
+    hub = HubServer(tmp_path / "hub", rest_port=0, mqtt_port=0, proxy_port=0,
+                    mqtt_factory=_fake_factory(fakes))
+    await hub.start()
+    hub.core.put_device("d1", {"deviceId": "d1"}, None)
+    fakes[0].block = True
+    client = RestClient(
+        f"https://localhost:{hub.rest_port}", hub.service_connection_string(), hub.certificates.ca_cert
+    )
+    try:
+        assert (await client.json("GET", "/devices"))[0] == 200  # a kept-alive connection
+        pending = asyncio.create_task(
+            client.request("POST", "/twins/d1/methods", json_body={"methodName": "hang"})
+        )
+        await asyncio.wait_for(fakes[0].called.wait(), 10)
+        await asyncio.wait_for(hub.close(), 10)
+        assert fakes[0].closed
+        with pytest.raises(aiohttp.ClientError):
+            await asyncio.wait_for(pending, 10)
+    finally:
+        await client.close()
+
+
+async def test_method_invoker_seam(tmp_path):
+    fakes: list[FakeMqtt] = []
+    async with HubServer(
+        tmp_path / "hub", rest_port=0, mqtt_port=0, proxy_port=None, mqtt_factory=_fake_factory(fakes)
+    ) as hub:
+        fake = fakes[0]
+        assert hub.ready_info()["mqtt_port"] is not None and hub.proxy_port is None
+        rm = server_registry_manager(hub)
+        from azure.iot.hub.models import CloudToDeviceMethod
+
+        await asyncio.to_thread(rm.create_device_with_sas, "d1", None, None, "enabled")
+        await asyncio.to_thread(rm.create_module_with_sas, "d1", "m1", None, None, None)
+        fake.answer = (201, {"rebooted": True})
+        result = await asyncio.to_thread(
+            rm.invoke_device_module_method,
+            "d1",
+            "m1",
+            CloudToDeviceMethod(method_name="reboot", payload={"in": 5}),
+        )
+        assert (result.status, result.payload) == (201, {"rebooted": True})
+        assert fake.calls[-1] == ("d1", "m1", "reboot", {"in": 5}, 30, 0)
+
+        fake.answer = gateway_timeout()
+        method = CloudToDeviceMethod(
+            method_name="slow", payload=None, response_timeout_in_seconds=7, connect_timeout_in_seconds=2
+        )
+        from msrest.exceptions import HttpOperationError
+
+        with pytest.raises(HttpOperationError) as info:
+            await asyncio.to_thread(rm.invoke_device_method, "d1", method)
+        response = info.value.response
+        assert response.status_code == 504
+        assert response.headers["iothub-errorcode"] == "GatewayTimeout"
+        assert '\\"errorCode\\":504101' in response.text
+        assert '\\"timeout\\":\\"00:00:07\\"' in response.text
+        assert fake.calls[-1] == ("d1", None, "slow", "", 7, 2)  # the SDK sends "" for None
+
+
+async def test_busy_ports_fall_back_to_os_chosen(tmp_path, caplog):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        caplog.set_level(logging.WARNING, logger="twin_explorer.localhub.server")
+        async with HubServer(
+            tmp_path / "hub", rest_port=busy, mqtt_port=None, proxy_port=busy
+        ) as hub:
+            assert hub.rest_port not in (0, busy) and hub.proxy_port not in (0, busy)
+            rm = server_registry_manager(hub)
+            assert (await asyncio.to_thread(rm.get_service_statistics)).connected_device_count == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"REST port {busy}" in text and "unavailable" in text for text in warnings)
+    assert any(f"proxy port {busy}" in text for text in warnings)
+
+
+async def test_failed_start_closes_what_it_opened(tmp_path):
+    class Broken(FakeMqtt):
+        async def start(self, host: str, port: int) -> int:
+            raise RuntimeError("no MQTT today")
+
+    before = _other_tasks()
+    hub = HubServer(tmp_path / "hub", rest_port=0, mqtt_port=0, mqtt_factory=Broken)
+    with pytest.raises(RuntimeError, match="no MQTT today"):
+        await hub.start()
+    assert not hub.running and _other_tasks() <= before
+    # The data dir is free again: a new hub opens it.
+    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=None) as again:
+        assert again.core.registry_statistics()["totalDeviceCount"] == 0
+
+
+async def test_sdk_through_the_connect_proxy_without_a_port(hub_server):
+    # HostName=localhost: the SDK dials https://localhost (port 443), which only the
+    # proxy can route to the REST port; the token's sr then carries no port (B.1, B.2).
+    connection_string = strip_port(hub_server.service_connection_string(), "localhost")
+    assert "HostName=localhost;" in connection_string
+    rm = trusting_registry_manager(
+        connection_string,
+        hub_server.certificates.ca_cert,
+        proxy=f"http://127.0.0.1:{hub_server.proxy_port}",
+    )
+    device = await asyncio.to_thread(rm.create_device_with_sas, "via-proxy", None, None, "enabled")
+    assert device.device_id == "via-proxy"
+    twin = await asyncio.to_thread(rm.update_twin, "via-proxy", {"tags": {"route": "proxy"}})
+    assert twin.tags == {"route": "proxy"}
+
+
+async def test_demo_data_is_seeded_once(tmp_path):
+    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=None, demo=True) as hub:
+        devices = hub.core.list_devices()
+        assert devices
+        first = devices[0]["deviceId"]
+        hub.core.delete_device(first, None)
+    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=None, demo=True) as hub:
+        ids = [device["deviceId"] for device in hub.core.list_devices()]
+        assert first not in ids and len(ids) == len(devices) - 1

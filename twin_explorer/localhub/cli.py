@@ -1,0 +1,154 @@
+"""``twin-explorer hub``: run the local hub headless until SIGINT or SIGTERM.
+
+When the hub is ready it prints exactly one line of JSON to stdout (see
+:meth:`HubServer.ready_info`) and nothing else ever goes to stdout, so a parent process
+(the app, a test, a script) reads that line to learn the ports, the service connection
+string and the CA certificate. Logs go to stderr and to the ``hub`` log file.
+No Qt here: the hub runs from the same entry point as the app but never loads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from twin_explorer import logs, paths
+
+logger = logging.getLogger(__name__)
+
+_OFF = ("off", "none")
+
+# The defaults live here, not in server.py, so building the top-level parser stays cheap
+# (the app parses its command line too); HubServer uses the same values.
+DEFAULT_HOST = "127.0.0.1"  # this machine only
+DEFAULT_HOSTNAME = "localhost"
+DEFAULT_REST_PORT = 8443
+DEFAULT_MQTT_PORT = 8883  # the device SDK dials 8883, fixed (A.1)
+DEFAULT_PROXY_PORT = 8880
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "hub",
+        help="run the local IoT Hub headless",
+        description=(
+            "Run the local IoT Hub until interrupted. When ready, print one JSON line with "
+            "the hostname, ports, service connection string and CA certificate path. "
+            "A port that is taken falls back to one the OS chooses (logged); 0 always "
+            "lets the OS choose; 'off' turns MQTT or the proxy off."
+        ),
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the hub keeps its database and certificates "
+        "(default: the app's data folder / localhub)",
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: this machine only)",
+    )
+    parser.add_argument(
+        "--hostname",
+        default=DEFAULT_HOSTNAME,
+        help=f"the hub's HostName in connection strings (default {DEFAULT_HOSTNAME})",
+    )
+    parser.add_argument(
+        "--rest-port",
+        type=_port,
+        default=DEFAULT_REST_PORT,
+        help=f"HTTPS port of the service REST API (default {DEFAULT_REST_PORT})",
+    )
+    parser.add_argument(
+        "--mqtt-port",
+        type=_optional_port,
+        default=DEFAULT_MQTT_PORT,
+        help=f"MQTT/TLS port for devices (default {DEFAULT_MQTT_PORT}, "
+        "the port the device SDK dials), or 'off'",
+    )
+    parser.add_argument(
+        "--proxy-port",
+        type=_optional_port,
+        default=DEFAULT_PROXY_PORT,
+        help="HTTP CONNECT proxy port through which clients reach <hostname>:8883 and "
+        f"<hostname>:443 (default {DEFAULT_PROXY_PORT}), or 'off'",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="create demo devices and modules on first start"
+    )
+    # SUPPRESS: without -v here, the top-level -v/--verbose value stands.
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
+    )
+    parser.set_defaults(func=run)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0..65535: {value}")
+    return value
+
+
+def _optional_port(text: str) -> int | None:
+    return None if text.strip().lower() in _OFF else _port(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure("hub", verbose=getattr(args, "verbose", False))
+    data_dir = args.data_dir if args.data_dir is not None else paths.data_dir() / "localhub"
+    try:
+        return asyncio.run(_serve(args, data_dir))
+    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+        return 130
+
+
+async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
+    from twin_explorer.localhub.server import HubServer
+
+    hub = HubServer(
+        data_dir,
+        host=args.host,
+        hostname=args.hostname,
+        rest_port=args.rest_port,
+        mqtt_port=args.mqtt_port,
+        proxy_port=args.proxy_port,
+        demo=args.demo,
+    )
+    stop = asyncio.Event()
+    _on_signals(stop)
+    try:
+        await hub.start()
+    except Exception as exc:
+        logger.error("the local hub could not start: %s", exc, exc_info=True)
+        print(f"twin-explorer hub: could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        sys.stdout.write(json.dumps(hub.ready_info()) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+        logger.info("stopping the local hub")
+    finally:
+        await hub.close()
+    return 0
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except NotImplementedError:  # Windows: no loop signal handlers
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
