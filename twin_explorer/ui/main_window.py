@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QPlainTextEdit,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
@@ -28,6 +28,7 @@ from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
 from twin_explorer.ui.tree_pane import TreePane
+from twin_explorer.ui.twin_editor import TwinEditor
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
 
-        self.editor = QPlainTextEdit()
-        self.editor.setObjectName("twinEditorText")
-        self.editor.setReadOnly(True)
-        self.editor.setPlaceholderText("Select a device or module to see its twin.")
+        self.patches = PatchStream()  # the app's one patch stream (sent, received, observed)
+        # -- twin editor ----------------------------------------------------------------
+        self.editor = TwinEditor(self.patches)
         self.log_view = QTableView()
         self.log_view.setObjectName("patchLogView")
 
@@ -108,6 +108,13 @@ class MainWindow(QMainWindow):
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)
 
+        # -- twin editor: follows the tree and the hub, asks before dropping an edit -------
+        self.session.serviceChanged.connect(self.editor.set_service)
+        self.editor.attach_tree(self.tree_pane)
+        self.editor.errorOccurred.connect(self.show_error)
+        self.editor.statusMessage.connect(self.show_status)
+        self.add_shutdown_step(self.editor.aclose)
+
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
         if not window_state.restore(self, self._splitters()):
@@ -152,6 +159,13 @@ class MainWindow(QMainWindow):
             self.identity.method,
         ):
             module.addAction(act)
+
+        twin = self.menus["Twin"]
+        for act in self.editor.menu_actions():
+            if act is None:
+                twin.addSeparator()
+            else:
+                twin.addAction(act)
 
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -257,6 +271,9 @@ class MainWindow(QMainWindow):
         return {"main": self.main_splitter, "right": self.right_splitter}
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.editor.allow_close(self.close):  # unsaved twin edit: asked first
+            event.ignore()
+            return
         window_state.save(self, self._splitters())
         event.accept()
         self.closed.emit()
