@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin_explorer.service.edit_diff import (
+    CanonicalLayout,
     Change,
     changed_rows,
     diff_documents,
@@ -16,6 +17,7 @@ from twin_explorer.service.edit_diff import (
     unified,
 )
 from twin_explorer.service.edit_status import SyncState, desired_vs_reported, summary
+from twin_explorer.service.edit_text import canonical
 
 TWIN = {
     "deviceId": "d1",
@@ -154,3 +156,21 @@ def test_patience_aligns_moved_keys_by_their_unique_lines():
     left = ['"a": {', '"x": 1', "},", '"b": {', '"x": 2', "}"]
     right = ['"a": {', '"x": 1', "},", '"b": {', '"x": 3', "}"]
     assert [op[0] for op in opcodes(left, right)] == ["equal", "replace", "equal"]
+
+
+json_docs = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text('ab"\\é', max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text("abc", max_size=2), children, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_docs, json_docs)
+def test_the_reusing_layout_is_the_canonical_layout(first, second):
+    layout = CanonicalLayout()
+    for doc in (first, second, {"tags": first, "properties": {"desired": second}}, first):
+        assert layout.lines(doc) == canonical(doc).splitlines()
