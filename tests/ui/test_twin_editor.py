@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 
 from tests.ui.conftest import until
 from tests.ui.test_twin_editor_fixtures import (
+    START,
     connect,
     desired,
     edit,
@@ -17,7 +18,7 @@ from tests.ui.test_twin_editor_fixtures import (
     hub_tls,
     idle,
     line_of,
-    open_twin,
+    opened,
     sent,
     window,
 )
@@ -26,15 +27,9 @@ from twin_explorer.twin.events import Direction, Section
 
 __all__ = ["hub", "hub_tls", "sent", "window"]
 
-START = {"tags": {"site": "lab"}, "properties": {"desired": {"fan": {"speed": 1}, "led": "off"}}}
-
 
 async def _ready(window, hub):
-    other = await connect(window, hub)
-    await other.create_device("d1")
-    await other.patch_twin("d1", None, START, None)
-    await open_twin(window, "d1")
-    return other
+    return await opened(window, hub, START)
 
 
 def test_edit_and_save_sends_exactly_the_patch(window, hub, sent, qrun):

@@ -8,13 +8,13 @@ import json
 from PySide6.QtWidgets import QMessageBox
 
 from tests.ui.test_twin_editor_fixtures import (
-    connect,
+    START,
     desired,
     edit,
     hub,
     hub_tls,
     idle,
-    open_twin,
+    opened,
     sent,
     window,
 )
@@ -24,16 +24,11 @@ from twin_explorer.ui.twin_editor.layout import TAB_CONFLICT, TAB_EDIT
 
 __all__ = ["hub", "hub_tls", "sent", "window"]
 
-START = {"tags": {"site": "lab"}, "properties": {"desired": {"fan": {"speed": 1}, "led": "off"}}}
-
 
 async def _conflict(window, hub):
     """My edit (speed 5, tag owner) and theirs first (speed 9, led on): a 412 on save."""
     editor = window.editor
-    other = await connect(window, hub)
-    await other.create_device("d1")
-    await other.patch_twin("d1", None, START, None)
-    await open_twin(window, "d1")
+    other = await opened(window, hub, START)
     mine = edit(window, lambda d: (desired(d)["fan"].update(speed=5), d["tags"].update(owner="me")))
     await other.patch_twin(
         "d1", None, {"properties": {"desired": {"fan": {"speed": 9}, "led": "on"}}}, None
@@ -160,9 +155,7 @@ def test_a_reported_change_meanwhile_saves_without_a_conflict(window, hub, qrun)
     editor = window.editor
 
     async def scenario():
-        other = await connect(window, hub)
-        await other.create_device("d1")
-        await open_twin(window, "d1")
+        other = await opened(window, hub)
         edit(window, lambda d: desired(d).update(led="on"))
         hub.core.patch_reported("d1", None, {"temperature": 21})
         editor.save()
@@ -181,10 +174,7 @@ def test_replace_is_confirmed_and_replaces(window, hub, sent, qrun):
     editor = window.editor
 
     async def scenario():
-        other = await connect(window, hub)
-        await other.create_device("d1")
-        await other.patch_twin("d1", None, START, None)
-        await open_twin(window, "d1")
+        other = await opened(window, hub, START)
         edit(window, lambda d: d.update(tags={"only": 1}, properties={"desired": {"mode": "new"}}))
         box = editor.confirm_replace()
         assert box is not None and box.isVisible() and "Replace" in box.text()

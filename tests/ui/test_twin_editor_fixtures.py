@@ -78,6 +78,20 @@ async def connect(window: MainWindow, hub: HubServer) -> HubService:
     return make_service(hub)
 
 
+START = {"tags": {"site": "lab"}, "properties": {"desired": {"fan": {"speed": 1}, "led": "off"}}}
+
+
+async def opened(window: MainWindow, hub: HubServer, body: dict | None = None) -> HubService:
+    """Connect to ``hub``, create device d1 with ``body`` patched in, open its twin in the
+    editor; returns a second service: 'someone else'."""
+    other = await connect(window, hub)
+    await other.create_device("d1")
+    if body:
+        await other.patch_twin("d1", None, body, None)
+    await open_twin(window, "d1")
+    return other
+
+
 async def open_twin(window: MainWindow, device_id: str, module_id: str | None = None) -> None:
     editor = window.editor
     task = editor.open_twin(device_id, module_id)

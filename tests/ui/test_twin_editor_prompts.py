@@ -16,6 +16,7 @@ from tests.ui.test_twin_editor_fixtures import (
     hub_tls,
     idle,
     open_twin,
+    opened,
     window,
 )
 from twin_explorer.service.edit_status import SyncState
@@ -27,7 +28,10 @@ __all__ = ["hub", "hub_tls", "window"]
 Button = QMessageBox.StandardButton
 
 
-async def _tree_with_two_devices(window, hub):
+async def _edit_d1_in_the_tree(window, hub, name: str):
+    """d1 and d2 in the tree; d1 selected, loaded, and its tag 'name' edited to ``name``.
+    Returns the text and a second service: 'someone else'."""
+    editor = window.editor
     other = await connect(window, hub)
     for device in ("d1", "d2"):
         await other.create_device(device)
@@ -35,12 +39,19 @@ async def _tree_with_two_devices(window, hub):
     window.tree_pane.reload()
     model = window.tree_pane.model
     await until(lambda: model.rowCount() == 2, what="two devices in the tree")
-    return other
+    _select(window, 0)
+    await until(lambda: editor.session is not None and not editor._busy, what="d1")
+    return edit(window, lambda d: d["tags"].update(name=name)), other
 
 
 def _select(window, row: int) -> None:
     view = window.tree_pane.view
     view.setCurrentIndex(view.model().index(row, 0))
+
+
+async def _on_d2(window) -> None:
+    editor = window.editor
+    await until(lambda: editor.session is not None and editor.session.device_id == "d2", what="d2")
 
 
 def _current_device(window) -> str:
@@ -51,10 +62,7 @@ def test_switching_with_unsaved_edits_asks_and_cancel_keeps_everything(window, h
     editor = window.editor
 
     async def scenario():
-        await _tree_with_two_devices(window, hub)
-        _select(window, 0)
-        await until(lambda: editor.session is not None and not editor._busy, what="d1")
-        mine = edit(window, lambda d: d["tags"].update(name="changed"))
+        mine, _ = await _edit_d1_in_the_tree(window, hub, "changed")
         _select(window, 1)
         box = editor.unsaved_box
         assert box is not None and box.isVisible() and "d1" in box.text()
@@ -64,9 +72,7 @@ def test_switching_with_unsaved_edits_asks_and_cancel_keeps_everything(window, h
 
         _select(window, 1)
         editor.unsaved_box.button(Button.Discard).click()
-        await until(
-            lambda: editor.session is not None and editor.session.device_id == "d2", what="d2"
-        )
+        await _on_d2(window)
         assert json.loads(editor.text_view.toPlainText())["tags"] == {"name": "d2"}
 
     qrun(scenario())
@@ -76,15 +82,10 @@ def test_switching_can_save_first(window, hub, qrun):
     editor = window.editor
 
     async def scenario():
-        other = await _tree_with_two_devices(window, hub)
-        _select(window, 0)
-        await until(lambda: editor.session is not None and not editor._busy, what="d1")
-        edit(window, lambda d: d["tags"].update(name="saved"))
+        _, other = await _edit_d1_in_the_tree(window, hub, "saved")
         _select(window, 1)
         editor.unsaved_box.button(Button.Save).click()
-        await until(
-            lambda: editor.session is not None and editor.session.device_id == "d2", what="d2"
-        )
+        await _on_d2(window)
         assert (await other.get_twin("d1")).tags == {"name": "saved"}
         assert _current_device(window) == "d2"
 
@@ -95,10 +96,7 @@ def test_a_save_that_fails_keeps_the_selection_and_the_edit(window, hub, qrun):
     editor = window.editor
 
     async def scenario():
-        other = await _tree_with_two_devices(window, hub)
-        _select(window, 0)
-        await until(lambda: editor.session is not None and not editor._busy, what="d1")
-        edit(window, lambda d: d["tags"].update(name="mine"))
+        _, other = await _edit_d1_in_the_tree(window, hub, "mine")
         await other.patch_twin("d1", None, {"tags": {"name": "theirs"}}, None)
         _select(window, 1)
         editor.unsaved_box.button(Button.Save).click()
@@ -124,9 +122,7 @@ def test_quitting_with_unsaved_edits_asks(window, hub, qrun, keep_running):
     window.closed.connect(lambda: closed.append(True))
 
     async def scenario():
-        other = await connect(window, hub)
-        await other.create_device("d1")
-        await open_twin(window, "d1")
+        other = await opened(window, hub)
         edit(window, lambda d: d["tags"].update(x=1))
         window.close()
         editor.unsaved_box.button(Button.Cancel).click()
@@ -193,9 +189,7 @@ def test_a_change_elsewhere_refreshes_a_clean_editor_and_warns_a_dirty_one(windo
     editor = window.editor
 
     async def scenario():
-        other = await connect(window, hub)
-        await other.create_device("d1")
-        await open_twin(window, "d1")
+        other = await opened(window, hub)
         await other.patch_twin("d1", None, {"tags": {"a": 1}}, None)
         editor.reload_action.trigger()
         await until(lambda: '"a": 1' in editor.text_view.toPlainText(), what="the new tag")

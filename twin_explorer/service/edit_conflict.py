@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from twin_explorer.service.edit_text import editable_part, pretty
+from twin_explorer.service.edit_text import MISSING, editable_part, pretty, value_at
 from twin_explorer.twin import make_patch, merge_patch
 from twin_explorer.twin.values import copy_json, json_equal
 
@@ -29,9 +29,6 @@ class Choice(StrEnum):
 class Operation(StrEnum):
     PATCH = "patch"  # Save: a merge patch
     REPLACE = "replace"  # Replace: tags and desired wholesale
-
-
-_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class Conflict:
         result = merge_patch(editable_part(self.theirs), nest(kept))
         for overlap in self.overlaps:
             if Choice(choices[overlap.path]) is Choice.MINE:
-                _set(result, overlap.path, overlap.mine if overlap.in_mine else _ABSENT)
+                _set(result, overlap.path, overlap.mine if overlap.in_mine else MISSING)
         return result
 
 
@@ -122,18 +119,18 @@ def _overlaps(my_patch: dict, their_patch: dict, mine: dict, theirs: dict) -> It
     # Keep the outermost of nested groups: one choice settles everything inside it.
     outer = [g for g in groups if not any(o != g and _is_prefix(o, g) for o in groups)]
     for path in sorted(outer):
-        my_value, their_value = _get(mine, path), _get(theirs, path)
-        if my_value is _ABSENT and their_value is _ABSENT:
+        my_value, their_value = value_at(mine, path), value_at(theirs, path)
+        if my_value is MISSING and their_value is MISSING:
             continue
-        both = my_value is not _ABSENT and their_value is not _ABSENT
+        both = my_value is not MISSING and their_value is not MISSING
         if both and json_equal(my_value, their_value):
             continue  # both made the same change
         yield Overlap(
             path,
-            None if my_value is _ABSENT else copy_json(my_value),
-            None if their_value is _ABSENT else copy_json(their_value),
-            my_value is not _ABSENT,
-            their_value is not _ABSENT,
+            None if my_value is MISSING else copy_json(my_value),
+            None if their_value is MISSING else copy_json(their_value),
+            my_value is not MISSING,
+            their_value is not MISSING,
         )
 
 
@@ -168,25 +165,17 @@ def _is_prefix(prefix: tuple[str, ...], path: tuple[str, ...]) -> bool:
     return path[: len(prefix)] == prefix
 
 
-def _get(doc: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(doc, dict) or key not in doc:
-            return _ABSENT
-        doc = doc[key]
-    return doc
-
-
 def _set(doc: dict, path: tuple[str, ...], value: Any) -> None:
-    """Put ``value`` at ``path`` (creating objects on the way); ``_ABSENT`` removes it."""
+    """Put ``value`` at ``path`` (creating objects on the way); ``MISSING`` removes it."""
     node = doc
     for key in path[:-1]:
         child = node.get(key)
         if not isinstance(child, dict):
-            if value is _ABSENT:
+            if value is MISSING:
                 return
             child = node[key] = {}
         node = child
-    if value is _ABSENT:
+    if value is MISSING:
         node.pop(path[-1], None)
     else:
         node[path[-1]] = copy_json(value)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from twin_explorer.service.edit_text import MISSING, value_at
 from twin_explorer.twin.limits import BOOKKEEPING_KEYS
 from twin_explorer.twin.metadata import LAST_UPDATED, LAST_UPDATED_VERSION
 
@@ -41,9 +42,6 @@ class DesiredStatus:
         return ".".join(self.path)
 
 
-_MISSING = object()
-
-
 def desired_vs_reported(twin: dict[str, Any]) -> list[DesiredStatus]:
     """One status per desired leaf of a service-view twin, in the hub's key order."""
     properties = twin.get("properties") or {}
@@ -54,12 +52,12 @@ def desired_vs_reported(twin: dict[str, Any]) -> list[DesiredStatus]:
     reported_version = reported.get("$version")
     rows: list[DesiredStatus] = []
     for path, value in _leaves(desired, ()):
-        have = _at(reported, path)
-        d_node = _at(desired_meta, path)
-        r_node = _at(reported_meta, path) if have is not _MISSING else _MISSING
+        have = value_at(reported, path)
+        d_node = value_at(desired_meta, path)
+        r_node = value_at(reported_meta, path) if have is not MISSING else MISSING
         d_updated = _meta(d_node, LAST_UPDATED)
         r_updated = _meta(r_node, LAST_UPDATED)
-        if have is _MISSING:
+        if have is MISSING:
             state, note = SyncState.NEVER, "The device has not reported this property."
         elif _same(value, have):
             state, note = SyncState.MATCHING, ""
@@ -72,7 +70,7 @@ def desired_vs_reported(twin: dict[str, Any]) -> list[DesiredStatus]:
             DesiredStatus(
                 path=path,
                 desired=value,
-                reported=None if have is _MISSING else have,
+                reported=None if have is MISSING else have,
                 state=state,
                 desired_updated=d_updated,
                 desired_version=_meta(d_node, LAST_UPDATED_VERSION),
@@ -99,14 +97,6 @@ def _leaves(node: dict, path: tuple[str, ...]):
             yield from _leaves(value, (*path, key))
         else:
             yield (*path, key), value
-
-
-def _at(node: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return _MISSING
-        node = node[key]
-    return node
 
 
 def _meta(node: Any, key: str) -> Any:

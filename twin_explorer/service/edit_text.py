@@ -105,6 +105,18 @@ def readonly_part(twin: dict[str, Any], *, metadata: bool = True) -> dict[str, A
     return root
 
 
+MISSING: Any = object()  # what ``value_at`` gives where a path leads nowhere
+
+
+def value_at(doc: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (keys from the root), or ``MISSING``."""
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return MISSING
+        doc = doc[key]
+    return doc
+
+
 def pretty(doc: Any) -> str:
     """The editor's layout: two-space indent, keys in the hub's order, Unicode as is."""
     return json.dumps(doc, indent=2, ensure_ascii=False)

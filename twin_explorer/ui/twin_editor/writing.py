@@ -168,29 +168,28 @@ class EditorWrites:
     # -- conflict and recovery ----------------------------------------------------------------
 
     def merge(self, choices: dict[tuple[str, ...], Choice]) -> None:
+        self._resolve(
+            lambda session: session.merge(choices),
+            "Merged: the hub's twin with your change on top, in the editor. Check the Diff, "
+            "then Save (it goes with the hub's new etag).",
+        )
+
+    def reload_theirs(self) -> None:
+        self._resolve(
+            lambda session: session.reload_theirs(),
+            "Loaded the hub's twin. Your edit is kept: Twin ▸ Restore My Edit brings it back.",
+        )
+
+    def _resolve(self, step: Callable[[Any], object], done: str) -> None:
+        """Settle the open conflict in the editor (nothing is sent), and say what happened."""
         if self.session is None or self.session.conflict is None:
             return
         try:
-            self.session.merge(choices)
-        except ValueError as exc:
+            step(self.session)
+        except ValueError as exc:  # an overlap without a choice
             self.ui.show_banner(str(exc), "error")
             return
-        self.ui.show_banner(
-            "Merged: the hub's twin with your change on top, in the editor. Check the Diff, "
-            "then Save (it goes with the hub's new etag).",
-            "info",
-        )
-        self.ui.tabs.setCurrentIndex(TAB_EDIT)
-        self._show_session()
-
-    def reload_theirs(self) -> None:
-        if self.session is None or self.session.conflict is None:
-            return
-        self.session.reload_theirs()
-        self.ui.show_banner(
-            "Loaded the hub's twin. Your edit is kept: Twin ▸ Restore My Edit brings it back.",
-            "info",
-        )
+        self.ui.show_banner(done, "info")
         self.ui.tabs.setCurrentIndex(TAB_EDIT)
         self._show_session()
 
