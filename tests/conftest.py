@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Shared fixtures: real local hubs (subprocess and in-process) and a real Secret Service.
+pytest_plugins = ["tests.hubfixtures", "tests.secret_service"]
+
 
 @pytest.fixture(autouse=True)
 def app_home(tmp_path, monkeypatch):

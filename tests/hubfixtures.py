@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import ssl
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -30,7 +31,22 @@ import pytest
 import pytest_asyncio
 
 from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.tls import ensure_certificates
 
+# The keys of the ``hub`` command's ready line (HubServer.ready_info).
+READY_KEYS = frozenset(
+    {
+        "hostname",
+        "service_connection_string",
+        "ca_cert",
+        "rest_port",
+        "mqtt_port",
+        "proxy_port",
+        "data_dir",
+        "pid",
+        "version",
+    }
+)
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +95,15 @@ class RestClient:
         self.connection_string = connection_string
         self.ssl = ssl.create_default_context(cafile=str(ca_cert))
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl))
+
+    @classmethod
+    def for_server(cls, server: HubServer, policy: str = "iothubowner") -> RestClient:
+        """A client for an in-process hub, signing with ``policy``."""
+        return cls(
+            f"https://{server.hostname}:{server.rest_port}",
+            server.service_connection_string(policy),
+            server.certificates.ca_cert,
+        )
 
     async def request(
         self,
@@ -292,7 +317,14 @@ class LocalHubProcess:
         HTTPS_PROXY for azure-iot-hub (requests), MQTT_PROXY for azure-iot-device (paho,
         A.1), REQUESTS_CA_BUNDLE trusting the hub CA, and no NO_PROXY exemption."""
         env = dict(os.environ if base is None else base)
-        for key in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "MQTT_PROXY", "mqtt_proxy"):
+        for key in (
+            "NO_PROXY",
+            "no_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "MQTT_PROXY",
+            "mqtt_proxy",
+        ):
             env.pop(key, None)
         env["HTTPS_PROXY"] = self.proxy_url
         env["MQTT_PROXY"] = self.proxy_url
@@ -320,15 +352,37 @@ def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
     return result[0].strip() if result else ""
 
 
+@pytest.fixture(scope="session")
+def hub_tls_seed(tmp_path_factory) -> Path:
+    """One CA and server certificate for the whole run: generating RSA keys costs about
+    half a second, so each hub's data dir starts with a copy of these instead."""
+    seed = tmp_path_factory.mktemp("hub-tls-seed")
+    ensure_certificates(seed)
+    return seed / "tls"
+
+
 @pytest.fixture
-def start_local_hub(tmp_path) -> Iterator[Callable[..., LocalHubProcess]]:
+def hub_data_dir(tmp_path, hub_tls_seed) -> Callable[[str], Path]:
+    """``hub_data_dir(name)``: a fresh data dir under tmp_path with certificates in it."""
+
+    def make(name: str = "hub") -> Path:
+        data_dir = tmp_path / name
+        if not (data_dir / "tls").exists():
+            shutil.copytree(hub_tls_seed, data_dir / "tls")
+        return data_dir
+
+    return make
+
+
+@pytest.fixture
+def start_local_hub(hub_data_dir) -> Iterator[Callable[..., LocalHubProcess]]:
     """Factory: ``start_local_hub(name="hub", extra_args=(), env=None)`` -> a started hub."""
     hubs: list[LocalHubProcess] = []
 
     def start(
         name: str = "hub", extra_args: Sequence[str] = (), env: dict[str, str] | None = None
     ) -> LocalHubProcess:
-        hub = LocalHubProcess(tmp_path / name, extra_args=extra_args, env=env)
+        hub = LocalHubProcess(hub_data_dir(name), extra_args=extra_args, env=env)
         hubs.append(hub)
         hub.start()
         return hub
@@ -345,19 +399,15 @@ def local_hub(start_local_hub) -> LocalHubProcess:
 
 
 @pytest_asyncio.fixture
-async def hub_server(tmp_path) -> AsyncIterator[HubServer]:
+async def hub_server(hub_data_dir) -> AsyncIterator[HubServer]:
     """An in-process HubServer on OS-chosen ports, on the test's event loop."""
-    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=0, proxy_port=0) as server:
+    async with HubServer(hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=0) as server:
         yield server
 
 
 @pytest_asyncio.fixture
 async def hub_rest(hub_server: HubServer) -> AsyncIterator[RestClient]:
     """Raw REST access to ``hub_server`` with its iothubowner connection string."""
-    client = RestClient(
-        f"https://{hub_server.hostname}:{hub_server.rest_port}",
-        hub_server.service_connection_string(),
-        hub_server.certificates.ca_cert,
-    )
+    client = RestClient.for_server(hub_server)
     yield client
     await client.close()

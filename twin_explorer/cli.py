@@ -38,7 +38,7 @@ def _subcommands():
     from twin_explorer.connection import cli as connections_cli
     from twin_explorer.localhub import cli as hub_cli
 
-    return [connections_cli.add_parser, hub_cli.add_parser]
+    return [hub_cli.add_parser, connections_cli.add_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,4 @@
-"""Fixtures for hub-core tests: a fresh hub in a temp dir, with a clock tests can move.
-
-The shared hub fixtures of ``tests/hubfixtures.py`` (``local_hub``, ``hub_server``, ...)
-are imported here: ``pytest_plugins`` is only honoured in the root conftest.
-"""
+"""Fixtures for hub-core tests: a fresh hub in a temp dir, with a clock tests can move."""
 
 from __future__ import annotations
 
@@ -11,10 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubfixtures import hub_rest, hub_server, local_hub, start_local_hub
 from twin_explorer.localhub.hub import HubCore
-
-__all__ = ["hub_rest", "hub_server", "local_hub", "start_local_hub"]
 
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 

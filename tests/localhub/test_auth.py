@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.localhub.conftest import FakeClock, sas_body
 from twin_explorer.connection.sas import (
     device_resource_uri,
     generate_device_token,
@@ -10,8 +12,6 @@ from twin_explorer.connection.sas import (
     generate_service_token,
 )
 from twin_explorer.connection.strings import parse
-
-from tests.localhub.conftest import FakeClock, sas_body
 from twin_explorer.localhub.auth import Identity, Right
 from twin_explorer.localhub.errors import AuthError, HubError
 from twin_explorer.localhub.hub import HubCore

@@ -12,19 +12,7 @@ from pathlib import Path
 import pytest
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import LocalHubProcess
-
-READY_KEYS = {
-    "hostname",
-    "service_connection_string",
-    "ca_cert",
-    "rest_port",
-    "mqtt_port",
-    "proxy_port",
-    "data_dir",
-    "pid",
-    "version",
-}
+from tests.hubfixtures import READY_KEYS, LocalHubProcess
 
 
 def test_ready_line_and_clean_exit_on_sigterm(local_hub):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.localhub.conftest import sas_body
 from twin_explorer.localhub.demo import seed_bulk
@@ -156,3 +158,28 @@ def test_tokens_survive_a_restart_but_not_another_hub(bulk: HubCore, tmp_path) -
             other.query("SELECT * FROM devices", 100, token)
     finally:
         other.close()
+
+
+_ID_ALPHABET = "abcXYZ019-:.+%_#*?!(),=@;$'"
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ids=st.sets(st.text(_ID_ALPHABET, min_size=1, max_size=8), min_size=0, max_size=40),
+    size=st.integers(1, 15),
+)
+def test_paging_returns_every_twin_once_in_order(core: HubCore, ids: set[str], size: int) -> None:
+    with core.store.transaction():  # one commit per example keeps this fast
+        for device_id in core.store.conn.execute("SELECT device_id FROM devices").fetchall():
+            core.delete_device(device_id[0], None)
+        for device_id in ids:
+            core.put_device(device_id, sas_body(), None)
+            core.put_module(device_id, "m", {}, None)
+    for text in ("SELECT * FROM devices", "SELECT * FROM devices.modules"):
+        pages = _all_pages(core, text, size)
+        got = [item["deviceId"] for page in pages for item in page]
+        assert got == sorted(ids)
+        assert all(0 < len(page) <= size for page in pages[:-1])
+        assert len(pages) == max(1, -(-len(ids) // size))

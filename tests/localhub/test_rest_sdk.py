@@ -48,7 +48,9 @@ async def test_module_twin_tutorial_flow(rm):
     fetched = await call(rm.get_device, "myFirstDevice")
     assert fetched.authentication.symmetric_key.primary_key == keys.primary_key
 
-    module = await call(rm.create_module_with_sas, "myFirstDevice", "myFirstModule", None, None, None)
+    module = await call(
+        rm.create_module_with_sas, "myFirstDevice", "myFirstModule", None, None, None
+    )
     assert module.module_id == "myFirstModule" and module.device_id == "myFirstDevice"
     assert len(base64.b64decode(module.authentication.symmetric_key.primary_key)) == 32
     again = await failure(
@@ -70,9 +72,7 @@ async def test_module_twin_tutorial_flow(rm):
     assert updated.properties.desired["$version"] == 2
     assert updated.etag != twin.etag
 
-    stale = await failure(
-        rm.update_module_twin, "myFirstDevice", "myFirstModule", patch, twin.etag
-    )
+    stale = await failure(rm.update_module_twin, "myFirstDevice", "myFirstModule", patch, twin.etag)
     assert stale.response.status_code == 412
     assert stale.response.headers["iothub-errorcode"] == "PreconditionFailed"
 
@@ -172,7 +172,9 @@ async def test_query_pages_through_250_devices(hub_server, rm):
     assert ids == [f"dev{index:03d}" for index in range(250)]
 
     # A plain dict spec and a filter work too (B.4).
-    result = await call(rm.query_iot_hub, {"query": "SELECT * FROM devices WHERE deviceId = 'dev007'"})
+    result = await call(
+        rm.query_iot_hub, {"query": "SELECT * FROM devices WHERE deviceId = 'dev007'"}
+    )
     assert [twin.device_id for twin in result.items] == ["dev007"]
     assert result.continuation_token is None
 

@@ -10,7 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.hubfixtures import RestClient, server_registry_manager, strip_port, trusting_registry_manager
+from tests.hubfixtures import (
+    READY_KEYS,
+    RestClient,
+    server_registry_manager,
+    strip_port,
+    trusting_registry_manager,
+)
 from twin_explorer import __version__
 from twin_explorer.localhub.errors import HubError, gateway_timeout
 from twin_explorer.localhub.hub import HubCore
@@ -29,6 +35,7 @@ class FakeMqtt:
         self.server: asyncio.Server | None = None
         self.closed = False
         self.called = asyncio.Event()
+        self.cancelled = asyncio.Event()
 
     async def start(self, host: str, port: int) -> int:
         self.server = await asyncio.start_server(lambda r, w: w.close(), host, port)
@@ -40,11 +47,17 @@ class FakeMqtt:
             self.server.close()
             await self.server.wait_closed()
 
-    async def invoke_method(self, device_id, module_id, name, payload, response_timeout, connect_timeout):
+    async def invoke_method(
+        self, device_id, module_id, name, payload, response_timeout, connect_timeout
+    ):
         self.calls.append((device_id, module_id, name, payload, response_timeout, connect_timeout))
         self.called.set()
         if self.block:
-            await asyncio.Event().wait()  # a device that never answers
+            try:
+                await asyncio.Event().wait()  # a device that never answers
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
         if isinstance(self.answer, HubError):
             raise self.answer
         return self.answer
@@ -68,29 +81,20 @@ def _refused(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-async def test_start_ready_info_and_idempotent_close(tmp_path):
+async def test_start_ready_info_and_idempotent_close(hub_data_dir):
     before = _other_tasks()
-    hub = HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=0)
+    hub = HubServer(hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=0)
     await hub.start()
     info = hub.ready_info()
-    assert set(info) == {
-        "hostname",
-        "service_connection_string",
-        "ca_cert",
-        "rest_port",
-        "mqtt_port",
-        "proxy_port",
-        "data_dir",
-        "pid",
-        "version",
-    }
+    assert set(info) == READY_KEYS
     assert info["hostname"] == "localhost" and info["mqtt_port"] is None
     assert info["version"] == __version__
     assert f"HostName=localhost:{info['rest_port']};" in info["service_connection_string"]
     assert "SharedAccessKeyName=iothubowner" in info["service_connection_string"]
-    assert info["ca_cert"].endswith("ca.pem") and (tmp_path / "hub").resolve().as_posix() in info[
-        "ca_cert"
-    ]
+    assert (
+        info["ca_cert"].endswith("ca.pem")
+        and (hub_data_dir()).resolve().as_posix() in info["ca_cert"]
+    )
     ports = (info["rest_port"], info["proxy_port"])
     assert not any(_refused(port) for port in ports)
     with pytest.raises(RuntimeError):
@@ -103,16 +107,15 @@ async def test_start_ready_info_and_idempotent_close(tmp_path):
         hub.core  # noqa: B018 - the core is closed with the server
 
 
-async def test_close_ends_live_connections_and_pending_method_calls(tmp_path):
+async def test_close_ends_live_connections_and_pending_method_calls(hub_data_dir):
     fakes: list[FakeMqtt] = []
-    hub = HubServer(tmp_path / "hub", rest_port=0, mqtt_port=0, proxy_port=0,
-                    mqtt_factory=_fake_factory(fakes))
+    hub = HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=0, mqtt_factory=_fake_factory(fakes)
+    )
     await hub.start()
     hub.core.put_device("d1", {"deviceId": "d1"}, None)
     fakes[0].block = True
-    client = RestClient(
-        f"https://localhost:{hub.rest_port}", hub.service_connection_string(), hub.certificates.ca_cert
-    )
+    client = RestClient.for_server(hub)
     try:
         assert (await client.json("GET", "/devices"))[0] == 200  # a kept-alive connection
         pending = asyncio.create_task(
@@ -121,16 +124,40 @@ async def test_close_ends_live_connections_and_pending_method_calls(tmp_path):
         await asyncio.wait_for(fakes[0].called.wait(), 10)
         await asyncio.wait_for(hub.close(), 10)
         assert fakes[0].closed
+        # The waiting call was answered, not cut off, and the kept-alive connection is gone.
+        status, headers, _ = await asyncio.wait_for(pending, 10)
+        assert (status, headers["iothub-errorcode"]) == (503, "ServiceUnavailable")
         with pytest.raises(aiohttp.ClientError):
-            await asyncio.wait_for(pending, 10)
+            await client.json("GET", "/devices")
     finally:
         await client.close()
 
 
-async def test_method_invoker_seam(tmp_path):
+async def test_a_caller_that_gives_up_ends_the_method_wait(hub_data_dir):
     fakes: list[FakeMqtt] = []
     async with HubServer(
-        tmp_path / "hub", rest_port=0, mqtt_port=0, proxy_port=None, mqtt_factory=_fake_factory(fakes)
+        hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=None, mqtt_factory=_fake_factory(fakes)
+    ) as hub:
+        hub.core.put_device("d1", {"deviceId": "d1"}, None)
+        fakes[0].block = True
+        client = RestClient.for_server(hub)
+        try:
+            call = asyncio.create_task(
+                client.request("POST", "/twins/d1/methods", json_body={"methodName": "hang"})
+            )
+            await asyncio.wait_for(fakes[0].called.wait(), 10)
+            call.cancel()  # closes the client's connection mid-request
+            await asyncio.wait_for(fakes[0].cancelled.wait(), 10)
+        finally:
+            await client.close()
+        # The hub itself carries on.
+        assert hub.core.get_device("d1")["deviceId"] == "d1"
+
+
+async def test_method_invoker_seam(hub_data_dir):
+    fakes: list[FakeMqtt] = []
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=None, mqtt_factory=_fake_factory(fakes)
     ) as hub:
         fake = fakes[0]
         assert hub.ready_info()["mqtt_port"] is not None and hub.proxy_port is None
@@ -151,7 +178,10 @@ async def test_method_invoker_seam(tmp_path):
 
         fake.answer = gateway_timeout()
         method = CloudToDeviceMethod(
-            method_name="slow", payload=None, response_timeout_in_seconds=7, connect_timeout_in_seconds=2
+            method_name="slow",
+            payload=None,
+            response_timeout_in_seconds=7,
+            connect_timeout_in_seconds=2,
         )
         from msrest.exceptions import HttpOperationError
 
@@ -165,14 +195,14 @@ async def test_method_invoker_seam(tmp_path):
         assert fake.calls[-1] == ("d1", None, "slow", "", 7, 2)  # the SDK sends "" for None
 
 
-async def test_busy_ports_fall_back_to_os_chosen(tmp_path, caplog):
+async def test_busy_ports_fall_back_to_os_chosen(hub_data_dir, caplog):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
         caplog.set_level(logging.WARNING, logger="twin_explorer.localhub.server")
         async with HubServer(
-            tmp_path / "hub", rest_port=busy, mqtt_port=None, proxy_port=busy
+            hub_data_dir(), rest_port=busy, mqtt_port=None, proxy_port=busy
         ) as hub:
             assert hub.rest_port not in (0, busy) and hub.proxy_port not in (0, busy)
             rm = server_registry_manager(hub)
@@ -182,18 +212,18 @@ async def test_busy_ports_fall_back_to_os_chosen(tmp_path, caplog):
     assert any(f"proxy port {busy}" in text for text in warnings)
 
 
-async def test_failed_start_closes_what_it_opened(tmp_path):
+async def test_failed_start_closes_what_it_opened(hub_data_dir):
     class Broken(FakeMqtt):
         async def start(self, host: str, port: int) -> int:
             raise RuntimeError("no MQTT today")
 
     before = _other_tasks()
-    hub = HubServer(tmp_path / "hub", rest_port=0, mqtt_port=0, mqtt_factory=Broken)
+    hub = HubServer(hub_data_dir(), rest_port=0, mqtt_port=0, mqtt_factory=Broken)
     with pytest.raises(RuntimeError, match="no MQTT today"):
         await hub.start()
     assert not hub.running and _other_tasks() <= before
     # The data dir is free again: a new hub opens it.
-    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=None) as again:
+    async with HubServer(hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=None) as again:
         assert again.core.registry_statistics()["totalDeviceCount"] == 0
 
 
@@ -213,12 +243,29 @@ async def test_sdk_through_the_connect_proxy_without_a_port(hub_server):
     assert twin.tags == {"route": "proxy"}
 
 
-async def test_demo_data_is_seeded_once(tmp_path):
-    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=None, demo=True) as hub:
+async def test_demo_data_is_seeded_once(hub_data_dir):
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=None, demo=True
+    ) as hub:
         devices = hub.core.list_devices()
         assert devices
         first = devices[0]["deviceId"]
         hub.core.delete_device(first, None)
-    async with HubServer(tmp_path / "hub", rest_port=0, mqtt_port=None, proxy_port=None, demo=True) as hub:
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=None, demo=True
+    ) as hub:
         ids = [device["deviceId"] for device in hub.core.list_devices()]
         assert first not in ids and len(ids) == len(devices) - 1
+
+
+def test_only_a_missing_mqtt_module_means_no_mqtt(monkeypatch, tmp_path):
+    from twin_explorer.localhub import server
+
+    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_no_such_mqtt_server")
+    assert server.default_mqtt_factory() is None
+    # A server module that fails to import is a bug to surface, not "no MQTT".
+    (tmp_path / "hub_test_broken_mqtt.py").write_text("import hub_test_missing_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_broken_mqtt")
+    with pytest.raises(ModuleNotFoundError, match="hub_test_missing_dependency"):
+        server.default_mqtt_factory()

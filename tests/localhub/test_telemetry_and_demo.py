@@ -89,7 +89,13 @@ def test_bulk_seed_builds_normal_identities(core: HubCore) -> None:
     twin = core.get_twin("b-000005")
     assert twin["tags"] == {"site": "site-5", "floor": 5}
     assert twin["deviceEtag"] == device["etag"]
-    assert core.get_twin("b-000005", "module-1")["tags"] == {}
+    bulk_twin = core.get_twin("b-000005", "module-1")
+    assert bulk_twin["tags"] == {}
+    # The fast path builds the same document the normal path does.
+    core.put_module("b-000005", "normal", {}, None)
+    normal = core.get_twin("b-000005", "normal")
+    assert list(bulk_twin) == list(normal)
+    assert bulk_twin["properties"] == normal["properties"]
     # Bulk identities behave like any other.
     patched = core.patch_twin("b-000005", "module-1", {"properties": {"desired": {"a": 1}}}, None)
     assert patched["version"] == 2

@@ -77,6 +77,12 @@ def test_first_start_generates_and_later_starts_reuse(tmp_path: Path) -> None:
     assert again == first
     assert first.ca_cert == tmp_path / "tls" / "ca.pem"
     assert _contents(again) == before
+    assert sorted(p.name for p in first.ca_cert.parent.iterdir()) == [
+        "ca.key",
+        "ca.pem",
+        "server.key",
+        "server.pem",
+    ]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")

@@ -7,6 +7,8 @@ import pytest
 from tests.localhub.conftest import FakeClock, sas_body
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.twinview import split_view
+from twin_explorer.twin.document import TwinDocument
 
 
 @pytest.fixture
@@ -187,3 +189,27 @@ def test_twin_shows_connection_and_activity(core: HubCore, notes: list, clock: F
     # Twin writes keep the identity fields.
     twin = core.patch_twin("d1", "m1", {"tags": {"a": 1}}, None)
     assert twin["lastActivityTime"] == "2026-01-01T00:00:01.5000000Z"
+
+
+def test_device_side_operations_count_as_activity(
+    core: HubCore, notes: list, clock: FakeClock
+) -> None:
+    clock.advance(3)
+    core.device_twin("d1", "m1")
+    assert core.get_module("d1", "m1")["lastActivityTime"] == "2026-01-01T00:00:03.0000000Z"
+    clock.advance(1)
+    core.patch_reported("d1", None, {"a": 1})
+    assert core.get_twin("d1")["lastActivityTime"] == "2026-01-01T00:00:04.0000000Z"
+
+
+def test_stored_view_round_trips_the_twin_state(core: HubCore, notes: list) -> None:
+    core.patch_twin("d1", "m1", {"tags": {"t": [1, {"x": None}]}}, None)
+    core.patch_twin("d1", "m1", {"properties": {"desired": {"a": {"b": 1}, "c": "x"}}}, None)
+    core.patch_reported("d1", "m1", {"r": {"s": True}})
+    core.patch_twin("d1", "m1", {"properties": {"desired": {"a": None}}}, None)
+    doc = core.get_twin("d1", "m1")
+    root, twin = split_view(doc)
+    assert twin.service_view(root) == doc
+    assert TwinDocument.from_json(twin.to_json()) == twin
+    assert twin.desired == {"c": "x"} and twin.reported == {"r": {"s": True}}
+    assert (twin.version, twin.desired_version, twin.reported_version) == (5, 3, 2)

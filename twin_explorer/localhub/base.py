@@ -32,6 +32,15 @@ DesiredListener = Callable[[str, str | None, dict[str, Any]], None]
 RemovedListener = Callable[[str, str | None, RemovalReason], None]
 
 
+def _call_all(listeners: list[Callable[..., None]], *args: object) -> None:
+    for callback in list(listeners):
+        # The write is committed; a failing listener must not turn it into an error.
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("hub listener %r failed", callback)
+
+
 class CoreBase:
     """Shared plumbing; the operations live in the mixins that HubCore combines."""
 
@@ -103,21 +112,27 @@ class CoreBase:
         self._removed_listeners.append(callback)
 
     def _emit_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
-        for callback in list(self._desired_listeners):
-            # The write is committed; a failing listener must not turn it into an error.
-            try:
-                callback(device_id, module_id, body)
-            except Exception:
-                log.exception("desired-patch listener failed")
+        _call_all(self._desired_listeners, device_id, module_id, body)
 
     def _emit_removed(self, device_id: str, module_id: str | None, reason: RemovalReason) -> None:
-        for callback in list(self._removed_listeners):
-            try:
-                callback(device_id, module_id, reason)
-            except Exception:
-                log.exception("identity-removed listener failed")
+        _call_all(self._removed_listeners, device_id, module_id, reason)
 
     # -- write-behind activity ----------------------------------------------------------
+
+    def touch(self, device_id: str, module_id: str | None, now: str | None = None) -> None:
+        """Note traffic from an identity: lastActivityTime, written behind.
+
+        Kept in memory and written in batches at most every ACTIVITY_FLUSH_SECONDS (and
+        before any read), without fsync: telemetry at hundreds of messages per second
+        must not cost a disk sync per message.
+        """
+        self._pending_activity[(device_id, module_id or "")] = now or self._now()
+        if time.monotonic() - self._last_flush >= ACTIVITY_FLUSH_SECONDS:
+            self._flush_activity()
+
+    def flush(self) -> None:
+        """Write pending activity now (the shells may call this on a timer)."""
+        self._flush_activity()
 
     def _flush_activity(self) -> None:
         """Write pending lastActivityTime values in one transaction without fsync.

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir if args.data_dir is not None else paths.data_dir() / "localhub"
     try:
         return asyncio.run(_serve(args, data_dir))
-    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+    except KeyboardInterrupt:  # Ctrl+C before the loop took over SIGINT
         return 130
 
 

@@ -153,6 +153,27 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+class _FreshTwins:
+    """Twin rows for new identities: every fresh twin is the same document except for
+    its tags and identity root fields."""
+
+    def __init__(self, now: str) -> None:
+        self.tail = TwinDocument.new(now).service_view()  # etag, version, tags, properties
+
+    def row(
+        self, device_id: str, module_id: str, root: dict[str, Any], tags: dict[str, Any]
+    ) -> tuple[str, str, int, str, str, str]:
+        view = {**root, **self.tail, "tags": tags}
+        return (
+            device_id,
+            module_id,
+            int(bool(module_id)),
+            root["status"],
+            root["connectionState"],
+            _dumps(view),
+        )
+
+
 def seed_bulk(
     core: HubCore, devices: int, modules_per_device: int, *, prefix: str = "device"
 ) -> None:
@@ -161,8 +182,7 @@ def seed_bulk(
     Devices are ``{prefix}-000000``...; device tags spread them over 10 sites and 20
     floors so filtered queries have something to find. Modules are ``module-0``...
     """
-    now = core._now()
-    fresh = TwinDocument.new(now)
+    fresh = _FreshTwins(core._now())
     width = max(6, len(str(devices - 1)))
     body = {"authentication": {"type": "sas"}}  # keys generated per identity
     device_rows, module_rows, twin_rows = [], [], []
@@ -172,31 +192,13 @@ def seed_bulk(
             device_id = f"{prefix}-{i:0{width}d}"
             etag, generation = next(tags_iter)
             device = new_device(device_id, body, etag=etag, generation=generation)
-            fresh.tags = {"site": f"site-{i % 10}", "floor": i % 20}
             device_rows.append((device_id, "enabled", "Disconnected", _dumps(device)))
-            twin_rows.append(_twin_row(device_id, "", fresh, twin_root(device)))
-            fresh.tags = {}
+            tags = {"site": f"site-{i % 10}", "floor": i % 20}
+            twin_rows.append(fresh.row(device_id, "", twin_root(device), tags))
             for j in range(modules_per_device):
                 module_id = f"module-{j}"
                 etag, generation = next(tags_iter)
                 module = new_module(device_id, module_id, body, etag=etag, generation=generation)
                 module_rows.append((device_id, module_id, "Disconnected", _dumps(module)))
-                twin_rows.append(
-                    _twin_row(device_id, module_id, fresh, module_root(module, device))
-                )
+                twin_rows.append(fresh.row(device_id, module_id, module_root(module, device), {}))
         core.store.bulk_insert(device_rows, module_rows, twin_rows)
-
-
-def _twin_row(
-    device_id: str, module_id: str, twin: TwinDocument, root: dict[str, Any]
-) -> tuple[str, str, int, str, str, str, str]:
-    view = twin.service_view(root)
-    return (
-        device_id,
-        module_id,
-        int(bool(module_id)),
-        view["status"],
-        view["connectionState"],
-        _dumps(twin.to_json()),
-        _dumps(view),
-    )

@@ -46,11 +46,34 @@ class HubError(Exception):
         }
 
 
+# B.7: iothub-errorcode -> (HTTP status, numeric code).
+CODES: dict[str, tuple[int, int]] = {
+    "ArgumentInvalid": (400, 400004),
+    "IotHubUnauthorizedAccess": (401, 401002),
+    "DeviceNotFound": (404, 404001),
+    "ModuleNotFound": (404, 404010),
+    "DeviceNotOnline": (404, 404103),
+    "DeviceAlreadyExists": (409, 409001),
+    "ModuleAlreadyExistsOnDevice": (409, 409301),
+    "PreconditionFailed": (412, 412001),
+    "TooManyModulesOnDevice": (413, 413003),
+    "ThrottlingException": (429, 429001),
+    "GatewayTimeout": (504, 504101),
+}
+
+
+def hub_error(error_code: str, message: str) -> HubError:
+    """The HubError for a B.7 error code."""
+    status, numeric = CODES[error_code]
+    return HubError(status, error_code, numeric, message)
+
+
 class AuthError(HubError):
     """Authentication or authorization refused: REST 401, MQTT CONNACK 5."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(401, "IotHubUnauthorizedAccess", 401002, message)
+        status, numeric = CODES["IotHubUnauthorizedAccess"]
+        super().__init__(status, "IotHubUnauthorizedAccess", numeric, message)
 
 
 def unauthorized(message: str) -> AuthError:
@@ -58,7 +81,7 @@ def unauthorized(message: str) -> AuthError:
 
 
 def argument_invalid(message: str) -> HubError:
-    return HubError(400, "ArgumentInvalid", 400004, message)
+    return hub_error("ArgumentInvalid", message)
 
 
 def invalid_twin(issues: Iterable[object]) -> HubError:
@@ -74,63 +97,50 @@ def invalid_twin(issues: Iterable[object]) -> HubError:
 
 
 def device_not_found(device_id: str) -> HubError:
-    return HubError(404, "DeviceNotFound", 404001, f"Device {device_id!r} is not registered.")
+    return hub_error("DeviceNotFound", f"Device {device_id!r} is not registered.")
 
 
 def module_not_found(device_id: str, module_id: str) -> HubError:
-    return HubError(
-        404,
-        "ModuleNotFound",
-        404010,
-        f"Module {module_id!r} is not registered on device {device_id!r}.",
+    return hub_error(
+        "ModuleNotFound", f"Module {module_id!r} is not registered on device {device_id!r}."
     )
 
 
 def device_already_exists(device_id: str) -> HubError:
-    return HubError(
-        409, "DeviceAlreadyExists", 409001, f"A device with id {device_id!r} already exists."
-    )
+    return hub_error("DeviceAlreadyExists", f"A device with id {device_id!r} already exists.")
 
 
 def module_already_exists(device_id: str, module_id: str) -> HubError:
-    return HubError(
-        409,
+    return hub_error(
         "ModuleAlreadyExistsOnDevice",
-        409301,
         f"A module with id {module_id!r} already exists on device {device_id!r}.",
     )
 
 
 def precondition_failed(what: str, sent: str, current: str) -> HubError:
-    return HubError(
-        412,
+    return hub_error(
         "PreconditionFailed",
-        412001,
         f"Precondition failed: If-Match {sent!r} does not match the current {what} etag "
         f"{current!r}.",
     )
 
 
 def too_many_modules(device_id: str, limit: int) -> HubError:
-    return HubError(
-        413,
+    return hub_error(
         "TooManyModulesOnDevice",
-        413003,
         f"Device {device_id!r} already has the maximum of {limit} modules.",
     )
 
 
-def device_not_online(device_id: str, module_id: str | None = None) -> HubError:
-    """Method target not connected or not subscribed (B.7, message as real hubs word it)."""
-    del device_id, module_id  # the real message names neither
-    return HubError(404, "DeviceNotOnline", 404103, "Timed out waiting for device to connect.")
+def device_not_online() -> HubError:
+    """Method target not connected or not subscribed (B.7, worded as real hubs do)."""
+    return hub_error("DeviceNotOnline", "Timed out waiting for device to connect.")
 
 
 def gateway_timeout() -> HubError:
-    return HubError(
-        504, "GatewayTimeout", 504101, "Timed out waiting for the response from device."
-    )
+    """The device did not answer a method in time (B.7, worded as real hubs do)."""
+    return hub_error("GatewayTimeout", "Timed out waiting for the response from device.")
 
 
 def throttled(message: str = "The hub is throttling requests.") -> HubError:
-    return HubError(429, "ThrottlingException", 429001, message)
+    return hub_error("ThrottlingException", message)

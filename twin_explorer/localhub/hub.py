@@ -19,8 +19,7 @@ from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub import auth
 from twin_explorer.localhub.auth import DEFAULT_POLICIES, Identity, Policy, Right
-from twin_explorer.localhub.base import ACTIVITY_FLUSH_SECONDS
-from twin_explorer.localhub.errors import AuthError
+from twin_explorer.localhub.errors import AuthError, HubError
 from twin_explorer.localhub.identity import validate_id
 from twin_explorer.localhub.querying import QueryPage, run_query
 from twin_explorer.localhub.registry import RegistryOps
@@ -155,8 +154,8 @@ class HubCore(RegistryOps, TwinOps):
             validate_id(device_id, "device id")
             if module_id is not None:
                 validate_id(module_id, "module id")
-        except Exception as exc:
-            raise AuthError(f"The client id {client_id!r} is not valid: {exc}") from None
+        except HubError as exc:
+            raise AuthError(f"The client id {client_id!r} is not valid: {exc.message}") from None
         auth.check_username(username, client_id)
         device = self.store.get_device(device_id)
         if device is None:
@@ -191,21 +190,6 @@ class HubCore(RegistryOps, TwinOps):
         # Not fsynced: a restarted hub marks everyone Disconnected anyway.
         with self.store.transaction(durable=False):
             self.store.set_connection(device_id, module_id or "", state, when, activity)
-
-    def touch(self, device_id: str, module_id: str | None, now: str | None = None) -> None:
-        """Note traffic from an identity: lastActivityTime, written behind.
-
-        Kept in memory and written in batches at most every ACTIVITY_FLUSH_SECONDS (and
-        before any read), without fsync: telemetry at hundreds of messages per second
-        must not cost a disk sync per message.
-        """
-        self._pending_activity[(device_id, module_id or "")] = now or self._now()
-        if time.monotonic() - self._last_flush >= ACTIVITY_FLUSH_SECONDS:
-            self._flush_activity()
-
-    def flush(self) -> None:
-        """Write pending activity now (the shells may call this on a timer)."""
-        self._flush_activity()
 
     def record_telemetry(
         self,

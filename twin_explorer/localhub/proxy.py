@@ -253,10 +253,11 @@ class ConnectProxy:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """Handle the request; return the upstream streams, or None after refusing."""
+        # asyncio.timeout rather than wait_for: on 3.11 wait_for can swallow the
+        # cancellation close() sends if the inner call finished at the same moment.
         try:
-            head = await asyncio.wait_for(
-                reader.readuntil(b"\r\n\r\n"), timeout=self._header_timeout
-            )
+            async with asyncio.timeout(self._header_timeout):
+                head = await reader.readuntil(b"\r\n\r\n")
             request = parse_connect_request(head)
         except TimeoutError:
             logger.debug("proxy client %s sent no complete request in time", peer)
@@ -271,9 +272,8 @@ class ConnectProxy:
             detail = f"no route to {request.host}:{request.port}"
             return await _refuse(writer, 403, detail, peer)
         try:
-            up_reader, upstream = await asyncio.wait_for(
-                asyncio.open_connection(*target, limit=_CHUNK), timeout=self._connect_timeout
-            )
+            async with asyncio.timeout(self._connect_timeout):
+                up_reader, upstream = await asyncio.open_connection(*target, limit=_CHUNK)
         except TimeoutError:
             return await _refuse(writer, 504, f"connect to {target} timed out", peer)
         except OSError as exc:

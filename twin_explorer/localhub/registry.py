@@ -18,7 +18,7 @@ from twin_explorer.localhub.errors import (
     module_not_found,
     too_many_modules,
 )
-from twin_explorer.localhub.twinview import module_root, twin_root
+from twin_explorer.localhub.twinview import module_root, twin_root, with_root
 from twin_explorer.twin.document import TwinDocument
 
 MAX_MODULES_PER_DEVICE = 50  # C.6
@@ -42,9 +42,7 @@ class RegistryOps(CoreBase):
                 doc = ident.new_device(device_id, body, etag=etag, generation=generation)
                 self.store.save_device(doc)
                 twin = TwinDocument.new(now)
-                self.store.save_twin(
-                    device_id, "", twin.to_json(), twin.service_view(twin_root(doc))
-                )
+                self.store.save_twin(device_id, "", twin.service_view(twin_root(doc)))
                 return doc
             if if_match is None:
                 raise device_already_exists(device_id)
@@ -105,7 +103,7 @@ class RegistryOps(CoreBase):
                 self.store.save_module(doc)
                 twin = TwinDocument.new(self._now())
                 root = module_root(doc, device)
-                self.store.save_twin(device_id, module_id, twin.to_json(), twin.service_view(root))
+                self.store.save_twin(device_id, module_id, twin.service_view(root))
                 return doc, True
             if if_match is None:
                 raise module_already_exists(device_id, module_id)
@@ -146,8 +144,6 @@ class RegistryOps(CoreBase):
             self._rewrite_twin_root(device_id, module["moduleId"], module_root(module, device))
 
     def _rewrite_twin_root(self, device_id: str, module_id: str, root: dict[str, Any]) -> None:
-        stored = self.store.get_twin(device_id, module_id)
-        if stored is None:  # every identity has a twin; nothing to fix if not
-            return
-        twin = TwinDocument.from_json(stored[0])
-        self.store.save_twin(device_id, module_id, stored[0], twin.service_view(root))
+        doc = self.store.get_twin_doc(device_id, module_id)
+        if doc is not None:  # every identity has a twin; nothing to fix if not
+            self.store.save_twin(device_id, module_id, with_root(doc, root))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import ipaddress
 import logging
 import os
@@ -57,13 +58,22 @@ class MqttListener(MethodInvoker, Protocol):
 MqttFactory = Callable[[HubCore, Any], MqttListener]
 
 
+MQTT_SERVER_MODULE = "twin_explorer.localhub.mqtt_server"
+
+
 def default_mqtt_factory() -> MqttFactory | None:
-    """The MQTT server class of this build, or None when the build has none yet."""
+    """``MqttServer`` from :data:`MQTT_SERVER_MODULE`, or None while the build has none.
+
+    Only the module's absence means "no MQTT"; an import error inside it is a bug and
+    propagates.
+    """
     try:
-        from twin_explorer.localhub.mqtt.server import MqttServer  # type: ignore[import-not-found]
-    except ImportError:
+        module = importlib.import_module(MQTT_SERVER_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != MQTT_SERVER_MODULE:
+            raise
         return None
-    return MqttServer
+    return module.MqttServer
 
 
 class HubServer:

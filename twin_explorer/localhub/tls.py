@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import os
 import ssl
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -299,15 +300,17 @@ def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
 def _write_pem(path: Path, data: bytes, *, private: bool) -> None:
     """Write via a temp file and rename, so a crash never leaves half a PEM behind.
 
-    Private keys are created 0600 from the start rather than chmod-ed after writing.
+    mkstemp creates the file 0600, so a private key is never readable by others, not even
+    for a moment; certificates are opened up to 0644 before the rename.
     """
-    mode = 0o600 if private else 0o644
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    os.chmod(path, mode)  # O_CREAT's mode is filtered by the umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600 if private else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -12,11 +12,9 @@ from typing import Any
 from twin_explorer.localhub.base import CoreBase
 from twin_explorer.localhub.errors import argument_invalid, invalid_twin
 from twin_explorer.localhub.identity import check_if_match
+from twin_explorer.localhub.twinview import split_view
 from twin_explorer.twin.document import TwinDocument
 from twin_explorer.twin.errors import InvalidTwin
-
-# Keys of a service-view twin that TwinDocument owns; the rest are identity copies.
-_TWIN_KEYS = ("etag", "version", "tags", "properties")
 
 
 class TwinOps(CoreBase):
@@ -55,14 +53,14 @@ class TwinOps(CoreBase):
             raise argument_invalid("The twin must be a JSON object.")
         self._flush_activity()
         with self.store.transaction():
-            twin, doc = self._load(device_id, module_id)
+            root, twin = self._load(device_id, module_id)
             check_if_match(if_match, twin.etag, "twin")
             now = self._now()
             try:
                 note = twin.replace(body, now) if replace else twin.apply_service_patch(body, now)
             except InvalidTwin as exc:
                 raise invalid_twin(exc.issues) from None
-            doc = self._save(device_id, module_id, twin, doc)
+            doc = self._save(device_id, module_id, root, twin)
         if note is not None:
             self._emit_desired(device_id, module_id, note)
         return doc
@@ -71,7 +69,8 @@ class TwinOps(CoreBase):
 
     def device_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
         """The MQTT twin GET body: ``{"desired": {...}, "reported": {...}}`` with $version."""
-        twin, _ = self._load(device_id, module_id)
+        _, twin = self._load(device_id, module_id)
+        self.touch(device_id, module_id)
         return twin.device_view()
 
     def patch_reported(self, device_id: str, module_id: str | None, patch: object) -> int:
@@ -79,29 +78,28 @@ class TwinOps(CoreBase):
         if not isinstance(patch, dict):
             raise argument_invalid("The reported properties patch must be a JSON object.")
         with self.store.transaction():
-            twin, doc = self._load(device_id, module_id)
+            root, twin = self._load(device_id, module_id)
             before = twin.version
             try:
                 version = twin.apply_reported_patch(patch, self._now())
             except InvalidTwin as exc:
                 raise invalid_twin(exc.issues) from None
             if twin.version != before:
-                self._save(device_id, module_id, twin, doc)
+                self._save(device_id, module_id, root, twin)
+        self.touch(device_id, module_id)
         return version
 
     # -- storage ------------------------------------------------------------------------
 
-    def _load(self, device_id: str, module_id: str | None) -> tuple[TwinDocument, dict]:
-        stored = self.store.get_twin(device_id, module_id or "")
-        if stored is None:
+    def _load(self, device_id: str, module_id: str | None) -> tuple[dict, TwinDocument]:
+        doc = self.store.get_twin_doc(device_id, module_id or "")
+        if doc is None:
             raise self._not_found(device_id, module_id)
-        state, doc = stored
-        return TwinDocument.from_json(state), doc
+        return split_view(doc)
 
     def _save(
-        self, device_id: str, module_id: str | None, twin: TwinDocument, doc: dict[str, Any]
+        self, device_id: str, module_id: str | None, root: dict[str, Any], twin: TwinDocument
     ) -> dict[str, Any]:
-        root = {k: v for k, v in doc.items() if k not in _TWIN_KEYS}
         view = twin.service_view(root)
-        self.store.save_twin(device_id, module_id or "", twin.to_json(), view)
+        self.store.save_twin(device_id, module_id or "", view)
         return view

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from twin_explorer.twin.document import METADATA_KEY, VERSION_KEY, TwinDocument
+
+# Keys of a service-view twin that TwinDocument owns; the others are identity copies.
+TWIN_KEYS = ("etag", "version", "tags", "properties")
+
 
 def _common(identity: dict[str, Any], device: dict[str, Any]) -> dict[str, Any]:
     auth = identity["authentication"]
@@ -42,3 +47,33 @@ def twin_root(device: dict[str, Any]) -> dict[str, Any]:
 
 def module_root(module: dict[str, Any], device: dict[str, Any]) -> dict[str, Any]:
     return _common(module, device)
+
+
+def with_root(doc: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with its identity root fields replaced by ``root``."""
+    return {**root, **{key: doc[key] for key in TWIN_KEYS}}
+
+
+def split_view(doc: dict[str, Any]) -> tuple[dict[str, Any], TwinDocument]:
+    """A stored service view back into (root fields, TwinDocument).
+
+    The view holds the whole twin state, so ``twin.service_view(root)`` rebuilds ``doc``.
+    """
+    root = {key: value for key, value in doc.items() if key not in TWIN_KEYS}
+    properties = doc["properties"]
+    desired, reported = properties["desired"], properties["reported"]
+    twin = TwinDocument(
+        tags=doc["tags"],
+        desired=_values(desired),
+        reported=_values(reported),
+        desired_version=desired[VERSION_KEY],
+        reported_version=reported[VERSION_KEY],
+        version=doc["version"],
+        desired_metadata=desired[METADATA_KEY],
+        reported_metadata=reported[METADATA_KEY],
+    )
+    return root, twin
+
+
+def _values(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if k not in (METADATA_KEY, VERSION_KEY)}

@@ -143,7 +143,6 @@ class DeviceListing:
                 if progress:
                     progress(self.scanned)
             new.extend(rows)
-        self.rows.extend(new)
         return new
 
     async def fetch_modules(self, row: DeviceRow) -> list[ModuleRow]:

@@ -35,6 +35,7 @@ _AUTH_LABELS = {
 
 
 class DeviceTreeModel(QAbstractItemModel):
+    RowRole = RowRole
     loadingChanged = Signal(bool)
     errorOccurred = Signal(object)  # a ServiceError
     pageLoaded = Signal(int)  # rows added
@@ -148,13 +149,13 @@ class DeviceTreeModel(QAbstractItemModel):
     async def _fetch_page(self, generation: int) -> None:
         listing = self._listing
         assert listing is not None
-        first = len(listing.rows)
-        rows = await listing.fetch_more(progress=self.scanProgress.emit)
+        rows = await listing.fetch_page(progress=self.scanProgress.emit)
         if generation != self._generation:
             return  # a newer listing replaced this one while the page was on its way
-        # fetch_more already appended; announce exactly those rows.
         if rows:
+            first = len(listing.rows)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            listing.rows.extend(rows)
             self.endInsertRows()
         self._set_loading(False)
         self.pageLoaded.emit(len(rows))

@@ -32,7 +32,17 @@ def create_app(
     """The REST application over ``core``; ``invoker`` delivers direct methods (without
     one every method call answers 404103) and ``info`` feeds ``GET /_localhub/info``."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
-    app.add_routes(RestApi(core, invoker, info).routes())
+    api = RestApi(core, invoker, info)
+    app.add_routes(api.routes())
+
+    async def on_shutdown(_: web.Application) -> None:
+        await api.shutdown()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await api.cleanup()
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
     return app
 
 

@@ -3,8 +3,8 @@ a few ``/_localhub/`` routes for the app.
 
 Handlers are thin: authorize with the right the route needs (B.9), read and shape the
 request, call the synchronous core, shape the answer. The core's operations take well
-under a millisecond, so they run on the event loop; only serializing a large query page
-is moved to a thread so other connections keep being served meanwhile.
+under a millisecond, so they run on the event loop; query pages, which can take a
+hundred milliseconds on a big registry, run on a worker thread (see ``queries``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from twin_explorer.localhub.rest.methods import (
     method_error_response,
     parse_method_call,
 )
+from twin_explorer.localhub.rest.queries import QueryRunner
 from twin_explorer.localhub.rest.wire import (
-    dumps,
     int_param,
     json_bytes_response,
     json_response,
@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 InfoSource = Callable[[], dict[str, Any]]
 
-# A query page with more items than this is serialized off the event loop.
-_THREADED_DUMPS_ITEMS = 50
 _TELEMETRY_LIMIT_MAX = 1000
 _INT32 = (-(2**31), 2**31 - 1)
 
@@ -62,6 +60,19 @@ class RestApi:
         self.core = core
         self.invoker: MethodInvoker = invoker or NoDevicesOnline()
         self._info = info or dict
+        self._queries = QueryRunner(core)
+        self._waiting: set[asyncio.Future[tuple[int, Any]]] = set()
+        self._closing = False
+
+    async def cleanup(self) -> None:
+        """Release the query thread once no request runs any more."""
+        await self._queries.close()
+
+    async def shutdown(self) -> None:
+        """End every direct-method wait (503), so shutdown need not wait for devices."""
+        self._closing = True
+        for waiting in list(self._waiting):
+            waiting.cancel()
 
     def routes(self) -> list[web.RouteDef]:
         read, write = Right.REGISTRY_READ, Right.REGISTRY_WRITE
@@ -173,15 +184,10 @@ class RestApi:
             request.headers.get("x-ms-max-item-count"), "x-ms-max-item-count", *_INT32
         )
         continuation = request.headers.get("x-ms-continuation") or None
-        page = self.core.query(body.get("query"), page_size, continuation)
+        page, payload = await self._queries.page(body.get("query"), page_size, continuation)
         headers = {"x-ms-item-type": page.item_type}
         if page.continuation:
             headers["x-ms-continuation"] = page.continuation
-        items = page.items
-        if len(items) > _THREADED_DUMPS_ITEMS:
-            payload = await asyncio.to_thread(dumps, items)
-        else:
-            payload = dumps(items)
         return json_bytes_response(payload, headers=headers)
 
     # -- statistics and methods ---------------------------------------------------------
@@ -195,13 +201,11 @@ class RestApi:
     async def invoke_method(self, request: web.Request) -> web.Response:
         device_id, module_id = _device_id(request), _optional_module(request)
         call = parse_method_call(await read_json(request))
-        # An unknown target is DeviceNotFound/ModuleNotFound, not "offline".
-        if module_id is None:
-            self.core.get_device(device_id)
-        else:
-            self.core.get_module(device_id, module_id)
-        try:
-            status, payload = await self.invoker.invoke_method(
+        self._require_identity(device_id, module_id)  # unknown is not the same as offline
+        if self._closing:
+            raise shutting_down()
+        waiting = asyncio.ensure_future(
+            self.invoker.invoke_method(
                 device_id,
                 module_id,
                 call.name,
@@ -209,12 +213,31 @@ class RestApi:
                 call.response_timeout,
                 call.connect_timeout,
             )
+        )
+        self._waiting.add(waiting)
+        try:
+            status, payload = await waiting
+        except asyncio.CancelledError:
+            # Our own shutdown cancelled the wait: answer. A cancelled handler (the
+            # client went away) just stops.
+            if self._closing and not asyncio.current_task().cancelling():
+                raise shutting_down() from None
+            raise
         except HubError as error:
             if error.numeric not in NESTED_ERROR_CODES:
                 raise
             waited = call.connect_timeout if error.numeric == 404103 else call.response_timeout
             return method_error_response(error, waited)
+        finally:
+            self._waiting.discard(waiting)
         return json_response({"status": status, "payload": payload})
+
+    def _require_identity(self, device_id: str, module_id: str | None) -> None:
+        """DeviceNotFound / ModuleNotFound (404) unless the identity is registered."""
+        if module_id is None:
+            self.core.get_device(device_id)
+        else:
+            self.core.get_module(device_id, module_id)
 
     # -- local hub extensions -----------------------------------------------------------
 
@@ -224,10 +247,7 @@ class RestApi:
     async def telemetry(self, request: web.Request) -> web.Response:
         device_id, module_id = _device_id(request), _optional_module(request)
         limit = int_param(request.query.get("limit"), "limit", 1, _TELEMETRY_LIMIT_MAX)
-        if module_id is None:
-            self.core.get_device(device_id)
-        else:
-            self.core.get_module(device_id, module_id)
+        self._require_identity(device_id, module_id)
         messages = self.core.telemetry(device_id, module_id, 100 if limit is None else limit)
         return json_response(
             {
@@ -237,6 +257,10 @@ class RestApi:
                 "messages": [_message_json(message) for message in messages],
             }
         )
+
+
+def shutting_down() -> HubError:
+    return HubError(503, "ServiceUnavailable", 503000, "The hub is shutting down.")
 
 
 def _message_json(message: dict[str, Any]) -> dict[str, Any]:

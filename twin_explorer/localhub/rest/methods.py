@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from twin_explorer.localhub.errors import HubError, argument_invalid, device_not_online
-from twin_explorer.localhub.rest.wire import json_response, json_type, read_object
+from twin_explorer.localhub.rest.wire import json_response, read_object
 
 # B.7: responseTimeoutInSeconds defaults to 30 within 5..300; connectTimeoutInSeconds to
 # 0 (the device must already be online) within 0..300.
@@ -105,7 +105,7 @@ def _seconds(body: dict[str, Any], key: str, default: int, bounds: tuple[int, in
         return default
     # JSON numbers like 30.0 are fine; true/false and fractions are not.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise argument_invalid(f"{key} must be a whole number of seconds, not {json_type(value)}.")
+        raise argument_invalid(f"{key} must be a whole number of seconds.")
     if value != int(value):
         raise argument_invalid(f"{key} must be a whole number of seconds, not {value}.")
     low, high = bounds

@@ -1,0 +1,200 @@
+"""The device tree against a real local hub: pages, filter, query, identities."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from PySide6.QtCore import QModelIndex
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from tests.ui.conftest import until
+from tests.ui.hubwindow import open_window, service_for
+from twin_explorer.localhub.demo import seed_bulk
+from twin_explorer.localhub.hub import HubCore
+from twin_explorer.service.browse import DeviceRow
+from twin_explorer.ui.device_tree_model import DeviceTreeModel
+
+
+@pytest.fixture
+def big_hub(start_local_hub):
+    """A hub with 250 devices (one module each): more than two pages of 100."""
+    hub = start_local_hub("big")
+    hub.stop()
+    with HubCore.open(hub.data_dir) as core:
+        seed_bulk(core, 250, 1)
+    hub.start()
+    return hub
+
+
+def _labels(model: DeviceTreeModel) -> list[str]:
+    return [model.index(r, 0).data() for r in range(model.rowCount())]
+
+
+def test_tree_pages_through_a_hub_larger_than_a_page(qtbot, qrun, big_hub, qtmodeltester):
+    window = open_window(qtbot)
+    tree = window.tree_pane
+    model = tree.model
+
+    async def scenario():
+        await window.session.use("Big hub", service_for(big_hub))
+        await until(lambda: model.rowCount() == 100, what="the first page")
+        qtmodeltester.check(model)
+        assert "more as you scroll" in tree.summary.text()
+        assert _labels(model)[:2] == ["device-000000", "device-000001"]
+        # Scrolling to the end asks for the next page, twice.
+        for expected in (200, 250):
+            tree.view.scrollToBottom()
+            await until(lambda e=expected: model.rowCount() == e, what=f"{expected} rows")
+        await until(lambda: not model.loading)
+        assert not model.canFetchMore(QModelIndex())
+        assert tree.summary.text() == "250 devices"
+        assert len(set(_labels(model))) == 250
+        qtmodeltester.check(model)
+
+    qrun(scenario())
+
+
+def test_modules_load_when_a_device_is_expanded(qtbot, qrun, big_hub, qtmodeltester):
+    window = open_window(qtbot)
+    model = window.tree_pane.model
+
+    async def scenario():
+        await window.session.use("Big hub", service_for(big_hub))
+        await until(lambda: model.rowCount() == 100)
+        first = model.index(0, 0)
+        assert model.hasChildren(first) and model.rowCount(first) == 0
+        window.tree_pane.view.expand(first)
+        await until(lambda: model.rowCount(first) == 1, what="the module row")
+        assert model.index(0, 0, first).data() == "module-0"
+        assert model.index(0, 2, first).data() == "Disconnected"
+        qtmodeltester.check(model)
+
+    qrun(scenario())
+
+
+def test_filter_and_query_run_on_the_hub(qtbot, qrun, big_hub):
+    window = open_window(qtbot)
+    tree = window.tree_pane
+    model = tree.model
+
+    async def scenario():
+        await window.session.use("Big hub", service_for(big_hub))
+        await until(lambda: model.rowCount() == 100)
+        tree.filter_edit.setText("00024")  # device-000240 … device-000249
+        await until(lambda: model.rowCount() == 10 and not model.loading, what="filtered rows")
+        assert all("00024" in label for label in _labels(model))
+        tree.filter_edit.clear()
+        await until(lambda: model.rowCount() == 100, what="all devices again")
+
+        tree.query_edit.setText("SELECT * FROM devices WHERE tags.site = 'site-3'")
+        tree.query_edit.returnPressed.emit()
+        await until(lambda: model.rowCount() == 25 and not model.loading, what="query rows")
+        rows = [model.index(r, 0).data(model.RowRole) for r in range(model.rowCount())]
+        assert all(row.twin["tags"]["site"] == "site-3" for row in rows)
+
+        tree.query_edit.setText("SELECT * FROM devices WHERE")
+        tree.query_edit.returnPressed.emit()
+        await until(lambda: window.notice.text(), what="the query error")
+        assert "query" in window.notice.text().lower()
+
+    qrun(scenario())
+
+
+def test_create_and_delete_devices_from_the_window(qtbot, qrun, local_hub):
+    window = open_window(qtbot)
+    model = window.tree_pane.model
+
+    async def scenario():
+        service = service_for(local_hub)
+        await window.session.use("Local", service)
+        await until(lambda: not model.loading)
+        for name in ("lab-a", "lab-b"):
+            dialog = window.identity.create_device()
+            dialog.id_field.edit.setText(name)
+            assert dialog.create_button.isEnabled()
+            dialog.create_button.click()
+            await until(lambda d=dialog: d.created is not None, what=f"{name} created")
+        await until(lambda: {"lab-a", "lab-b"} <= set(_labels(model)), what="new rows")
+
+        # Bad input is refused where it was typed, and nothing is sent.
+        dialog = window.identity.create_device()
+        dialog.id_field.edit.setText("bad id with spaces")
+        assert not dialog.create_button.isEnabled()
+        assert "not ' '" in dialog.id_field.error.text()
+        dialog.reject()
+
+        # A second create of the same id: the hub says 409, the dialog says so in words.
+        dialog = window.identity.create_device()
+        dialog.id_field.edit.setText("lab-a")
+        dialog.create_button.click()
+        await until(lambda: dialog.result.text(), what="the conflict message")
+        assert "already exists" in dialog.result.text()
+        dialog.reject()
+
+        # Select both and delete, confirming in the box.
+        view = window.tree_pane.view
+        selection = view.selectionModel()
+        for row, label in enumerate(_labels(model)):
+            if label in ("lab-a", "lab-b"):
+                selection.select(
+                    model.index(row, 0),
+                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
+                )
+        view.setCurrentIndex(model.index(_labels(model).index("lab-a"), 0))
+        window.identity.delete_selected()
+        box = window.findChild(QMessageBox, "confirmBox")
+        assert "lab-a" in box.text() and "lab-b" in box.text()
+        next(b for b in box.findChildren(QPushButton) if b.text() == "Delete").click()
+        await until(lambda: not {"lab-a", "lab-b"} & set(_labels(model)), what="rows gone")
+        with pytest.raises(Exception, match="not found"):
+            await service.get_device("lab-a")
+
+    qrun(scenario())
+
+
+def test_disable_and_enable_a_device(qtbot, qrun, local_hub):
+    window = open_window(qtbot)
+    model = window.tree_pane.model
+
+    async def scenario():
+        service = service_for(local_hub)
+        await service.create_device("toggle-me")
+        await window.session.use("Local", service)
+        await until(lambda: "toggle-me" in _labels(model))
+        row = _labels(model).index("toggle-me")
+        window.tree_pane.view.setCurrentIndex(model.index(row, 0))
+        assert window.identity.disable.isEnabled()
+        window.identity.disable.trigger()
+        await until(lambda: _status(model, "toggle-me") == "disabled", what="disabled")
+        assert (await service.get_device("toggle-me")).status == "disabled"
+        window.tree_pane.view.setCurrentIndex(model.index(_labels(model).index("toggle-me"), 0))
+        window.identity.enable.trigger()
+        await until(lambda: _status(model, "toggle-me") == "enabled", what="enabled")
+
+    qrun(scenario())
+
+
+def _status(model: DeviceTreeModel, label: str) -> str | None:
+    for r in range(model.rowCount()):
+        row = model.index(r, 0).data(model.RowRole)
+        if isinstance(row, DeviceRow) and row.label == label:
+            return row.status
+    return None
+
+
+def test_hub_that_goes_away_is_reported_in_plain_words(qtbot, qrun, local_hub):
+    window = open_window(qtbot)
+
+    async def scenario():
+        service = service_for(local_hub)
+        await window.session.use("Local", service)
+        await until(lambda: "reachable" in window.connection_status.text())
+        local_hub.stop()
+        window.tree_pane.reload()
+        await until(lambda: window.notice.text(), what="an error message")
+        assert "unreachable" in window.notice.text()
+        assert "Traceback" not in window.notice.text()
+        await asyncio.sleep(0)
+
+    qrun(scenario())
