@@ -1,8 +1,8 @@
 """Fixtures and helpers for the twin editor GUI tests (no tests here).
 
-``hub`` is a real local hub (``HubServer``: REST, TLS, SQLite) started in-process on the
-qasync loop, so scenarios can also act as the hub core would (a device's reported
-patch). The service SDK runs on HubService's own threads, so the hub on the loop answers.
+``hub`` is a real local hub (``HubServer``: REST, MQTT, CONNECT proxy, TLS, SQLite)
+started in-process on the qasync loop. The service SDK runs on HubService's own threads
+and the device SDK on its own (reference A.15), so the hub on the loop answers both.
 """
 
 from __future__ import annotations
@@ -35,10 +35,29 @@ def hub_tls(tmp_path_factory) -> Path:
 def hub(qloop, tmp_path, hub_tls) -> Iterator[HubServer]:
     data_dir = tmp_path / "hub"
     shutil.copytree(hub_tls, data_dir / "tls")
-    server = HubServer(data_dir, rest_port=0, mqtt_port=None, proxy_port=None)
+    server = HubServer(data_dir, rest_port=0, mqtt_port=0, proxy_port=0)
     qloop.run_until_complete(server.start())
     yield server
     qloop.run_until_complete(server.close())
+
+
+async def report(hub: HubServer, service: HubService, module: tuple[str, str], patch: dict) -> None:
+    """Report properties as the module itself: the unmodified device SDK over MQTT, through
+    the hub's CONNECT proxy (the SDK always dials port 8883, reference A.1)."""
+    from azure.iot.device import ProxyOptions
+    from azure.iot.device.aio import IoTHubModuleClient
+
+    identity = await service.get_module(*module)
+    client = IoTHubModuleClient.create_from_connection_string(
+        service.connection_string(identity),
+        server_verification_cert=hub.certificates.ca_cert.read_text(),
+        proxy_options=ProxyOptions("HTTP", "127.0.0.1", hub.proxy_port),
+    )
+    try:
+        await client.connect()
+        await client.patch_twin_reported_properties(patch)
+    finally:
+        await client.shutdown()
 
 
 def make_service(hub: HubServer) -> HubService:

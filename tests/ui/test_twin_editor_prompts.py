@@ -17,6 +17,7 @@ from tests.ui.test_twin_editor_fixtures import (
     idle,
     open_twin,
     opened,
+    report,
     window,
 )
 from twin_explorer.service.edit_status import SyncState
@@ -146,8 +147,7 @@ def test_desired_vs_reported_follows_the_device(window, hub, qrun):
         await other.create_module("d1", "m1")
         body = {"properties": {"desired": {"fan": {"speed": 3}, "led": "on", "mode": "eco"}}}
         await other.patch_twin("d1", "m1", body, None)
-        # What the device reports through its SDK, here as the hub core applies it (A.7).
-        hub.core.patch_reported("d1", "m1", {"fan": {"speed": 1}, "led": "on"})
+        await report(hub, other, ("d1", "m1"), {"fan": {"speed": 1}, "led": "on"})
         await open_twin(window, "d1", "m1")
         editor.ui.tabs.setCurrentIndex(TAB_STATUS)  # computed when looked at
         assert table.state_of("fan.speed") is SyncState.PENDING
@@ -165,8 +165,10 @@ def test_desired_vs_reported_follows_the_device(window, hub, qrun):
         assert model.index(row, 5).data() == "2"
         assert "1 pending" in table.summary.text() and "1 never reported" in table.summary.text()
 
-        # The device catches up; its reported patch on the app's stream refreshes the view.
-        version = hub.core.patch_reported("d1", "m1", {"fan": {"speed": 3}, "mode": "eco"})
+        # The device catches up. A simulated module would publish its reported patch on the
+        # app's stream; that event alone makes the editor read the twin again.
+        await report(hub, other, ("d1", "m1"), {"fan": {"speed": 3}, "mode": "eco"})
+        version = (await other.get_twin("d1", "m1")).reported["$version"]
         window.patches.publish(
             PatchEvent(
                 "d1",
