@@ -18,6 +18,7 @@ from tests.ui.test_twin_editor_fixtures import (
     hub_tls,
     idle,
     line_of,
+    make_service,
     opened,
     sent,
     window,
@@ -252,5 +253,24 @@ def test_a_twin_deleted_while_editing_keeps_the_text(window, hub, qrun):
             "Not saved" in editor.ui.banner.text()
             and "Your text is kept" in editor.ui.banner.text()
         )
+
+    qrun(scenario())
+
+
+def test_an_edit_survives_a_change_of_hub_connection(window, hub, qrun):
+    editor = window.editor
+
+    async def scenario():
+        other = await _ready(window, hub)
+        mine = edit(window, lambda d: desired(d).update(led="on"))
+        editor.set_service(None)  # disconnected (or another hub)
+        assert editor.text_view.toPlainText() == mine and not editor.save_action.isEnabled()
+        assert "can be saved only to the hub it came from" in editor.ui.banner.text()
+        assert editor.refresh() is None  # a reload would drop the edit: not done
+        await window.session.use("Local hub", make_service(hub))  # the same hub again
+        assert editor.save_action.isEnabled() and not editor.ui.banner.isVisible()
+        editor.save()
+        await idle(window)
+        assert (await other.get_twin("d1")).desired["led"] == "on"
 
     qrun(scenario())

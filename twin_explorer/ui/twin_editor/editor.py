@@ -47,7 +47,7 @@ REFRESH_DELAY_MS = 300  # coalesce bursts of patch events into one read
 Outcome = Saved | Conflicted
 
 
-def _load_failure(exc: errors.ServiceError, label: str) -> str:
+def _load_failure(exc: Exception, label: str) -> str:
     if isinstance(exc, errors.NotFound):
         return (
             f"The twin of {label} is not on the hub any more: the device or module was "
@@ -55,7 +55,9 @@ def _load_failure(exc: errors.ServiceError, label: str) -> str:
         )
     if isinstance(exc, errors.Unreachable):
         return f"The twin of {label} could not be loaded: the hub did not answer.\n\n{exc.text}"
-    return f"The twin of {label} could not be loaded.\n\n{exc.text}"
+    if isinstance(exc, errors.ServiceError):
+        return f"The twin of {label} could not be loaded.\n\n{exc.text}"
+    return f"The twin of {label} could not be loaded: {exc}"
 
 
 class TwinEditor(EditorWrites, QWidget):
@@ -73,6 +75,7 @@ class TwinEditor(EditorWrites, QWidget):
         self._tasks = Tasks(on_error=self._unexpected)
         self._generation = 0
         self._busy = False
+        self._busy_count = 0
         self._syncing = False
         self._tree: Any = None
         self._loaded_index = QPersistentModelIndex()
@@ -144,12 +147,18 @@ class TwinEditor(EditorWrites, QWidget):
 
     def set_service(self, service: Any) -> None:
         self._service = service
+        old = self._session_service
+        if service is not None and old is not None and service.host == old.host:
+            self._session_service = service  # the same hub again: the etag still guards
+            if self.ui.banner.property("kind") == "connection":
+                self.ui.show_banner("")
         if self.session is not None and service is not self._session_service:
             if self.has_unsaved():
                 self.ui.show_banner(
                     f"The hub connection changed. Your unsaved edit of {self.session.label} is "
-                    "kept here so you can copy it, but it cannot be saved to another hub.",
-                    "warning",
+                    "kept here so you can copy it; it can be saved only to the hub it came "
+                    f"from ({old.host if old is not None else 'unknown'}).",
+                    "connection",
                 )
             else:
                 self._show_nothing("Select a device or module to see its twin.")
@@ -213,13 +222,14 @@ class TwinEditor(EditorWrites, QWidget):
         service = self._service
         try:
             twin = await service.get_twin(device_id, module_id)
-        except errors.ServiceError as exc:
+        except Exception as exc:  # plain words in the editor area, never a traceback
+            if not isinstance(exc, errors.ServiceError):
+                log.error("loading a twin failed", exc_info=exc)
             if generation == self._generation:
                 self._show_nothing(_load_failure(exc, label))
             return
         finally:
-            if generation == self._generation:
-                self._set_busy(False)
+            self._set_busy(False)
         if generation != self._generation:
             return  # another twin was selected meanwhile
         session = EditSession(device_id, module_id)
@@ -236,7 +246,9 @@ class TwinEditor(EditorWrites, QWidget):
         (the read-only view and statuses follow, and a banner says the hub moved on)."""
         if self.session is None or self._service is None or self._busy:
             return None
-        if self._service is not self._session_service:
+        if not self._service_ok():
+            if self.has_unsaved():
+                return None  # the edit belongs to the previous connection; keep it
             return self.open_twin(self.session.device_id, self.session.module_id)
         return self._tasks.spawn(self._refresh(self.session))
 
@@ -425,8 +437,10 @@ class TwinEditor(EditorWrites, QWidget):
         self.ui.tabs.setCurrentIndex(TAB_DIFF)
 
     def _set_busy(self, busy: bool) -> None:
-        self._busy = busy
-        self.ui.busy.setVisible(busy)
+        """Count the hub calls under way (a load can start while a save finishes)."""
+        self._busy_count = max(0, self._busy_count + (1 if busy else -1))
+        self._busy = self._busy_count > 0
+        self.ui.busy.setVisible(self._busy)
         self._sync_read_only()
         self._update_actions()
 
@@ -458,7 +472,6 @@ class TwinEditor(EditorWrites, QWidget):
 
     def _unexpected(self, exc: BaseException) -> None:
         log.error("twin editor task failed", exc_info=exc)
-        self._set_busy(False)
         self.ui.show_banner(f"Something went wrong: {exc}. Your text is kept.", "error")
         self.errorOccurred.emit(exc)
 

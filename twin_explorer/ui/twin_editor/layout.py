@@ -26,6 +26,7 @@ BANNER_STYLES = {
     "info": "background: #e3f2fd; border: 1px solid #90caf9;",
     "warning": "background: #fff3c4; border: 1px solid #f0d264;",
     "error": "background: #fdecea; border: 1px solid #f5c2c0;",
+    "connection": "background: #fff3c4; border: 1px solid #f0d264;",
 }
 TAB_EDIT, TAB_DIFF, TAB_STATUS, TAB_CONFLICT = range(4)
 

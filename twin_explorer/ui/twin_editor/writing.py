@@ -6,6 +6,7 @@ service, busy flag, views) is the editor's.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from twin_explorer.ui.twin_editor.layout import TAB_CONFLICT, TAB_EDIT
 from twin_explorer.ui.twin_editor.prompts import ask_unsaved, confirm_replace
 
 Outcome = Saved | Conflicted
+log = logging.getLogger(__name__)
 
 
 class EditorWrites:
@@ -76,8 +78,6 @@ class EditorWrites:
 
     # -- writing ---------------------------------------------------------------------------
 
-    _after_save: tuple[Callable[[], None], Callable[[], None]] | None = None
-
     def save(self) -> asyncio.Task | None:
         """Send the minimal patch with the loaded etag, in the background."""
         self.validate_now()
@@ -120,19 +120,25 @@ class EditorWrites:
 
     async def _written(self, session, operation, follow_up) -> Outcome | None:
         outcome: Outcome | None = None
+        problem = ""
         try:
             outcome = await operation(self._service)
         except EditError as exc:
-            self.ui.show_banner(str(exc), "error")
+            problem = str(exc)
         except errors.NotFound as exc:
-            self.ui.show_banner(
-                f"Not saved: {exc.text} Your text is kept here; copy it if you need it.", "error"
-            )
+            problem = f"Not saved: {exc.text} Your text is kept here; copy it if you need it."
         except errors.ServiceError as exc:
-            self.ui.show_banner(f"Not saved: {exc.text} Your text is kept; try again.", "error")
+            problem = f"Not saved: {exc.text} Your text is kept; try again."
+        except Exception as exc:  # a bug: still a plain message, and the text stays
+            log.error("saving the twin failed", exc_info=exc)
+            problem = f"Not saved: something went wrong ({exc}). Your text is kept."
         finally:
             self._set_busy(False)
+        if isinstance(outcome, Saved):
+            self.patches.publish(outcome.event)  # sent is sent, whatever the editor shows now
         if session is self.session:
+            if problem:
+                self.ui.show_banner(problem, "error")
             self._show_outcome(outcome)
         if follow_up is not None:
             proceed, cancel = follow_up
@@ -143,7 +149,6 @@ class EditorWrites:
 
     def _show_outcome(self, outcome: Outcome | None) -> None:
         if isinstance(outcome, Saved):
-            self.patches.publish(outcome.event)
             version = outcome.twin.desired.get("$version")
             note = (
                 " The twin had changed only in reported properties, so your change was "
