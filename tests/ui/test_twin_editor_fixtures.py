@@ -7,7 +7,6 @@ and the device SDK on its own (reference A.15), so the hub on the loop answers b
 
 from __future__ import annotations
 
-import gc
 import json
 import shutil
 from collections.abc import Iterator
@@ -34,12 +33,6 @@ def hub_tls(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def hub(qloop, tmp_path, hub_tls) -> Iterator[HubServer]:
-    # Earlier tests' closed qasync loops are garbage now: collect them here, on the main
-    # thread. A closed loop keeps its timers registered with Qt (``_SimpleTimer.stop``
-    # only sets a flag); collected by a garbage collection that happens to run on a
-    # worker thread, its QObject would die off its thread and leave a timer that crashes
-    # this test's event loop.
-    gc.collect()
     data_dir = tmp_path / "hub"
     shutil.copytree(hub_tls, data_dir / "tls")
     server = HubServer(data_dir, rest_port=0, mqtt_port=0, proxy_port=0)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
-from PySide6.QtCore import QObject
-
 from twin_explorer.service.edit_diff import diff_documents
 from twin_explorer.service.edit_text import validate_text
 from twin_explorer.ui.twin_editor.code_view import CodeView, json_tokens
 from twin_explorer.ui.twin_editor.diff_view import FILLER, SideBySideView
-from twin_explorer.ui.twin_editor.none_guard import RESERVE, leaks_none, protect_none
 
 
 def test_tokens_are_in_utf16_units():
@@ -75,17 +70,3 @@ def test_side_by_side_rows_are_padded_and_coloured(qtbot):
     }
     assert backgrounds[added] == FILLER
     assert "changed line" in view.summary.text()
-
-
-def test_none_keeps_its_references_under_many_void_calls():
-    applied = protect_none()
-    assert protect_none() is applied  # once per process
-    if not applied:
-        assert sys.version_info >= (3, 12) or not leaks_none()
-        return
-    assert sys.getrefcount(None) > RESERVE // 2
-    probe = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(10_000):
-        probe.setObjectName("x")
-    assert sys.getrefcount(None) > RESERVE // 2 and before - sys.getrefcount(None) < 20_000

@@ -115,7 +115,14 @@ class DeviceListing:
         return ALL_DEVICES
 
     async def fetch_more(self, progress: Callable[[int], None] | None = None) -> list[DeviceRow]:
-        """Fetch the next page of rows (at least one, unless the hub has no more)."""
+        """Fetch the next page and append it to ``rows``."""
+        rows = await self.fetch_page(progress)
+        self.rows.extend(rows)
+        return rows
+
+    async def fetch_page(self, progress: Callable[[int], None] | None = None) -> list[DeviceRow]:
+        """The next page of rows (at least one, unless the hub has no more), *not* yet in
+        ``rows``: a view appends them itself, inside its insert notification."""
         if self._exhausted:
             return []
         new: list[DeviceRow] = []

@@ -13,13 +13,13 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.service.history import TwinHistory
 from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
@@ -27,6 +27,8 @@ from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
+from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
+from twin_explorer.ui.simulator import SimulatorDock, session_transport
 from twin_explorer.ui.tree_pane import TreePane
 from twin_explorer.ui.twin_editor import TwinEditor
 
@@ -54,12 +56,14 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
+        self.patches = PatchStream()  # every patch sent, received, reported or observed
 
-        self.patches = PatchStream()  # the app's one patch stream (sent, received, observed)
         # -- twin editor ----------------------------------------------------------------
         self.editor = TwinEditor(self.patches)
-        self.log_view = QTableView()
-        self.log_view.setObjectName("patchLogView")
+        # -- patch log: one stream of patch events; history of watched twins --
+        self.history = TwinHistory()
+        self.patch_log = PatchLogWidget(self.patches, self.history)
+        self.log_view = self.patch_log.view
 
         self.tree_pane = TreePane()
         self.tree_view = self.tree_pane.view
@@ -115,6 +119,28 @@ class MainWindow(QMainWindow):
         self.editor.statusMessage.connect(self.show_status)
         self.add_shutdown_step(self.editor.aclose)
 
+        # -- twin watching: the selected twin and pinned ones, polled by etag --
+        self.watch = WatchController(self.patches, self.history, parent=self)
+        self.session.serviceChanged.connect(self.watch.set_service)
+        self.tree_pane.selectionChanged.connect(self.watch.select)
+        self.watch.statusChanged.connect(self.patch_log.set_watch_status)
+        self.patch_log.errorOccurred.connect(self.show_error)
+        self.add_shutdown_step(self.watch.aclose)
+        # -- simulated modules (ui/simulator) --
+        self.simulators = SimulatorDock(
+            self,
+            patches=self.patches,
+            report=self.show_error,
+            notify=self.show_status,
+            local_transport=lambda: session_transport(self.session),
+        )
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
+        self.session.serviceChanged.connect(self.simulators.set_service)
+        self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
+        self.identity.identity_actions.append(self.simulators.simulate_action)
+        self.add_shutdown_step(self.simulators.aclose)
+        # -- end simulated modules --
+
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
         if not window_state.restore(self, self._splitters()):
@@ -159,6 +185,12 @@ class MainWindow(QMainWindow):
             self.identity.method,
         ):
             module.addAction(act)
+        module.addSeparator()
+        module.addAction(self.simulators.simulate_action)
+        module.addAction(self.simulators.simulate_string_action)
+        show_simulators = self.simulators.toggleViewAction()
+        show_simulators.setText("Show Simulated &Modules")
+        module.addAction(show_simulators)
 
         twin = self.menus["Twin"]
         for act in self.editor.menu_actions():
@@ -194,6 +226,7 @@ class MainWindow(QMainWindow):
         about_qt = QAction("About &Qt", self)
         about_qt.triggered.connect(QApplication.aboutQt)
         self.menus["Help"].addAction(about_qt)
+        self.patch_log_actions = add_menu_actions(self)  # File/Twin/View: log and watching
 
     def _default_geometry(self) -> None:
         screen = self.screen().availableGeometry()

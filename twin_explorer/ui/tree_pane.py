@@ -31,6 +31,7 @@ class TreePane(QWidget):
         super().__init__(parent)
         self.setObjectName("deviceTree")
         self._service: HubService | None = None
+        self.page_size = 100  # devices per hub round trip
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("deviceFilter")

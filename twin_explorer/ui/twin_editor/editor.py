@@ -36,7 +36,6 @@ from twin_explorer.ui.twin_editor.layout import (
     TAB_STATUS,
     EditorLayout,
 )
-from twin_explorer.ui.twin_editor.none_guard import protect_none
 from twin_explorer.ui.twin_editor.writing import EditorWrites
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,6 @@ class TwinEditor(EditorWrites, QWidget):
 
     def __init__(self, patches: PatchStream | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        protect_none()  # before the first of many highlighter calls (see none_guard)
         self.setObjectName("twinEditorWidget")
         self.patches = patches if patches is not None else PatchStream()
         self.session: EditSession | None = None
