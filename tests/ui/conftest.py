@@ -26,6 +26,9 @@ def qasync_loop(qapp):
     loop = qasync.QEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(loop)
     yield loop
+    # Closing shuts down the loop's default executor (the SDK runs its blocking calls
+    # there): no QThread may outlive the application.
+    loop.close()
     asyncio.set_event_loop(None)
 
 

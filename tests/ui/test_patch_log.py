@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from tests.service.localhub import service_for, start_server
 from tests.ui.conftest import until
+from tests.ui.hubwindow import open_window
 from twin_explorer.localhub.server import HubServer
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.patchlog import read_jsonl
@@ -36,10 +37,7 @@ TIME = "2026-01-01T00:00:00.0000000Z"
 
 
 def make_window(qtbot) -> MainWindow:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+    window = open_window(qtbot)
     window.watch.set_interval(1.0)
     window.watch.watcher.interval = 0.2  # faster than the menu offers: tests wait less
     return window
