@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QPlainTextEdit,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -31,6 +30,7 @@ from twin_explorer.ui.notice import NoticeBar
 from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
 from twin_explorer.ui.simulator import SimulatorDock, session_transport
 from twin_explorer.ui.tree_pane import TreePane
+from twin_explorer.ui.twin_editor import TwinEditor
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,8 @@ class MainWindow(QMainWindow):
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
         self.patches = PatchStream()  # every patch sent, received, reported or observed
 
-        self.editor = QPlainTextEdit()
-        self.editor.setObjectName("twinEditorText")
-        self.editor.setReadOnly(True)
-        self.editor.setPlaceholderText("Select a device or module to see its twin.")
+        # -- twin editor ----------------------------------------------------------------
+        self.editor = TwinEditor(self.patches)
         # -- patch log: one stream of patch events; history of watched twins --
         self.history = TwinHistory()
         self.patch_log = PatchLogWidget(self.patches, self.history)
@@ -113,6 +111,13 @@ class MainWindow(QMainWindow):
         )
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)
+
+        # -- twin editor: follows the tree and the hub, asks before dropping an edit -------
+        self.session.serviceChanged.connect(self.editor.set_service)
+        self.editor.attach_tree(self.tree_pane)
+        self.editor.errorOccurred.connect(self.show_error)
+        self.editor.statusMessage.connect(self.show_status)
+        self.add_shutdown_step(self.editor.aclose)
 
         # -- twin watching: the selected twin and pinned ones, polled by etag --
         self.watch = WatchController(self.patches, self.history, parent=self)
@@ -186,6 +191,13 @@ class MainWindow(QMainWindow):
         show_simulators = self.simulators.toggleViewAction()
         show_simulators.setText("Show Simulated &Modules")
         module.addAction(show_simulators)
+
+        twin = self.menus["Twin"]
+        for act in self.editor.menu_actions():
+            if act is None:
+                twin.addSeparator()
+            else:
+                twin.addAction(act)
 
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -292,6 +304,9 @@ class MainWindow(QMainWindow):
         return {"main": self.main_splitter, "right": self.right_splitter}
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.editor.allow_close(self.close):  # unsaved twin edit: asked first
+            event.ignore()
+            return
         window_state.save(self, self._splitters())
         event.accept()
         self.closed.emit()
