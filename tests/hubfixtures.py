@@ -176,6 +176,7 @@ class LocalHubProcess:
             "0",
             "--proxy-port",
             "0",
+            "--exit-with-stdin",  # a crashed test run leaves no hub behind
             *self.extra_args,
         ]
 
@@ -191,7 +192,7 @@ class LocalHubProcess:
                 self.command(),
                 stdout=subprocess.PIPE,
                 stderr=log,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # held open until the hub should go
                 text=True,
                 env=env,
                 cwd=_REPO_ROOT,
@@ -251,6 +252,8 @@ class LocalHubProcess:
         if self.process.stdout is not None and not self.process.stdout.closed:
             self.trailing_stdout = self.process.stdout.read()
             self.process.stdout.close()
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
         return code
 
     def cleanup(self) -> None:

@@ -29,6 +29,13 @@ def test_ready_line_and_clean_exit_on_sigterm(local_hub):
     assert local_hub.trailing_stdout == ""  # exactly one line, ever
 
 
+def test_closing_stdin_stops_the_hub_with_its_parent(local_hub):
+    # The app holds the hub's stdin; if the app dies, the pipe closes and the hub follows.
+    local_hub.process.stdin.close()
+    assert local_hub.process.wait(timeout=30) == 0
+    assert not local_hub.running
+
+
 def test_sigint_also_exits_cleanly(local_hub):
     assert local_hub.interrupt() == 0
     assert local_hub.trailing_stdout == ""

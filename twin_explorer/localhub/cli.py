@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
@@ -84,6 +86,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--demo", action="store_true", help="create demo devices and modules on first start"
     )
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help=(
+            "stop when standard input closes: a parent process keeps a pipe open, and the "
+            "hub goes away with it even if the parent crashes"
+        ),
+    )
     # SUPPRESS: without -v here, the top-level -v/--verbose value stands.
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
@@ -128,6 +138,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     )
     stop = asyncio.Event()
     _on_signals(stop)
+    if args.exit_with_stdin:
+        _stop_on_stdin_eof(stop)
     try:
         await hub.start()
     except Exception as exc:
@@ -142,6 +154,29 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         await hub.close()
     return 0
+
+
+def _stop_on_stdin_eof(stop: asyncio.Event) -> None:
+    """Set ``stop`` when stdin reaches end of file (the parent closed it or died).
+
+    A daemon thread reads, not the loop: a pipe on stdin cannot be watched by every event
+    loop (Windows), while a blocking read works everywhere; and a daemon thread never
+    holds up the exit when the hub stops for another reason.
+    """
+    loop = asyncio.get_running_loop()
+
+    fd = sys.stdin.fileno()
+
+    def wait_for_eof() -> None:
+        # os.read on the descriptor: the buffered sys.stdin holds a lock while it blocks,
+        # and a daemon thread holding it aborts the interpreter at exit.
+        while os.read(fd, 4096):
+            pass
+        logger.info("standard input closed: the parent is gone")
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=wait_for_eof, name="stdin-watch", daemon=True).start()
 
 
 def _on_signals(stop: asyncio.Event) -> None:

@@ -106,13 +106,14 @@ class LocalHubProcess:
             "0",
             "--mqtt-port",
             str(self.mqtt_port),
+            "--exit-with-stdin",  # the hub goes away with the app, even after a crash
             *(["--demo"] if self.demo else []),
             *self.extra_args,
         ]
         log.info("starting the local hub in %s", self.data_dir)
         self._proc = await asyncio.create_subprocess_exec(
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,  # never written; closing it stops the hub
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -158,11 +159,14 @@ class LocalHubProcess:
         return code
 
     async def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
+        """Close its stdin and SIGTERM it (both ask for a clean stop), then SIGKILL if it
+        does not exit in time."""
         proc = self._proc
         if proc is None:
             return
         if proc.returncode is None:
+            if proc.stdin is not None:
+                proc.stdin.close()
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
