@@ -21,12 +21,14 @@ from PySide6.QtWidgets import (
 
 from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
+from twin_explorer.ui.simulator import SimulatorDock, session_transport
 from twin_explorer.ui.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
+        self.patches = PatchStream()  # every patch sent, received, reported or observed
 
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("twinEditorText")
@@ -108,6 +111,21 @@ class MainWindow(QMainWindow):
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)
 
+        # -- simulated modules (ui/simulator) --
+        self.simulators = SimulatorDock(
+            self,
+            patches=self.patches,
+            report=self.show_error,
+            notify=self.show_status,
+            local_transport=lambda: session_transport(self.session),
+        )
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
+        self.session.serviceChanged.connect(self.simulators.set_service)
+        self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
+        self.identity.identity_actions.append(self.simulators.simulate_action)
+        self.add_shutdown_step(self.simulators.aclose)
+        # -- end simulated modules --
+
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
         if not window_state.restore(self, self._splitters()):
@@ -152,6 +170,12 @@ class MainWindow(QMainWindow):
             self.identity.method,
         ):
             module.addAction(act)
+        module.addSeparator()
+        module.addAction(self.simulators.simulate_action)
+        module.addAction(self.simulators.simulate_string_action)
+        show_simulators = self.simulators.toggleViewAction()
+        show_simulators.setText("Show Simulated &Modules")
+        module.addAction(show_simulators)
 
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)

@@ -1,0 +1,212 @@
+"""Simulated modules in the window, against a real local hub (pytest-qt on qasync)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from PySide6.QtCore import QModelIndex
+
+from tests.ui.conftest import until
+from twin_explorer.service.hub import HubService
+from twin_explorer.service.local_hub import LocalHubInfo, default_data_dir
+from twin_explorer.simulator import Status
+from twin_explorer.twin.events import Direction
+from twin_explorer.ui.main_window import MainWindow
+from twin_explorer.ui.simulator import SimulatorPanel, session_transport
+
+
+def _window(qtbot) -> MainWindow:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+async def _open_hub(window: MainWindow, hub) -> HubService:
+    service = HubService(hub.service_connection_string, ca_cert=hub.ca_cert, use_env_proxies=False)
+    window.session.local_info = LocalHubInfo.from_json(hub.info)  # as _open_local sets it
+    await window.session.use("Local hub", service)
+    return service
+
+
+def _select_module(window: MainWindow, device_id: str) -> None:
+    model = window.tree_pane.model
+    device = next(
+        model.index(r, 0)
+        for r in range(model.rowCount())
+        if model.row_at(model.index(r, 0)).device_id == device_id
+    )
+    window.tree_view.setCurrentIndex(model.index(0, 0, device))
+
+
+def _device_index(window: MainWindow, device_id: str) -> QModelIndex | None:
+    model = window.tree_pane.model
+    for r in range(model.rowCount()):
+        if model.row_at(model.index(r, 0)).device_id == device_id:
+            return model.index(r, 0)
+    return None
+
+
+async def _connected(window: MainWindow, identity: str) -> SimulatorPanel:
+    await until(
+        lambda: (
+            (p := window.simulators.panel_for(identity)) is not None
+            and p.module.status is Status.CONNECTED
+        ),
+        30,
+        f"{identity} connected",
+    )
+    return window.simulators.panel_for(identity)
+
+
+def test_simulate_from_the_tree_shows_connected_and_reacts(qtbot, qrun, local_hub):
+    window = _window(qtbot)
+    logged = []
+    window.patches.subscribe(logged.append)
+
+    async def scenario() -> None:
+        service = HubService(
+            local_hub.service_connection_string, ca_cert=local_hub.ca_cert, use_env_proxies=False
+        )
+        await service.create_device("ui-dev")
+        await service.create_module("ui-dev", "ui-mod")
+        await service.aclose()
+        service = await _open_hub(window, local_hub)
+
+        await until(lambda: _device_index(window, "ui-dev") is not None, 15, "the device row")
+        window.tree_view.expand(_device_index(window, "ui-dev"))
+        model = window.tree_pane.model
+        await until(lambda: model.rowCount(_device_index(window, "ui-dev")) == 1, 15, "modules")
+        _select_module(window, "ui-dev")
+        assert window.simulators.simulate_action.isEnabled()
+        window.simulators.simulate_action.trigger()
+
+        panel = await _connected(window, "ui-dev/ui-mod")
+        assert window.simulators.isVisible()
+        assert panel.status_text.startswith("Connected")
+        assert panel.history.count() >= 3  # connecting, syncing..., connected
+
+        await service.patch_twin(
+            "ui-dev", "ui-mod", {"properties": {"desired": {"color": "red"}}}, None
+        )
+        await until(lambda: panel.desired.count() == 1, 15, "the desired patch in the panel")
+        assert '{"color":"red"}' in panel.desired.item(0).text()
+        await until(
+            lambda: json.loads(panel.twin_view.toPlainText())["reported"].get("color") == "red",
+            15,
+            "the echo in the twin view",
+        )
+        reported = (await service.get_twin("ui-dev", "ui-mod")).doc["properties"]["reported"]
+        assert reported["color"] == "red"
+        directions = [(e.direction, e.identity) for e in logged]
+        assert (Direction.RECEIVED, "ui-dev/ui-mod") in directions
+        assert (Direction.REPORTED, "ui-dev/ui-mod") in directions
+
+        # A reported patch by hand, validated before it can be sent.
+        panel.reported.editor.setPlainText('{"bad.key": 1}')
+        assert not panel.reported.send_button.isEnabled()
+        assert "bad.key" in panel.reported.problem.text()
+        panel.reported.editor.setPlainText('{"note": "by hand"}')
+        assert panel.reported.send_button.isEnabled()
+        panel.reported.send_button.click()
+        await until(lambda: panel.reported.result.text() == "Sent.", 15, "the manual report")
+        reported = (await service.get_twin("ui-dev", "ui-mod")).doc["properties"]["reported"]
+        assert reported["note"] == "by hand"
+
+        await window.shutdown()
+        assert panel.module.status is Status.CLOSED
+
+    qrun(scenario(), timeout=90)
+
+
+def test_pasted_module_answers_an_asked_method_and_sends_telemetry(qtbot, qrun, local_hub):
+    window = _window(qtbot)
+
+    async def scenario() -> None:
+        service = await _open_hub(window, local_hub)
+        await service.create_device("paste-dev")
+        first = await service.create_module("paste-dev", "a")
+        second = await service.create_module("paste-dev", "b")
+
+        # Two modules of one device at once: one pasted, one opened directly.
+        dialog = window.simulators.show_string_dialog()
+        assert dialog.use_local.isChecked()  # the open local hub's CA and proxy
+        dialog.string_edit.setText("HostName=h;SharedAccessKeyName=x;SharedAccessKey=eA==")
+        dialog.accept()
+        assert "hub connection string" in dialog.problem.text()
+        dialog.string_edit.setText(service.connection_string(first))
+        dialog.accept()
+        a = await _connected(window, "paste-dev/a")
+        await window.simulators.open_module(
+            service.connection_string(second), window.simulators.local_transport()
+        )
+        b = await _connected(window, "paste-dev/b")
+        assert window.simulators.tabs.count() == 2
+
+        # A method the user answers from the panel, before its countdown ends.
+        a.methods.name.setText("confirm")
+        a.methods.mode.setCurrentIndex(1)  # ask me
+        assert a.methods.save_rule()
+        call = asyncio.ensure_future(service.invoke_method("paste-dev", "a", "confirm", {"n": 1}))
+        await until(lambda: len(a.methods.prompts) == 1, 15, "the method prompt")
+        prompt = next(iter(a.methods.prompts.values()))
+        assert "answer within" in prompt.countdown.text()
+        prompt.status.setValue(202)
+        prompt.payload.setText('{"confirmed": true}')
+        prompt.answer()
+        result = await call
+        assert (result.status, result.payload) == (202, {"confirmed": True})
+        await until(lambda: not a.methods.prompts, 15, "the prompt to go")
+        assert "202" in a.methods.history.item(0).text()
+
+        # One telemetry message from the template.
+        b.telemetry.send_button.click()
+        await until(lambda: b.telemetry.counts.text() == "Sent 1, failed 0", 15, "telemetry")
+
+        # Closing one panel leaves the other connected.
+        window.simulators.close_panel(a)
+        await until(lambda: a.module.status is Status.CLOSED, 15, "module a closed")
+        assert window.simulators.tabs.count() == 1
+        assert b.module.status is Status.CONNECTED
+
+        await window.shutdown()
+        assert b.module.status is Status.CLOSED
+
+    qrun(scenario(), timeout=90)
+
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+class _Session:
+    def __init__(self, *, is_local=False, local_info=None, service=None) -> None:
+        self.is_local, self.local_info, self.service = is_local, local_info, service
+
+
+def test_how_panels_reach_the_hub(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text(CA)
+    info = {
+        "hostname": "localhost",
+        "service_connection_string": "HostName=localhost:1;SharedAccessKeyName=o;"
+        "SharedAccessKey=eA==",
+        "ca_cert": str(ca),
+        "rest_port": 1,
+        "mqtt_port": 40000,
+        "proxy_port": 40001,
+        "data_dir": str(tmp_path),
+    }
+    local = session_transport(_Session(is_local=True, local_info=LocalHubInfo.from_json(info)))
+    assert (local.ca_pem, local.proxy) == (CA, ("127.0.0.1", 40001))
+
+    loopback = HubService("HostName=localhost:8443;SharedAccessKeyName=o;SharedAccessKey=eA==")
+    assert session_transport(_Session(service=loopback)) is None  # no local hub CA yet
+    (default_data_dir() / "tls").mkdir(parents=True)
+    (default_data_dir() / "tls" / "ca.pem").write_text(CA)
+    direct = session_transport(_Session(service=loopback))
+    assert (direct.ca_pem, direct.proxy) == (CA, None)
+
+    azure = HubService("HostName=x.azure-devices.net;SharedAccessKeyName=o;SharedAccessKey=eA==")
+    assert session_transport(_Session(service=azure)) is None

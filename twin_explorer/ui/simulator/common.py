@@ -1,0 +1,72 @@
+"""Small pieces the simulator panels share."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import QLabel, QListWidget, QPlainTextEdit
+
+ERROR_STYLE = "color: #c62828;"
+LIST_LIMIT = 1000  # rows kept in a panel's lists: a demo may run for hours
+STATUS_COLOURS = {
+    "connected": "#2e7d32",
+    "syncing": "#1565c0",
+    "connecting": "#1565c0",
+    "reconnecting": "#e65100",
+    "disconnected": "#e65100",
+    "failed": "#c62828",
+    "closed": "#616161",
+    "idle": "#616161",
+}
+
+
+def mono() -> QFont:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def clock(iso: str) -> str:
+    """``HH:MM:SS`` from an IoT Hub timestamp, for list rows."""
+    return iso[11:19] if len(iso) >= 19 else iso
+
+
+def json_editor(name: str, text: str = "") -> QPlainTextEdit:
+    editor = QPlainTextEdit(text)
+    editor.setObjectName(name)
+    editor.setFont(mono())
+    editor.setTabChangesFocus(True)
+    return editor
+
+
+def error_label(name: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(name)
+    label.setStyleSheet(ERROR_STYLE)
+    label.setWordWrap(True)
+    return label
+
+
+def parse_json(text: str, what: str) -> tuple[Any, str]:
+    """(value, "") or (None, problem in words); empty text is null."""
+    if not text.strip():
+        return None, ""
+    try:
+        return json.loads(text), ""
+    except json.JSONDecodeError as exc:
+        return None, f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+
+
+def prepend(widget: QListWidget, text: str, limit: int = LIST_LIMIT) -> None:
+    """Newest first; the oldest rows fall off past ``limit``."""
+    widget.insertItem(0, text)
+    while widget.count() > limit:
+        widget.takeItem(widget.count() - 1)
