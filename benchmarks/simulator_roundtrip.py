@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -99,7 +100,8 @@ class RawTrip:
 
     async def close(self) -> None:
         if self.client is not None:
-            await self.client.shutdown()
+            with contextlib.suppress(Exception):  # a stuck connection must not hang the run
+                await asyncio.wait_for(self.client.shutdown(), 10)
 
 
 def _summary(name: str, seconds: list[float]) -> dict[str, Any]:

@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.hubfixtures import LocalHubProcess
 from tests.simulator.conftest import Recorder, new_module, service_for
 from tests.simulator.gate import Gate
 from twin_explorer.simulator import Behaviour, SimulatedModule, Status, Transport, read_ca
 
 
-async def test_the_module_catches_up_after_a_hub_restart(local_hub):
-    service = service_for(local_hub)
-    device, module_id, cs = await new_module(service)
-    gate = Gate(("127.0.0.1", local_hub.proxy_port))
+async def _behind_a_gate(hub: LocalHubProcess, cs: str) -> tuple[SimulatedModule, Recorder, Gate]:
+    """An echoing module reaching the hub's proxy through a Gate; started."""
+    gate = Gate(("127.0.0.1", hub.proxy_port))
     await gate.start()
     transport = Transport(
-        ca_pem=read_ca(local_hub.ca_cert), proxy=("127.0.0.1", gate.port), retry_interval=1
+        ca_pem=read_ca(hub.ca_cert), proxy=("127.0.0.1", gate.port), retry_interval=1
     )
     module = SimulatedModule(cs, transport=transport, behaviour=Behaviour.ECHO)
     recorder = Recorder()
     module.subscribe(recorder)
+    await module.start()
+    return module, recorder, gate
+
+
+async def test_the_module_catches_up_after_a_hub_restart(local_hub):
+    service = service_for(local_hub)
+    device, module_id, cs = await new_module(service)
+    module, recorder, gate = await _behind_a_gate(local_hub, cs)
     try:
-        await module.start()
         await service.patch_twin(
             device, module_id, {"properties": {"desired": {"phase": "before"}}}, None
         )
@@ -87,16 +94,8 @@ async def test_the_module_catches_up_after_a_hub_restart(local_hub):
 
 async def test_a_short_drop_is_survived_and_caught_up(hub, service):
     device, module_id, cs = await new_module(service)
-    gate = Gate(("127.0.0.1", hub.proxy_port))
-    await gate.start()
-    transport = Transport(
-        ca_pem=read_ca(hub.ca_cert), proxy=("127.0.0.1", gate.port), retry_interval=1
-    )
-    module = SimulatedModule(cs, transport=transport, behaviour=Behaviour.ECHO)
-    recorder = Recorder()
-    module.subscribe(recorder)
+    module, recorder, gate = await _behind_a_gate(hub, cs)
     try:
-        await module.start()
         mark = len(recorder.events)
         gate.cut()  # the SDK reconnects about 10 ms later, through the open gate
         await recorder.wait(

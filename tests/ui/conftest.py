@@ -3,6 +3,11 @@
 SDK and service code calls ``asyncio.get_running_loop()``, so a test runs its scenario
 *inside* the qasync loop: ``qrun(scenario())``. Conditions are awaited with ``until``,
 which re-checks after every turn of the loop and fails with a message at its deadline.
+
+There is one qasync loop for the whole session, as in the app: a loop per test leaves
+closed loops (and their Qt timer objects) behind while SDK threads may still post to
+them. Each test's windows are shut down, and its leftover tasks cancelled, inside the
+loop before the next test starts.
 """
 
 from __future__ import annotations
@@ -16,20 +21,38 @@ import pytest
 import qasync
 
 
-@pytest.fixture
-def qloop(qapp):
+@pytest.fixture(scope="session")
+def qasync_loop(qapp):
     loop = qasync.QEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(loop)
     yield loop
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+    # Closing shuts down the loop's default executor (the SDK runs its blocking calls
+    # there): no QThread may outlive the application.
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+async def _shutdown(window) -> None:
+    service = window.session.service
+    await window.shutdown()
+    if service is not None:
+        await service.aclose()
+
+
+@pytest.fixture
+def qloop(qasync_loop):
+    asyncio.set_event_loop(qasync_loop)
+    yield qasync_loop
+    from tests.ui.hubwindow import OPEN_WINDOWS
+
+    # Windows first: their services wait for worker threads while the loop still runs.
+    while OPEN_WINDOWS:
+        qasync_loop.run_until_complete(_shutdown(OPEN_WINDOWS.pop()))
+    pending = [t for t in asyncio.all_tasks(qasync_loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        qasync_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 @pytest.fixture

@@ -11,9 +11,13 @@ def service_for(hub) -> HubService:
     return HubService(hub.service_connection_string, ca_cert=hub.ca_cert, use_env_proxies=False)
 
 
+OPEN_WINDOWS: list[MainWindow] = []  # shut down by the qloop fixture, inside its loop
+
+
 def open_window(qtbot) -> MainWindow:
     window = MainWindow()
     qtbot.addWidget(window)
+    OPEN_WINDOWS.append(window)
     window.show()
     qtbot.waitExposed(window)
     return window

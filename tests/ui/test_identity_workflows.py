@@ -43,7 +43,7 @@ def test_module_connection_string_connects_and_answers_a_method(qtbot, qrun, loc
         await until(lambda: model.rowCount() == 1, what="the device row")
         device_index = model.index(0, 0)
         window.tree_pane.view.expand(device_index)
-        await until(lambda: model.rowCount(device_index) == 1, what="the module row")
+        await until(lambda: model.index(0, 0, device_index).data() == "thermo", what="module")
         _select_module(window, "sensor-1", "thermo")
         assert isinstance(window.tree_pane.current_row(), ModuleRow)
 
@@ -84,7 +84,7 @@ def test_module_connection_string_connects_and_answers_a_method(qtbot, qrun, loc
             await until(lambda: model.rowCount() == 1)
             device_index = model.index(0, 0)
             window.tree_pane.view.expand(device_index)
-            await until(lambda: model.rowCount(device_index) == 1)
+            await until(lambda: model.index(0, 0, device_index).data() == "thermo")
             assert model.index(0, 2, device_index).data() == "Connected"
             _select_module(window, "sensor-1", "thermo")
 

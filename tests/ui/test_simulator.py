@@ -8,6 +8,7 @@ import json
 from PySide6.QtCore import QModelIndex
 
 from tests.ui.conftest import until
+from tests.ui.hubwindow import open_window
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubInfo, default_data_dir
 from twin_explorer.simulator import Status
@@ -17,11 +18,7 @@ from twin_explorer.ui.simulator import SimulatorPanel, session_transport
 
 
 def _window(qtbot) -> MainWindow:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+    return open_window(qtbot)
 
 
 async def _open_hub(window: MainWindow, hub) -> HubService:
@@ -78,7 +75,11 @@ def test_simulate_from_the_tree_shows_connected_and_reacts(qtbot, qrun, local_hu
         await until(lambda: _device_index(window, "ui-dev") is not None, 15, "the device row")
         window.tree_view.expand(_device_index(window, "ui-dev"))
         model = window.tree_pane.model
-        await until(lambda: model.rowCount(_device_index(window, "ui-dev")) == 1, 15, "modules")
+        await until(
+            lambda: model.row_at(model.index(0, 0, _device_index(window, "ui-dev"))) is not None,
+            15,
+            "the module row",
+        )
         _select_module(window, "ui-dev")
         assert window.simulators.simulate_action.isEnabled()
         window.simulators.simulate_action.trigger()

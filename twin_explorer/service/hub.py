@@ -10,6 +10,7 @@ not know (``modelId``, ``$metadata`` details) are never lost on the way to the e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -39,6 +40,7 @@ T = TypeVar("T")
 
 # msrest waits 100 s by default; a desktop app should give up sooner on ordinary calls.
 REQUEST_TIMEOUT = 30.0
+CLOSE_WAIT = 5.0  # how long aclose() waits for calls already on the wire
 
 
 def _quoted(etag: str | None) -> str:
@@ -90,12 +92,28 @@ class HubService:
 
     # -- lifetime ------------------------------------------------------------------------
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, wait: float = CLOSE_WAIT) -> None:
+        """Drop queued calls and wait (up to ``wait`` seconds) for calls on the wire.
+
+        Waiting matters: a worker that finishes later would hand its result to an event
+        loop that may be gone by then. A call still running after ``wait`` (a long
+        direct method) is abandoned; its thread ends with the call's own timeout.
+        """
         if self._closed:
             return
         self._closed = True
-        # Queued calls are dropped; a call already on the wire finishes within its timeout.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        loop = asyncio.get_running_loop()
+        idle = loop.create_future()
+
+        def join_workers() -> None:
+            self._executor.shutdown(wait=True)
+            with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+                loop.call_soon_threadsafe(lambda: idle.done() or idle.set_result(None))
+
+        threading.Thread(target=join_workers, name="hub-close", daemon=True).start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(idle), wait)
 
     async def __aenter__(self) -> HubService:
         return self

@@ -94,11 +94,6 @@ def sdk_retries(exc: BaseException) -> bool:
     return type(exc).__name__ in _RETRIED
 
 
-def describe(exc: BaseException) -> str:
-    """A short reason for a status line."""
-    return translate(exc).text
-
-
 def translate(exc: BaseException) -> SimulatorError:
     """One SimulatorError for any exception the device SDK raises or reports."""
     if isinstance(exc, SimulatorError):

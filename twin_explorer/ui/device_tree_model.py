@@ -1,23 +1,19 @@
 """The device -> module tree as a Qt item model over a ``DeviceListing``.
 
-Top-level rows are devices (pages arrive through ``canFetchMore``/``fetchMore``, so the
-view asks for more only when it scrolls near the end); a device's modules are loaded the
-first time it is expanded. Rows are only ever appended, which keeps indexes stable while
-pages arrive. Internal ids: 0 for a top-level row, device row + 1 for a module row.
+Rows live in a ``QStandardItemModel``, i.e. in C++: a tree view re-lays out every row
+when rows arrive, and with 10,000 rows a Python ``index()``/``hasChildren()`` per row
+would stall the event loop for tens of milliseconds per page. Only ``canFetchMore`` and
+``fetchMore`` are Python, and views call those when scrolled to the end or on expand.
+
+Top-level rows are devices (pages arrive through ``fetchMore`` on the root); a device's
+modules are loaded the first time it is expanded. Until then it has one placeholder
+child, so the view shows an expand arrow without asking Python.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from PySide6.QtCore import (
-    QAbstractItemModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 
 from twin_explorer.service.browse import DeviceListing, DeviceRow, ModuleRow
 from twin_explorer.ui.tasks import Tasks
@@ -25,7 +21,9 @@ from twin_explorer.ui.tasks import Tasks
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("ID", "Status", "Connection", "Auth")
 RowRole = Qt.ItemDataRole.UserRole + 1
+PlaceholderRole = Qt.ItemDataRole.UserRole + 2
 
+_GREY = QBrush(QColor(128, 128, 128))
 _AUTH_LABELS = {
     "sas": "SAS key",
     "selfSigned": "X.509 self-signed",
@@ -34,8 +32,42 @@ _AUTH_LABELS = {
 }
 
 
-class DeviceTreeModel(QAbstractItemModel):
+def _auth(row: DeviceRow | ModuleRow) -> str:
+    return _AUTH_LABELS.get(row.auth_type, row.auth_type)
+
+
+def _tooltip(row: DeviceRow | ModuleRow) -> str:
+    if isinstance(row, ModuleRow) or row.is_module:
+        return f"Module {row.label}\n{row.connection_state}, {_auth(row)}"
+    edge = " (IoT Edge)" if row.iot_edge else ""
+    return f"Device {row.device_id}{edge}\n{row.status}, {row.connection_state}, {_auth(row)}"
+
+
+def _cells(row: DeviceRow | ModuleRow) -> list[QStandardItem]:
+    if isinstance(row, ModuleRow):
+        texts = (row.module_id, "", row.connection_state, _auth(row))
+    else:
+        texts = (row.label, "" if row.is_module else row.status, row.connection_state, _auth(row))
+    # Items stay editable as far as the model goes; the view allows no edit triggers.
+    cells = [QStandardItem(text) for text in texts]
+    cells[0].setToolTip(_tooltip(row))
+    cells[0].setData(row, RowRole)
+    if isinstance(row, DeviceRow) and row.status == "disabled":
+        for cell in cells:
+            cell.setForeground(_GREY)
+    return cells
+
+
+def _placeholder() -> list[QStandardItem]:
+    cell = QStandardItem("Loading modules…")
+    cell.setFlags(Qt.ItemFlag.ItemIsEnabled)
+    cell.setData(True, PlaceholderRole)
+    return [cell]
+
+
+class DeviceTreeModel(QStandardItemModel):
     RowRole = RowRole
+
     loadingChanged = Signal(bool)
     errorOccurred = Signal(object)  # a ServiceError
     pageLoaded = Signal(int)  # rows added
@@ -43,9 +75,11 @@ class DeviceTreeModel(QAbstractItemModel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.setHorizontalHeaderLabels(list(COLUMNS))
         self._listing: DeviceListing | None = None
         self._generation = 0
         self._page_loading = False
+        self._modules_loading: set[str] = set()
         self._tasks = Tasks(on_error=self.errorOccurred.emit)
 
     # -- listing -------------------------------------------------------------------------
@@ -56,11 +90,11 @@ class DeviceTreeModel(QAbstractItemModel):
 
     def set_listing(self, listing: DeviceListing | None) -> None:
         """Show a new listing (hub, filter or query); starts loading its first page."""
-        self.beginResetModel()
-        self._listing = listing
         self._generation += 1
+        self._listing = listing
+        self._modules_loading.clear()
         self._set_loading(False)
-        self.endResetModel()
+        self.removeRows(0, self.rowCount())
         if listing is not None:
             self.fetchMore(QModelIndex())
 
@@ -76,64 +110,28 @@ class DeviceTreeModel(QAbstractItemModel):
     async def aclose(self) -> None:
         await self._tasks.cancel_all()
 
-    # -- structure -----------------------------------------------------------------------
-
-    def _rows(self) -> list[DeviceRow]:
-        return self._listing.rows if self._listing is not None else []
-
     def row_at(self, index: Index) -> DeviceRow | ModuleRow | None:
         if not index.isValid():
             return None
-        parent_id = index.internalId()
-        rows = self._rows()
-        if parent_id == 0:
-            return rows[index.row()] if index.row() < len(rows) else None
-        device = rows[parent_id - 1]
-        modules = device.modules or []
-        return modules[index.row()] if index.row() < len(modules) else None
-
-    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
-        if not self.hasIndex(row, column, parent):
-            return QModelIndex()
-        if not parent.isValid():
-            return self.createIndex(row, column, 0)
-        return self.createIndex(row, column, parent.row() + 1)
-
-    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]
-        if not index.isValid() or index.internalId() == 0:
-            return QModelIndex()
-        return self.createIndex(index.internalId() - 1, 0, 0)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        if not parent.isValid():
-            return len(self._rows())
-        if parent.column() != 0 or parent.internalId() != 0:
-            return 0
-        device = self._rows()[parent.row()]
-        return len(device.modules or [])
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return len(COLUMNS)
-
-    def hasChildren(self, parent: Index = QModelIndex()) -> bool:
-        if not parent.isValid():
-            return bool(self._rows()) or self.canFetchMore(parent)
-        if parent.internalId() != 0 or parent.column() != 0:
-            return False
-        device = self._rows()[parent.row()]
-        return not device.is_module and (device.modules is None or bool(device.modules))
+        return index.siblingAtColumn(0).data(RowRole)
 
     # -- lazy loading --------------------------------------------------------------------
+
+    def _device_needing_modules(self, parent: Index) -> DeviceRow | None:
+        if not parent.isValid() or parent.parent().isValid():
+            return None
+        first = parent.siblingAtColumn(0)
+        row = first.data(RowRole)
+        if not isinstance(row, DeviceRow) or row.is_module or row.modules is not None:
+            return None
+        return None if row.device_id in self._modules_loading else row
 
     def canFetchMore(self, parent: Index) -> bool:
         if self._listing is None:
             return False
         if not parent.isValid():
             return self._listing.has_more and not self._page_loading
-        if parent.internalId() != 0:
-            return False
-        device = self._rows()[parent.row()]
-        return not device.is_module and device.modules is None and not device.modules_loading
+        return self._device_needing_modules(parent) is not None
 
     def fetchMore(self, parent: Index) -> None:
         if not self.canFetchMore(parent):
@@ -141,10 +139,12 @@ class DeviceTreeModel(QAbstractItemModel):
         if not parent.isValid():
             self._set_loading(True)
             self._tasks.spawn(self._fetch_page(self._generation), on_error=self._page_failed)
-        else:
-            device = self._rows()[parent.row()]
-            device.modules_loading = True
-            self._tasks.spawn(self._fetch_modules(self._generation, parent.row(), device))
+            return
+        device = self._device_needing_modules(parent)
+        assert device is not None
+        self._modules_loading.add(device.device_id)
+        anchor = QPersistentModelIndex(parent.siblingAtColumn(0))
+        self._tasks.spawn(self._fetch_modules(self._generation, anchor, device))
 
     async def _fetch_page(self, generation: int) -> None:
         listing = self._listing
@@ -152,11 +152,17 @@ class DeviceTreeModel(QAbstractItemModel):
         rows = await listing.fetch_page(progress=self.scanProgress.emit)
         if generation != self._generation:
             return  # a newer listing replaced this one while the page was on its way
-        if rows:
-            first = len(listing.rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-            listing.rows.extend(rows)
-            self.endInsertRows()
+        listing.rows.extend(rows)
+        # One insert for the page (one rowsInserted, one relayout), then fill the cells.
+        root = self.invisibleRootItem()
+        first = root.rowCount()
+        root.setRowCount(first + len(rows))
+        for offset, row in enumerate(rows):
+            cells = _cells(row)
+            if not row.is_module:
+                cells[0].appendRow(_placeholder())  # not in the model yet: no signal
+            for column, cell in enumerate(cells):
+                root.setChild(first + offset, column, cell)
         self._set_loading(False)
         self.pageLoaded.emit(len(rows))
 
@@ -164,79 +170,20 @@ class DeviceTreeModel(QAbstractItemModel):
         self._set_loading(False)
         self.errorOccurred.emit(exc)
 
-    async def _fetch_modules(self, generation: int, row: int, device: DeviceRow) -> None:
+    async def _fetch_modules(
+        self, generation: int, anchor: QPersistentModelIndex, device: DeviceRow
+    ) -> None:
         listing = self._listing
         assert listing is not None
         try:
             modules = await listing.fetch_modules(device)
-        except BaseException:
-            device.modules_loading = False
-            raise
-        if generation != self._generation:
+        finally:
+            if generation == self._generation:
+                self._modules_loading.discard(device.device_id)
+        if generation != self._generation or not anchor.isValid():
             return
-        parent = self.index(row, 0)
-        # Still "loading" until the rows are in: views (and the model tester) may ask
-        # canFetchMore while the insert is announced, and must not start a second fetch.
-        if modules:
-            self.beginInsertRows(parent, 0, len(modules) - 1)
-            device.modules = modules
-            self.endInsertRows()
-        else:
-            device.modules = []
-            self.dataChanged.emit(parent, parent)
-        device.modules_loading = False
-
-    # -- data ----------------------------------------------------------------------------
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        row = self.row_at(index)
-        if row is None:
-            return None
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
-        if role == RowRole:
-            return row
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row)
-        if (
-            role == Qt.ItemDataRole.ForegroundRole
-            and isinstance(row, DeviceRow)
-            and row.status == "disabled"
-        ):
-            return QBrush(QColor(128, 128, 128))
-        return None
-
-    @staticmethod
-    def _display(row: DeviceRow | ModuleRow, column: int) -> str:
-        if column == 0:
-            if isinstance(row, ModuleRow):
-                return row.module_id
-            return row.label
-        if column == 1:
-            if isinstance(row, DeviceRow) and not row.is_module:
-                return row.status
-            return ""
-        if column == 2:
-            return row.connection_state
-        if column == 3:
-            return _AUTH_LABELS.get(row.auth_type, row.auth_type)
-        return ""
-
-    @staticmethod
-    def _tooltip(row: DeviceRow | ModuleRow) -> str:
-        auth = _AUTH_LABELS.get(row.auth_type, row.auth_type)
-        if isinstance(row, ModuleRow) or row.is_module:
-            return f"Module {row.label}\n{row.connection_state}, {auth}"
-        edge = " (IoT Edge)" if row.iot_edge else ""
-        return f"Device {row.device_id}{edge}\n{row.status}, {row.connection_state}, {auth}"
+        item = self.itemFromIndex(QModelIndex(anchor))
+        device.modules = modules
+        item.removeRows(0, item.rowCount())  # the placeholder
+        for module in modules:
+            item.appendRow(_cells(module))

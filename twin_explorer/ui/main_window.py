@@ -12,15 +12,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QPlainTextEdit,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.service.history import TwinHistory
 from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
@@ -28,8 +27,10 @@ from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
+from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
 from twin_explorer.ui.simulator import SimulatorDock, session_transport
 from twin_explorer.ui.tree_pane import TreePane
+from twin_explorer.ui.twin_editor import TwinEditor
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ class MainWindow(QMainWindow):
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
         self.patches = PatchStream()  # every patch sent, received, reported or observed
 
-        self.editor = QPlainTextEdit()
-        self.editor.setObjectName("twinEditorText")
-        self.editor.setReadOnly(True)
-        self.editor.setPlaceholderText("Select a device or module to see its twin.")
-        self.log_view = QTableView()
-        self.log_view.setObjectName("patchLogView")
+        # -- twin editor ----------------------------------------------------------------
+        self.editor = TwinEditor(self.patches)
+        # -- patch log: one stream of patch events; history of watched twins --
+        self.history = TwinHistory()
+        self.patch_log = PatchLogWidget(self.patches, self.history)
+        self.log_view = self.patch_log.view
 
         self.tree_pane = TreePane()
         self.tree_view = self.tree_pane.view
@@ -111,6 +112,20 @@ class MainWindow(QMainWindow):
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)
 
+        # -- twin editor: follows the tree and the hub, asks before dropping an edit -------
+        self.session.serviceChanged.connect(self.editor.set_service)
+        self.editor.attach_tree(self.tree_pane)
+        self.editor.errorOccurred.connect(self.show_error)
+        self.editor.statusMessage.connect(self.show_status)
+        self.add_shutdown_step(self.editor.aclose)
+
+        # -- twin watching: the selected twin and pinned ones, polled by etag --
+        self.watch = WatchController(self.patches, self.history, parent=self)
+        self.session.serviceChanged.connect(self.watch.set_service)
+        self.tree_pane.selectionChanged.connect(self.watch.select)
+        self.watch.statusChanged.connect(self.patch_log.set_watch_status)
+        self.patch_log.errorOccurred.connect(self.show_error)
+        self.add_shutdown_step(self.watch.aclose)
         # -- simulated modules (ui/simulator) --
         self.simulators = SimulatorDock(
             self,
@@ -177,6 +192,13 @@ class MainWindow(QMainWindow):
         show_simulators.setText("Show Simulated &Modules")
         module.addAction(show_simulators)
 
+        twin = self.menus["Twin"]
+        for act in self.editor.menu_actions():
+            if act is None:
+                twin.addSeparator()
+            else:
+                twin.addAction(act)
+
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -204,6 +226,7 @@ class MainWindow(QMainWindow):
         about_qt = QAction("About &Qt", self)
         about_qt.triggered.connect(QApplication.aboutQt)
         self.menus["Help"].addAction(about_qt)
+        self.patch_log_actions = add_menu_actions(self)  # File/Twin/View: log and watching
 
     def _default_geometry(self) -> None:
         screen = self.screen().availableGeometry()
@@ -281,6 +304,9 @@ class MainWindow(QMainWindow):
         return {"main": self.main_splitter, "right": self.right_splitter}
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.editor.allow_close(self.close):  # unsaved twin edit: asked first
+            event.ignore()
+            return
         window_state.save(self, self._splitters())
         event.accept()
         self.closed.emit()

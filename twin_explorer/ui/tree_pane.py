@@ -56,6 +56,7 @@ class TreePane(QWidget):
         self.view.setObjectName("deviceTreeView")
         self.view.setModel(self.model)
         self.view.setUniformRowHeights(True)  # lets Qt skip measuring 100k rows
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
