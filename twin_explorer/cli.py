@@ -27,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log debug detail to stderr as well"
     )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check that this installation works: start a local hub in a temporary folder, "
+        "run a simulated module, round-trip a twin patch, check the keyring; print a "
+        "report and exit 0 only if everything worked (never touches your own data)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for register in _subcommands():
         register(subparsers)
@@ -46,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
+    if args.self_test:
+        if func is not None:
+            parser.error("--self-test takes no subcommand")
+        from twin_explorer.selftest import run as self_test
+
+        return self_test(verbose=args.verbose)
     if func is None:
         from twin_explorer.ui.app import run_app
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QCoreApplication, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from twin_explorer import APP_ID, APP_NAME, __version__, logs
+from twin_explorer import APP_ID, APP_NAME, __version__, logs, resources
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setApplicationVersion(__version__)
     QGuiApplication.setDesktopFileName(APP_ID)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setWindowIcon(resources.app_icon())  # every window, the taskbar and the dock
     return app  # type: ignore[return-value]
 
 
