@@ -29,44 +29,38 @@ def _start(home: Path) -> subprocess.Popen:
     )
 
 
-def test_app_quits_cleanly_on_sigterm(app_home):
-    log_file = app_home / "logs" / "app.log"
-    proc = _start(app_home)
+def _run_until_signal(home: Path, signum: int) -> str:
+    """Start the app, wait for its window, send ``signum``; returns its stderr."""
+    log_file = home / "logs" / "app.log"
+    proc = _start(home)
     try:
         _wait_for(
             lambda: log_file.exists() and "main window shown" in log_file.read_text(),
             timeout=30,
             what="the main window",
         )
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0
+    return err
+
+
+def test_app_quits_cleanly_on_sigterm(app_home):
+    err = _run_until_signal(app_home, signal.SIGTERM)
     assert err == "", err  # no Qt warnings, no tracebacks
-    text = log_file.read_text()
+    text = (app_home / "logs" / "app.log").read_text()
     assert "exited cleanly" in text
     assert "threads still running" not in text
     assert "Traceback" not in text
     assert (app_home / "config" / "ui.ini").exists()  # window state was saved on the way out
+    if "local hub ready" in text:  # the built-in hub started with the app: it stopped too
+        assert "local hub stopped" in text
 
 
 def test_sigint_also_closes_the_window(app_home):
-    log_file = app_home / "logs" / "app.log"
-    proc = _start(app_home)
-    try:
-        _wait_for(
-            lambda: log_file.exists() and "main window shown" in log_file.read_text(),
-            timeout=30,
-            what="the main window",
-        )
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
+    err = _run_until_signal(app_home, signal.SIGINT)
     assert "KeyboardInterrupt" not in err and err == ""

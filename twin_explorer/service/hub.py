@@ -343,17 +343,9 @@ class HubService:
         etag: str | None,
     ) -> Twin:
         """Merge-patch tags and desired properties; ``etag`` guards against lost updates."""
-
-        def send(rm: IoTHubRegistryManager) -> Twin:
-            if module_id:
-                raw = rm.protocol.modules.update_twin(
-                    device_id, module_id, patch, _quoted(etag), raw=True
-                )
-            else:
-                raw = rm.protocol.devices.update_twin(device_id, patch, _quoted(etag), raw=True)
-            return Twin(raw.response.json())
-
-        return await self._call(self._ctx("update the twin", device_id, module_id), send)
+        return await self._write_twin(
+            "update_twin", "update the twin", device_id, module_id, patch, etag
+        )
 
     async def replace_twin(
         self,
@@ -363,17 +355,29 @@ class HubService:
         etag: str | None,
     ) -> Twin:
         """Replace tags and desired properties wholesale."""
+        return await self._write_twin(
+            "replace_twin", "replace the twin", device_id, module_id, twin, etag
+        )
 
+    async def _write_twin(
+        self,
+        operation: str,  # "update_twin" (PATCH) or "replace_twin" (PUT)
+        action: str,
+        device_id: str,
+        module_id: str | None,
+        body: dict[str, Any],
+        etag: str | None,
+    ) -> Twin:
         def send(rm: IoTHubRegistryManager) -> Twin:
             if module_id:
-                raw = rm.protocol.modules.replace_twin(
-                    device_id, module_id, twin, _quoted(etag), raw=True
-                )
+                write = getattr(rm.protocol.modules, operation)
+                raw = write(device_id, module_id, body, _quoted(etag), raw=True)
             else:
-                raw = rm.protocol.devices.replace_twin(device_id, twin, _quoted(etag), raw=True)
+                write = getattr(rm.protocol.devices, operation)
+                raw = write(device_id, body, _quoted(etag), raw=True)
             return Twin(raw.response.json())
 
-        return await self._call(self._ctx("replace the twin", device_id, module_id), send)
+        return await self._call(self._ctx(action, device_id, module_id), send)
 
     # -- query ---------------------------------------------------------------------------
 
