@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keyring.backend
 import keyring.errors
 
@@ -42,3 +44,8 @@ class LockedKeyring(MemoryKeyring):
 
     def set_password(self, service: str, username: str, password: str) -> None:
         raise keyring.errors.KeyringLocked("locked")
+
+
+def files_containing(root: Path, needle: str) -> list[Path]:
+    """Every file under ``root`` whose bytes contain ``needle`` (a key must be in none)."""
+    return [p for p in Path(root).rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]

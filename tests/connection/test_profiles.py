@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import datetime
 
 import keyring.errors
 import pytest
 
-from tests.connection.keyrings import MemoryKeyring, RefusingKeyring
+from tests.connection.keyrings import MemoryKeyring, RefusingKeyring, files_containing
 from twin_explorer.connection import profiles as profiles_module
 from twin_explorer.connection.profiles import (
     DuplicateProfile,
@@ -24,17 +23,6 @@ from twin_explorer.connection.strings import ConnectionStringError
 
 KEY = base64.b64encode(bytes(range(250, 256)) + bytes(range(100, 126))).decode()
 CS = f"HostName=hub.example;SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}"
-
-
-def _files_containing(root, needle: str) -> list[str]:
-    hits = []
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                if needle.encode() in handle.read():
-                    hits.append(path)
-    return hits
 
 
 def test_add_saves_metadata_to_disk_and_secret_to_keyring(memory_keyring, app_home):
@@ -68,9 +56,9 @@ def test_no_file_under_the_app_home_holds_the_key(memory_keyring, app_home):
     manager.touch("a")
     manager.rename("b", "c")
     assert any(app_home.rglob("*"))
-    assert _files_containing(app_home, KEY) == []
-    assert _files_containing(app_home, KEY[:20]) == []
-    assert _files_containing(app_home, "SharedAccessKey") == []
+    assert files_containing(app_home, KEY) == []
+    assert files_containing(app_home, KEY[:20]) == []
+    assert files_containing(app_home, "SharedAccessKey") == []
 
 
 def test_a_new_manager_reads_what_an_earlier_one_saved(memory_keyring):
@@ -96,7 +84,7 @@ def test_refusing_keyring_stores_nothing(use_keyring, app_home):
     assert manager.list() == []
     assert not manager.path.exists()
     assert backend.passwords == {}
-    assert _files_containing(app_home, KEY[:20]) == []
+    assert files_containing(app_home, KEY[:20]) == []
 
 
 def test_metadata_write_failure_removes_the_secret_again(memory_keyring, monkeypatch):
@@ -252,7 +240,7 @@ def test_session_only_profiles_never_reach_disk_or_keyring(memory_keyring, app_h
     assert manager.get_connection_string("temp") == CS
     assert memory_keyring.passwords == {}
     assert not manager.path.exists()
-    assert _files_containing(app_home, KEY[:20]) == []
+    assert files_containing(app_home, KEY[:20]) == []
     assert ProfileManager().list() == []  # gone with the session
 
     manager.add("kept", CS)

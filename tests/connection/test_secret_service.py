@@ -6,23 +6,13 @@ import os
 import subprocess
 import sys
 
+from tests.connection.keyrings import files_containing
 from twin_explorer.connection.profiles import ProfileManager
 from twin_explorer.connection.secrets import SecretStore
 from twin_explorer.connection.strings import build_service
 
 KEY = "c2VjcmV0LWtleS1mb3ItdGhlLXNlY3JldC1zZXJ2aWNlLXRlc3Q="
 CONNECTION = build_service("myhub.azure-devices.net", "iothubowner", KEY)
-
-
-def _files_containing(root, needle: str) -> list[str]:
-    found = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as handle:
-                if needle.encode() in handle.read():
-                    found.append(path)
-    return found
 
 
 def test_save_reload_and_remove_through_the_keyring(secret_service_keyring, app_home):
@@ -38,7 +28,7 @@ def test_save_reload_and_remove_through_the_keyring(secret_service_keyring, app_
     assert secret_service_keyring.get_password("twin-explorer", "prod") == CONNECTION
 
     # Nothing under the app's config, data or cache folders holds the key.
-    assert _files_containing(app_home, KEY) == []
+    assert files_containing(app_home, KEY) == []
 
     reloaded.remove("prod")
     assert secret_service_keyring.get_password("twin-explorer", "prod") is None
@@ -69,7 +59,7 @@ def test_cli_saves_to_the_keyring_from_stdin(secret_service, app_home):
     assert "lab" in listed.stdout and "myhub.azure-devices.net" in listed.stdout
     for output in (added.stdout, added.stderr, listed.stdout, listed.stderr):
         assert KEY not in output
-    assert _files_containing(app_home, KEY) == []
+    assert files_containing(app_home, KEY) == []
     removed = cli("remove", "lab")
     assert removed.returncode == 0, removed.stderr
     assert "lab" not in cli("list").stdout

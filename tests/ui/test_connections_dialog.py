@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import keyring
 
-from tests.connection.keyrings import RefusingKeyring
+from tests.connection.keyrings import RefusingKeyring, files_containing
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window
 from twin_explorer.service.local_hub import default_data_dir
@@ -18,10 +17,6 @@ def _trust_as_local(hub) -> None:
     tls = default_data_dir() / "tls"
     tls.mkdir(parents=True, exist_ok=True)
     shutil.copy(hub.ca_cert, tls / "ca.pem")
-
-
-def _files_containing(root: Path, needle: str) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
 
 
 def test_add_test_save_and_connect(qtbot, qrun, local_hub, secret_service_keyring, app_home):
@@ -47,7 +42,7 @@ def test_add_test_save_and_connect(qtbot, qrun, local_hub, secret_service_keyrin
         editor.save_button.click()
         await until(lambda: connections.list.count() == 2, what="the saved connection")
         assert secret_service_keyring.get_password("twin-explorer", "lab hub")
-        assert _files_containing(app_home, key) == []
+        assert files_containing(app_home, key) == []
 
         connections.list.setCurrentRow(1)
         assert connections.selected_name() == "lab hub"

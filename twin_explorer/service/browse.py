@@ -54,7 +54,6 @@ class DeviceRow:
     auth_type: str = "sas"
     iot_edge: bool = False
     modules: list[ModuleRow] | None = None  # None until loaded
-    modules_loading: bool = False
     twin: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -115,14 +114,8 @@ class DeviceListing:
         return ALL_DEVICES
 
     async def fetch_more(self, progress: Callable[[int], None] | None = None) -> list[DeviceRow]:
-        """Fetch the next page and append it to ``rows``."""
-        rows = await self.fetch_page(progress)
-        self.rows.extend(rows)
-        return rows
-
-    async def fetch_page(self, progress: Callable[[int], None] | None = None) -> list[DeviceRow]:
-        """The next page of rows (at least one, unless the hub has no more), *not* yet in
-        ``rows``: a view appends them itself, inside its insert notification."""
+        """Fetch the next page (at least one row, unless the hub has no more), append it to
+        ``rows`` and return it."""
         if self._exhausted:
             return []
         new: list[DeviceRow] = []
@@ -150,11 +143,12 @@ class DeviceListing:
                 if progress:
                     progress(self.scanned)
             new.extend(rows)
+        self.rows.extend(new)
         return new
 
     async def fetch_modules(self, row: DeviceRow) -> list[ModuleRow]:
         """The modules of a device (at most 50, so one call). The caller stores them in
-        ``row.modules``, so a view can announce the insertion around the assignment."""
+        ``row.modules`` once it shows them."""
         modules = await self._service.list_modules(row.device_id)
         return [
             ModuleRow(

@@ -21,7 +21,6 @@ from twin_explorer.ui.tasks import Tasks
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("ID", "Status", "Connection", "Auth")
 RowRole = Qt.ItemDataRole.UserRole + 1
-PlaceholderRole = Qt.ItemDataRole.UserRole + 2
 
 _GREY = QBrush(QColor(128, 128, 128))
 _AUTH_LABELS = {
@@ -61,7 +60,6 @@ def _cells(row: DeviceRow | ModuleRow) -> list[QStandardItem]:
 def _placeholder() -> list[QStandardItem]:
     cell = QStandardItem("Loading modules…")
     cell.setFlags(Qt.ItemFlag.ItemIsEnabled)
-    cell.setData(True, PlaceholderRole)
     return [cell]
 
 
@@ -149,10 +147,9 @@ class DeviceTreeModel(QStandardItemModel):
     async def _fetch_page(self, generation: int) -> None:
         listing = self._listing
         assert listing is not None
-        rows = await listing.fetch_page(progress=self.scanProgress.emit)
+        rows = await listing.fetch_more(progress=self.scanProgress.emit)
         if generation != self._generation:
             return  # a newer listing replaced this one while the page was on its way
-        listing.rows.extend(rows)
         # One insert for the page (one rowsInserted, one relayout), then fill the cells.
         root = self.invisibleRootItem()
         first = root.rowCount()
