@@ -1,12 +1,15 @@
 """Desired-property round trips through a ``twin-explorer hub`` process, with the real SDKs.
 
     python benchmarks/roundtrip.py [--iterations 200] [--modules 200] [--workers 4]
-                                   [--waves 5] [--json OUT]
+                                   [--waves 5] [--service app,sdk] [--json OUT]
 
 1. One module: the service PATCHes desired (azure-iot-hub), the module's handler
    (azure-iot-device, aio) reports it back, and the round trip ends when the service's
    twin GET shows the report. Split into: service PATCH call, PATCH -> module handler,
    handler -> reported PATCH answered (204), and the whole loop including that GET.
+   Two service sides: the app's ``HubService`` (keep-alive sessions) and the SDK with its
+   defaults (a new TLS connection per call). Repeated for the first side while the
+   ``--modules`` below are connected.
 2. Many modules: ``--modules`` SDK module clients in ``--workers`` subprocesses (the SDK
    runs several threads per client), all connected through the hub's CONNECT proxy.
    Then one desired PATCH per module, issued as fast as possible over 16 HTTPS keep-alive
@@ -31,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -84,10 +88,68 @@ def module_client(connection_string: str, ca_pem: str, proxy_port: int) -> Any:
 # --- 1. one module, desired -> reported -> service sees it ---------------------------------
 
 
-async def single_round_trips(hub: LocalHubProcess, connection_string: str, count: int) -> dict:
+class ServiceSide:
+    """The service end of a round trip: PATCH desired, GET the twin's reported ``ack``."""
+
+    label: str
+
+    async def patch(self, n: int) -> None:
+        raise NotImplementedError
+
+    async def reported_ack(self) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class AppService(ServiceSide):
+    """Twin Explorer's ``HubService``: the SDK with keep-alive sessions on its own pool."""
+
+    label = "Twin Explorer HubService"
+
+    def __init__(self, hub: LocalHubProcess) -> None:
+        from twin_explorer.service.hub import HubService
+
+        self._service = HubService(
+            hub.service_connection_string, ca_cert=hub.ca_cert, use_env_proxies=False
+        )
+
+    async def patch(self, n: int) -> None:
+        await self._service.patch_twin(
+            ROUND_DEVICE, ROUND_MODULE, {"properties": {"desired": {"n": n}}}, None
+        )
+
+    async def reported_ack(self) -> Any:
+        twin = await self._service.get_twin(ROUND_DEVICE, ROUND_MODULE)
+        return twin.reported.get("ack")
+
+    async def close(self) -> None:
+        await self._service.aclose()
+
+
+class SdkDefaults(ServiceSide):
+    """A plain ``IoTHubRegistryManager``: msrest opens a new TLS connection per call."""
+
+    label = "azure-iot-hub defaults"
+
+    def __init__(self, hub: LocalHubProcess) -> None:
+        self._manager = hub.registry_manager()
+
+    async def patch(self, n: int) -> None:
+        body = {"properties": {"desired": {"n": n}}}
+        await asyncio.to_thread(self._manager.update_module_twin, ROUND_DEVICE, ROUND_MODULE, body)
+
+    async def reported_ack(self) -> Any:
+        twin = await asyncio.to_thread(self._manager.get_module_twin, ROUND_DEVICE, ROUND_MODULE)
+        return twin.properties.reported["ack"]
+
+
+async def single_round_trips(
+    hub: LocalHubProcess, connection_string: str, count: int, service: ServiceSide
+) -> dict:
     loop = asyncio.get_running_loop()
     ca_pem = await asyncio.to_thread(Path(hub.ca_cert).read_text)
-    manager = hub.registry_manager()
     module = module_client(connection_string, ca_pem, hub.proxy_port)
     reported: asyncio.Queue[tuple[int, float, float]] = asyncio.Queue()
 
@@ -104,16 +166,16 @@ async def single_round_trips(hub: LocalHubProcess, connection_string: str, count
         await asyncio.to_thread(
             setattr, module, "on_twin_desired_properties_patch_received", on_patch
         )
-        for n in range(count):
+        for n in range(-3, count):  # three warm-up trips, not counted
             start = time.perf_counter()
-            body = {"properties": {"desired": {"n": n}}}
-            await asyncio.to_thread(manager.update_module_twin, ROUND_DEVICE, ROUND_MODULE, body)
+            await service.patch(n)
             patched = time.perf_counter()
             acked, received, answered = await asyncio.wait_for(reported.get(), TIMEOUT)
             assert acked == n, (acked, n)
-            twin = await asyncio.to_thread(manager.get_module_twin, ROUND_DEVICE, ROUND_MODULE)
-            assert twin.properties.reported["ack"] == n
+            assert await service.reported_ack() == n
             done = time.perf_counter()
+            if n < 0:
+                continue
             rows["patch"].append(patched - start)
             rows["deliver"].append(received - start)
             rows["report"].append(answered - received)
@@ -121,6 +183,22 @@ async def single_round_trips(hub: LocalHubProcess, connection_string: str, count
     finally:
         await module.shutdown()
     return {name: percentiles(samples) for name, samples in rows.items()}
+
+
+async def all_single_round_trips(
+    hub: LocalHubProcess, connection_string: str, count: int, sides: list[str]
+) -> dict[str, dict]:
+    results = {}
+    for name in sides:
+        service = SIDES[name](hub)
+        try:
+            results[name] = await single_round_trips(hub, connection_string, count, service)
+        finally:
+            await service.close()
+    return results
+
+
+SIDES: dict[str, type[ServiceSide]] = {"app": AppService, "sdk": SdkDefaults}
 
 
 # --- 2. many modules in worker processes ------------------------------------------------------
@@ -208,7 +286,11 @@ class Worker:
 
 
 async def broadcast(
-    hub: LocalHubProcess, strings: list[tuple[str, str, str]], workers: int, waves: int
+    hub: LocalHubProcess,
+    strings: list[tuple[str, str, str]],
+    workers: int,
+    waves: int,
+    while_connected: Callable[[], Awaitable[Any]],
 ) -> dict:
     import aiohttp
 
@@ -255,6 +337,7 @@ async def broadcast(
             result["waves"] = [
                 await _wave(session, base, strings, wave, lines) for wave in range(1, waves + 1)
             ]
+        result["single"] = await while_connected()
     finally:
         for worker in pool:
             worker.stop()
@@ -330,20 +413,37 @@ def seed(data_dir: Path, modules: int) -> tuple[str, list[tuple[str, str, str]]]
     return single, strings
 
 
-def print_table(single: dict, fleet: dict, iterations: int) -> None:
-    print(f"Desired round trip, one module, {iterations} iterations\n")
-    print(f"{'step':<48} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    names = {
-        "patch": "service PATCH call (azure-iot-hub)",
-        "deliver": "PATCH start -> module handler",
-        "report": "handler -> reported PATCH answered (204)",
-        "total": "PATCH start -> service GET shows the report",
-    }
-    for key, label in names.items():
-        row = single[key]
-        print(f"{label:<48} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['max_ms']:>8.2f}")
+STEPS = {
+    "patch": "service PATCH call",
+    "deliver": "PATCH start -> module handler",
+    "report": "handler -> reported PATCH answered (204)",
+    "total": "PATCH start -> service GET shows the report",
+}
+
+
+def print_single(title: str, results: dict[str, dict]) -> None:
+    print(title + "\n")
+    print(f"{'service side':<26} {'step':<44} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for side, steps in results.items():
+        for key, label in STEPS.items():
+            row = steps[key]
+            print(
+                f"{SIDES[side].label:<26} {label:<44} {row['p50_ms']:>8.2f} "
+                f"{row['p99_ms']:>8.2f} {row['max_ms']:>8.2f}"
+            )
+    print()
+
+
+def print_table(single: dict, fleet: dict | None, iterations: int) -> None:
+    print_single(f"Desired round trip, one module, {iterations} iterations", single)
+    if fleet is None:
+        return
+    print_single(
+        f"The same, one module, while {fleet['modules']} more modules are connected",
+        fleet["single"],
+    )
     print(
-        f"\nBroadcast to {fleet['modules']} connected modules "
+        f"Broadcast to {fleet['modules']} connected modules "
         f"({fleet['workers']} worker processes), one PATCH each over 16 connections\n"
     )
     print(
@@ -365,12 +465,32 @@ def print_table(single: dict, fleet: dict, iterations: int) -> None:
     )
 
 
+async def run_all(
+    hub: LocalHubProcess, single_string: str, strings: list, args: argparse.Namespace
+) -> tuple[dict, dict | None]:
+    sides = args.service.split(",")
+    single = await all_single_round_trips(hub, single_string, args.iterations, sides)
+    if not strings:
+        return single, None
+
+    def loaded() -> Awaitable[dict]:
+        return all_single_round_trips(hub, single_string, args.iterations, sides[:1])
+
+    fleet = await broadcast(hub, strings, args.workers, args.waves, loaded)
+    return single, fleet
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--modules", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--waves", type=int, default=5)
+    parser.add_argument(
+        "--service",
+        default="app,sdk",
+        help="service sides to time, comma-separated: app (HubService), sdk (SDK defaults)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -385,8 +505,7 @@ def main() -> int:
         hub = LocalHubProcess(data_dir, env=env)
         hub.start()
         try:
-            single = asyncio.run(single_round_trips(hub, single_string, args.iterations))
-            fleet = asyncio.run(broadcast(hub, strings, args.workers, args.waves))
+            single, fleet = asyncio.run(run_all(hub, single_string, strings, args))
         finally:
             hub.stop()
 
