@@ -182,7 +182,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sim-bench-") as tmp:
-        hub = LocalHubProcess(args.keep or Path(tmp) / "hub")
+        # A kept hub logs at debug level: its log is what explains an odd run.
+        extra = ["--verbose"] if args.keep else []
+        hub = LocalHubProcess(args.keep or Path(tmp) / "hub", extra_args=extra)
         hub.start()
         try:
             result = asyncio.run(measure(hub, args.iterations, args.warmup))

@@ -288,7 +288,8 @@ class HubRun:
             twin = await self.service.patch_twin(DEVICE_ID, MODULE_ID, patch, None)
             version = twin.desired.get("$version")
             try:
-                await asyncio.wait_for(echoed, ECHO_TIMEOUT)
+                async with asyncio.timeout(ECHO_TIMEOUT):
+                    await echoed
             except TimeoutError:
                 raise StepFailed(
                     f"the module did not echo the desired patch within {ECHO_TIMEOUT:.0f} s"
@@ -329,7 +330,9 @@ async def _hub_checks(report: Report, data_dir: Path, hub_args: Sequence[str]) -
                 report.add(name, SKIP, "not run: an earlier check failed")
                 continue
             try:
-                report.add(name, OK, await asyncio.wait_for(step(), STEP_TIMEOUT))
+                async with asyncio.timeout(STEP_TIMEOUT):
+                    detail = await step()
+                report.add(name, OK, detail)
             except StepFailed as exc:
                 report.add(name, FAIL, str(exc))
                 failed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -19,7 +20,7 @@ from tests.localhub.test_mqtt_server_support import (
     watch_log,
 )
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.mqtt.packets import Connack, Puback, Publish
+from twin_explorer.localhub.mqtt.packets import Connack, Pingreq, Pingresp, Puback, Publish
 
 DESIRED = "$iothub/twin/PATCH/properties/desired/#"
 METHODS = "$iothub/methods/POST/#"
@@ -120,6 +121,31 @@ def test_a_re_sent_reported_patch_is_merged_once(hub: ThreadedHub) -> None:
         assert hub.run(hub.server.core.device_twin, "d1", "m1")["reported"]["$version"] == 2
 
 
+def test_requests_re_sent_after_a_reconnect_are_answered_again(hub: ThreadedHub) -> None:
+    """A twin answer can go down with its connection. paho then re-sends the request with
+    DUP on the next one and the SDK waits for its answer forever (A.6, A.12)."""
+    get = Publish("$iothub/twin/GET/?$rid=g", b" ", 1, packet_id=1)
+    report = Publish("$iothub/twin/PATCH/properties/reported/?$rid=p", b'{"n": 1}', 1, packet_id=2)
+    telemetry = Publish("devices/d1/modules/m1/messages/events/", b"t", 1, packet_id=3)
+    with connected(hub, "d1", "m1") as first:
+        for packet in (get, report, telemetry):
+            first.send(packet)
+        answered = [first.recv() for _ in range(5)]  # two answers, three PUBACKs
+        assert {p.packet_id for p in answered if isinstance(p, Puback)} == {1, 2, 3}
+    with hub.raw() as second:
+        assert second.connect("d1/m1", hub.password("d1", "m1")).session_present
+        for packet in (get, report, telemetry):
+            second.send(dataclasses.replace(packet, dup=True))
+        again = [second.recv() for _ in range(5)]
+    assert [p.topic for p in again if isinstance(p, Publish)] == [
+        "$iothub/twin/res/200/?$rid=g",
+        "$iothub/twin/res/204/?$rid=p&$version=2",  # the first answer: merged once
+    ]
+    assert {p.packet_id for p in again if isinstance(p, Puback)} == {1, 2, 3}
+    assert hub.run(hub.server.core.device_twin, "d1", "m1")["reported"]["$version"] == 2
+    assert len(hub.run(hub.server.core.telemetry, "d1", "m1")) == 1
+
+
 # --- connections and sessions -------------------------------------------------------------
 
 
@@ -167,6 +193,16 @@ def test_desired_patches_reach_only_that_identity(hub: ThreadedHub) -> None:
         patch_desired(hub, "d1", "m1", {"for": "m1"})
         assert answer(m1)[1] == {"for": "m1", "$version": 2}
         assert answer(m2)[1] == {"for": "m2", "$version": 2}
+
+
+def test_pingreq_is_answered_at_once(hub: ThreadedHub) -> None:
+    # A PINGREQ makes no event; its answer must not wait for one. paho hangs up when the
+    # PINGRESP does not come within its keep-alive.
+    with connected(hub, "d1", "m1", keepalive=1) as client:
+        client.send(Pingreq())
+        assert client.recv() == Pingresp()
+        client.send(Pingreq())
+        assert client.recv() == Pingresp()
 
 
 def test_silent_clients_are_dropped_after_one_and_a_half_keep_alives(

@@ -192,6 +192,21 @@ async def test_the_sdk_reconnects_and_its_session_keeps_delivering(mqtt_hub: Mqt
             assert DESIRED_FILTER in mqtt.sessions.get("dev/mod").subscriptions
 
 
+async def test_an_idle_sdk_client_stays_connected(mqtt_hub: MqttHub) -> None:
+    """paho pings after ``keep_alive`` idle seconds and hangs up when no PINGRESP comes
+    by the next check: a hub that does not answer drops every idle client each 2 x 60 s."""
+    connection_string = ensure_identity(mqtt_hub.core, "dev", "mod")
+    with watch_log(*SERVER_LOGS) as log:
+        async with mqtt_hub.client(connection_string, keep_alive=1) as module:
+            await module.connect()
+            changes = Inbox()
+            module.on_connection_state_change = lambda: changes(module.connected)
+            await asyncio.sleep(3.5)  # the idleness under test: three keep-alive periods
+            assert changes.empty() and module.connected
+            assert mqtt_hub.mqtt.connected_clients() == ["dev/mod"]
+    assert len([m for m in log.messages if "dev/mod connected" in m]) == 1
+
+
 # --- authentication -----------------------------------------------------------------------
 
 

@@ -92,8 +92,13 @@ async def relayed(hub_server: HubServer):
     connection_string = hub_server.core.service_connection_string(
         "iothubowner", f"{hub_server.hostname}:{port}"
     )
+    # One worker: each worker thread keeps a connection of its own, and which worker
+    # takes a call is the pool's choice.
     service = QuickService(
-        connection_string, ca_cert=str(hub_server.certificates.ca_cert), use_env_proxies=False
+        connection_string,
+        ca_cert=str(hub_server.certificates.ca_cert),
+        use_env_proxies=False,
+        max_workers=1,
     )
     try:
         yield relay, service

@@ -73,9 +73,9 @@ class RecentReplies:
     """The last few reported-patch replies per identity, by ``$rid``.
 
     paho re-sends an un-acknowledged QoS 1 PUBLISH with the same ``$rid`` after a reconnect
-    (A.6, A.12). The MQTT session already drops re-sent packet ids it acknowledged; this
-    catches what it cannot (a clean session, or a resend on a fresh packet id), so a patch
-    is never merged twice and its ``$version`` bumped twice.
+    (A.6, A.12), and so may a client on a fresh packet id or a clean session. The repeat
+    gets the answer the first one got, so a patch is never merged twice and its
+    ``$version`` bumped twice, and the client still hears back.
     """
 
     def __init__(self, size: int = RECENT_REPLIES) -> None:

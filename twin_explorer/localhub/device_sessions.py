@@ -134,6 +134,9 @@ class DeviceLink:
         while True:
             event = self.conn.next_event()
             if event is NEED_DATA:
+                # Packets that make no event still get answers (PINGRESP above all): an
+                # idle client that hears nothing back drops its connection.
+                self.send(self.conn.data_to_send())
                 return True
             if event is PAUSED:  # CONNECT is always answered at once, so never here
                 raise RuntimeError("connection paused on an unanswered CONNECT")
@@ -151,7 +154,8 @@ class DeviceLink:
 
     async def _drain(self) -> None:
         try:
-            await asyncio.wait_for(self._writer.drain(), self._write_timeout)
+            async with asyncio.timeout(self._write_timeout):
+                await self._writer.drain()
         except TimeoutError:
             self.close(f"the client read nothing for {self._write_timeout:g}s", abort=True)
 
@@ -181,7 +185,7 @@ class DeviceLink:
             event.topic,
             len(event.payload),
             event.qos,
-            ", dup" if event.dup else "",
+            ", a repeat" if event.repeat else ", dup" if event.dup else "",
         )
         try:
             request = parse_device_publish(event.topic, event.payload)
@@ -190,6 +194,8 @@ class DeviceLink:
             self.close(f"{exc}")
             return
         server = self._server
+        if event.repeat and not isinstance(request, (TwinGet, ReportedPatch)):
+            return  # taken already; only requests need their answer again
         match request:
             case TwinGet(rid=rid):
                 self._reply(twin_get_reply(server.core, identity, rid))

@@ -102,7 +102,8 @@ class DirectMethods:
                 raise device_not_online()
             logger.debug("method %r sent to %s as request %s", name, client_id, rid)
             try:
-                return await asyncio.wait_for(future, response_timeout)
+                async with asyncio.timeout(response_timeout):
+                    return await future
             except TimeoutError:
                 logger.info("method %r on %s: no answer in %gs", name, client_id, response_timeout)
                 raise gateway_timeout() from None
@@ -125,7 +126,8 @@ class DirectMethods:
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(client_id, set()).add(waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
+                async with asyncio.timeout(remaining):
+                    await waiter
             except TimeoutError:
                 pass
             finally:

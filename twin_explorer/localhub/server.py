@@ -38,6 +38,7 @@ from twin_explorer.localhub.hub import HubCore
 from twin_explorer.localhub.proxy import ConnectProxy, hub_routes
 from twin_explorer.localhub.rest import MethodInvoker, create_app
 from twin_explorer.localhub.tls import CertPaths, ensure_certificates, server_context
+from twin_explorer.localhub.watchdog import LoopWatchdog
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class HubServer:
         self._runner: web.AppRunner | None = None
         self._mqtt: MqttListener | None = None
         self._proxy: ConnectProxy | None = None
+        self._watchdog: LoopWatchdog | None = None
         self._ports: dict[str, int | None] = {"rest": None, "mqtt": None, "proxy": None}
         self._state = "new"
         self._lock = asyncio.Lock()
@@ -151,6 +153,8 @@ class HubServer:
         return self._certs
 
     async def _start(self) -> None:
+        self._watchdog = LoopWatchdog()
+        self._watchdog.start()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         extra_hosts = [h for h in (self.hostname, self.host) if not _is_wildcard(h)]
         # Key generation takes a moment on first start; keep the loop free meanwhile.
@@ -229,6 +233,9 @@ class HubServer:
                 logger.exception("closing the %s listener failed", name)
         if core is not None:
             core.close()
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.stop()
         self._ports = {"rest": None, "mqtt": None, "proxy": None}
         self._state = "closed"
         logger.info("local hub closed")

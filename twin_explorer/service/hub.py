@@ -118,7 +118,8 @@ class HubService:
 
         threading.Thread(target=join_workers, name="hub-close", daemon=True).start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(idle), wait)
+            async with asyncio.timeout(wait):
+                await asyncio.shield(idle)
         if idle.done():  # else a call still runs on a session: its thread's end frees it
             for session in self._sessions:
                 _close_session(session)

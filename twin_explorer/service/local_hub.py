@@ -121,7 +121,8 @@ class LocalHubProcess:
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
         assert self._proc.stdout is not None
         try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT)
+            async with asyncio.timeout(READY_TIMEOUT):
+                line = await self._proc.stdout.readline()
         except TimeoutError:
             await self.stop()
             raise LocalHubError(
@@ -170,7 +171,8 @@ class LocalHubProcess:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await proc.wait()
             except TimeoutError:
                 log.warning("the local hub did not stop in time; killing it")
                 with contextlib.suppress(ProcessLookupError):

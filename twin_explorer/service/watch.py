@@ -373,7 +373,8 @@ class TwinWatcher:
                 break
             watch.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watch.wake.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await watch.wake.wait()
         watch.poll_now = False
 
     def _backoff(self, failures: int) -> float:

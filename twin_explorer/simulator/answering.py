@@ -51,9 +51,8 @@ class MethodAnswering:
 
     async def _wait_for_answer(self, request: Any, pending: PendingMethod) -> None:
         try:
-            status, payload = await asyncio.wait_for(
-                asyncio.shield(pending.future), pending.remaining()
-            )
+            async with asyncio.timeout(pending.remaining()):
+                status, payload = await asyncio.shield(pending.future)
         except TimeoutError:
             pending.future.cancel()
             self._unanswered(request, f"nobody answered within {pending.timeout:g} s")

@@ -249,7 +249,8 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         if client is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(client.shutdown()), SHUTDOWN_TIMEOUT)
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                await asyncio.shield(client.shutdown())
         except Exception as exc:  # the client is abandoned either way
             log.warning("%s: shutdown: %s", self.identity, translate(exc).text)
 

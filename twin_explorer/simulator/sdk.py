@@ -65,7 +65,8 @@ async def call(operation: Awaitable[T], limit: float, what: str) -> T:
     """Await an SDK coroutine with a timeout; SDK errors come out translated."""
     task = asyncio.ensure_future(operation)
     try:
-        return await asyncio.wait_for(asyncio.shield(task), limit)
+        async with asyncio.timeout(limit):
+            return await asyncio.shield(task)
     except TimeoutError:
         # Leave the SDK's task to finish on its own; only retrieve its outcome.
         task.add_done_callback(_forget)

@@ -373,13 +373,15 @@ class ServerConnection:
         known = session.inbound_state(packet_id)
         if packet.dup and known is not None:
             # paho re-sends un-acked QoS 1 messages with DUP after a reconnect (A.12). The hub
-            # already has this one: acknowledge it without reporting it again, unless the
-            # hub's ack for it is still due on this very connection.
+            # already has this one. On this very connection its ack (and answer) is still
+            # due: drop the copy. Else acknowledge it and report it as a repeat: the answer
+            # to a twin request went down with the old connection, and the SDK waits for
+            # one forever (A.6).
             if known is InboundState.PENDING and packet_id in self._unacked_inbound:
                 return None
             session.set_inbound_state(packet_id, InboundState.ACKED)
             self._send(Puback(packet_id))
-            return None
+            return dataclasses.replace(event, repeat=True)
         session.set_inbound_state(packet_id, InboundState.PENDING)
         self._unacked_inbound.add(packet_id)
         return event

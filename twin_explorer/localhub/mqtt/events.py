@@ -60,7 +60,13 @@ class Unsubscribed:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """A client PUBLISH. For QoS 1 the hub must call `ack(packet_id)` once it has taken it."""
+    """A client PUBLISH. For QoS 1 the hub must call `ack(packet_id)` once it has taken it.
+
+    ``repeat``: a copy, re-sent after a reconnect, of a message the hub already took on an
+    earlier connection. It is acknowledged already. Its answer (a twin response) may have
+    been lost with that connection, so requests get answered again; nothing else is acted
+    on twice.
+    """
 
     topic: str
     payload: bytes
@@ -68,10 +74,11 @@ class Published:
     dup: bool = False
     packet_id: int | None = None
     retain: bool = False
+    repeat: bool = False
 
     @property
     def needs_ack(self) -> bool:
-        return self.qos == 1
+        return self.qos == 1 and not self.repeat
 
 
 @dataclass(frozen=True, slots=True)
