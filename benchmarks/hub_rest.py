@@ -4,7 +4,8 @@
 
 Measures module twin GET and PATCH:
 * sequentially through the unmodified azure-iot-hub SDK (one call at a time, as an app
-  does; includes the SDK's own cost: msrest, a fresh SAS token per request);
+  does; includes the SDK's own cost: msrest, a fresh SAS token per request, and with its
+  defaults a new TLS connection per call), then through the app's HubService;
 * concurrently with an aiohttp client over C keep-alive connections (the hub's capacity).
 Then one client's twin GET latency, idle and while another process pages through
 1000-twin query pages and full-scan filters on a registry of D devices with 2 modules
@@ -48,6 +49,34 @@ def _row(name: str, latencies: list[float], elapsed: float) -> dict:
         "p50_ms": statistics.median(ordered) * 1000,
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
     }
+
+
+async def sequential_app(hub: LocalHubProcess, count: int) -> list[dict]:
+    """The same calls through the app's HubService (keep-alive, no msrest models)."""
+    from twin_explorer.service.hub import HubService
+
+    service = HubService(hub.service_connection_string, ca_cert=hub.ca_cert, use_env_proxies=False)
+    rows = []
+    try:
+        for name, call in (
+            ("twin GET, HubService sequential", lambda i: service.get_twin(DEVICE, MODULE)),
+            (
+                "twin PATCH, HubService sequential",
+                lambda i: service.patch_twin(
+                    DEVICE, MODULE, {"properties": {"desired": {"n": i}}}, None
+                ),
+            ),
+        ):
+            latencies = []
+            start = time.perf_counter()
+            for i in range(count):
+                began = time.perf_counter()
+                await call(i)
+                latencies.append(time.perf_counter() - began)
+            rows.append(_row(name, latencies, time.perf_counter() - start))
+    finally:
+        await service.aclose()
+    return rows
 
 
 def sequential_sdk(hub: LocalHubProcess, count: int) -> list[dict]:
@@ -177,6 +206,7 @@ def main() -> int:
         hub.start()
         try:
             rows = sequential_sdk(hub, max(100, args.requests // 4))
+            rows += asyncio.run(sequential_app(hub, max(100, args.requests // 4)))
             rows += asyncio.run(concurrent_http(hub, args.requests, args.connections))
         finally:
             hub.stop()

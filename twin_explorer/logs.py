@@ -30,7 +30,10 @@ def configure(name: str, *, verbose: bool = False) -> logging.Logger:
     handlers.append(file_handler)
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # Verbose output is read to follow timing (who waited for what): give it the time.
+    stderr.setFormatter(
+        logging.Formatter(_FORMAT if verbose else "%(levelname)s %(name)s: %(message)s")
+    )
     handlers.append(stderr)
     redacting = RedactingFilter()
     for handler in handlers:
