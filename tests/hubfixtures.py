@@ -21,7 +21,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ import pytest_asyncio
 
 from twin_explorer.localhub.server import HubServer
 from twin_explorer.localhub.tls import ensure_certificates
+from twin_explorer.service.local_hub import hub_arguments, hub_command
 
 # The keys of the ``hub`` command's ready line (HubServer.ready_info).
 READY_KEYS = frozenset(
@@ -163,22 +163,8 @@ class LocalHubProcess:
     # -- lifetime -----------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "twin_explorer",
-            "hub",
-            "--data-dir",
-            str(self.data_dir),
-            "--rest-port",
-            "0",
-            "--mqtt-port",
-            "0",
-            "--proxy-port",
-            "0",
-            "--exit-with-stdin",  # a crashed test run leaves no hub behind
-            *self.extra_args,
-        ]
+        # As the app starts its hub (a crashed test run leaves none behind), on OS ports.
+        return [*hub_command(), *hub_arguments(self.data_dir, mqtt_port=0, extra=self.extra_args)]
 
     def start(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
         """Start the process and wait for its one JSON ready line."""

@@ -66,6 +66,27 @@ def hub_command() -> list[str]:
     return [sys.executable, "-m", "twin_explorer"]
 
 
+def hub_arguments(
+    data_dir: Path, *, mqtt_port: int = 8883, demo: bool = False, extra: list[str] | None = None
+) -> list[str]:
+    """``hub`` with its arguments: REST and proxy on OS-chosen ports, and tied to the
+    parent's life (``--exit-with-stdin``: the hub goes away with it, even after a crash)."""
+    return [
+        "hub",
+        "--data-dir",
+        str(data_dir),
+        "--rest-port",
+        "0",
+        "--proxy-port",
+        "0",
+        "--mqtt-port",
+        str(mqtt_port),
+        "--exit-with-stdin",
+        *(["--demo"] if demo else []),
+        *(extra or []),
+    ]
+
+
 def default_data_dir() -> Path:
     return paths.data_dir() / "localhub"
 
@@ -97,18 +118,9 @@ class LocalHubProcess:
     async def start(self) -> LocalHubInfo:
         args = [
             *hub_command(),
-            "hub",
-            "--data-dir",
-            str(self.data_dir),
-            "--rest-port",
-            "0",
-            "--proxy-port",
-            "0",
-            "--mqtt-port",
-            str(self.mqtt_port),
-            "--exit-with-stdin",  # the hub goes away with the app, even after a crash
-            *(["--demo"] if self.demo else []),
-            *self.extra_args,
+            *hub_arguments(
+                self.data_dir, mqtt_port=self.mqtt_port, demo=self.demo, extra=self.extra_args
+            ),
         ]
         log.info("starting the local hub in %s", self.data_dir)
         self._proc = await asyncio.create_subprocess_exec(
