@@ -466,7 +466,7 @@ def _send(
     headers: dict[str, str] | None = None,
 ) -> requests.Response:
     client = rm.protocol._client  # the generated client's msrest ServiceClient
-    url = client.format_url(
+    url = client.format_url(  # path values escaped as the generated operations do
         getattr(group, operation).metadata["url"],
         **{name: group._serialize.url(name, value, "str") for name, value in path.items()},
     )
