@@ -27,6 +27,7 @@ from twin_explorer.connection.sas import (
     verify_token,
 )
 from twin_explorer.localhub.errors import AuthError
+from twin_explorer.twin.identity import identity_path
 
 
 class Right(enum.Enum):
@@ -91,7 +92,7 @@ class Identity:
 
     @property
     def client_id(self) -> str:
-        return f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+        return identity_path(self.device_id, self.module_id)
 
 
 def _parse(header: str, who: str) -> SasToken:

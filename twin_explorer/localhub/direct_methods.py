@@ -23,14 +23,11 @@ from twin_explorer.localhub.errors import (
     gateway_timeout,
 )
 from twin_explorer.localhub.mqtt.iothub_topics import method_request_topic
+from twin_explorer.twin.identity import identity_path
 
 logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 128 * 1024  # each way (C.6)
-
-
-def client_id_of(device_id: str, module_id: str | None) -> str:
-    return f"{device_id}/{module_id}" if module_id else device_id
 
 
 def hub_closing() -> HubError:
@@ -91,7 +88,7 @@ class DirectMethods:
             raise argument_invalid(
                 f"The method payload is {len(body)} bytes; the limit is {MAX_PAYLOAD_BYTES}."
             )
-        client_id = client_id_of(device_id, module_id)
+        client_id = identity_path(device_id, module_id)
         target = await self._wait_for_target(client_id, connect_timeout)
         rid = format(next(self._ids), "x")
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()

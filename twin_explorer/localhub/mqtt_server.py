@@ -32,7 +32,7 @@ from twin_explorer.localhub.device_requests import (
     reported_patch_reply,
 )
 from twin_explorer.localhub.device_sessions import MAX_OUTBOUND, TWIN_QOS, DeviceLink
-from twin_explorer.localhub.direct_methods import DirectMethods, client_id_of
+from twin_explorer.localhub.direct_methods import DirectMethods
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.mqtt import ConnectRequested, Disconnected, SessionStore
 from twin_explorer.localhub.mqtt.iothub_topics import (
@@ -42,6 +42,7 @@ from twin_explorer.localhub.mqtt.iothub_topics import (
     method_request_topic,
 )
 from twin_explorer.localhub.session_persistence import PersistedSubscriptions
+from twin_explorer.twin.identity import identity_path
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.auth import Identity
@@ -61,7 +62,7 @@ _METHOD_PROBE = method_request_topic("probe", "0")
 def _covers(device_id: str, module_id: str | None, client_id: str) -> bool:
     """Does a removal of ``device_id`` (all modules when ``module_id`` is None) hit it?"""
     if module_id is not None:
-        return client_id == client_id_of(device_id, module_id)
+        return client_id == identity_path(device_id, module_id)
     return client_id == device_id or client_id.startswith(device_id + "/")
 
 
@@ -288,7 +289,7 @@ class MqttServer:
 
     def _push_desired(self, device_id: str, module_id: str | None, body: dict[str, Any]) -> None:
         """Every desired change goes to the identity's connection if it subscribed (C.7)."""
-        link = self._online.get(client_id_of(device_id, module_id))
+        link = self._online.get(identity_path(device_id, module_id))
         if link is None:
             return
         topic = desired_patch_topic(body["$version"])
@@ -332,7 +333,7 @@ class MqttServer:
 
     def disconnect(self, device_id: str, module_id: str | None = None) -> bool:
         """Drop an identity's connection as a network failure would; the SDK reconnects."""
-        link = self._online.get(client_id_of(device_id, module_id))
+        link = self._online.get(identity_path(device_id, module_id))
         if link is None:
             return False
         link.close("dropped by the hub", abort=True)

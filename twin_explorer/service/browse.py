@@ -18,6 +18,7 @@ from typing import Any
 from twin_explorer.service import errors
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.models import Identity
+from twin_explorer.twin.identity import identity_path
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class ModuleRow:
 
     @property
     def label(self) -> str:
-        return f"{self.device_id}/{self.module_id}"
+        return identity_path(self.device_id, self.module_id)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class DeviceRow:
 
     @property
     def label(self) -> str:
-        return f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+        return identity_path(self.device_id, self.module_id)
 
     @classmethod
     def from_twin(cls, twin: dict[str, Any]) -> DeviceRow:

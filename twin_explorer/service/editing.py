@@ -32,6 +32,7 @@ from twin_explorer.service.edit_text import (
 from twin_explorer.service.models import Twin
 from twin_explorer.twin import make_patch
 from twin_explorer.twin.events import Direction, PatchEvent, Section
+from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.values import copy_json, json_equal
 
 SOURCE = "editor"
@@ -94,7 +95,7 @@ class EditSession:
 
     @property
     def label(self) -> str:
-        return f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+        return identity_path(self.device_id, self.module_id)
 
     def same_twin(self, device_id: str, module_id: str | None) -> bool:
         return (device_id, module_id or None) == (self.device_id, self.module_id or None)

@@ -22,17 +22,13 @@ from typing import Any, Literal
 
 from twin_explorer.twin.clock import utc_now
 from twin_explorer.twin.events import PatchEvent, Section
+from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.merge import merge_patch
 from twin_explorer.twin.values import copy_json
 
 DEFAULT_VERSIONS_PER_TWIN = 200
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # all twins together, as compact JSON
 _LINKS_KEPT = 20_000
-
-
-def identity_key(device_id: str, module_id: str | None) -> str:
-    """The same text ``PatchEvent.identity`` uses."""
-    return f"{device_id}/{module_id}" if module_id else device_id
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ class TwinHistory:
     def record(self, twin: dict[str, Any], time: str | None = None) -> TwinVersion | None:
         """Keep ``twin`` as the newest version of its identity; None if its etag is the
         newest one already (nothing changed)."""
-        identity = identity_key(twin["deviceId"], twin.get("moduleId"))
+        identity = identity_path(twin["deviceId"], twin.get("moduleId"))
         versions = self._versions.setdefault(identity, [])
         etag = str(twin.get("etag") or "")
         if versions and versions[-1].etag == etag:

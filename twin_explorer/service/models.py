@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from twin_explorer.twin.identity import identity_path
+
 AuthType = Literal["sas", "selfSigned", "certificateAuthority", "none"]
 
 
@@ -58,7 +60,7 @@ class Identity:
 
     @property
     def label(self) -> str:
-        return f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+        return identity_path(self.device_id, self.module_id)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Identity:

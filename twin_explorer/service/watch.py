@@ -30,10 +30,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from twin_explorer.service.errors import NotFound, ServiceError, Unreachable
-from twin_explorer.service.history import TwinHistory, TwinVersion, identity_key
+from twin_explorer.service.history import TwinHistory, TwinVersion
 from twin_explorer.service.models import Twin
 from twin_explorer.twin.diff import make_patch
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
+from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.merge import is_noop, merge_patch
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class _Watch:
 
     @property
     def identity(self) -> str:
-        return identity_key(self.device_id, self.module_id)
+        return identity_path(self.device_id, self.module_id)
 
 
 def section_of(twin: dict[str, Any], section: Section) -> dict[str, Any]:
@@ -213,15 +214,15 @@ class TwinWatcher:
         self._sync()
 
     def pin(self, device_id: str, module_id: str | None = None) -> None:
-        self._pinned[identity_key(device_id, module_id)] = (device_id, module_id)
+        self._pinned[identity_path(device_id, module_id)] = (device_id, module_id)
         self._sync()
 
     def unpin(self, device_id: str, module_id: str | None = None) -> None:
-        self._pinned.pop(identity_key(device_id, module_id), None)
+        self._pinned.pop(identity_path(device_id, module_id), None)
         self._sync()
 
     def is_pinned(self, device_id: str, module_id: str | None = None) -> bool:
-        return identity_key(device_id, module_id) in self._pinned
+        return identity_path(device_id, module_id) in self._pinned
 
     @property
     def pinned(self) -> list[str]:
@@ -294,7 +295,7 @@ class TwinWatcher:
             return {}
         wanted = dict(self._pinned)
         if self._watch_selected and self._selected is not None:
-            wanted.setdefault(identity_key(*self._selected), self._selected)
+            wanted.setdefault(identity_path(*self._selected), self._selected)
         return wanted
 
     def _sync(self) -> None:

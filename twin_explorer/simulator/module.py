@@ -48,6 +48,7 @@ from twin_explorer.simulator.sending import TelemetrySending
 from twin_explorer.simulator.transport import Transport
 from twin_explorer.twin import check_size, make_patch, merge_patch, utc_now, validate_section
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
+from twin_explorer.twin.identity import identity_path
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         self.device_id: str = cs.device_id or ""
         self.module_id: str | None = cs.module_id
         self.host = cs.host
-        self.identity = f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+        self.identity = identity_path(self.device_id, self.module_id)
         self.source = f"simulator:{self.identity}"
         self.transport = transport or Transport()
         self.patches = patches

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from twin_explorer.twin.clock import utc_now
+from twin_explorer.twin.identity import identity_path
 
 
 class Direction(StrEnum):
@@ -48,7 +49,7 @@ class PatchEvent:
 
     @property
     def identity(self) -> str:
-        return f"{self.device_id}/{self.module_id}" if self.module_id else self.device_id
+        return identity_path(self.device_id, self.module_id)
 
     def compact(self) -> str:
         return json.dumps(self.body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

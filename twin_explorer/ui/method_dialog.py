@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
+from twin_explorer.twin.identity import identity_path
 from twin_explorer.ui.tasks import AsyncDialog
 
 MAX_PAYLOAD_BYTES = 128 * 1024  # IoT Hub's limit for method payloads, each way
@@ -36,7 +37,7 @@ class MethodDialog(AsyncDialog):
         self._device_id = device_id
         self._module_id = module_id
         self._invoking = False
-        target = f"{device_id}/{module_id}" if module_id else device_id
+        target = identity_path(device_id, module_id)
         self.setObjectName("methodDialog")
         self.setWindowTitle(f"Direct Method — {target}")
         self.setMinimumSize(560, 480)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from twin_explorer.twin.identity import identity_path
 from twin_explorer.ui import window_state
 
 if TYPE_CHECKING:
@@ -68,4 +69,4 @@ def _selected_identity(window: MainWindow) -> str | None:
     row = window.tree_pane.current_row()
     if row is None:
         return None
-    return f"{row.device_id}/{row.module_id}" if row.module_id else row.device_id
+    return identity_path(row.device_id, row.module_id)

@@ -27,6 +27,7 @@ from twin_explorer.service import errors
 from twin_explorer.service.edit_text import Severity, pretty
 from twin_explorer.service.editing import SOURCE, Conflicted, EditSession, Saved
 from twin_explorer.twin.events import PatchEvent, PatchStream
+from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.limits import SECTION_MAX_BYTES
 from twin_explorer.ui.tasks import Tasks
 from twin_explorer.ui.twin_editor.layout import (
@@ -207,7 +208,7 @@ class TwinEditor(EditorWrites, QWidget):
         self.session = None
         self._close_confirmed = False
         self._loaded_index = index if index is not None else QPersistentModelIndex()
-        label = f"{device_id}/{module_id}" if module_id else device_id
+        label = identity_path(device_id, module_id)
         if self._service is None:
             self._show_nothing("No hub connected.")
             return None
