@@ -3,64 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import threading
 
+from tests.localhub.test_mqtt_server_support import LogWatch, watch_log
 from twin_explorer.localhub.watchdog import LoopWatchdog
 
-
-class _Signal(logging.Handler):
-    """Sets an event when a record containing ``text`` arrives (from any thread)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = threading.Event()
-        self.records: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        self.records.append(message)
-        if self.text in message:
-            self.seen.set()
+WATCHDOG_LOG = "twin_explorer.localhub.watchdog"
 
 
-def block_the_loop_until(event: threading.Event) -> bool:
+def block_the_loop_until_reported(log: LogWatch) -> str:
     """Stand-in for blocking work on the loop: holds it until the watchdog has spoken."""
-    return event.wait(10)
+    return log.wait_for("has not run", timeout=10)
 
 
 async def test_a_blocked_loop_is_logged_with_its_stack_and_its_end() -> None:
-    logger = logging.getLogger("twin_explorer.localhub.watchdog")
-    blocked, resumed = _Signal("has not run"), _Signal("runs again")
-    for handler in (blocked, resumed):
-        logger.addHandler(handler)
     watchdog = LoopWatchdog(threshold=0.2, interval=0.02)
-    watchdog.start()
-    try:
-        assert block_the_loop_until(blocked.seen), blocked.records
-        await asyncio.to_thread(resumed.seen.wait, 10)
-    finally:
-        watchdog.stop()
-        for handler in (blocked, resumed):
-            logger.removeHandler(handler)
-    stall_report = next(r for r in blocked.records if "has not run" in r)
-    assert "block_the_loop_until" in stall_report
-    assert resumed.seen.is_set(), resumed.records
+    with watch_log(WATCHDOG_LOG) as log:
+        watchdog.start()
+        try:
+            stall_report = block_the_loop_until_reported(log)
+            await log.wait_for_async("runs again", within=10)
+        finally:
+            watchdog.stop()
+    assert "block_the_loop_until_reported" in stall_report
     assert watchdog.longest_stall >= 0.2
 
 
 async def test_a_turning_loop_logs_nothing() -> None:
-    logger = logging.getLogger("twin_explorer.localhub.watchdog")
-    any_record = _Signal("")
-    logger.addHandler(any_record)
     watchdog = LoopWatchdog(threshold=2.0, interval=0.02)
-    watchdog.start()
-    try:
-        for _ in range(20):  # about ten heartbeats' worth of a busy but turning loop
-            await asyncio.sleep(0.02)
-    finally:
-        watchdog.stop()
-        logger.removeHandler(any_record)
-    assert any_record.records == []
+    with watch_log(WATCHDOG_LOG) as log:
+        watchdog.start()
+        try:
+            for _ in range(20):  # about ten heartbeats' worth of a busy but turning loop
+                await asyncio.sleep(0.02)
+        finally:
+            watchdog.stop()
+    assert log.messages == []
     assert watchdog.longest_stall == 0.0

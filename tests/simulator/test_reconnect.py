@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.gate import Gate
 from tests.hubfixtures import LocalHubProcess
 from tests.simulator.conftest import Recorder, new_module, service_for
-from tests.simulator.gate import Gate
 from twin_explorer.simulator import Behaviour, SimulatedModule, Status, Transport, read_ca
 
 
