@@ -1,0 +1,296 @@
+"""A person at the window: journey tests reach the app only through what is on screen.
+
+Every step finds its control by what a person reads (a button's text, a menu path, a
+field's label or placeholder, a row's text), refuses controls that are hidden, disabled
+or behind a modal dialog, and then clicks or types with real input events (``QTest``), so
+shortcuts, focus and modality behave as they do for a person. What the window shows is
+read back as text. Conditions are awaited (``until``), never slept on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QTabBar,
+    QTextEdit,
+    QWidget,
+)
+
+from tests.ui.conftest import until
+
+
+def _plain(text: str) -> str:
+    """A control's text as shown: without the mnemonic '&' and the trailing ellipsis."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…").strip()
+
+
+def _showing(widget: QWidget) -> bool:
+    return widget.isVisible() and widget.width() > 0 and widget.height() > 0
+
+
+def _open_windows() -> list[QWidget]:
+    return [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.isWindow()]
+
+
+class Blocked(AssertionError):
+    """The control exists but a person could not use it now."""
+
+
+class Person:
+    """One person using the app's windows (the main window and whatever it opens)."""
+
+    def __init__(self, window: QWidget) -> None:
+        self.window = window
+
+    # -- finding what is on screen -------------------------------------------------------
+
+    def _scope(self, within: QWidget | None) -> list[QWidget]:
+        if within is not None:
+            return [within]
+        modal = QApplication.activeModalWidget()
+        return [modal] if modal is not None else _open_windows()
+
+    def _reachable(self, widget: QWidget) -> None:
+        if not _showing(widget):
+            raise Blocked(f"{widget!r} is not visible")
+        if not widget.isEnabled():
+            raise Blocked(f"{_describe(widget)} is disabled")
+        modal = QApplication.activeModalWidget()
+        if modal is not None and widget.window() is not modal and not modal.isAncestorOf(widget):
+            raise Blocked(f"{_describe(widget)} is behind the modal {modal.windowTitle()!r}")
+
+    def button(self, text: str, within: QWidget | None = None) -> QAbstractButton:
+        """A visible button (push, tool, check, radio) by its text or, for icon buttons, tooltip."""
+        want = _plain(text)
+        found = [
+            b
+            for scope in self._scope(within)
+            for b in scope.findChildren(QAbstractButton)
+            if _showing(b) and want in (_plain(b.text()), _plain(b.toolTip().split("(")[0]))
+        ]
+        if not found:
+            raise AssertionError(f"no visible button {text!r}; visible: {self.button_texts()}")
+        return found[0]
+
+    def button_texts(self) -> list[str]:
+        return [
+            _plain(b.text()) or _plain(b.toolTip())
+            for scope in self._scope(None)
+            for b in scope.findChildren(QAbstractButton)
+            if _showing(b)
+        ]
+
+    def field(self, label: str, within: QWidget | None = None) -> QWidget:
+        """An input by its label's text (buddy or the label just before it) or placeholder."""
+        want = _plain(label).rstrip(":")
+        for scope in self._scope(within):
+            for edit in scope.findChildren(QLineEdit) + scope.findChildren(QPlainTextEdit):
+                if _showing(edit) and _plain(edit.placeholderText()).startswith(want):
+                    return edit
+            for lab in scope.findChildren(QLabel):
+                if _showing(lab) and _plain(lab.text()).rstrip(":") == want:
+                    buddy = lab.buddy() or _next_input(lab)
+                    if buddy is not None:
+                        return buddy
+        raise AssertionError(f"no visible field labelled {label!r}")
+
+    def sees(self, text: str, within: QWidget | None = None) -> bool:
+        """Whether ``text`` appears anywhere the person can read in the open windows."""
+        return any(text in shown for shown in self.texts(within))
+
+    def texts(self, within: QWidget | None = None) -> Iterable[str]:
+        scopes = [within] if within is not None else _open_windows()
+        for scope in scopes:
+            yield scope.windowTitle()
+            yield from _texts_of(scope)
+
+    # -- acting ----------------------------------------------------------------------------
+
+    def click(self, text: str, within: QWidget | None = None) -> None:
+        target = self.button(text, within)
+        self._reachable(target)
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton)
+
+    def click_widget(self, widget: QWidget, pos: QPoint | None = None) -> None:
+        self._reachable(widget)
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+
+    def type_into(self, label: str, text: str, *, replace: bool = True) -> QWidget:
+        target = self.field(label)
+        self.click_widget(target)
+        if replace:
+            QTest.keySequence(target, QKeySequence.StandardKey.SelectAll)
+            QTest.keyClick(target, Qt.Key.Key_Delete)
+        QTest.keyClicks(target, text)
+        return target
+
+    def press(self, keys: str | QKeySequence.StandardKey, to: QWidget | None = None) -> None:
+        """A shortcut or key, sent where the keyboard focus is (or to ``to``)."""
+        modal = QApplication.activeModalWidget()
+        if to is not None:
+            target = to
+        elif modal is not None:  # keys go to the dialog in front, as on a real desktop
+            target = modal.focusWidget() or modal
+        else:
+            target = QApplication.focusWidget() or self.window
+        QTest.keySequence(target, QKeySequence(keys))
+
+    def menu(self, *path: str) -> None:
+        """Open the menu bar's menus along ``path`` and click the last item, as with a mouse."""
+        bar = self.window.menuBar()  # type: ignore[attr-defined]
+        modal = QApplication.activeModalWidget()
+        if modal is not None and modal is not self.window:
+            raise Blocked(f"the menu bar is behind the modal {modal.windowTitle()!r}")
+        actions = bar.actions()
+        menu: QMenu | None = None
+        for depth, name in enumerate(path):
+            action = _action_named(actions, name)
+            if not action.isVisible() or not action.isEnabled():
+                raise Blocked(f"menu item {' → '.join(path[: depth + 1])} is disabled or hidden")
+            if menu is None:
+                bar.setActiveAction(action)
+                menu = action.menu()
+            elif action.menu() is not None:
+                sub = action.menu()
+                QTest.mouseMove(menu, menu.actionGeometry(action).center())
+                menu.setActiveAction(action)
+                sub.popup(menu.mapToGlobal(menu.actionGeometry(action).topRight()))
+                menu = sub
+            else:
+                QTest.mouseClick(
+                    menu,
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                    menu.actionGeometry(action).center(),
+                )
+                return
+            actions = menu.actions()
+        raise AssertionError(f"{' → '.join(path)} is a menu, not an item")
+
+    def menu_items(self, *path: str) -> list[str]:
+        actions = self.window.menuBar().actions()  # type: ignore[attr-defined]
+        for name in path:
+            actions = _action_named(actions, name).menu().actions()
+        return [_plain(a.text()) for a in actions if a.isVisible() and not a.isSeparator()]
+
+    def tab(self, text: str, within: QWidget | None = None) -> None:
+        for scope in self._scope(within):
+            for bar in scope.findChildren(QTabBar):
+                for i in range(bar.count()):
+                    if _showing(bar) and _plain(bar.tabText(i)).startswith(_plain(text)):
+                        self.click_widget(bar, bar.tabRect(i).center())
+                        return
+        raise AssertionError(f"no visible tab {text!r}")
+
+    def choose(self, label: str, option: str) -> None:
+        """Pick ``option`` in the combo box labelled ``label`` with the keyboard."""
+        combo = self.field(label)
+        assert isinstance(combo, QComboBox), f"{label!r} is not a drop-down"
+        self.click_widget(combo)
+        index = combo.findText(option, Qt.MatchFlag.MatchStartsWith)
+        assert index >= 0, f"{option!r} is not offered in {label!r}"
+        popup = combo.view()
+        QTest.mouseClick(
+            popup.viewport(), Qt.MouseButton.LeftButton, pos=popup.visualRect(
+                combo.model().index(index, 0)
+            ).center()
+        )
+
+    # -- item views ----------------------------------------------------------------------
+
+    def row(self, view: QAbstractItemView, text: str) -> QModelIndex:
+        """The first loaded row whose first column shows ``text`` (children of expanded rows too)."""
+        model = view.model()
+        pending = [QModelIndex()]
+        while pending:
+            parent = pending.pop(0)
+            for r in range(model.rowCount(parent)):
+                index = model.index(r, 0, parent)
+                if model.data(index) == text:
+                    return index
+                if model.rowCount(index):
+                    pending.append(index)
+        raise AssertionError(f"no row {text!r} in {view.objectName() or view!r}")
+
+    def click_row(self, view: QAbstractItemView, text: str, *, double: bool = False) -> None:
+        index = self.row(view, text)
+        view.scrollTo(index)
+        center = view.visualRect(index).center()
+        self._reachable(view.viewport())
+        if double:
+            QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+        else:
+            QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+
+    async def wait_to_see(self, text: str, within: float = 15.0) -> None:
+        await until(lambda: self.sees(text), within, f"the window to show {text!r}")
+
+
+def _describe(widget: QWidget) -> str:
+    text = getattr(widget, "text", lambda: "")()
+    return repr(_plain(text)) if text else widget.objectName() or type(widget).__name__
+
+
+def _action_named(actions: list[QAction], name: str) -> QAction:
+    want = _plain(name)
+    for action in actions:
+        if _plain(action.text()).split("\t")[0] == want:
+            return action
+    names = [_plain(a.text()) for a in actions if not a.isSeparator()]
+    raise AssertionError(f"no menu item {name!r}; there are {names}")
+
+
+def _next_input(label: QLabel) -> QWidget | None:
+    """The input a form layout places beside ``label`` when no buddy is set."""
+    parent = label.parentWidget()
+    layout = parent.layout() if parent is not None else None
+    if layout is None or not hasattr(layout, "getWidgetPosition"):
+        return None
+    row, _role = layout.getWidgetPosition(label)
+    if row < 0:
+        return None
+    item = layout.itemAt(row, layout.ItemRole.FieldRole)
+    return item.widget() if item is not None else None
+
+
+def _texts_of(scope: QWidget) -> Iterable[str]:
+    for w in scope.findChildren(QWidget):
+        if not _showing(w):
+            continue
+        if isinstance(w, QLabel | QAbstractButton | QLineEdit):
+            yield w.text()
+        elif isinstance(w, QPlainTextEdit | QTextEdit):
+            yield w.toPlainText()
+        elif isinstance(w, QComboBox):
+            yield w.currentText()
+        elif isinstance(w, QTabBar):
+            yield from (w.tabText(i) for i in range(w.count()))
+        elif isinstance(w, QAbstractItemView) and w.model() is not None:
+            yield from _view_texts(w)
+
+
+def _view_texts(view: QAbstractItemView) -> Iterable[str]:
+    model = view.model()
+    pending = [QModelIndex()]
+    while pending:
+        parent = pending.pop()
+        for r in range(min(model.rowCount(parent), 500)):
+            for c in range(model.columnCount(parent)):
+                value = model.data(model.index(r, c, parent))
+                if value is not None:
+                    yield str(value)
+            child = model.index(r, 0, parent)
+            if model.rowCount(child):
+                pending.append(child)
