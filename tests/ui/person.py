@@ -211,7 +211,7 @@ class Person:
     # -- item views ----------------------------------------------------------------------
 
     def row(self, view: QAbstractItemView, text: str) -> QModelIndex:
-        """The first loaded row whose first column shows ``text`` (children of expanded rows too)."""
+        """The first loaded row showing ``text`` in column 0 (children of expanded rows too)."""
         model = view.model()
         pending = [QModelIndex()]
         while pending:
