@@ -228,6 +228,20 @@ def test_a_new_connect_for_an_identity_closes_the_older_connection(hub: Threaded
         assert hub.mqtt.connected_clients() == ["d1/m1"]
 
 
+def test_re_subscribing_on_a_resumed_session_keeps_desired_patches_coming(
+    hub: ThreadedHub,
+) -> None:
+    """The Node.js SDK subscribes again on every connection of its kept session."""
+    hub.identity("d1")
+    for round_ in range(3):
+        with hub.raw() as client:
+            assert client.connect("d1", hub.password("d1")).session_present == (round_ > 0)
+            client.subscribe(1, "$iothub/twin/res/#", DESIRED)
+            patch_desired(hub, "d1", None, {"round": round_})
+            assert answer(client)[1] == {"round": round_, "$version": round_ + 2}
+    assert hub.mqtt.sessions.get("d1").subscriptions == {"$iothub/twin/res/#": 1, DESIRED: 1}
+
+
 def test_clean_session_0_keeps_subscriptions_and_clean_session_1_drops_them(
     hub: ThreadedHub,
 ) -> None:
