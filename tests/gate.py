@@ -4,12 +4,17 @@ Open, it pipes each connection to ``target``; shut, it hangs up on new connectio
 once (to an SDK behind it that looks like a proxy that went away). It counts what it
 piped, so a test can also see how many connections a client opened, and when it let
 them go. Either side's end ends both: TLS peers do not half-close.
+
+``drop_sent`` / ``drop_replies`` throw away what the client / the target sends, as a
+network that lost it would (``dropped`` is set once something was); a ``cut()`` then
+makes the client reconnect and re-send what was never acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 
 class Gate:
@@ -18,6 +23,9 @@ class Gate:
         self.open = True
         self.port = 0
         self.accepted = 0  # connections piped through, over the gate's life
+        self.drop_sent = False
+        self.drop_replies = False
+        self.dropped = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._idle = asyncio.Event()
@@ -42,16 +50,25 @@ class Gate:
         self._links.add(link)
         self._idle.clear()
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer, lambda: self.drop_sent),
+            self._pipe(up_reader, writer, lambda: self.drop_replies),
+            return_exceptions=True,
         )
         self._links.discard(link)
         if not self._links:
             self._idle.set()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        dropping: Callable[[], bool],
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if dropping():
+                    self.dropped.set()
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:

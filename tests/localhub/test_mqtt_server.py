@@ -123,7 +123,9 @@ def test_a_re_sent_reported_patch_is_merged_once(hub: ThreadedHub) -> None:
 
 def test_requests_re_sent_after_a_reconnect_are_answered_again(hub: ThreadedHub) -> None:
     """A twin answer can go down with its connection. paho then re-sends the request with
-    DUP on the next one and the SDK waits for its answer forever (A.6, A.12)."""
+    DUP on the next one and the SDK waits for its answer forever (A.6, A.12). The hub cannot
+    tell a copy from a new message by packet id: a reported patch is merged once by its
+    $rid, and telemetry may come twice (QoS 1 duplicates, never drops)."""
     get = Publish("$iothub/twin/GET/?$rid=g", b" ", 1, packet_id=1)
     report = Publish("$iothub/twin/PATCH/properties/reported/?$rid=p", b'{"n": 1}', 1, packet_id=2)
     telemetry = Publish("devices/d1/modules/m1/messages/events/", b"t", 1, packet_id=3)
@@ -143,7 +145,71 @@ def test_requests_re_sent_after_a_reconnect_are_answered_again(hub: ThreadedHub)
     ]
     assert {p.packet_id for p in again if isinstance(p, Puback)} == {1, 2, 3}
     assert hub.run(hub.server.core.device_twin, "d1", "m1")["reported"]["$version"] == 2
-    assert len(hub.run(hub.server.core.telemetry, "d1", "m1")) == 1
+    assert _telemetry_bodies(hub) == [b"t", b"t"]
+
+
+def _one_of_each(hub: ThreadedHub, client: RawClient, round_: str, dup: bool) -> list[Any]:
+    """Telemetry, a reported patch and a method response, on packet ids 1, 2 and 3; what
+    the hub answered to each (the PUBACKs, the reported patch's answer, the method result)."""
+    call = invoke(hub, "d1", "m1", f"m-{round_}", None, 10, 0)
+    request = client.recv_publish()
+    rid = request.topic.split("$rid=")[1]
+    name = round_.encode()
+    for packet_id, topic, payload in (
+        (1, "devices/d1/modules/m1/messages/events/", name),
+        (2, f"$iothub/twin/PATCH/properties/reported/?$rid={round_}", b'{"%s": 1}' % name),
+        (3, f"$iothub/methods/res/200/?$rid={rid}", b'"%s"' % name),
+    ):
+        client.send(Publish(topic, payload, 1, dup=dup, packet_id=packet_id))
+    answers = [client.recv() for _ in range(4)]  # three PUBACKs and the patch's answer
+    return (
+        [sorted(p.packet_id for p in answers if isinstance(p, Puback))]
+        + [p.topic for p in answers if isinstance(p, Publish)]
+        + [call.result(TIMEOUT)]
+    )
+
+
+@pytest.mark.parametrize("dup", [True, False], ids=["with DUP", "without DUP"])
+def test_packet_ids_acknowledged_before_are_new_messages_after_a_reconnect(
+    hub: ThreadedHub, dup: bool
+) -> None:
+    """paho numbers packets from 1 again on each connection of a kept session. An id whose
+    PUBACK went out is free: a later PUBLISH with it is a new message whatever its DUP flag
+    (MQTT-4.3.2-5). IoT Hub may duplicate a QoS 1 message, never drop one."""
+    with connected(hub, "d1", "m1") as first:
+        first.subscribe(1, METHODS)
+        assert _one_of_each(hub, first, "a", False) == [
+            [1, 2, 3],
+            "$iothub/twin/res/204/?$rid=a&$version=2",
+            (200, "a"),
+        ]
+    with hub.raw() as second:
+        assert second.connect("d1/m1", hub.password("d1", "m1")).session_present
+        assert _one_of_each(hub, second, "b", dup) == [
+            [1, 2, 3],
+            "$iothub/twin/res/204/?$rid=b&$version=3",
+            (200, "b"),
+        ]
+    assert _telemetry_bodies(hub) == [b"a", b"b"]
+    reported = hub.run(hub.server.core.device_twin, "d1", "m1")["reported"]
+    assert reported == {"a": 1, "b": 1, "$version": 3}
+
+
+def test_a_message_whose_puback_was_lost_is_recorded_at_least_once(hub: ThreadedHub) -> None:
+    """The connection drops after the hub took a message and before its PUBACK arrived:
+    the client re-sends it with DUP on its next connection, and the hub has it."""
+    telemetry = Publish("devices/d1/modules/m1/messages/events/", b"t", 1, packet_id=1)
+    with connected(hub, "d1", "m1") as first:
+        first.send(telemetry)
+    with hub.raw() as second:  # the first connection's PUBACK was never read
+        assert second.connect("d1/m1", hub.password("d1", "m1")).session_present
+        second.send(dataclasses.replace(telemetry, dup=True))
+        assert second.recv() == Puback(1)
+    assert _telemetry_bodies(hub)[:1] == [b"t"]
+
+
+def _telemetry_bodies(hub: ThreadedHub) -> list[bytes]:
+    return [message["body"] for message in hub.run(hub.server.core.telemetry, "d1", "m1")]
 
 
 # --- connections and sessions -------------------------------------------------------------
@@ -160,6 +226,20 @@ def test_a_new_connect_for_an_identity_closes_the_older_connection(hub: Threaded
         publish(second, "$iothub/twin/GET/?$rid=x")
         assert answer(second)[0].topic == "$iothub/twin/res/200/?$rid=x"
         assert hub.mqtt.connected_clients() == ["d1/m1"]
+
+
+def test_re_subscribing_on_a_resumed_session_keeps_desired_patches_coming(
+    hub: ThreadedHub,
+) -> None:
+    """The Node.js SDK subscribes again on every connection of its kept session."""
+    hub.identity("d1")
+    for round_ in range(3):
+        with hub.raw() as client:
+            assert client.connect("d1", hub.password("d1")).session_present == (round_ > 0)
+            client.subscribe(1, "$iothub/twin/res/#", DESIRED)
+            patch_desired(hub, "d1", None, {"round": round_})
+            assert answer(client)[1] == {"round": round_, "$version": round_ + 2}
+    assert hub.mqtt.sessions.get("d1").subscriptions == {"$iothub/twin/res/#": 1, DESIRED: 1}
 
 
 def test_clean_session_0_keeps_subscriptions_and_clean_session_1_drops_them(

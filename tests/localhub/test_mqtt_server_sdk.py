@@ -20,9 +20,11 @@ from azure.iot.device.exceptions import CredentialError
 from azure.iot.hub.models import CloudToDeviceMethod, Twin, TwinProperties
 from msrest.exceptions import HttpOperationError
 
+from tests.gate import Gate
 from tests.hubfixtures import RestClient, server_registry_manager
 from tests.localhub.test_mqtt_server_support import (
     SERVER_LOGS,
+    TIMEOUT,
     Inbox,
     MqttHub,
     ensure_identity,
@@ -190,6 +192,73 @@ async def test_the_sdk_reconnects_and_its_session_keeps_delivering(mqtt_hub: Mqt
             assert await patches.get() == {"c": 3, "$version": 4}
             assert len([m for m in log.messages if "dev/mod subscribed" in m]) == subscribes
             assert DESIRED_FILTER in mqtt.sessions.get("dev/mod").subscriptions
+
+
+@contextlib.asynccontextmanager
+async def _gate_to_proxy(hub: MqttHub) -> AsyncIterator[tuple[Gate, ProxyOptions]]:
+    """A Gate in front of the hub's proxy, and the SDK's proxy options to go through it."""
+    gate = Gate(("127.0.0.1", hub.server.proxy_port))
+    await gate.start()
+    try:
+        yield gate, ProxyOptions(proxy_type="HTTP", proxy_addr="127.0.0.1", proxy_port=gate.port)
+    finally:
+        await gate.close()
+
+
+def _bodies(hub: MqttHub) -> list[bytes]:
+    return [m["body"] for m in hub.core.telemetry("dev", "mod")]
+
+
+async def _send_through_a_cut(module: Any, gate: Gate, body: str) -> None:
+    """Send ``body`` while the gate drops what it must (set by the caller), then cut the
+    connection: the SDK reconnects and re-sends the message, with DUP, until acknowledged."""
+    gate.dropped.clear()
+    sending = asyncio.ensure_future(module.send_message(Message(body)))
+    async with asyncio.timeout(TIMEOUT):
+        await gate.dropped.wait()
+    gate.drop_sent = gate.drop_replies = False
+    gate.cut()
+    async with asyncio.timeout(TIMEOUT):
+        await sending
+
+
+async def test_a_message_re_sent_on_a_packet_id_acked_before_is_kept(mqtt_hub: MqttHub) -> None:
+    """A new SDK client (a restarted program) numbers packets from 1 again on its kept
+    session. Its first message is lost in the network and re-sent with DUP after the
+    reconnect, on packet id 1, which the hub acknowledged for the earlier client: it is
+    a new message all the same (MQTT-4.3.2-5)."""
+    connection_string = ensure_identity(mqtt_hub.core, "dev", "mod")
+    with watch_log(*SERVER_LOGS) as log:
+        async with _gate_to_proxy(mqtt_hub) as (gate, proxy):
+            async with sdk_client(connection_string, mqtt_hub.ca_pem, proxy) as module:
+                await module.connect()
+                await module.send_message(Message("first program"))
+            async with sdk_client(connection_string, mqtt_hub.ca_pem, proxy) as module:
+                await module.connect()
+                gate.drop_sent = True
+                await _send_through_a_cut(module, gate, "second program")
+                await module.send_message(Message("and on"))
+        assert len([m for m in log.messages if "session resumed" in m]) == 2
+    assert _bodies(mqtt_hub) == [b"first program", b"second program", b"and on"]
+
+
+async def test_a_message_whose_puback_was_lost_is_kept(mqtt_hub: MqttHub) -> None:
+    """The connection drops after the hub took a message and before its PUBACK reached the
+    SDK, which sends it again after reconnecting: the hub has it at least once."""
+    connection_string = ensure_identity(mqtt_hub.core, "dev", "mod")
+    with watch_log(*SERVER_LOGS) as log:
+        async with (
+            _gate_to_proxy(mqtt_hub) as (gate, proxy),
+            sdk_client(connection_string, mqtt_hub.ca_pem, proxy) as module,
+        ):
+            await module.connect()
+            gate.drop_replies = True
+            await _send_through_a_cut(module, gate, "its ack was lost")
+            assert log.find("dev/mod connected", "session resumed")
+            await module.send_message(Message("next"))
+    bodies = _bodies(mqtt_hub)
+    assert bodies[0] == b"its ack was lost" and bodies[-1] == b"next"
+    assert set(bodies) == {b"its ack was lost", b"next"}
 
 
 async def test_an_idle_sdk_client_stays_connected(mqtt_hub: MqttHub) -> None:

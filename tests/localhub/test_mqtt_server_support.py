@@ -187,8 +187,12 @@ class LogWatch(logging.Handler):
         return self._first(_containing(parts))
 
     def _first(self, matches: Callable[[str], bool]) -> str | None:
+        return self._nth(matches, 1)
+
+    def _nth(self, matches: Callable[[str], bool], count: int) -> str | None:
         with self._changed:
-            return next((m for m in self.messages if matches(m)), None)
+            found = [m for m in self.messages if matches(m)]
+        return found[count - 1] if len(found) >= count else None
 
     def wait_until(self, matches: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
         """Block until a message ``matches``; AssertionError after ``timeout``."""
@@ -202,7 +206,8 @@ class LogWatch(logging.Handler):
     def wait_for(self, *parts: str, timeout: float = TIMEOUT) -> str:
         return self.wait_until(_containing(parts), timeout)
 
-    async def wait_for_async(self, *parts: str, within: float = TIMEOUT) -> str:
+    async def wait_for_async(self, *parts: str, within: float = TIMEOUT, count: int = 1) -> str:
+        """The ``count``-th message containing every part, once there is one."""
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
         entry = (loop, event)
@@ -210,7 +215,7 @@ class LogWatch(logging.Handler):
             self._wakeups.append(entry)
         try:
             async with asyncio.timeout(within):
-                while (found := self.find(*parts)) is None:
+                while (found := self._nth(_containing(parts), count)) is None:
                     await event.wait()
                     event.clear()
         except TimeoutError:

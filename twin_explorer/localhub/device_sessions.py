@@ -185,7 +185,7 @@ class DeviceLink:
             event.topic,
             len(event.payload),
             event.qos,
-            ", a repeat" if event.repeat else ", dup" if event.dup else "",
+            ", dup" if event.dup else "",
         )
         try:
             request = parse_device_publish(event.topic, event.payload)
@@ -193,9 +193,12 @@ class DeviceLink:
             # IoT Hub disconnects a client that publishes where it may not (C.6).
             self.close(f"{exc}")
             return
+        # Every message is taken, also one re-sent after a reconnect: the hub cannot tell a
+        # copy from a new message by its packet id (MQTT-4.3.2-5). Twin GETs are answered
+        # again; a reported patch or method response with a $rid seen before is merged or
+        # completed once (RecentReplies, DirectMethods.complete); telemetry may repeat, as
+        # QoS 1 on IoT Hub may.
         server = self._server
-        if event.repeat and not isinstance(request, (TwinGet, ReportedPatch)):
-            return  # taken already; only requests need their answer again
         match request:
             case TwinGet(rid=rid):
                 self._reply(twin_get_reply(server.core, identity, rid))

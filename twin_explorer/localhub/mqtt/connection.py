@@ -55,7 +55,7 @@ from .packets import (
     Unsuback,
     Unsubscribe,
 )
-from .session import InboundState, Session
+from .session import Session
 from .topics import is_valid_topic_name
 
 # How long a fresh socket may stay silent before its CONNECT (the SDK sends it at once).
@@ -242,20 +242,16 @@ class ServerConnection:
 
     def ack(self, packet_id: int) -> bytes:
         """PUBACK a client QoS 1 message once the hub has taken it (IoT Hub acks after
-        processing). After the connection ended this only records the ack in the session,
-        so a re-sent duplicate is acknowledged without being reported again.
+        processing). The id is free from then on (MQTT-4.3.2-5). After the connection ended
+        this does nothing: the client re-sends the message on its next connection, and the
+        hub takes it again (QoS 1 may duplicate, never drop).
         """
         if self._state is ConnectionState.CONNECTED and self._session_lost():
             self._close(DisconnectReason.SERVER_CLOSED, "session taken over")
-        session = self._session
-        if session is not None and packet_id in self._unacked_inbound:
+        if packet_id in self._unacked_inbound:
             self._unacked_inbound.discard(packet_id)
             if self._state is ConnectionState.CONNECTED:
-                session.set_inbound_state(packet_id, InboundState.ACKED)
                 self._send(Puback(packet_id))
-            elif session.owner is None:
-                # Nobody else has the session, so the id cannot have been reused meanwhile.
-                session.set_inbound_state(packet_id, InboundState.ACKED)
         return self.data_to_send() if self._state is ConnectionState.CONNECTED else b""
 
     def close(self, detail: str = "") -> None:
@@ -329,7 +325,7 @@ class ServerConnection:
         assert session is not None
         match packet:
             case Publish():
-                return self._handle_publish(session, packet)
+                return self._handle_publish(packet)
             case Puback(packet_id=packet_id):
                 # An unknown id is a late duplicate of an ack; nothing to do.
                 done = session.complete_outbound(packet_id)
@@ -360,7 +356,7 @@ class ServerConnection:
                 # to QoS 2, which neither side uses here.
                 return self._protocol_error(f"unexpected {type(packet).__name__} from a client")
 
-    def _handle_publish(self, session: Session, packet: Publish) -> Event | None:
+    def _handle_publish(self, packet: Publish) -> Event | None:
         if packet.qos == 2:
             return self._protocol_error("QoS 2 PUBLISH (IoT Hub closes the connection, C.6)")
         event = Published(
@@ -370,18 +366,11 @@ class ServerConnection:
             return event
         packet_id = packet.packet_id
         assert packet_id is not None
-        known = session.inbound_state(packet_id)
-        if packet.dup and known is not None:
-            # paho re-sends un-acked QoS 1 messages with DUP after a reconnect (A.12). The hub
-            # already has this one. On this very connection its ack (and answer) is still
-            # due: drop the copy. Else acknowledge it and report it as a repeat: the answer
-            # to a twin request went down with the old connection, and the SDK waits for
-            # one forever (A.6).
-            if known is InboundState.PENDING and packet_id in self._unacked_inbound:
-                return None
-            session.set_inbound_state(packet_id, InboundState.ACKED)
-            self._send(Puback(packet_id))
-            return dataclasses.replace(event, repeat=True)
-        session.set_inbound_state(packet_id, InboundState.PENDING)
+        if packet.dup and packet_id in self._unacked_inbound:
+            # A copy re-sent on this very connection while the hub's ack for it is still
+            # due: the client cannot have reused the id yet, so it is the same message.
+            return None
+        # Anything else is a new message, also an id (and DUP) seen on an earlier
+        # connection: that id was acknowledged or its connection is gone (MQTT-4.3.2-5).
         self._unacked_inbound.add(packet_id)
         return event

@@ -62,10 +62,9 @@ class Unsubscribed:
 class Published:
     """A client PUBLISH. For QoS 1 the hub must call `ack(packet_id)` once it has taken it.
 
-    ``repeat``: a copy, re-sent after a reconnect, of a message the hub already took on an
-    earlier connection. It is acknowledged already. Its answer (a twin response) may have
-    been lost with that connection, so requests get answered again; nothing else is acted
-    on twice.
+    ``dup`` is only the client's hint: a message re-sent after a reconnect is reported again
+    (the hub may have taken it, but cannot know), so requests are told apart by their own
+    ``$rid``, not by packet id.
     """
 
     topic: str
@@ -74,11 +73,10 @@ class Published:
     dup: bool = False
     packet_id: int | None = None
     retain: bool = False
-    repeat: bool = False
 
     @property
     def needs_ack(self) -> bool:
-        return self.qos == 1 and not self.repeat
+        return self.qos == 1
 
 
 @dataclass(frozen=True, slots=True)

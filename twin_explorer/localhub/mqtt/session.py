@@ -1,15 +1,18 @@
 """Per-client-id MQTT session state that outlives a network connection.
 
 The device SDK connects with clean session 0, never re-subscribes after a reconnect, and
-reconnects at every SAS renewal (reference A.3, A.5). So the subscriptions, our un-acked QoS 1
-messages and the packet ids of the client's QoS 1 messages all live here, not in the
-connection, and a reconnect picks them up again.
+reconnects at every SAS renewal (reference A.3, A.5). So the subscriptions and our un-acked
+QoS 1 messages live here, not in the connection, and a reconnect picks them up again.
+
+The packet ids of the client's QoS 1 messages are not kept: the hub acknowledges each one as
+soon as it has taken it, and an acknowledged id is free again (MQTT-4.3.2-5). paho numbers
+from 1 again on every connection, so an id seen on an earlier connection says nothing about
+whether a message is new. Re-sent requests are recognised by their own ``$rid`` instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import Enum
 
 from .errors import LocalProtocolError
 from .packets import SUBACK_FAILURE, Publish
@@ -17,13 +20,6 @@ from .topics import filter_matches, is_valid_filter
 
 # IoT Hub allows five subscriptions per client (C.6); the SDK uses at most four (A.5).
 MAX_SUBSCRIPTIONS = 5
-
-
-class InboundState(Enum):
-    """Where a client QoS 1 packet id stands: handed to the hub, or already acknowledged."""
-
-    PENDING = "pending"
-    ACKED = "acked"
 
 
 class Session:
@@ -36,7 +32,6 @@ class Session:
         self.subscriptions: dict[str, int] = {}  # filter -> granted QoS
         self._outbound: dict[int, Publish] = {}  # our QoS 1 PUBLISHes awaiting PUBACK, in order
         self._next_packet_id = 1
-        self._inbound: dict[int, InboundState] = {}
 
     def __repr__(self) -> str:
         return (
@@ -95,15 +90,6 @@ class Session:
     def in_flight(self) -> tuple[Publish, ...]:
         """Un-acked QoS 1 messages in send order; re-sent with DUP on the next connection."""
         return tuple(self._outbound.values())
-
-    # -- the client's QoS 1 messages ----------------------------------------------------------
-
-    def inbound_state(self, packet_id: int) -> InboundState | None:
-        return self._inbound.get(packet_id)
-
-    def set_inbound_state(self, packet_id: int, state: InboundState) -> None:
-        # At most 65535 entries: packet ids are 16 bit and a reused id overwrites its entry.
-        self._inbound[packet_id] = state
 
 
 class SessionStore:

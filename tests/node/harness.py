@@ -1,0 +1,116 @@
+"""Drive ``tests/node/device_client.js`` (the unmodified Node.js device SDK) from a test.
+
+The program takes JSON commands on stdin and prints JSON events on stdout; ``NodeDevice``
+sends one command and waits, with a time limit, for its answer, keeping every other event
+(desired patches) for ``next_event``. ``./tools/dev test`` installs node and the SDK
+(``npm ci`` into ``tests/node/node_modules``).
+
+The Node SDK dials ``mqtts://<GatewayHostName or HostName>`` and takes no proxy for MQTT
+over TCP; mqtt.js takes a port in that URL, so ``GatewayHostName=localhost:<port>`` sends it
+to the local hub's MQTT port while the SAS token and username still name ``HostName``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NODE_DIR = Path(__file__).resolve().parent
+PROGRAM = NODE_DIR / "device_client.js"
+TIMEOUT = 30.0
+
+
+def node_or_skip() -> str:
+    """The node executable; the test is skipped only when node is not installed at all."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (./tools/dev test installs it)")
+    if not (NODE_DIR / "node_modules" / "azure-iot-device-mqtt").is_dir():
+        raise AssertionError(f"the Node SDK is not installed: run npm ci in {NODE_DIR}")
+    return node
+
+
+def via_mqtt_port(connection_string: str, port: int) -> str:
+    """The connection string with ``GatewayHostName=localhost:<port>`` (see module doc)."""
+    return f"{connection_string};GatewayHostName=localhost:{port}"
+
+
+class NodeDevice:
+    """One ``device_client.js`` process for one identity."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._pending: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
+        env = {
+            **os.environ,
+            "TE_CONNECTION_STRING": via_mqtt_port(connection_string, mqtt_port),
+            "TE_CA_FILE": str(ca_file),
+        }
+        process = await asyncio.create_subprocess_exec(
+            node_or_skip(),
+            str(PROGRAM),
+            cwd=NODE_DIR,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def __aenter__(self) -> NodeDevice:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Run one command; its answer (events that come first are kept for later)."""
+        stdin = self._process.stdin
+        assert stdin is not None
+        stdin.write(json.dumps({"op": op, **fields}).encode() + b"\n")
+        await stdin.drain()
+        while True:
+            event = await self._read()
+            if event.get("op") == op and event["event"] == "error":
+                raise AssertionError(f"node: {op} failed: {event['message']}")
+            if event["event"] in ("desired", "client_error"):
+                self._pending.append(event)
+                continue
+            return event
+
+    async def next_event(self, within: float = TIMEOUT) -> dict[str, Any]:
+        """The next event that was no command's answer (a desired patch)."""
+        if self._pending:
+            return self._pending.pop(0)
+        return await self._read(within)
+
+    async def _read(self, within: float = TIMEOUT) -> dict[str, Any]:
+        stdout = self._process.stdout
+        assert stdout is not None
+        try:
+            async with asyncio.timeout(within):
+                line = await stdout.readline()
+        except TimeoutError:
+            raise AssertionError(f"node said nothing for {within:g} s") from None
+        if not line:
+            raise AssertionError(f"node exited ({await self._process.wait()})")
+        return json.loads(line)
+
+    async def stop(self) -> None:
+        process = self._process
+        if process.returncode is None and process.stdin is not None:
+            process.stdin.close()  # the program closes its client and exits
+            try:
+                async with asyncio.timeout(TIMEOUT):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
