@@ -294,13 +294,20 @@ def _texts_of(scope: QWidget) -> Iterable[str]:
             yield from _view_texts(w)
 
 
+def _columns(model, parent: QModelIndex) -> int:
+    try:
+        return model.columnCount(parent)
+    except TypeError:  # list models keep columnCount private: one column
+        return 1
+
+
 def _view_texts(view: QAbstractItemView) -> Iterable[str]:
     model = view.model()
     pending = [QModelIndex()]
     while pending:
         parent = pending.pop()
         for r in range(min(model.rowCount(parent), 500)):
-            for c in range(model.columnCount(parent)):
+            for c in range(_columns(model, parent)):
                 value = model.data(model.index(r, c, parent))
                 if value is not None:
                     yield str(value)
