@@ -232,12 +232,21 @@ class ConnectionEditor(AsyncDialog):
                 "until Twin Explorer quits.",
             )
             self.session_only_button.show()
+            self._fit()
             return
         except (ProfileError, ConnectionStringError) as exc:
             _show(self.save_error, _sentence(str(exc)))
+            self._fit()
             return
         self.saved_name = name
         self.accept()
+
+
+    def _fit(self) -> None:
+        """Grow to what the content asks for (a window manager may not do it for us)."""
+        self.layout().activate()
+        hint = self.sizeHint()
+        self.resize(max(self.width(), hint.width()), max(self.height(), hint.height()))
 
 
 class ConnectionsDialog(QDialog):
