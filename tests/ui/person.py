@@ -29,11 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from tests.ui.conftest import until
-
-
-def _plain(text: str) -> str:
-    """A control's text as shown: without the mnemonic '&' and the trailing ellipsis."""
-    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…").strip()
+from twin_explorer.ui.shortcuts_dialog import plain as _plain  # a control's text as shown
 
 
 def _showing(widget: QWidget) -> bool:
