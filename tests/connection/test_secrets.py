@@ -46,11 +46,31 @@ class _RaisingKeyring(MemoryKeyring):
         raise RuntimeError("dbus went away")
 
 
+class _UnlockDismissedKeyring(MemoryKeyring):
+    """What keyring's Secret Service backend raises when nobody can answer its unlock prompt."""
+
+    def _fail(self):
+        from secretstorage.exceptions import PromptDismissedException
+
+        try:
+            raise PromptDismissedException("Prompt dismissed.")
+        except PromptDismissedException as exc:
+            raise keyring.errors.InitError(f"Failed to create the collection: {exc}.") from exc
+
+    def get_password(self, service, username):
+        self._fail()
+
+    def set_password(self, service, username, password):
+        self._fail()
+
+
+_UNLOCK = "unlock it in your desktop's Passwords and Keys app"
 _UNUSABLE = [
     (fail.Keyring(), "no system keyring is available on this machine"),
     (_EmptyChainer(), "no system keyring is available on this machine"),
     (null.Keyring(), "null backend"),
-    (LockedKeyring(), "the system keyring is locked; unlock it and try again"),
+    (LockedKeyring(), _UNLOCK),
+    (_UnlockDismissedKeyring(), _UNLOCK),
     (_RaisingKeyring(), "the system keyring failed while trying to"),
 ]
 

@@ -29,11 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from tests.ui.conftest import until
-
-
-def _plain(text: str) -> str:
-    """A control's text as shown: without the mnemonic '&' and the trailing ellipsis."""
-    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…").strip()
+from twin_explorer.ui.shortcuts_dialog import plain as _plain  # a control's text as shown
 
 
 def _showing(widget: QWidget) -> bool:
@@ -125,7 +121,9 @@ class Person:
 
     def click_widget(self, widget: QWidget, pos: QPoint | None = None) -> None:
         self._reachable(widget)
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+        _bring_to_front(widget)
+        at = pos if pos is not None else widget.rect().center()
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
 
     def type_into(self, label: str, text: str, *, replace: bool = True) -> QWidget:
         target = self.field(label)
@@ -198,15 +196,15 @@ class Person:
         """Pick ``option`` in the combo box labelled ``label`` with the keyboard."""
         combo = self.field(label)
         assert isinstance(combo, QComboBox), f"{label!r} is not a drop-down"
-        self.click_widget(combo)
         index = combo.findText(option, Qt.MatchFlag.MatchStartsWith)
         assert index >= 0, f"{option!r} is not offered in {label!r}"
-        popup = combo.view()
-        QTest.mouseClick(
-            popup.viewport(), Qt.MouseButton.LeftButton, pos=popup.visualRect(
-                combo.model().index(index, 0)
-            ).center()
-        )
+        self._reachable(combo)
+        _bring_to_front(combo)
+        combo.setFocus(Qt.FocusReason.TabFocusReason)  # tabbed to, then the arrow keys
+        QTest.keyClick(combo, Qt.Key.Key_Home)
+        for _ in range(index):
+            QTest.keyClick(combo, Qt.Key.Key_Down)
+        assert combo.currentIndex() == index, f"could not choose {option!r} in {label!r}"
 
     # -- item views ----------------------------------------------------------------------
 
@@ -236,6 +234,17 @@ class Person:
 
     async def wait_to_see(self, text: str, within: float = 15.0) -> None:
         await until(lambda: self.sees(text), within, f"the window to show {text!r}")
+
+
+def _bring_to_front(widget: QWidget) -> None:
+    """A click on a window behind another one brings it to the front, keys then go there."""
+    window = widget.window()
+    if QApplication.activeWindow() is not window:
+        window.raise_()
+        window.activateWindow()
+        QApplication.processEvents()
+        if QApplication.activeWindow() is not window:  # platforms without a window manager
+            QApplication.setActiveWindow(window)
 
 
 def _describe(widget: QWidget) -> str:
@@ -281,13 +290,20 @@ def _texts_of(scope: QWidget) -> Iterable[str]:
             yield from _view_texts(w)
 
 
+def _columns(model, parent: QModelIndex) -> int:
+    try:
+        return model.columnCount(parent)
+    except TypeError:  # list models keep columnCount private: one column
+        return 1
+
+
 def _view_texts(view: QAbstractItemView) -> Iterable[str]:
     model = view.model()
     pending = [QModelIndex()]
     while pending:
         parent = pending.pop()
         for r in range(min(model.rowCount(parent), 500)):
-            for c in range(model.columnCount(parent)):
+            for c in range(_columns(model, parent)):
                 value = model.data(model.index(r, c, parent))
                 if value is not None:
                     yield str(value)

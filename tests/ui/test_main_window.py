@@ -3,7 +3,7 @@ from __future__ import annotations
 from importlib import metadata
 
 import PySide6
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QWidget
 
 from twin_explorer.ui.main_window import MENU_TITLES, MainWindow
@@ -56,17 +56,17 @@ def test_geometry_and_splitters_survive_a_restart(qtbot):
     first = _window(qtbot)
     first.resize(720, 520)
     first.main_splitter.setSizes([250, 750])
-    first.right_splitter.setSizes([500, 150])
+    first.resizeDocks([first.log_pane], [150], Qt.Orientation.Vertical)
     QApplication.processEvents()
     assert first.main_splitter.sizes()[0] < first.main_splitter.sizes()[1] / 2
     saved_main = first.main_splitter.sizes()
-    saved_right = first.right_splitter.sizes()
+    saved_log = first.log_pane.height()
     first.close()
 
     second = _window(qtbot)
     assert (second.width(), second.height()) == (720, 520)
     assert second.main_splitter.sizes() == saved_main
-    assert second.right_splitter.sizes() == saved_right
+    assert second.log_pane.height() == saved_log
 
 
 def test_first_start_uses_a_sensible_default_size(qtbot):

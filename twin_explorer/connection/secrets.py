@@ -18,7 +18,12 @@ from keyring.backends import chainer, fail, null
 SERVICE_NAME = "twin-explorer"
 
 NO_KEYRING = "no system keyring is available on this machine"
-LOCKED = "the system keyring is locked; unlock it and try again"
+LOCKED = (
+    "your system keyring is locked: unlock it in your desktop's Passwords and Keys app "
+    "(or log out and log in again), then try again"
+)
+# secretstorage's names for a locked keyring or an unlock prompt nobody could answer
+_LOCKED_NAMES = {"LockedException", "PromptDismissedException"}
 
 
 class SecretStoreError(Exception):
@@ -34,8 +39,20 @@ class SecretBackend(Protocol):
     def usable(self) -> tuple[bool, str]: ...
 
 
+def _locked(exc: BaseException) -> bool:
+    """Locked, directly or underneath (keyring reports a failed unlock as an InitError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, keyring.errors.KeyringLocked):
+            return True
+        if type(seen).__name__ in _LOCKED_NAMES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _message(exc: BaseException, action: str) -> str:
-    if isinstance(exc, keyring.errors.KeyringLocked):
+    if _locked(exc):
         return LOCKED
     if isinstance(exc, keyring.errors.NoKeyringError):
         return NO_KEYRING

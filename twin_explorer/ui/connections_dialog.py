@@ -16,10 +16,12 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
 )
 
@@ -41,6 +43,24 @@ def _error_label() -> QLabel:
     label.setStyleSheet("color: #c62828;")
     label.hide()
     return label
+
+
+def _message_bar(name: str) -> QLabel:
+    """A word-wrapped message under the form: it adds height, never takes the fields'."""
+    label = _error_label()
+    label.setObjectName(name)
+    label.setStyleSheet(
+        f"#{name} {{ color: #c62828; border: 1px solid palette(mid); border-radius: 3px;"
+        " padding: 6px; }"
+    )
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    return label
+
+
+def _grow_with_content(layout: QVBoxLayout) -> None:
+    # The dialog's minimum follows its layout: a message that appears grows the dialog
+    # instead of squeezing the form rows to less than their height.
+    layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
 
 
 def _show(label: QLabel, text: str) -> None:
@@ -70,6 +90,7 @@ class ConnectionEditor(AsyncDialog):
             "HostName=<hub>.azure-devices.net;SharedAccessKeyName=<policy>;SharedAccessKey=<key>"
         )
         self.show_string = QCheckBox("Show")
+        self.show_string.setToolTip("Show the connection string as typed")
         self.show_string.toggled.connect(
             lambda on: self.string_edit.setEchoMode(
                 QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
@@ -81,13 +102,16 @@ class ConnectionEditor(AsyncDialog):
         self.string_info.setObjectName("connectionStringInfo")
         self.test_button = QPushButton("Test")
         self.test_button.setObjectName("testConnection")
+        self.test_button.setToolTip("Ask the hub whether this connection string works")
         self.test_result = QLabel()
         self.test_result.setObjectName("testResult")
         self.test_result.setWordWrap(True)
-        self.save_error = _error_label()
-        self.save_error.setObjectName("saveError")
+        self.save_error = _message_bar("saveError")
         self.session_only_button = QPushButton("Use for This Session Only")
         self.session_only_button.setObjectName("sessionOnly")
+        self.session_only_button.setToolTip(
+            "Keep the connection in memory until Twin Explorer quits; nothing is written"
+        )
         self.session_only_button.hide()
 
         string_row = QHBoxLayout()
@@ -111,6 +135,7 @@ class ConnectionEditor(AsyncDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
+        _grow_with_content(layout)
         intro = QLabel(
             "Paste a service connection string from the Azure portal (IoT Hub → Shared "
             "access policies). It is kept in the system keyring, never in a file."
@@ -120,7 +145,10 @@ class ConnectionEditor(AsyncDialog):
         layout.addLayout(form)
         layout.addLayout(test_row)
         layout.addWidget(self.save_error)
-        layout.addWidget(self.session_only_button)
+        session_row = QHBoxLayout()
+        session_row.addStretch(1)
+        session_row.addWidget(self.session_only_button)
+        layout.addLayout(session_row)
         layout.addWidget(self.buttons)
 
         self.name_edit.textChanged.connect(self._validate)
@@ -204,12 +232,21 @@ class ConnectionEditor(AsyncDialog):
                 "until Twin Explorer quits.",
             )
             self.session_only_button.show()
+            self._fit()
             return
         except (ProfileError, ConnectionStringError) as exc:
             _show(self.save_error, _sentence(str(exc)))
+            self._fit()
             return
         self.saved_name = name
         self.accept()
+
+
+    def _fit(self) -> None:
+        """Grow to what the content asks for (a window manager may not do it for us)."""
+        self.layout().activate()
+        hint = self.sizeHint()
+        self.resize(max(self.width(), hint.width()), max(self.height(), hint.height()))
 
 
 class ConnectionsDialog(QDialog):
@@ -227,9 +264,13 @@ class ConnectionsDialog(QDialog):
         self.list.setObjectName("connectionList")
         self.error = _error_label()
         self.add_button = QPushButton("Add…")
+        self.add_button.setToolTip("Add a hub by its service connection string")
         self.edit_button = QPushButton("Edit…")
+        self.edit_button.setToolTip("Change the selected connection's name or string")
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Forget the selected connection and delete its key")
         self.connect_button = QPushButton("Connect")
+        self.connect_button.setToolTip("Open the selected hub in the window")
         self.connect_button.setDefault(True)
         side = QVBoxLayout()
         for button in (self.add_button, self.edit_button, self.remove_button):
@@ -240,6 +281,7 @@ class ConnectionsDialog(QDialog):
         body.addWidget(self.list, 1)
         body.addLayout(side)
         layout = QVBoxLayout(self)
+        _grow_with_content(layout)
         layout.addLayout(body, 1)
         layout.addWidget(self.error)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -272,6 +314,9 @@ class ConnectionsDialog(QDialog):
         for row in range(self.list.count()):
             if self.list.item(row).data(NameRole) == (select or LOCAL_HUB):
                 self.list.setCurrentRow(row)
+        # Wide enough for every name in full: the dialog grows rather than cutting them.
+        frame = 2 * self.list.frameWidth() + self.list.verticalScrollBar().sizeHint().width()
+        self.list.setMinimumWidth(self.list.sizeHintForColumn(0) + frame + 8)
         self._update_buttons()
 
     def selected_name(self) -> str | None:

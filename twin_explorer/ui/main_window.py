@@ -1,4 +1,9 @@
-"""The main window: device tree | twin editor over patch log, with menus and status bar."""
+"""The main window: device tree | twin editor, the patch log and simulated modules as tabs
+in the bottom dock area, with menus, a toolbar and a status bar.
+
+Each pane is placed whole (DESIGN "Each pane is one whole widget"): the window wires
+panes by their public signals, slots and actions, never by their children.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
+    QDockWidget,
     QLabel,
     QMainWindow,
     QMenu,
@@ -24,28 +31,58 @@ from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
+from twin_explorer.ui.hub_details import LocalHubDetailsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
 from twin_explorer.ui.notice import NoticeBar
 from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
+from twin_explorer.ui.shortcuts_dialog import ShortcutsDialog
 from twin_explorer.ui.simulator import SimulatorDock, session_transport
 from twin_explorer.ui.tree_pane import TreePane
 from twin_explorer.ui.twin_editor import TwinEditor
+from twin_explorer.ui.window_actions import (
+    METHOD,
+    QUERY,
+    REFRESH,
+    SAVE,
+    SIMULATE,
+    build_toolbar,
+    name_shortcuts_in_tooltips,
+)
 
 log = logging.getLogger(__name__)
 
 MENU_TITLES = ("&File", "&Hub", "&Twin", "&Module", "&View", "&Help")
+PANE_MARGINS = (4, 4, 4, 4)  # one margin around every pane's content
+TREE_MIN_WIDTH = 220
+EDITOR_MIN_WIDTH = 360
+EDITOR_MIN_LINES = 5  # a floor for small screens; a normal window leaves it far more
+
+
+def editor_min_height(editor: QWidget) -> int:
+    """Room for ``EDITOR_MIN_LINES`` of text plus the editor's header, tabs and buttons."""
+    line = editor.fontMetrics().lineSpacing()
+    chrome = 8 * line  # title, header, tab bar, status line, heading, margins
+    return EDITOR_MIN_LINES * line + chrome
 
 
 def _pane(name: str, title: str, body: QWidget) -> QWidget:
     pane = QWidget()
     pane.setObjectName(name)
     layout = QVBoxLayout(pane)
-    layout.setContentsMargins(4, 4, 4, 4)
+    layout.setContentsMargins(*PANE_MARGINS)
     heading = QLabel(f"<b>{title}</b>")
     layout.addWidget(heading)
     layout.addWidget(body, 1)
     return pane
+
+
+def _dock(window: QMainWindow, name: str, title: str, body: QWidget) -> QDockWidget:
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    body.setContentsMargins(*PANE_MARGINS)
+    dock.setWidget(body)
+    return dock
 
 
 class MainWindow(QMainWindow):
@@ -63,23 +100,17 @@ class MainWindow(QMainWindow):
         # -- patch log: one stream of patch events; history of watched twins --
         self.history = TwinHistory()
         self.patch_log = PatchLogWidget(self.patches, self.history)
-        self.log_view = self.patch_log.view
 
         self.tree_pane = TreePane()
-        self.tree_view = self.tree_pane.view
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
-        self.log_pane = _pane("patchLog", "Patch log", self.log_view)
+        self.editor_pane.setMinimumSize(EDITOR_MIN_WIDTH, editor_min_height(self.editor))
+        self.tree_pane.setMinimumWidth(TREE_MIN_WIDTH)
 
-        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.right_splitter.setObjectName("rightSplitter")
-        self.right_splitter.addWidget(self.editor_pane)
-        self.right_splitter.addWidget(self.log_pane)
-        self.right_splitter.setStretchFactor(0, 3)
-        self.right_splitter.setStretchFactor(1, 1)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
+        self.main_splitter.setChildrenCollapsible(False)
         self.main_splitter.addWidget(self.tree_pane)
-        self.main_splitter.addWidget(self.right_splitter)
+        self.main_splitter.addWidget(self.editor_pane)
         self.main_splitter.setStretchFactor(0, 1)
         self.main_splitter.setStretchFactor(1, 2)
         self.notice = NoticeBar()
@@ -90,6 +121,11 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.notice)
         central_layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
+        # The patch log is a whole pane in the bottom dock area; simulated modules share
+        # that area as a tab, so opening them never takes the editor's height.
+        self.log_pane = _dock(self, "patchLog", "Patch Log", self.patch_log)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_pane)
+        self.setDockNestingEnabled(False)
 
         self.hub_status = QLabel("No hub")
         self.hub_status.setObjectName("hubStatus")
@@ -135,6 +171,8 @@ class MainWindow(QMainWindow):
             local_transport=lambda: session_transport(self.session),
         )
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
+        self.tabifyDockWidget(self.log_pane, self.simulators)
+        self.log_pane.raise_()
         self.session.serviceChanged.connect(self.simulators.set_service)
         self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
         self.identity.identity_actions.append(self.simulators.simulate_action)
@@ -145,6 +183,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         if not window_state.restore(self, self._splitters()):
             self._default_geometry()
+
+    @property
+    def tree_view(self) -> QAbstractItemView:
+        """The tree pane's device list (its public view: people click its rows)."""
+        return self.tree_pane.view
 
     # -- menus -----------------------------------------------------------------------------
 
@@ -158,14 +201,29 @@ class MainWindow(QMainWindow):
         connections.setShortcut(QKeySequence("Ctrl+Shift+O"))
         connections.triggered.connect(self.show_connections)
         self.menus["Hub"].addAction(connections)
-        refresh = QAction("&Refresh", self)
-        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
-        refresh.triggered.connect(self.tree_pane.reload)
-        self.menus["Hub"].addAction(refresh)
+        self.refresh_action = QAction("&Refresh", self)
+        self.refresh_action.setObjectName("refreshAction")
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.setToolTip("Read the device list from the hub again")
+        self.refresh_action.triggered.connect(self.tree_pane.reload)
+        self.menus["Hub"].addAction(self.refresh_action)
         find = QAction("&Filter Devices", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.tree_pane.focus_filter)
         self.menus["Hub"].addAction(find)
+        self.query_action = QAction("&Query Devices", self)
+        self.query_action.setObjectName("queryAction")
+        self.query_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.query_action.setToolTip("Type an IoT Hub query for the device list")
+        self.query_action.triggered.connect(self.tree_pane.focus_query)
+        self.menus["Hub"].addAction(self.query_action)
+        self.hub_details_action = QAction("Local Hub &Details…", self)
+        self.hub_details_action.setObjectName("localHubDetailsAction")
+        self.hub_details_action.triggered.connect(self.show_local_hub_details)
+        self.menus["Hub"].addAction(self.hub_details_action)
+        self.menus["Hub"].setToolTipsVisible(True)  # says why Local Hub Details is off
+        self.session.serviceChanged.connect(lambda _service: self._update_hub_details())
+        self._update_hub_details()
 
         hub = self.menus["Hub"]
         hub.addSeparator()
@@ -205,20 +263,31 @@ class MainWindow(QMainWindow):
         self.menus["File"].addAction(quit_action)
 
         view = self.menus["View"]
-        for pane, label in (
-            (self.tree_pane, "Device &Tree"),
-            (self.editor_pane, "Twin &Editor"),
-            (self.log_pane, "&Patch Log"),
-        ):
+        self.pane_toggles: list[QAction] = []
+        for pane, label in ((self.tree_pane, "Device &Tree"), (self.editor_pane, "Twin &Editor")):
             toggle = QAction(label, self, checkable=True, checked=True)
             toggle.setObjectName(f"toggle_{pane.objectName()}")
             toggle.toggled.connect(pane.setVisible)
+            self.pane_toggles.append(toggle)
+        log_toggle = QAction("&Patch Log", self, checkable=True, checked=True)
+        log_toggle.setObjectName("toggle_patchLog")
+        log_toggle.toggled.connect(self.log_pane.setVisible)
+        self.log_pane.toggleViewAction().toggled.connect(log_toggle.setChecked)  # its ✕ button
+        self.pane_toggles.append(log_toggle)
+        for toggle in self.pane_toggles:
             view.addAction(toggle)
+        view.addAction(show_simulators)
         view.addSeparator()
         reset = QAction("&Reset Layout", self)
+        reset.setObjectName("resetLayout")
         reset.triggered.connect(self.reset_layout)
         view.addAction(reset)
 
+        shortcuts = QAction("&Keyboard Shortcuts", self)
+        shortcuts.setObjectName("shortcutsAction")
+        shortcuts.setShortcut(QKeySequence("Ctrl+/"))
+        shortcuts.triggered.connect(self.show_shortcuts)
+        self.menus["Help"].addAction(shortcuts)
         about = QAction(f"&About {APP_NAME}", self)
         about.setObjectName("aboutAction")
         about.triggered.connect(self.show_about)
@@ -227,6 +296,17 @@ class MainWindow(QMainWindow):
         about_qt.triggered.connect(QApplication.aboutQt)
         self.menus["Help"].addAction(about_qt)
         self.patch_log_actions = add_menu_actions(self)  # File/Twin/View: log and watching
+        self.toolbar = build_toolbar(
+            self,
+            [
+                (self.refresh_action, REFRESH, "Refresh"),
+                (self.query_action, QUERY, "Query"),
+                (self.editor.save_action, SAVE, "Save Twin"),
+                (self.simulators.simulate_action, SIMULATE, "Simulate"),
+                (self.identity.method, METHOD, "Invoke Method"),
+            ],
+        )
+        name_shortcuts_in_tooltips(self)
 
     def _default_geometry(self) -> None:
         screen = self.screen().availableGeometry()
@@ -273,12 +353,39 @@ class MainWindow(QMainWindow):
         self.notice.show_message(text)
 
     def reset_layout(self) -> None:
-        for action in self.menus["View"].actions():
-            if action.isCheckable():
-                action.setChecked(True)
+        for toggle in self.pane_toggles:
+            toggle.setChecked(True)
         width, height = self.width(), self.height()
         self.main_splitter.setSizes([width // 3, width - width // 3])
-        self.right_splitter.setSizes([height * 3 // 4, height // 4])
+        self.resizeDocks([self.log_pane], [height // 4], Qt.Orientation.Vertical)
+
+    def _update_hub_details(self) -> None:
+        session = self.session
+        ready = session.is_local and session.local_info is not None
+        self.hub_details_action.setEnabled(ready)
+        if ready:
+            tip = "Addresses, CA and code snippets to reach the local hub from scripts and SDKs"
+        elif session.name is None or session.is_local:
+            tip = "The local hub is not running: open it from Hub → Connections…"
+        else:
+            tip = f"Only for the built-in local hub; this window is connected to {session.name}"
+        self.hub_details_action.setToolTip(tip)
+        self.hub_details_action.setStatusTip(tip)
+
+    def show_local_hub_details(self) -> LocalHubDetailsDialog | None:
+        info = self.session.local_info
+        if not self.session.is_local or info is None:
+            return None
+        dialog = LocalHubDetailsDialog(info, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()  # modeless: copy from it while working in the window
+        return dialog
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def show_about(self) -> AboutDialog:
         dialog = AboutDialog(self)
@@ -301,7 +408,7 @@ class MainWindow(QMainWindow):
         self._shutdown_steps.clear()
 
     def _splitters(self) -> dict[str, QSplitter]:
-        return {"main": self.main_splitter, "right": self.right_splitter}
+        return {"main": self.main_splitter}
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.editor.allow_close(self.close):  # unsaved twin edit: asked first

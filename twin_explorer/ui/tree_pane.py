@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.service.browse import DeviceListing, DeviceRow, ModuleRow
 from twin_explorer.service.hub import HubService
+from twin_explorer.ui.columns import ReadableFirstColumn
 from twin_explorer.ui.device_tree_model import DeviceTreeModel, RowRole
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,7 @@ class TreePane(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.view.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.id_column = ReadableFirstColumn(self.view)
         # Fixed widths for the short columns: measuring them would read every row.
         for column, width in ((1, 70), (2, 100), (3, 80)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
@@ -166,6 +166,10 @@ class TreePane(QWidget):
     def selected_rows(self) -> list[DeviceRow | ModuleRow]:
         rows = self.view.selectionModel().selectedRows(0)
         return [index.data(RowRole) for index in rows if index.data(RowRole) is not None]
+
+    def focus_query(self) -> None:
+        self.query_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.query_edit.selectAll()
 
     def focus_filter(self) -> None:
         self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -28,6 +29,7 @@ from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.patchlog import DEFAULT_CAPACITY, PatchFilter
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream
+from twin_explorer.ui import window_state
 from twin_explorer.ui.patch_log.details import PatchDetailsDialog
 from twin_explorer.ui.patch_log.history_dialog import TwinHistoryDialog, open_history
 from twin_explorer.ui.patch_log.model import (
@@ -41,6 +43,23 @@ from twin_explorer.ui.patch_log.model import (
 )
 
 FILTER_DELAY_MS = 150
+MIN_ROWS = 3  # the table keeps room for this many rows whatever else is open
+EXPORT_DIR_SETTING = "patchlog/export_dir"
+
+
+def export_folder() -> str:
+    """Where Export opens: the folder used last, else the user's documents, else home."""
+    last = window_state.settings().value(EXPORT_DIR_SETTING, "")
+    if isinstance(last, str) and last and Path(last).is_dir():
+        return last
+    for kind in (
+        QStandardPaths.StandardLocation.DocumentsLocation,
+        QStandardPaths.StandardLocation.HomeLocation,
+    ):
+        folder = QStandardPaths.writableLocation(kind)
+        if folder and Path(folder).is_dir():
+            return folder
+    return str(Path.home())
 COLUMN_WIDTHS = {TIME: 96, IDENTITY: 160, DIRECTION: 76, SECTION: 72, VERSION: 64}
 
 
@@ -68,10 +87,12 @@ class PatchLogWidget(QWidget):
         self.identity_edit.setObjectName("logIdentityFilter")
         self.identity_edit.setPlaceholderText("Identity…")
         self.identity_edit.setClearButtonEnabled(True)
+        self.identity_edit.setToolTip("Show only patches of twins whose identity contains this")
         self.text_edit = QLineEdit()
         self.text_edit.setObjectName("logTextFilter")
         self.text_edit.setPlaceholderText("Search patches…")
         self.text_edit.setClearButtonEnabled(True)
+        self.text_edit.setToolTip("Show only patches whose body contains this text")
         self.direction_buttons: dict[Direction, QToolButton] = {}
         for direction in Direction:
             button = QToolButton()
@@ -102,6 +123,8 @@ class PatchLogWidget(QWidget):
         rows.hide()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measure rows
         rows.setDefaultSectionSize(self.fontMetrics().height() + 6)
+        header_height = self.view.horizontalHeader().sizeHint().height()
+        self.view.setMinimumHeight(header_height + MIN_ROWS * rows.defaultSectionSize() + 4)
         columns = self.view.horizontalHeader()
         columns.setStretchLastSection(True)
         columns.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -110,8 +133,10 @@ class PatchLogWidget(QWidget):
 
         self.status = QLabel()
         self.status.setObjectName("logStatus")
+        self.status.setToolTip("Rows shown, rows kept, and what pause holds back")
         self.watch_status = QLabel()
         self.watch_status.setObjectName("watchStatus")
+        self.watch_status.setToolTip("Twins polled for changes made elsewhere (Twin menu)")
 
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
@@ -216,13 +241,17 @@ class PatchLogWidget(QWidget):
         """Write the rows the table shows, as JSON Lines; returns how many."""
         self.model.flush()
         count = self.model.log.export(path)
+        store = window_state.settings()
+        store.setValue(EXPORT_DIR_SETTING, os.path.dirname(os.path.abspath(path)))
+        store.sync()
         self.exported.emit(os.fspath(path), count)
         self.status.setText(f"Exported {count:,} rows to {os.fspath(path)}")
         return count
 
     def show_export_dialog(self) -> QFileDialog:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        dialog = QFileDialog(self, "Export Patch Log", f"patch-log-{stamp}.jsonl")
+        name = os.path.join(export_folder(), f"patch-log-{stamp}.jsonl")
+        dialog = QFileDialog(self, "Export Patch Log", name)
         dialog.setObjectName("exportLogDialog")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setNameFilters(["JSON Lines (*.jsonl)", "All files (*)"])

@@ -12,7 +12,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QStackedWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QStackedWidget,
+    QTabWidget,
+    QWidget,
+)
 
 from twin_explorer.service.browse import DeviceRow, ModuleRow
 from twin_explorer.service.errors import ServiceError
@@ -75,7 +83,13 @@ class SimulatorDock(QDockWidget):
         self._stack = QStackedWidget()
         self._stack.addWidget(empty)
         self._stack.addWidget(self.tabs)
-        self.setWidget(self._stack)
+        # Scrolls rather than grows: a panel's height never pushes the editor or the window.
+        scroll = QScrollArea()
+        scroll.setObjectName("simulatorScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self._stack)
+        self.setWidget(scroll)
 
         self.simulate_action = QAction("&Simulate", window)
         self.simulate_action.setObjectName("simulateModule")

@@ -1,0 +1,62 @@
+"""Watch — history and diff: a person changes a twin twice and compares two versions."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QPlainTextEdit
+
+from tests.ui.conftest import until
+
+
+def _edit_twin(person, text: str) -> None:
+    """Replace the editable twin text by typing, as a person would."""
+    editor = person.window.findChild(QPlainTextEdit, "twinEditorText")
+    person.click_widget(editor.viewport())
+    person.press(QKeySequence.StandardKey.SelectAll, to=editor)
+    person.press(Qt.Key.Key_Delete, to=editor)
+    QTest.keyClicks(editor, text)
+
+
+def _diff_shows(person, sign: str, text: str) -> bool:
+    """A diff line that starts with ``sign`` ('+' added, '-' removed) and holds ``text``."""
+    return any(
+        line.startswith(sign) and not line.startswith(sign * 3) and text in line
+        for shown in person.texts()
+        for line in shown.splitlines()
+    )
+
+
+def test_watch_history_and_diff(person, qrun):
+    tree = person.window.tree_view
+
+    async def journey():
+        person.click_row(tree, "myFirstDevice")
+        await person.wait_to_see("Watching myFirstDevice")  # the patch log's watch status
+        await person.wait_to_see('"deviceId": "myFirstDevice"')
+
+        # The history beside the editor: it counts the versions as the watcher sees them.
+        person.menu("Twin", "Twin History")
+        await person.wait_to_see("1 version seen this session")
+        # The new window comes to the front first; the person then clicks back into the editor.
+        await until(lambda: QApplication.activeWindow() is not person.window, 5, "the history")
+        for seen, interval in ((2, 11), (3, 22)):
+            _edit_twin(
+                person,
+                '{"tags": {}, "properties": {"desired": {"interval": ' + str(interval) + "}}}",
+            )
+            await person.wait_to_see("unsaved changes")  # validated: the editor has the edit
+            person.press(QKeySequence.StandardKey.Save)
+            await until(lambda: not person.sees("unsaved changes"), 15, "the save to finish")
+            await person.wait_to_see(f"{seen} versions seen this session")
+
+        person.choose("From", "#1")
+        person.choose("To", "#2")
+        await until(lambda: _diff_shows(person, "+", '"interval": 11'), 15, "the first change")
+        person.choose("From", "#2")
+        person.choose("To", "#3")
+        await until(lambda: _diff_shows(person, "+", '"interval": 22'), 15, "the second change")
+        assert _diff_shows(person, "-", '"interval": 11')
+
+    qrun(journey(), timeout=120)
