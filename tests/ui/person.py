@@ -9,6 +9,7 @@ read back as text. Conditions are awaited (``until``), never slept on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt
@@ -18,7 +19,10 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QComboBox,
+    QDockWidget,
+    QFormLayout,
     QLabel,
     QLineEdit,
     QMenu,
@@ -104,7 +108,28 @@ class Person:
                     buddy = lab.buddy() or _next_input(lab)
                     if buddy is not None:
                         return buddy
+        for scope in self._scope(within):  # a heading "Name: what it holds" above its input
+            for lab in scope.findChildren(QLabel):
+                if _showing(lab) and _untagged(lab.text()).startswith(want + ":"):
+                    buddy = lab.buddy() or _next_input(lab)
+                    if buddy is not None:
+                        return buddy
         raise AssertionError(f"no visible field labelled {label!r}")
+
+    def window_titled(self, title: str) -> QWidget:
+        """An open window (dialog) whose title starts with ``title``."""
+        for window in _open_windows():
+            if window.windowTitle().startswith(title):
+                return window
+        titles = [w.windowTitle() for w in _open_windows()]
+        raise AssertionError(f"no open window {title!r}; open: {titles}")
+
+    def pane(self, title: str) -> QWidget:
+        """A visible dock pane by its title, to read or act within it."""
+        for dock in self.window.findChildren(QDockWidget):
+            if _showing(dock) and _plain(dock.windowTitle()) == _plain(title):
+                return dock
+        raise AssertionError(f"no visible pane {title!r}")
 
     def sees(self, text: str, within: QWidget | None = None) -> bool:
         """Whether ``text`` appears anywhere the person can read in the open windows."""
@@ -125,7 +150,9 @@ class Person:
 
     def click_widget(self, widget: QWidget, pos: QPoint | None = None) -> None:
         self._reachable(widget)
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+        _activate(widget.window())  # a click brings its window to the front, as on a desktop
+        where = pos if pos is not None else QPoint()  # QTest: a null point is the middle
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, where)
 
     def type_into(self, label: str, text: str, *, replace: bool = True) -> QWidget:
         target = self.field(label)
@@ -175,6 +202,7 @@ class Person:
                     Qt.KeyboardModifier.NoModifier,
                     menu.actionGeometry(action).center(),
                 )
+                _activate(self.window)  # the closed menu hands the keyboard back
                 return
             actions = menu.actions()
         raise AssertionError(f"{' → '.join(path)} is a menu, not an item")
@@ -201,12 +229,13 @@ class Person:
         self.click_widget(combo)
         index = combo.findText(option, Qt.MatchFlag.MatchStartsWith)
         assert index >= 0, f"{option!r} is not offered in {label!r}"
+        # In the open list, walk to the option and take it (a click on the list this soon
+        # after the click that opened it is taken by Qt as part of that click).
         popup = combo.view()
-        QTest.mouseClick(
-            popup.viewport(), Qt.MouseButton.LeftButton, pos=popup.visualRect(
-                combo.model().index(index, 0)
-            ).center()
-        )
+        step = Qt.Key.Key_Down if index > combo.currentIndex() else Qt.Key.Key_Up
+        for _ in range(abs(index - combo.currentIndex())):
+            QTest.keyClick(popup, step)
+        QTest.keyClick(popup, Qt.Key.Key_Return)
 
     # -- item views ----------------------------------------------------------------------
 
@@ -238,6 +267,14 @@ class Person:
         await until(lambda: self.sees(text), within, f"the window to show {text!r}")
 
 
+def _activate(window: QWidget) -> None:
+    """Make ``window`` the active one (a window manager does this on a click; offscreen
+    Qt leaves a closed popup menu active, so no shortcut would reach the window)."""
+    if QApplication.activeWindow() is not window:
+        window.activateWindow()
+        QApplication.setActiveWindow(window)
+
+
 def _describe(widget: QWidget) -> str:
     text = getattr(widget, "text", lambda: "")()
     return repr(_plain(text)) if text else widget.objectName() or type(widget).__name__
@@ -252,17 +289,54 @@ def _action_named(actions: list[QAction], name: str) -> QAction:
     raise AssertionError(f"no menu item {name!r}; there are {names}")
 
 
+def _untagged(text: str) -> str:
+    """A label's text as read: without rich-text tags."""
+    return _plain(re.sub(r"<[^>]+>", "", text))
+
+
 def _next_input(label: QLabel) -> QWidget | None:
-    """The input a form layout places beside ``label`` when no buddy is set."""
+    """The input placed beside ``label`` when no buddy is set: a form layout's field
+    (the first widget of a field that is a row of several), or the next widget in the
+    row or column that holds the label; layouts nested in the label's widget count."""
     parent = label.parentWidget()
-    layout = parent.layout() if parent is not None else None
-    if layout is None or not hasattr(layout, "getWidgetPosition"):
+    top = parent.layout() if parent is not None else None
+    layout = _layout_holding(top, label) if top is not None else None
+    if isinstance(layout, QFormLayout):
+        row, _role = layout.getWidgetPosition(label)
+        item = layout.itemAt(row, QFormLayout.ItemRole.FieldRole) if row >= 0 else None
+        return _first_widget(item) if item is not None else None
+    if isinstance(layout, QBoxLayout):
+        for i in range(layout.indexOf(label) + 1, layout.count()):
+            widget = layout.itemAt(i).widget()
+            if widget is not None:
+                return widget
+    return None
+
+
+def _first_widget(item) -> QWidget | None:
+    if item.widget() is not None:
+        return item.widget()
+    inner = item.layout()
+    if inner is None:
         return None
-    row, _role = layout.getWidgetPosition(label)
-    if row < 0:
-        return None
-    item = layout.itemAt(row, layout.ItemRole.FieldRole)
-    return item.widget() if item is not None else None
+    for i in range(inner.count()):
+        found = _first_widget(inner.itemAt(i))
+        if found is not None:
+            return found
+    return None
+
+
+def _layout_holding(layout, label: QLabel):
+    """The layout (``layout`` or one nested in it) that holds ``label`` itself."""
+    if layout.indexOf(label) >= 0:
+        return layout
+    for i in range(layout.count()):
+        inner = layout.itemAt(i).layout()
+        if inner is not None:
+            found = _layout_holding(inner, label)
+            if found is not None:
+                return found
+    return None
 
 
 def _texts_of(scope: QWidget) -> Iterable[str]:
@@ -286,8 +360,12 @@ def _view_texts(view: QAbstractItemView) -> Iterable[str]:
     pending = [QModelIndex()]
     while pending:
         parent = pending.pop()
+        try:
+            columns = model.columnCount(parent)
+        except TypeError:  # a QListWidget's model keeps columnCount private: one column
+            columns = 1
         for r in range(min(model.rowCount(parent), 500)):
-            for c in range(model.columnCount(parent)):
+            for c in range(columns):
                 value = model.data(model.index(r, c, parent))
                 if value is not None:
                     yield str(value)
