@@ -222,6 +222,15 @@ def test_how_panels_reach_the_hub(tmp_path):
     assert session_transport(_Session(service=azure)) is None
 
 
+async def _simulate_new_module(window: MainWindow, service: HubService, device: str):
+    await service.create_device(device)
+    module = await service.create_module(device, "m")
+    await window.simulators.open_module(
+        service.connection_string(module), window.simulators.local_transport()
+    )
+    return await _connected(window, f"{device}/m")
+
+
 def test_answers_and_behaviour_chosen_in_the_panel_reach_the_module(qtbot, qrun, local_hub):
     window = _window(qtbot)
     logged = []
@@ -229,12 +238,7 @@ def test_answers_and_behaviour_chosen_in_the_panel_reach_the_module(qtbot, qrun,
 
     async def scenario() -> None:
         service = await _open_hub(window, local_hub)
-        await service.create_device("seam-dev")
-        module = await service.create_module("seam-dev", "m")
-        await window.simulators.open_module(
-            service.connection_string(module), window.simulators.local_transport()
-        )
-        panel = await _connected(window, "seam-dev/m")
+        panel = await _simulate_new_module(window, service, "seam-dev")
         methods = panel.methods
 
         # Switching to "Ask me" and back gives the answer's status and payload back.
@@ -305,12 +309,7 @@ def test_a_method_dialog_closed_mid_call_keeps_the_call(qtbot, qrun, local_hub, 
 
     async def scenario() -> None:
         service = await _open_hub(window, local_hub)
-        await service.create_device("dlg-dev")
-        module = await service.create_module("dlg-dev", "m")
-        await window.simulators.open_module(
-            service.connection_string(module), window.simulators.local_transport()
-        )
-        panel = await _connected(window, "dlg-dev/m")
+        panel = await _simulate_new_module(window, service, "dlg-dev")
         panel.methods.name.setText("confirm")
         panel.methods.mode.setCurrentIndex(1)  # ask me
         assert panel.methods.save_rule()

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from twin_explorer.service.errors import DeviceOffline, MethodTimeout, ServiceError
@@ -72,28 +73,9 @@ class MethodCalls:
     def running(self) -> int:
         return len(self._tasks)
 
-    def start(
-        self,
-        service: HubService,
-        device_id: str,
-        module_id: str | None,
-        name: str,
-        payload: Any = None,
-        *,
-        response_timeout: int = 30,
-        connect_timeout: int = 0,
-    ) -> asyncio.Task[MethodCall]:
-        """The call as a task; await it (or not) for the ``MethodCall``."""
-        coro = self.call(
-            service,
-            device_id,
-            module_id,
-            name,
-            payload,
-            response_timeout=response_timeout,
-            connect_timeout=connect_timeout,
-        )
-        task = asyncio.ensure_future(coro)
+    def start(self, service: HubService, *args: Any, **kwargs: Any) -> asyncio.Task[MethodCall]:
+        """``call`` as a task kept here; await it (or not) for the ``MethodCall``."""
+        task = asyncio.ensure_future(self.call(service, *args, **kwargs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -110,6 +92,7 @@ class MethodCalls:
         connect_timeout: int = 0,
     ) -> MethodCall:
         started = time.monotonic()
+        call = partial(MethodCall, device_id, module_id, name, payload)
         try:
             result = await service.invoke_method(
                 device_id,
@@ -120,32 +103,22 @@ class MethodCalls:
                 connect_timeout=connect_timeout,
             )
         except ServiceError as error:
-            call = MethodCall(
-                device_id,
-                module_id,
-                name,
-                payload,
-                time.monotonic() - started,
-                error=error.text,
-                answered_by=_answered_by(error),
+            done = call(
+                time.monotonic() - started, error=error.text, answered_by=_answered_by(error)
             )
         else:
-            call = MethodCall(
-                device_id,
-                module_id,
-                name,
-                payload,
+            done = call(
                 time.monotonic() - started,
                 status=result.status,
                 response=result.payload,
                 answered_by="module" if module_id else "device",
             )
-        self._log(call)
+        self._log(done)
         try:
-            self.on_finished(call)
+            self.on_finished(done)
         except Exception:  # a broken status line must not lose the answer
             log.exception("telling that a method call ended failed")
-        return call
+        return done
 
     def _log(self, call: MethodCall) -> None:
         if self.patches is None:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -104,7 +105,12 @@ class MethodDialog(AsyncDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("Response:"))
+        self.timing = QLabel()
+        self.timing.setObjectName("methodTiming")
+        response_row = QHBoxLayout()
+        response_row.addWidget(QLabel("Response:"), 1)
+        response_row.addWidget(self.timing)
+        layout.addLayout(response_row)
         layout.addWidget(self.response, 1)
         layout.addWidget(self.buttons)
 
@@ -154,6 +160,7 @@ class MethodDialog(AsyncDialog):
             "Closing this dialog does not stop the call: its answer goes to the patch log."
         )
         self.response.setPlainText("")
+        self.timing.setText("")
 
     def _finished(self, task: asyncio.Task[MethodCall]) -> None:
         self._call = None
@@ -171,7 +178,8 @@ class MethodDialog(AsyncDialog):
             return
         good = 200 <= (call.status or 0) < 300
         self.status.setStyleSheet(f"color: {GOOD if good else WARN};")
-        self.status.setText(f"Status {call.status} · answered in {call.seconds:.1f} s")
+        self.status.setText(f"Status {call.status}")
+        self.timing.setText(f"answered in {call.seconds:.1f} s")
         self.response.setPlainText(json.dumps(call.response, indent=2, ensure_ascii=False))
 
     def done(self, result: int) -> None:

@@ -120,5 +120,9 @@ def message_table(model: MessageListModel, parent: QWidget | None = None) -> QTa
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
     header.setSectionResizeMode(BODY, QHeaderView.ResizeMode.Stretch)
+    # Short, fixed-width facts: as wide as their text, so the body gets the rest and
+    # "application/json; utf-8" is never cut.
+    for column in (TIME, RESULT, CONTENT):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
     view.setToolTip("Each message this module sent, newest first (the last 1,000 are kept)")
     return view
