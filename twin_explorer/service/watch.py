@@ -495,7 +495,7 @@ class TwinWatcher:
 
     def _on_event(self, event: PatchEvent) -> None:
         """Remember this app's own patches on twins we watch or have seen."""
-        if event.direction not in (Direction.SENT, Direction.REPORTED):
+        if event.direction not in (Direction.SENT, Direction.REPORTED) or not event.changes_twin:
             return
         identity = event.identity
         if identity not in self._watches and self.history.latest(identity) is None:

@@ -143,7 +143,11 @@ class MainWindow(QMainWindow):
         self.add_shutdown_step(self.session.aclose)
 
         self.identity = IdentityActions(
-            self, self.tree_pane, report=self.show_error, notify=self.show_status
+            self,
+            self.tree_pane,
+            report=self.show_error,
+            notify=self.show_status,
+            patches=self.patches,
         )
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QLabel, QListWidget, QPlainTextEdit
+from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QPlainTextEdit
+
+E = TypeVar("E", bound=Enum)
 
 ERROR_STYLE = "color: #c62828;"
 LIST_LIMIT = 1000  # rows kept in a panel's lists: a demo may run for hours
@@ -20,6 +23,20 @@ STATUS_COLOURS = {
     "closed": "#616161",
     "idle": "#616161",
 }
+
+
+def chosen(combo: QComboBox, kind: type[E]) -> E:
+    """The enum member a combo box's current item stands for.
+
+    A QComboBox gives back a StrEnum member stored as item data as a plain str, and the
+    simulator compares members by identity: hand it the member, never the str.
+    """
+    return kind(combo.currentData())
+
+
+def choose(combo: QComboBox, member: Enum) -> None:
+    """Select the item that stands for ``member``."""
+    combo.setCurrentIndex(combo.findData(member.value))
 
 
 def mono() -> QFont:

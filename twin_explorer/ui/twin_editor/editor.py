@@ -272,7 +272,7 @@ class TwinEditor(EditorWrites, QWidget):
         self._show_session()
 
     def _patch_event(self, event: PatchEvent) -> None:
-        if event.source == SOURCE or self.session is None:
+        if event.source == SOURCE or self.session is None or not event.changes_twin:
             return
         if self.session.same_twin(event.device_id, event.module_id):
             self._refresh_timer.start()
