@@ -11,6 +11,8 @@ import logging
 import re
 
 MASK = "****"
+# How much of a client-supplied string a log line or error message quotes.
+CLIP = 128
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Inside a connection string the whole token value is secret, up to the next ';'.
@@ -36,6 +38,15 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: a client id, topic or
+    path quoted in a log line or error message cannot make that line (and every handler
+    that formats, redacts and writes it) as long as what a hostile client sent."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text)} chars)"
 
 
 class RedactingFilter(logging.Filter):

@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
+from twin_explorer.connection.redact import clip
+
 from .codec import DEFAULT_MAX_PACKET_SIZE, Decoder, encode
 from .errors import LocalProtocolError, MqttProtocolError
 from .events import (
@@ -308,7 +310,7 @@ class ServerConnection:
             # MQTT would answer CONNACK 1, which makes paho downgrade and retry (A.4):
             # IoT Hub only speaks 3.1.1, so just hang up.
             return self._protocol_error(
-                f"unsupported protocol {packet.protocol_name!r} level {packet.protocol_level}"
+                f"unsupported protocol {clip(packet.protocol_name)!r} level {packet.protocol_level}"
             )
         if not packet.client_id and not packet.clean_session:
             self._send(Connack(False, ConnackCode.IDENTIFIER_REJECTED))  # MQTT-3.1.3-8

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
+from twin_explorer.connection.redact import clip
+
 # Filters the SDK subscribes to (A.5).
 TWIN_RESPONSE_FILTER = "$iothub/twin/res/#"
 DESIRED_PATCH_FILTER = "$iothub/twin/PATCH/properties/desired/#"
@@ -98,12 +100,12 @@ def _request_id(topic: str, path: str) -> str:
     """The `$rid` of `<path>?$rid=...`; the path must end with "/" as the SDK sends it."""
     prefix, sep, query = topic.partition("?")
     if prefix != path or not sep:
-        raise TopicError(f"expected {path}?$rid=<rid>, got {topic!r}")
+        raise TopicError(f"expected {path}?$rid=<rid>, got {clip(topic)!r}")
     for piece in query.split("&"):
         key, has_value, value = piece.partition("=")
         if has_value and unquote(key).lstrip("$") == "rid":
             return unquote(value)
-    raise TopicError(f"no $rid in {topic!r}")
+    raise TopicError(f"no $rid in {clip(topic)!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,14 +122,14 @@ def parse_device_publish(topic: str, payload: bytes) -> DeviceRequest:
         try:
             status = int(unquote(match.group(1)))
         except ValueError:
-            raise TopicError(f"method response status is not an integer: {topic!r}") from None
+            raise TopicError(f"method response status is not an integer: {clip(topic)!r}") from None
         return MethodResponse(_request_id(topic, match.group(0)), status, payload)
     if match := _TELEMETRY.fullmatch(topic):
         custom, system = {}, {}
         for key, value in parse_property_bag(match["bag"] or "").items():
             (system if key.startswith("$.") else custom)[key] = value
         return Telemetry(match["d"], match["m"], custom, system, payload)
-    raise TopicError(f"unsupported topic {topic!r}")
+    raise TopicError(f"unsupported topic {clip(topic)!r}")
 
 
 def twin_get_topic(rid: str) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.rest.api import InfoSource, RestApi
 from twin_explorer.localhub.rest.methods import MethodInvoker, NoDevicesOnline
@@ -69,7 +70,7 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except HubError as error:
         if error.status >= 500:
-            logger.warning("%s %s -> %s", request.method, request.path, error)
+            logger.warning("%s %s -> %s", request.method, clip(request.path), error)
         return error_response(error)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -78,7 +79,7 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
     except RecursionError:
         return error_response(argument_invalid("The request is nested too deeply."))
     except Exception:
-        logger.exception("unexpected failure in %s %s", request.method, request.path)
+        logger.exception("unexpected failure in %s %s", request.method, clip(request.path))
         return error_response(
             HubError(500, "ServerError", 500000, "The hub failed to process the request.")
         )

@@ -1,0 +1,91 @@
+"""Hostile MQTT input against a real hub over TLS: refused at once, cheaply, in short log
+lines, while every other client keeps being served."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.localhub.test_mqtt_server_support import (
+    SERVER_LOGS,
+    LogWatch,
+    ThreadedHub,
+    watch_log,
+)
+from twin_explorer.connection.redact import RedactingFilter
+from twin_explorer.localhub.mqtt.packets import Connack, Connect, Pingreq, Pingresp, Publish
+
+# Wall-clock bounds are loose (a loaded 2-core machine); before the fix these took 5 to
+# 100 s, spent redacting log lines on the hub's loop.
+STALL_BOUND = 2.0
+LONGEST_LOG_LINE = 1000
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[ThreadedHub]:
+    threaded = ThreadedHub(tmp_path / "hub", sweep_interval=3600)
+    yield threaded
+    threaded.close()
+
+
+@pytest.fixture
+def logs() -> Iterator[LogWatch]:
+    """DEBUG logs of the MQTT side, through the redaction every real handler has (-v)."""
+    with watch_log(*SERVER_LOGS) as watch:
+        watch.addFilter(RedactingFilter())
+        yield watch
+
+
+def _longest_line(logs: LogWatch) -> int:
+    return max(len(message) for message in logs.messages)
+
+
+def test_a_huge_client_id_is_refused_at_once_and_stalls_no_one(
+    hub: ThreadedHub, logs: LogWatch
+) -> None:
+    hub.identity("d1")
+    with hub.raw() as bystander:
+        assert bystander.connect("d1", hub.password("d1")).return_code == 0
+        with hub.raw() as attacker:
+            start = time.monotonic()
+            attacker.send(Connect("x" * 60_000, False, 60, "h/x/?api-version=1", b"sig"))
+            bystander.send(Pingreq())
+            assert bystander.recv() == Pingresp()
+            stalled = time.monotonic() - start
+            connack = attacker.recv()
+            assert connack == Connack(False, 2)  # identifier rejected: no SDK retry loop
+            assert attacker.closed_by_hub()
+    assert stalled < STALL_BOUND
+    line = logs.wait_for("refused", "60000 characters")
+    assert len(line) < LONGEST_LOG_LINE
+    assert _longest_line(logs) < LONGEST_LOG_LINE
+
+
+def test_a_client_id_of_a_module_at_the_longest_ids_is_still_heard(hub: ThreadedHub) -> None:
+    device, module = "d" * 128, "m" * 128
+    hub.identity(device, module)
+    with hub.raw() as client:
+        assert client.connect(f"{device}/{module}", hub.password(device, module)).return_code == 0
+
+
+def test_a_publish_to_a_huge_unknown_topic_closes_only_that_client(
+    hub: ThreadedHub, logs: LogWatch
+) -> None:
+    hub.identity("d1")
+    hub.identity("d2")
+    with hub.raw() as bystander, hub.raw() as attacker:
+        assert bystander.connect("d2", hub.password("d2")).return_code == 0
+        assert attacker.connect("d1", hub.password("d1")).return_code == 0
+        start = time.monotonic()
+        attacker.send(Publish("nowhere/" + "t" * 60_000, b"{}", 1, packet_id=1))
+        bystander.send(Pingreq())
+        assert bystander.recv() == Pingresp()
+        stalled = time.monotonic() - start
+        assert attacker.closed_by_hub()
+    assert stalled < STALL_BOUND
+    line = logs.wait_for("d1 disconnected", "unsupported topic")
+    assert len(line) < LONGEST_LOG_LINE
+    assert _longest_line(logs) < LONGEST_LOG_LINE
