@@ -16,7 +16,15 @@ from tests.localhub.test_mqtt_server_support import (
     watch_log,
 )
 from twin_explorer.connection.redact import RedactingFilter
-from twin_explorer.localhub.mqtt.packets import Connack, Connect, Pingreq, Pingresp, Publish
+from twin_explorer.localhub.mqtt.packets import (
+    Connack,
+    Connect,
+    Pingreq,
+    Pingresp,
+    Publish,
+    Suback,
+    Subscribe,
+)
 
 # Wall-clock bounds are loose (a loaded 2-core machine); before the fix these took 5 to
 # 100 s, spent redacting log lines on the hub's loop.
@@ -89,3 +97,32 @@ def test_a_publish_to_a_huge_unknown_topic_closes_only_that_client(
     line = logs.wait_for("d1 disconnected", "unsupported topic")
     assert len(line) < LONGEST_LOG_LINE
     assert _longest_line(logs) < LONGEST_LOG_LINE
+
+
+@pytest.mark.parametrize(
+    ("client", "filters", "codes"),
+    [
+        (("d1", None), ["#", "$iothub/#", "devices/d2/messages/devicebound/#"], [0x80] * 3),
+        (("d1", None), ["devices/+/#", "devices/d1/modules/m1/inputs/#"], [0x80] * 2),
+        (("d1", "m1"), ["devices/d1/messages/devicebound/#", "+/+/+/+/+"], [0x80] * 2),
+        (("d1", "m1"), ["devices/d1/modules/m2/inputs/#", "devices/d1/#"], [0x80] * 2),
+        # Its own filters, as the Python, Node and C SDKs write them.
+        (("d1", None), ["$iothub/twin/res/#", "devices/d1/messages/devicebound/#"], [1, 1]),
+        (("d1", None), ["devices/+/messages/devicebound/#", "$iothub/methods/POST/#"], [1, 1]),
+        (("d1", "m1"), ["$iothub/twin/PATCH/properties/desired/#"], [1]),
+        (("d1", "m1"), ["devices/d1/modules/m1/inputs/#"], [1]),
+    ],
+)
+def test_filters_outside_the_identity_get_suback_failure_and_the_rest_is_granted(
+    hub: ThreadedHub, client: tuple[str, str | None], filters: list[str], codes: list[int]
+) -> None:
+    device_id, module_id = client
+    hub.identity(device_id, module_id)
+    hub.identity("d2")
+    client_id = f"{device_id}/{module_id}" if module_id else device_id
+    with hub.raw() as raw:
+        assert raw.connect(client_id, hub.password(device_id, module_id)).return_code == 0
+        raw.send(Subscribe(5, tuple((f, 1) for f in filters)))
+        assert raw.recv() == Suback(5, tuple(codes))
+        raw.send(Pingreq())  # still connected
+        assert raw.recv() == Pingresp()

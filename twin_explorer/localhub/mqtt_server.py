@@ -17,6 +17,7 @@ Rules it keeps (checklist F):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import threading
@@ -41,6 +42,7 @@ from twin_explorer.localhub.mqtt.iothub_topics import (
     METHOD_REQUEST_FILTER,
     Telemetry,
     desired_patch_topic,
+    may_subscribe,
     method_request_topic,
 )
 from twin_explorer.localhub.session_persistence import PersistedSubscriptions
@@ -217,7 +219,11 @@ class MqttServer:
         if event.clean_session:
             self._save_sessions()  # a clean start ends the kept session
         link.identity = identity
-        link.send(link.conn.accept(session, present))
+        # Filters outside the identity's own get SUBACK 0x80. IoT Hub's documentation does
+        # not say whether it fails such a filter or closes the connection (reference A.5);
+        # a failure code keeps the client connected and tells it which filter was refused.
+        own = functools.partial(may_subscribe, identity.device_id, identity.module_id)
+        link.send(link.conn.accept(session, present, may_subscribe=own))
         self._online[identity.client_id] = link
         self._set_connected(identity, True)
         logger.info(
