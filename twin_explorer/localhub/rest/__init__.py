@@ -14,6 +14,7 @@ from aiohttp import web
 from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.rest.api import InfoSource, RestApi
+from twin_explorer.localhub.rest.bad_requests import quiet_malformed_requests
 from twin_explorer.localhub.rest.methods import MethodInvoker, NoDevicesOnline
 from twin_explorer.localhub.rest.wire import MAX_BODY_BYTES, error_response
 
@@ -32,6 +33,7 @@ def create_app(
 ) -> web.Application:
     """The REST application over ``core``; ``invoker`` delivers direct methods (without
     one every method call answers 404103) and ``info`` feeds ``GET /_localhub/info``."""
+    quiet_malformed_requests()
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
