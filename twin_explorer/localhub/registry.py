@@ -11,7 +11,6 @@ from typing import Any
 from twin_explorer.localhub import identity as ident
 from twin_explorer.localhub.base import CoreBase, RemovalReason
 from twin_explorer.localhub.errors import (
-    argument_invalid,
     device_already_exists,
     device_not_found,
     module_already_exists,
@@ -75,11 +74,15 @@ class RegistryOps(CoreBase):
         self._emit_removed(device_id, None, RemovalReason.DELETED)
 
     def list_devices(self, top: int | None = None) -> list[dict[str, Any]]:
-        """GET /devices[?top=N]: at most 1000, ordered by id."""
-        if top is not None and not 1 <= top <= MAX_LIST_DEVICES:
-            raise argument_invalid(f"top must be between 1 and {MAX_LIST_DEVICES}, not {top}.")
+        """GET /devices[?top=N]: at most 1000, ordered by id.
+
+        "Any value outside the range of 1-1000 is considered to be 1000" (REST API
+        "Devices - Get Devices", ``top``; azure-iot-hub ``get_devices`` docstring).
+        """
+        if top is None or not 1 <= top <= MAX_LIST_DEVICES:
+            top = MAX_LIST_DEVICES
         self._flush_activity()
-        return self.store.list_devices(MAX_LIST_DEVICES if top is None else top)
+        return self.store.list_devices(top)
 
     # -- modules ------------------------------------------------------------------------
 

@@ -86,6 +86,9 @@ class RestApi:
             # Registered before /devices/{device_id}: same path shape, different method.
             web.post("/devices/query", guard((service, read), self.query)),
             web.get("/devices", guard(read, self.list_devices)),
+            # The Node service SDK lists with devicePath("") = "/devices/" (azure-iothub
+            # Registry.list).
+            web.get("/devices/", guard(read, self.list_devices)),
             web.put(device, guard(write, self.put_device)),
             web.get(device, guard(read, self.get_device)),
             web.delete(device, guard(write, self.delete_device)),
