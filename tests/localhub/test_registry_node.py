@@ -37,3 +37,54 @@ async def test_list_devices(registry: NodeService, hub_server) -> None:
     assert answer["event"] == "result", answer
     assert answer["status"] == 200
     assert [device["deviceId"] for device in answer["body"]] == ["a", "b", "c"]
+
+
+def _failed(answer: dict) -> list[tuple[str, str]]:
+    """(deviceId, errorCode) of a bulk call the hub answered 400 (the SDK's error)."""
+    assert answer["event"] == "error" and answer["status"] == 400, answer
+    assert answer["body"]["isSuccessful"] is False
+    return [(error["deviceId"], error["errorCode"]) for error in answer["body"]["errors"]]
+
+
+async def test_bulk_add_update_remove(registry: NodeService, hub_server) -> None:
+    core = hub_server.core
+    added = await registry.registry(
+        "addDevices",
+        [{"deviceId": "n1"}, {"deviceId": "n2", "status": "disabled"}, {"deviceId": "n3"}],
+    )
+    assert added == {
+        "event": "result",
+        "status": 200,
+        "body": {"isSuccessful": True, "errors": [], "warnings": []},
+    }
+    assert core.get_device("n2")["status"] == "disabled"
+
+    again = await registry.registry("addDevices", [{"deviceId": "n1"}, {"deviceId": "n4"}])
+    assert _failed(again) == [("n1", "DeviceAlreadyExists")]
+    assert core.get_device("n4")["deviceId"] == "n4"
+
+    # updateDevices(force=false) sends UpdateIfMatchETag with each device's etag.
+    listed = (await registry.registry("list"))["body"]
+    current = {device["deviceId"]: device for device in listed}
+    changed = [{**current["n1"], "status": "disabled"}, {**current["n3"], "status": "disabled"}]
+    updated = await registry.registry("updateDevices", changed, False)
+    assert updated["status"] == 200, updated
+    assert core.get_device("n1")["status"] == core.get_device("n3")["status"] == "disabled"
+    stale = await registry.registry("updateDevices", changed, False)
+    assert _failed(stale) == [("n1", "PreconditionFailed"), ("n3", "PreconditionFailed")]
+    forced = await registry.registry(
+        "updateDevices", [{"deviceId": "n1", "status": "enabled"}], True
+    )
+    assert forced["status"] == 200 and core.get_device("n1")["status"] == "enabled"
+
+    # removeDevices(force=false) sends DeleteIfMatchETag; force=true plain Delete.
+    n2 = core.get_device("n2")
+    missing = {"deviceId": "n9", "etag": "MQ=="}
+    removed = await registry.registry("removeDevices", [n2, missing], False)
+    assert _failed(removed) == [("n9", "DeviceNotFound")]
+    removed = await registry.registry(
+        "removeDevices", [{"deviceId": "n1"}, {"deviceId": "n3"}], True
+    )
+    assert removed["status"] == 200
+    assert [device["deviceId"] for device in core.list_devices()] == ["n4"]
+
