@@ -88,3 +88,28 @@ async def test_bulk_add_update_remove(registry: NodeService, hub_server) -> None
     assert removed["status"] == 200
     assert [device["deviceId"] for device in core.list_devices()] == ["n4"]
 
+
+async def test_edge_and_device_scope_relationship(registry: NodeService) -> None:
+    """azure-iot-sdk-node's e2e "Can create an edge and device scope relationship", with
+    the error the hub answers checked too."""
+    edge = await registry.registry(
+        "create", {"deviceId": "edge", "status": "enabled", "capabilities": {"iotEdge": True}}
+    )
+    assert edge["status"] == 200, edge
+    scope = edge["body"]["deviceScope"]
+    assert edge["body"]["capabilities"]["iotEdge"] is True and scope
+    scoped = await registry.registry(
+        "create", {"deviceId": "scoped", "status": "enabled", "deviceScope": scope}
+    )
+    assert scoped["status"] == 200, scoped
+    assert scoped["body"]["deviceScope"] == scope
+    assert scoped["body"]["parentScopes"] == [scope]
+
+    moved = await registry.registry("update", {**scoped["body"], "deviceScope": "a-made-up-scope"})
+    assert moved["event"] == "error" and moved["status"] == 400, moved
+    assert moved["body"]["Message"].startswith("ErrorCode:InvalidDeviceScope;")
+    # Sending the device back as it was changes nothing and is fine.
+    same = await registry.registry("update", scoped["body"])
+    assert same["status"] == 200 and same["body"]["deviceScope"] == scope
+    for device_id in ("edge", "scoped"):
+        assert (await registry.registry("delete", device_id))["status"] == 204

@@ -246,3 +246,87 @@ async def test_bulk_needs_registry_write(hub_server) -> None:
     await _assert_error(response, 401, "IotHubUnauthorizedAccess")
     assert hub_server.core.list_devices() == []
 
+
+# -- device scopes -------------------------------------------------------------------------
+
+
+async def _scope_failure(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(HttpOperationError) as info:
+        await asyncio.to_thread(lambda: fn(*args, **kwargs))
+    response = info.value.response
+    assert response.status_code == 400, response.text
+    assert response.headers["iothub-errorcode"] == "InvalidDeviceScope"
+    return json.loads(response.text)["Message"]
+
+
+async def test_leaf_device_joins_an_edge_device_through_its_scope(rm) -> None:
+    edge = await asyncio.to_thread(
+        lambda: rm.create_device_with_sas("edge", None, None, "enabled", iot_edge=True)
+    )
+    assert edge.device_scope == f"ms-azure-iot-edge://edge-{edge.generation_id}"
+    assert edge.parent_scopes == []
+    leaf = await asyncio.to_thread(
+        lambda: rm.create_device_with_sas(
+            "leaf", None, None, "enabled", device_scope=edge.device_scope
+        )
+    )
+    assert leaf.device_scope == edge.device_scope
+    assert leaf.parent_scopes == [edge.device_scope]  # filled in by the hub
+    twin = await call(rm.get_twin, "leaf")
+    assert twin.device_scope == edge.device_scope and twin.parent_scopes == [edge.device_scope]
+
+    # A non-edge device cannot make up a scope of its own, at creation or later.
+    message = await _scope_failure(
+        rm.create_device_with_sas, "other", None, None, "enabled", device_scope="my-own-scope"
+    )
+    assert "ErrorCode:InvalidDeviceScope;" in message and "my-own-scope" in message
+    leaf = await call(rm.get_device, "leaf")
+    await _scope_failure(
+        rm.update_device_with_sas, "leaf", leaf.etag, None, None, "enabled", device_scope="made-up"
+    )
+    # A leaf cannot name a parent through parentScopes either.
+    await _scope_failure(
+        rm.create_device_with_sas, "p", None, None, "enabled", parent_scopes=[edge.device_scope]
+    )
+    assert (await call(rm.get_device, "leaf")).device_scope == edge.device_scope
+
+
+async def test_edge_devices_nest_through_parent_scopes(rm) -> None:
+    def create_edge(device_id: str, **kwargs: Any):
+        return rm.create_device_with_sas(device_id, None, None, "enabled", iot_edge=True, **kwargs)
+
+    top = await asyncio.to_thread(create_edge, "top")
+    lower = await asyncio.to_thread(create_edge, "lower", parent_scopes=[top.device_scope])
+    assert lower.parent_scopes == [top.device_scope]
+    assert lower.device_scope not in (None, top.device_scope)
+
+    # The scope is the hub's own and cannot change.
+    await _scope_failure(
+        rm.update_device_with_sas,
+        "top",
+        top.etag,
+        None,
+        None,
+        "enabled",
+        iot_edge=True,
+        device_scope=lower.device_scope,
+    )
+    # No parent that is not an edge device, no two parents, no loops.
+    await asyncio.to_thread(rm.create_device_with_sas, "plain", None, None, "enabled")
+    for parents in (
+        ["ms-azure-iot-edge://plain-1"],
+        ["ms-azure-iot-edge://nobody-1"],
+        [top.device_scope, lower.device_scope],
+    ):
+        await _scope_failure(create_edge, "e", parent_scopes=parents)
+    message = await _scope_failure(
+        rm.update_device_with_sas,
+        "top",
+        top.etag,
+        None,
+        None,
+        "enabled",
+        iot_edge=True,
+        parent_scopes=[lower.device_scope],
+    )
+    assert "own parent or ancestor" in message
