@@ -300,17 +300,13 @@ async def test_edge_devices_nest_through_parent_scopes(rm) -> None:
     assert lower.parent_scopes == [top.device_scope]
     assert lower.device_scope not in (None, top.device_scope)
 
+    def update_top(**kwargs: Any):
+        return rm.update_device_with_sas(
+            "top", top.etag, None, None, "enabled", iot_edge=True, **kwargs
+        )
+
     # The scope is the hub's own and cannot change.
-    await _scope_failure(
-        rm.update_device_with_sas,
-        "top",
-        top.etag,
-        None,
-        None,
-        "enabled",
-        iot_edge=True,
-        device_scope=lower.device_scope,
-    )
+    await _scope_failure(update_top, device_scope=lower.device_scope)
     # No parent that is not an edge device, no two parents, no loops.
     await asyncio.to_thread(rm.create_device_with_sas, "plain", None, None, "enabled")
     for parents in (
@@ -319,14 +315,5 @@ async def test_edge_devices_nest_through_parent_scopes(rm) -> None:
         [top.device_scope, lower.device_scope],
     ):
         await _scope_failure(create_edge, "e", parent_scopes=parents)
-    message = await _scope_failure(
-        rm.update_device_with_sas,
-        "top",
-        top.etag,
-        None,
-        None,
-        "enabled",
-        iot_edge=True,
-        parent_scopes=[lower.device_scope],
-    )
+    message = await _scope_failure(update_top, parent_scopes=[lower.device_scope])
     assert "own parent or ancestor" in message

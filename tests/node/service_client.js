@@ -14,24 +14,12 @@
 
 const readline = require('readline');
 const { Registry } = require('azure-iothub');
+const { emit, withTimeout } = require('./lines');
 
-const OP_TIMEOUT_MS = Number(process.env.TE_OP_TIMEOUT_MS || 20000);
 const METHODS = new Set([
   'list', 'create', 'get', 'update', 'delete', 'addDevices', 'updateDevices', 'removeDevices',
 ]);
 const registry = Registry.fromConnectionString(process.env.TE_CONNECTION_STRING);
-
-function emit(event) {
-  process.stdout.write(JSON.stringify(event) + '\n');
-}
-
-function withTimeout(op, promise) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${op} took over ${OP_TIMEOUT_MS} ms`)), OP_TIMEOUT_MS);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
 
 function parsed(text) {
   if (typeof text !== 'string') return text === undefined ? null : text;
