@@ -49,6 +49,10 @@ class HubError(Exception):
 # B.7: iothub-errorcode -> (HTTP status, numeric code).
 CODES: dict[str, tuple[int, int]] = {
     "ArgumentInvalid": (400, 400004),
+    # Bulk registry and device scopes: azure-iot-sdk-csharp ErrorCode.cs and the
+    # "Troubleshoot Azure IoT Hub error codes" page (400011, 400028, 413002).
+    "DeviceDefinedMultipleTimes": (400, 400011),
+    "InvalidDeviceScope": (400, 400028),
     "IotHubUnauthorizedAccess": (401, 401002),
     "DeviceNotFound": (404, 404001),
     "ModuleNotFound": (404, 404010),
@@ -56,6 +60,7 @@ CODES: dict[str, tuple[int, int]] = {
     "DeviceAlreadyExists": (409, 409001),
     "ModuleAlreadyExistsOnDevice": (409, 409301),
     "PreconditionFailed": (412, 412001),
+    "TooManyDevices": (413, 413002),
     "TooManyModulesOnDevice": (413, 413003),
     "ThrottlingException": (429, 429001),
     "GatewayTimeout": (504, 504101),
@@ -130,6 +135,23 @@ def too_many_modules(device_id: str, limit: int) -> HubError:
         "TooManyModulesOnDevice",
         f"Device {device_id!r} already has the maximum of {limit} modules.",
     )
+
+
+def too_many_devices(count: int, limit: int) -> HubError:
+    return hub_error(
+        "TooManyDevices",
+        f"The request lists {count} devices; a bulk registry operation takes at most {limit}.",
+    )
+
+
+def device_defined_multiple_times(device_id: str) -> HubError:
+    return hub_error(
+        "DeviceDefinedMultipleTimes", f"Device {device_id!r} appears more than once in the request."
+    )
+
+
+def invalid_device_scope(message: str) -> HubError:
+    return hub_error("InvalidDeviceScope", message)
 
 
 def device_not_online() -> HubError:

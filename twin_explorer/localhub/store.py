@@ -123,11 +123,19 @@ class Store:
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One atomic write. ``durable=False`` skips the fsync for best-effort data."""
-        if self._depth:  # nested: part of the outer transaction
+        if self._depth:  # nested: a savepoint in the outer transaction
+            savepoint = f"nested{self._depth}"
+            self.conn.execute(f"SAVEPOINT {savepoint}")
             self._depth += 1
             try:
                 yield self.conn
+            except BaseException:
+                # Undo just this part, so a caller that handles the error (one failed
+                # identity in a bulk operation) keeps the rest of its transaction.
+                self.conn.execute(f"ROLLBACK TO {savepoint}")
+                raise
             finally:
+                self.conn.execute(f"RELEASE {savepoint}")
                 self._depth -= 1
             return
         if not durable:
