@@ -34,6 +34,7 @@ from twin_explorer.localhub.cli import (
     DEFAULT_PROXY_PORT,
     DEFAULT_REST_PORT,
 )
+from twin_explorer.localhub.datadir import make_private
 from twin_explorer.localhub.hub import HubCore
 from twin_explorer.localhub.proxy import ConnectProxy, hub_routes
 from twin_explorer.localhub.rest import MethodInvoker, create_app
@@ -155,7 +156,7 @@ class HubServer:
     async def _start(self) -> None:
         self._watchdog = LoopWatchdog()
         self._watchdog.start()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         extra_hosts = [h for h in (self.hostname, self.host) if not _is_wildcard(h)]
         # Key generation takes a moment on first start; keep the loop free meanwhile.
         self._certs = await asyncio.to_thread(ensure_certificates, self.data_dir, extra_hosts)

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from twin_explorer.localhub.datadir import DIR_MODE, create_private
+
 DB_NAME = "hub.db"
 
 # Each entry upgrades the schema by one version; PRAGMA user_version counts them.
@@ -92,8 +94,10 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: Path) -> Store:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(data_dir / DB_NAME)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        path = data_dir / DB_NAME
+        create_private(path)
+        return cls(path)
 
     def close(self) -> None:
         self.conn.close()
