@@ -33,6 +33,8 @@ DEFAULT_HOSTNAME = "localhost"
 DEFAULT_REST_PORT = 8443
 DEFAULT_MQTT_PORT = 8883  # the device SDK dials 8883, fixed (A.1)
 DEFAULT_PROXY_PORT = 8880
+# How the hub's last word on stderr starts when it cannot start; the app looks for it.
+COULD_NOT_START = "twin-explorer hub: could not start: "
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
+    from twin_explorer.localhub.datadir import DataDirInUse
     from twin_explorer.localhub.server import HubServer
 
     hub = HubServer(
@@ -143,8 +146,11 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         await hub.start()
     except Exception as exc:
-        logger.error("the local hub could not start: %s", exc, exc_info=True)
-        print(f"twin-explorer hub: could not start: {exc}", file=sys.stderr, flush=True)
+        # A folder in use is a plain fact for the user, not a bug: no traceback for it.
+        logger.error(
+            "the local hub could not start: %s", exc, exc_info=not isinstance(exc, DataDirInUse)
+        )
+        print(f"{COULD_NOT_START}{exc}", file=sys.stderr, flush=True)
         return 1
     try:
         sys.stdout.write(json.dumps(hub.ready_info()) + "\n")

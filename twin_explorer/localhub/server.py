@@ -34,7 +34,7 @@ from twin_explorer.localhub.cli import (
     DEFAULT_PROXY_PORT,
     DEFAULT_REST_PORT,
 )
-from twin_explorer.localhub.datadir import make_private
+from twin_explorer.localhub.datadir import DIR_MODE, DataDirLock, make_private
 from twin_explorer.localhub.hub import HubCore
 from twin_explorer.localhub.proxy import ConnectProxy, hub_routes
 from twin_explorer.localhub.rest import MethodInvoker, create_app
@@ -105,6 +105,7 @@ class HubServer:
         self._mqtt: MqttListener | None = None
         self._proxy: ConnectProxy | None = None
         self._watchdog: LoopWatchdog | None = None
+        self._folder_lock = DataDirLock(self.data_dir)
         self._ports: dict[str, int | None] = {"rest": None, "mqtt": None, "proxy": None}
         self._state = "new"
         self._lock = asyncio.Lock()
@@ -156,6 +157,9 @@ class HubServer:
     async def _start(self) -> None:
         self._watchdog = LoopWatchdog()
         self._watchdog.start()
+        # Lock first: a second hub must not even chmod the first one's files.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        self._folder_lock.acquire()
         make_private(self.data_dir)
         extra_hosts = [h for h in (self.hostname, self.host) if not _is_wildcard(h)]
         # Key generation takes a moment on first start; keep the loop free meanwhile.
@@ -234,6 +238,7 @@ class HubServer:
                 logger.exception("closing the %s listener failed", name)
         if core is not None:
             core.close()
+        self._folder_lock.release()
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
             watchdog.stop()
