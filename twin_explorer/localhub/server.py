@@ -35,9 +35,11 @@ from twin_explorer.localhub.cli import (
     DEFAULT_REST_PORT,
 )
 from twin_explorer.localhub.datadir import DIR_MODE, DataDirLock, make_private
+from twin_explorer.localhub.errors import DiskFull
 from twin_explorer.localhub.hub import HubCore
 from twin_explorer.localhub.proxy import ConnectProxy, hub_routes
 from twin_explorer.localhub.rest import MethodInvoker, create_app
+from twin_explorer.localhub.rest.wire import error_response
 from twin_explorer.localhub.tls import CertPaths, ensure_certificates, server_context
 from twin_explorer.localhub.watchdog import LoopWatchdog
 
@@ -177,6 +179,7 @@ class HubServer:
                 )
 
         app = create_app(self._core, invoker=self._mqtt, info=self.public_info)
+        app.middlewares.append(_answer_disk_full)
         self._runner = web.AppRunner(
             app,
             access_log=None,
@@ -309,6 +312,15 @@ async def _listen(
             exc.strerror or exc,
         )
         return await start(host, 0)
+
+
+@web.middleware
+async def _answer_disk_full(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer a full disk without a log line per request: the store logged it once."""
+    try:
+        return await handler(request)
+    except DiskFull as error:
+        return error_response(error)
 
 
 def _is_wildcard(host: str) -> bool:
