@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from azure.iot.device import IoTHubModuleClient, ProxyOptions
 
-from tests.hubfixtures import LocalHubProcess
+from tests.hubfixtures import LocalHubProcess, auth_header
 
 SHORT = ["--handshake-timeout", "1", "--header-timeout", "1", "--idle-timeout", "2"]
 GRACE = 4.0  # seconds past a timeout within which the socket must be gone
@@ -147,3 +147,50 @@ def test_more_idle_sockets_than_the_cap_leave_sdk_clients_served(limited_hub):
     gate_lines = [line for line in said.splitlines() if "localhub.listeners" in line]
     assert len(gate_lines) == 1 and "the limit" in gate_lines[0]  # the cap: said once
     assert hub.running
+
+
+def _get_devices(sock: ssl.SSLSocket, authorization: str) -> bytes:
+    sock.sendall(
+        b"GET /devices?api-version=2021-04-12 HTTP/1.1\r\nHost: localhost\r\n"
+        + f"Authorization: {authorization}\r\n\r\n".encode()
+    )
+    return sock.recv(65536)
+
+
+def test_out_of_descriptors_in_accept_is_one_line_and_open_connections_stay_served(
+    hub_data_dir,
+):
+    # A cap set above the descriptor limit, so accept itself runs out (EMFILE).
+    hub = LimitedHub(
+        hub_data_dir("starved"), descriptors=64, extra_args=["--max-connections", "500"]
+    )
+    hub.start()
+    flood: list[socket.socket] = []
+    try:
+        authorization = auth_header(hub.service_connection_string)
+        kept = _tls(hub, hub.rest_port)
+        assert _get_devices(kept, authorization).startswith(b"HTTP/1.1 200")
+        # Connect until accept runs out of descriptors (64 is the limit; the hub holds
+        # about 17 of its own); once it does, further connects may hang: short timeouts.
+        deadline = time.monotonic() + 30
+        while "accepting connections failed" not in hub.stderr_tail():
+            assert time.monotonic() < deadline, "accept never ran out of descriptors"
+            with contextlib.suppress(TimeoutError):
+                flood.append(socket.create_connection(("127.0.0.1", hub.rest_port), timeout=0.5))
+        # The connection it already has is still served while accept fails.
+        assert _get_devices(kept, authorization).startswith(b"HTTP/1.1 200")
+        kept.close()
+        for sock in flood:
+            sock.close()
+        flood.clear()
+        # Descriptors free again: new connections are accepted (after asyncio's pause).
+        assert hub.registry_manager().get_device_registry_statistics() is not None
+    finally:
+        for sock in flood:
+            sock.close()
+        hub.cleanup()
+    said = hub.stderr_tail(200_000)
+    assert "Traceback" not in said, said[-3000:]
+    failed = [line for line in said.splitlines() if "accepting connections failed" in line]
+    assert len(failed) == 1, said[-3000:]
+    assert "Too many open files" in failed[0]
