@@ -7,6 +7,7 @@ low descriptor limit from ``prlimit`` around it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import ssl
@@ -18,6 +19,8 @@ import pytest
 from azure.iot.device import IoTHubModuleClient, ProxyOptions
 
 from tests.hubfixtures import LocalHubProcess, auth_header
+from twin_explorer.localhub.listeners import Limits
+from twin_explorer.localhub.server import HubServer
 
 SHORT = ["--handshake-timeout", "1", "--header-timeout", "1", "--idle-timeout", "2"]
 GRACE = 4.0  # seconds past a timeout within which the socket must be gone
@@ -194,3 +197,28 @@ def test_out_of_descriptors_in_accept_is_one_line_and_open_connections_stay_serv
     failed = [line for line in said.splitlines() if "accepting connections failed" in line]
     assert len(failed) == 1, said[-3000:]
     assert "Too many open files" in failed[0]
+
+
+async def test_tls_handshakes_start_at_a_bounded_rate(hub_data_dir):
+    # A burst of new connections waits its turn for the costly handshake instead of
+    # taking the loop from everyone at once; each still gets through in time.
+    rate, burst = 10.0, 30
+    limits = Limits(handshakes_per_second=rate)
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=None, limits=limits
+    ) as server:
+        context = ssl.create_default_context(cafile=str(server.certificates.ca_cert))
+        start = time.monotonic()
+
+        async def handshake() -> float:
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", server.rest_port, ssl=context, server_hostname="localhost"
+            )
+            took = time.monotonic() - start
+            writer.close()
+            return took
+
+        done = sorted(await asyncio.gather(*(handshake() for _ in range(burst))))
+    # The bucket starts full (rate tokens), then refills at rate per second.
+    assert done[-1] >= (burst - rate) / rate * 0.9, done
+    assert done[-1] < limits.handshake_timeout

@@ -10,6 +10,12 @@ connection to a deadline until the listener says it is doing real work:
 - a REST connection between requests may stay ``idle_timeout``, then it is closed.
   MQTT connections, once settled, follow MQTT keep-alive instead.
 
+A TLS handshake is the costliest thing a client can make the loop do without
+credentials (an RSA signature, about a millisecond), so handshakes start at most
+``handshakes_per_second`` (a token bucket with as many in reserve); the others wait,
+unread, in arrival order, within their handshake timeout. A flood of new connections
+then slows other new connections a little, never the clients already connected.
+
 One cap counts every socket the hub holds for clients (accepted connections and the
 proxy's upstream sockets) and stays a margin below the descriptor limit, whose soft value
 is raised to the hard one at start. At the cap, a new connection evicts the oldest one
@@ -26,9 +32,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import ssl
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +44,7 @@ HANDSHAKE_TIMEOUT = 10.0
 HEADER_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
 TLS_SHUTDOWN_TIMEOUT = 5.0
+HANDSHAKES_PER_SECOND = 100.0
 # Descriptors kept back from the cap for everything else the hub opens (stdio, the
 # SQLite file and its WAL and shm, the listeners, the event loop, log files: about 20),
 # plus what the listeners accept in one go before the gate sees any of it (below).
@@ -56,6 +62,7 @@ class Limits:
     header_timeout: float = HEADER_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     max_connections: int | None = None  # None: from the descriptor limit
+    handshakes_per_second: float = HANDSHAKES_PER_SECOND
 
 
 def raise_descriptor_limit() -> int:
@@ -118,7 +125,12 @@ class _Conn(asyncio.Protocol):
             self._ready(transport)
             return
         self._expire_in(self.gate.limits.handshake_timeout)
-        self._handshake = asyncio.get_running_loop().create_task(self._start_tls())
+        transport.pause_reading()  # the ClientHello waits in the kernel for start_tls
+        self.gate._handshake_in_turn(self)
+
+    def start_handshake(self) -> None:
+        if not self.gone:
+            self._handshake = asyncio.get_running_loop().create_task(self._start_tls())
 
     async def _start_tls(self) -> None:
         loop = asyncio.get_running_loop()
@@ -132,7 +144,7 @@ class _Conn(asyncio.Protocol):
                 ssl_handshake_timeout=self.gate.limits.handshake_timeout,
                 ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
             )
-        except (OSError, ssl.SSLError, ConnectionError, asyncio.CancelledError) as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             logger.debug("TLS handshake failed: %r", exc)
             self.raw.abort()
             self._gone()
@@ -233,6 +245,10 @@ class ConnectionGate:
         self._evictable: OrderedDict[_Conn, None] = OrderedDict()
         self._by_transport: dict[asyncio.BaseTransport, _Conn] = {}
         self._outbound = 0
+        self._tokens = limits.handshakes_per_second
+        self._tokens_at = time.monotonic()
+        self._tls_queue: deque[_Conn] = deque()
+        self._tls_timer: asyncio.TimerHandle | None = None
         self._last_report = {"cap": -_REPORT_EVERY, "accept": -_REPORT_EVERY}
         self._quiet: dict[str, int] = {"cap": 0, "accept": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -269,6 +285,10 @@ class ConnectionGate:
         filtering the loop's accept errors."""
         for conn in list(self._conns):
             conn.close("the hub is closing")
+        self._tls_queue.clear()
+        if self._tls_timer is not None:
+            self._tls_timer.cancel()
+            self._tls_timer = None
         if self._loop is not None and not self._loop.is_closed():
             self._loop.set_exception_handler(self._previous_handler)
         self._loop = None
@@ -326,6 +346,31 @@ class ConnectionGate:
             return True
         self._report("cap", "refusing new connections until one closes")
         return False
+
+    def _handshake_in_turn(self, conn: _Conn) -> None:
+        self._tls_queue.append(conn)
+        if self._tls_timer is None:
+            self._start_handshakes()
+
+    def _start_handshakes(self) -> None:
+        """Start queued handshakes while the bucket has tokens; else come back later."""
+        self._tls_timer = None
+        rate = self.limits.handshakes_per_second
+        while self._tls_queue:
+            if self._tls_queue[0].gone:  # timed out or evicted while it waited
+                self._tls_queue.popleft()
+                continue
+            now = time.monotonic()
+            self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate)
+            self._tokens_at = now
+            if self._tokens < 1:
+                wait = (1 - self._tokens) / rate
+                self._tls_timer = asyncio.get_running_loop().call_later(
+                    wait, self._start_handshakes
+                )
+                return
+            self._tokens -= 1
+            self._tls_queue.popleft().start_handshake()
 
     def _release(self, conn: _Conn) -> None:
         self._conns.discard(conn)
