@@ -202,6 +202,37 @@ async def lag_probe(proxy_port: int, stop: asyncio.Event) -> list[float]:
 # --- phases -----------------------------------------------------------------------------------
 
 
+async def attack(
+    ports: dict[str, int], ca_cert: str, chosen: list[str], count: int, seconds: float
+) -> int:
+    """``--attack``: ``count`` hostile clients for ``seconds``; how many tries they made."""
+    context = ssl.create_default_context(cafile=ca_cert)
+    stop = asyncio.Event()
+    every = {
+        "garbage": [
+            lambda: garbage(ports["mqtt"], context, stop),
+            lambda: garbage(ports["rest"], context, stop),
+        ],
+        "slowloris": [
+            lambda: slowloris(ports["rest"], context, stop),
+            lambda: slowloris(ports["mqtt"], context, stop),
+        ],
+        "long-ids": [lambda: long_ids(ports["mqtt"], context, stop)],
+    }
+    kinds = [start for name in chosen for start in every[name]]
+    attackers = [asyncio.ensure_future(kinds[i % len(kinds)]()) for i in range(count)]
+    await asyncio.sleep(seconds)
+    stop.set()
+    done = await asyncio.gather(*attackers, return_exceptions=True)
+    return sum(n for n in done if isinstance(n, int))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def phase(
     hub: LocalHubProcess,
     workers: list[Worker],
@@ -209,26 +240,32 @@ async def phase(
     hostile: int,
     chosen: list[str],
 ) -> dict[str, Any]:
-    context = ssl.create_default_context(cafile=hub.ca_cert)
+    # The hostile clients run in a process of their own, so their work never delays
+    # the loop-lag probe here.
+    attacker = None
+    if hostile:
+        config = {
+            "ports": {"rest": hub.rest_port, "mqtt": hub.mqtt_port},
+            "ca_cert": hub.ca_cert,
+            "chosen": chosen,
+            "count": hostile,
+            "seconds": seconds,
+        }
+        attacker = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--attack", json.dumps(config), stdout=subprocess.PIPE
+        )
     stop = asyncio.Event()
-    every = {
-        "garbage": [
-            lambda: garbage(hub.mqtt_port, context, stop),
-            lambda: garbage(hub.rest_port, context, stop),
-        ],
-        "slowloris": [
-            lambda: slowloris(hub.rest_port, context, stop),
-            lambda: slowloris(hub.mqtt_port, context, stop),
-        ],
-        "long-ids": [lambda: long_ids(hub.mqtt_port, context, stop)],
-    }
-    kinds = [start for name in chosen for start in every[name]]
-    attackers = [asyncio.ensure_future(kinds[i % len(kinds)]()) for i in range(hostile)]
     probe = asyncio.ensure_future(lag_probe(hub.proxy_port, stop))
+    hub_cpu = cpu_seconds(hub.pid)
+    started = time.monotonic()
     results = await asyncio.gather(*(w.run(seconds) for w in workers))
+    hub_busy = (cpu_seconds(hub.pid) - hub_cpu) / (time.monotonic() - started)
     stop.set()
     lag = await probe
-    done = await asyncio.gather(*attackers, return_exceptions=True)
+    attempts = 0
+    if attacker is not None:
+        out, _ = await attacker.communicate()
+        attempts = int(out or 0)
     merged: dict[str, list[float]] = {"get": [], "patch": []}
     for result in results:
         for key in merged:
@@ -237,7 +274,8 @@ async def phase(
         "get": percentiles(merged["get"]),
         "patch": percentiles(merged["patch"]),
         "lag": percentiles(lag) if lag else None,
-        "hostile_attempts": sum(n for n in done if isinstance(n, int)),
+        "hostile_attempts": attempts,
+        "hub_cpu_share": hub_busy,
     }
 
 
@@ -309,6 +347,11 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
             )
     print(f"hostile connection attempts: {result['hostile']['hostile_attempts']}")
     print(
+        f"hub CPU (one core = 100%): alone {result['alone']['hub_cpu_share']:.0%}, "
+        f"beside hostile {result['hostile']['hub_cpu_share']:.0%}; "
+        f"machine cores: {os.cpu_count()}"
+    )
+    print(
         f"hub stderr lines over the run: {result['hub_stderr_lines']}; loop stalls over 1 s "
         f"logged by its watchdog: {result['loop_stalls_logged']}"
     )
@@ -317,6 +360,9 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
 def main() -> int:
     if sys.argv[1:] == ["--worker"]:  # a worker subprocess of this benchmark
         asyncio.run(worker_main())
+        return 0
+    if sys.argv[1:2] == ["--attack"]:  # the hostile clients' subprocess
+        print(asyncio.run(attack(**json.loads(sys.argv[2]))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
