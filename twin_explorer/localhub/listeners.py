@@ -44,7 +44,7 @@ HANDSHAKE_TIMEOUT = 10.0
 HEADER_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
 TLS_SHUTDOWN_TIMEOUT = 5.0
-HANDSHAKES_PER_SECOND = 100.0
+HANDSHAKES_PER_SECOND = 200.0
 # Descriptors kept back from the cap for everything else the hub opens (stdio, the
 # SQLite file and its WAL and shm, the listeners, the event loop, log files: about 20),
 # plus what the listeners accept in one go before the gate sees any of it (below).
