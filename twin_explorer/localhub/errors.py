@@ -164,5 +164,18 @@ def gateway_timeout() -> HubError:
     return hub_error("GatewayTimeout", "Timed out waiting for the response from device.")
 
 
+class DiskFull(HubError):
+    """The disk holding the data folder is full: writes fail, reads still work, and
+    writes work again once there is space (507, as WebDAV's Insufficient Storage)."""
+
+    def __init__(self, data_dir: object) -> None:
+        super().__init__(
+            507,
+            "InsufficientStorage",
+            507000,
+            f"The local hub's disk is full (data folder {data_dir}).",
+        )
+
+
 def throttled(message: str = "The hub is throttling requests.") -> HubError:
     return hub_error("ThrottlingException", message)
