@@ -21,8 +21,19 @@ def test_editable_install_builds_without_backend_warnings(tmp_path):
     target = tmp_path / "env"
     venv.create(target, with_pip=False)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install",
-         "--no-deps", "--disable-pip-version-check", "-v", "-e", str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(target / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-v",
+            "-e",
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
