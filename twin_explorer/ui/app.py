@@ -16,6 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from twin_explorer import APP_ID, APP_NAME, __version__, logs, resources
+from twin_explorer.ui import theme
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     QGuiApplication.setDesktopFileName(APP_ID)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setWindowIcon(resources.app_icon())  # every window, the taskbar and the dock
+    theme.follow_system()
     return app  # type: ignore[return-value]
 
 

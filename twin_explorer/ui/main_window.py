@@ -21,7 +21,7 @@ from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui import window_state
+from twin_explorer.ui import theme, window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
     def _hub_status_changed(self, text: str, reachable: bool) -> None:
         self.hub_status.setText(text)
         self.connection_status.setText("● reachable" if reachable else "● unreachable")
-        self.connection_status.setStyleSheet("color: #2e7d32;" if reachable else "color: #c62828;")
+        theme.text_colour(self.connection_status, "ok" if reachable else "error")
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
 from twin_explorer.twin.identity import identity_path
+from twin_explorer.ui import theme
 from twin_explorer.ui.tasks import AsyncDialog
 
 MAX_PAYLOAD_BYTES = 128 * 1024  # IoT Hub's limit for method payloads, each way
@@ -51,7 +52,7 @@ class MethodDialog(AsyncDialog):
         self.payload_edit.setFont(mono)
         self.payload_error = QLabel()
         self.payload_error.setObjectName("methodPayloadError")
-        self.payload_error.setStyleSheet("color: #c62828;")
+        theme.text_colour(self.payload_error, "error")
         self.response_timeout = QSpinBox()
         self.response_timeout.setObjectName("responseTimeout")
         self.response_timeout.setRange(5, 300)
@@ -115,7 +116,7 @@ class MethodDialog(AsyncDialog):
             return
         self._invoking = True
         self.invoke_button.setEnabled(False)
-        self.status.setStyleSheet("")
+        theme.text_colour(self.status, None)
         self.status.setText("Waiting for the answer…")
         self.response.setPlainText("")
         self.tasks.spawn(self._invoke())
@@ -131,11 +132,11 @@ class MethodDialog(AsyncDialog):
                 connect_timeout=self.connect_timeout.value(),
             )
         except ServiceError as exc:
-            self.status.setStyleSheet("color: #c62828;")
+            theme.text_colour(self.status, "error")
             self.status.setText(exc.text)
         else:
             good = 200 <= result.status < 300
-            self.status.setStyleSheet("color: #2e7d32;" if good else "color: #e65100;")
+            theme.text_colour(self.status, "ok" if good else "warning")
             self.status.setText(f"Status {result.status}")
             self.response.setPlainText(json.dumps(result.payload, indent=2))
         finally:

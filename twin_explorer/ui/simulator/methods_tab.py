@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import MethodRule, Mode, ModuleEvent, PendingMethod, SimulatedModule
+from twin_explorer.ui import theme
 from twin_explorer.ui.simulator.common import clock, compact, error_label, parse_json, prepend
 
 STATUS_RANGE = (-(2**31), 2**31 - 1)
@@ -44,7 +45,7 @@ class MethodPrompt(QFrame):
         self.pending = pending
         self.setObjectName("simMethodPrompt")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#simMethodPrompt { background: #fff8e1; }")
+        theme.style(self, "#simMethodPrompt { background: $warning_bg; }")
         self.title = QLabel(f"<b>{pending.name}</b>({compact(pending.payload)})")
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.countdown = QLabel()

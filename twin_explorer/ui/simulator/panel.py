@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import ModuleEvent, SimulatedModule
+from twin_explorer.ui import theme
 from twin_explorer.ui.simulator.common import (
     STATUS_COLOURS,
     clock,
@@ -123,9 +124,8 @@ class SimulatorPanel(QWidget):
     def _status(self, event: ModuleEvent) -> None:
         status = event.data.get("status", "")
         reason = event.data.get("reason", "")
-        colour = STATUS_COLOURS.get(status, "#000000")
         self.status_label.setText(f"{status.capitalize()}: {reason}")
-        self.status_label.setStyleSheet(f"color: {colour};")
+        theme.text_colour(self.status_label, STATUS_COLOURS.get(status))
         prepend(self.history, f"{clock(event.time)}  {status} — {reason}")
 
     def _show_twin(self) -> None:
