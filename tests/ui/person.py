@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
@@ -125,7 +125,8 @@ class Person:
 
     def click_widget(self, widget: QWidget, pos: QPoint | None = None) -> None:
         self._reachable(widget)
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+        at = pos if pos is not None else QPoint()  # a null point: the widget's centre
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
 
     def type_into(self, label: str, text: str, *, replace: bool = True) -> QWidget:
         target = self.field(label)
@@ -287,7 +288,9 @@ def _view_texts(view: QAbstractItemView) -> Iterable[str]:
     while pending:
         parent = pending.pop()
         for r in range(min(model.rowCount(parent), 500)):
-            for c in range(model.columnCount(parent)):
+            # A list model (QListWidget's) has one column and hides columnCount().
+            columns = 1 if isinstance(model, QAbstractListModel) else model.columnCount(parent)
+            for c in range(columns):
                 value = model.data(model.index(r, c, parent))
                 if value is not None:
                     yield str(value)
