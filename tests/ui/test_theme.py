@@ -207,3 +207,11 @@ def test_a_callback_goes_with_its_owner(qapp, scheme):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     scheme(Qt.ColorScheme.Light)
     assert calls == [True]
+
+
+def test_panes_share_the_window_spacing(window):
+    panes = [window.tree_pane, window.editor_pane, window.log_pane]
+    for pane in panes:
+        margins = pane.layout().contentsMargins()
+        assert (margins.left(), margins.top()) == (theme.MARGIN, theme.MARGIN), pane.objectName()
+        assert pane.layout().spacing() == theme.SPACING, pane.objectName()

@@ -41,7 +41,7 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
     pane = QWidget()
     pane.setObjectName(name)
     layout = QVBoxLayout(pane)
-    layout.setContentsMargins(4, 4, 4, 4)
+    theme.pane_layout(layout, margins=True)
     heading = QLabel(f"<b>{title}</b>")
     layout.addWidget(heading)
     layout.addWidget(body, 1)

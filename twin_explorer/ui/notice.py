@@ -26,7 +26,8 @@ class NoticeBar(QFrame):
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
+        theme.pane_layout(layout)
+        layout.setContentsMargins(theme.MARGIN, 2, 2, 2)  # a slim bar
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.hide()

@@ -77,7 +77,7 @@ ROLES: dict[str, Pair] = {**FOREGROUNDS, **BACKGROUNDS, **BORDERS}
 
 # The one spacing for the whole window: between widgets, and around a pane's content.
 SPACING = 6
-MARGIN = 8
+MARGIN = 6
 
 # Fusion's dark palette where the platform has none (the roles Fusion draws with).
 DARK_PALETTE = {

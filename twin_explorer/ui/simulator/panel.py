@@ -82,7 +82,7 @@ class SimulatorPanel(QWidget):
         header.addWidget(self.status_label, 1)
         header.addWidget(close)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        theme.pane_layout(layout, margins=True)
         layout.addLayout(header)
         layout.addWidget(self.counts)
         layout.addWidget(self.tabs, 1)
