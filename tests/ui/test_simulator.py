@@ -265,9 +265,7 @@ def test_answers_and_behaviour_chosen_in_the_panel_reach_the_module(qtbot, qrun,
         combo.setCurrentIndex(combo.findText("Stamp", Qt.MatchFlag.MatchStartsWith))
         assert panel.module.behaviour is Behaviour.STAMP
         await service.patch_twin("seam-dev", "m", {"properties": {"desired": {"x": 1}}}, None)
-        await until(
-            lambda: STAMP_KEY in panel.module.twin["reported"], 15, "the stamp in reported"
-        )
+        await until(lambda: STAMP_KEY in panel.module.twin["reported"], 15, "the stamp in reported")
         # The header follows the twin, not the version said when it connected.
         desired = (await service.get_twin("seam-dev", "m")).doc["properties"]["desired"]
         await until(

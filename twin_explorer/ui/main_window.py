@@ -28,7 +28,7 @@ from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui import window_state
+from twin_explorer.ui import theme, window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_details import LocalHubDetailsDialog
@@ -70,7 +70,7 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
     pane = QWidget()
     pane.setObjectName(name)
     layout = QVBoxLayout(pane)
-    layout.setContentsMargins(*PANE_MARGINS)
+    theme.pane_layout(layout, margins=True)
     heading = QLabel(f"<b>{title}</b>")
     layout.addWidget(heading)
     layout.addWidget(body, 1)
@@ -342,7 +342,7 @@ class MainWindow(QMainWindow):
     def _hub_status_changed(self, text: str, reachable: bool) -> None:
         self.hub_status.setText(text)
         self.connection_status.setText("● reachable" if reachable else "● unreachable")
-        self.connection_status.setStyleSheet("color: #2e7d32;" if reachable else "color: #c62828;")
+        theme.text_colour(self.connection_status, "ok" if reachable else "error")
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

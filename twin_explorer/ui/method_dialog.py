@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.method_calls import MethodCall, MethodCalls
 from twin_explorer.twin.identity import identity_path
+from twin_explorer.ui import theme
 from twin_explorer.ui.tasks import AsyncDialog
 
 MAX_PAYLOAD_BYTES = 128 * 1024  # IoT Hub's limit for method payloads, each way
-GOOD, WARN, ERROR = "#2e7d32", "#e65100", "#c62828"
 
 
 class MethodDialog(AsyncDialog):
@@ -66,7 +66,7 @@ class MethodDialog(AsyncDialog):
         self.payload_edit.setToolTip("The request payload: any JSON, up to 128 KB")
         self.payload_error = QLabel()
         self.payload_error.setObjectName("methodPayloadError")
-        self.payload_error.setStyleSheet(f"color: {ERROR};")
+        theme.text_colour(self.payload_error, "error")
         self.response_timeout = QSpinBox()
         self.response_timeout.setObjectName("responseTimeout")
         self.response_timeout.setRange(5, 300)
@@ -154,7 +154,7 @@ class MethodDialog(AsyncDialog):
         )
         self._call.add_done_callback(self._finished)
         self.invoke_button.setEnabled(False)
-        self.status.setStyleSheet("")
+        theme.text_colour(self.status, None)
         self.status.setText(
             f"Waiting for the answer to {name} (up to {self.response_timeout.value()} s)… "
             "Closing this dialog does not stop the call: its answer goes to the patch log."
@@ -165,7 +165,7 @@ class MethodDialog(AsyncDialog):
     def _finished(self, task: asyncio.Task[MethodCall]) -> None:
         self._call = None
         if task.cancelled():
-            self.status.setStyleSheet(f"color: {WARN};")
+            theme.text_colour(self.status, "warning")
             self.status.setText("The call was stopped.")
         else:
             self.show_call(task.result())
@@ -173,11 +173,11 @@ class MethodDialog(AsyncDialog):
 
     def show_call(self, call: MethodCall) -> None:
         if not call.answered:
-            self.status.setStyleSheet(f"color: {ERROR};")
+            theme.text_colour(self.status, "error")
             self.status.setText(call.error or "No answer.")
             return
         good = 200 <= (call.status or 0) < 300
-        self.status.setStyleSheet(f"color: {GOOD if good else WARN};")
+        theme.text_colour(self.status, "ok" if good else "warning")
         self.status.setText(f"Status {call.status}")
         self.timing.setText(f"answered in {call.seconds:.1f} s")
         self.response.setPlainText(json.dumps(call.response, indent=2, ensure_ascii=False))

@@ -92,8 +92,11 @@ def test_local_hub_details_copy_a_snippet_that_works(person, qrun):
         # Pasted into a shell, as the dialog means them to be.
         shell = f"{environment}\n{sys.executable} - <<'PY'\n{script}\nPY\n"
         proc = await asyncio.create_subprocess_exec(
-            "bash", "-c", shell,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            "bash",
+            "-c",
+            shell,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()[-2000:]

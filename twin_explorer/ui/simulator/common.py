@@ -9,19 +9,20 @@ from typing import Any, TypeVar
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QPlainTextEdit
 
+from twin_explorer.ui import theme
+
 E = TypeVar("E", bound=Enum)
 
-ERROR_STYLE = "color: #c62828;"
 LIST_LIMIT = 1000  # rows kept in a panel's lists: a demo may run for hours
-STATUS_COLOURS = {
-    "connected": "#2e7d32",
-    "syncing": "#1565c0",
-    "connecting": "#1565c0",
-    "reconnecting": "#e65100",
-    "disconnected": "#e65100",
-    "failed": "#c62828",
-    "closed": "#616161",
-    "idle": "#616161",
+STATUS_COLOURS = {  # theme roles
+    "connected": "ok",
+    "syncing": "info",
+    "connecting": "info",
+    "reconnecting": "warning",
+    "disconnected": "warning",
+    "failed": "error",
+    "closed": "muted",
+    "idle": "muted",
 }
 
 
@@ -67,7 +68,7 @@ def json_editor(name: str, text: str = "") -> QPlainTextEdit:
 def error_label(name: str) -> QLabel:
     label = QLabel()
     label.setObjectName(name)
-    label.setStyleSheet(ERROR_STYLE)
+    theme.text_colour(label, "error")
     label.setWordWrap(True)
     return label
 

@@ -30,6 +30,7 @@ from twin_explorer.simulator import (
     PendingMethod,
     SimulatedModule,
 )
+from twin_explorer.ui import theme
 from twin_explorer.ui.simulator.common import (
     choose,
     chosen,
@@ -59,7 +60,7 @@ class MethodPrompt(QFrame):
         self.pending = pending
         self.setObjectName("simMethodPrompt")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#simMethodPrompt { background: #fff8e1; }")
+        theme.style(self, "#simMethodPrompt { background: $warning_bg; }")
         self.title = QLabel(f"<b>{pending.name}</b>({compact(pending.payload)})")
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.countdown = QLabel()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import ModuleEvent, SimulatedModule, Status
+from twin_explorer.ui import theme
 from twin_explorer.ui.simulator.common import (
     STATUS_COLOURS,
     clock,
@@ -82,7 +83,7 @@ class SimulatorPanel(QWidget):
         header.addWidget(self.status_label, 1)
         header.addWidget(close)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        theme.pane_layout(layout, margins=True)
         layout.addLayout(header)
         layout.addWidget(self.counts)
         layout.addWidget(self.tabs, 1)
@@ -125,8 +126,7 @@ class SimulatorPanel(QWidget):
         status = event.data.get("status", "")
         reason = event.data.get("reason", "")
         self._last_status = (status, reason)
-        colour = STATUS_COLOURS.get(status, "#000000")
-        self.status_label.setStyleSheet(f"color: {colour};")
+        theme.text_colour(self.status_label, STATUS_COLOURS.get(status))
         self.status_label.setToolTip(f"{clock(event.time)}  {status}: {reason}")
         self._show_header()
         prepend(self.history, f"{clock(event.time)}  {status} — {reason}")

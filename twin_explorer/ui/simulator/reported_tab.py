@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import Behaviour, InvalidPatch, SimulatedModule, SimulatorError
+from twin_explorer.ui import theme
 from twin_explorer.ui.simulator.common import choose, chosen, error_label, json_editor, parse_json
 from twin_explorer.ui.tasks import Tasks
 
@@ -80,7 +81,7 @@ class ReportedTab(QWidget):
         patch = self.patch()
         self._sending = True
         self.send_button.setEnabled(False)
-        self.result.setStyleSheet("")
+        theme.text_colour(self.result, None)
         self.result.setText("Sending…")
         self._tasks.spawn(self._send(patch))
 
@@ -88,10 +89,10 @@ class ReportedTab(QWidget):
         try:
             await self.module.report(patch)
         except SimulatorError as error:
-            self.result.setStyleSheet("color: #c62828;")
+            theme.text_colour(self.result, "error")
             self.result.setText(error.text)
         else:
-            self.result.setStyleSheet("color: #2e7d32;")
+            theme.text_colour(self.result, "ok")
             self.result.setText("Sent.")
         finally:
             self._sending = False
