@@ -53,7 +53,6 @@ from twin_explorer.ui.window_actions import (
 log = logging.getLogger(__name__)
 
 MENU_TITLES = ("&File", "&Hub", "&Twin", "&Module", "&View", "&Help")
-PANE_MARGINS = (4, 4, 4, 4)  # one margin around every pane's content
 TREE_MIN_WIDTH = 220
 EDITOR_MIN_WIDTH = 360
 EDITOR_MIN_LINES = 5  # a floor for small screens; a normal window leaves it far more
@@ -80,7 +79,7 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
 def _dock(window: QMainWindow, name: str, title: str, body: QWidget) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(name)
-    body.setContentsMargins(*PANE_MARGINS)
+    body.setContentsMargins(*(theme.MARGIN,) * 4)  # the one pane margin
     dock.setWidget(body)
     return dock
 
