@@ -182,7 +182,7 @@ async def patch_log(s: Screens) -> None:
     stamp = int(time.time()) % 1000
     await s.type_twin(lambda d: s.desired(d).update(telemetryInterval=stamp))
     await s.save()
-    log = s.window.log_view
+    log = s.window.patch_log.view
     await s.until(lambda: log.model().rowCount() >= 1, 30, "the patch log to show the save")
     s.person.type_into("Search patches", "telemetryInterval")
 

@@ -268,9 +268,9 @@ def _bring_to_front(widget: QWidget) -> None:
     if QApplication.activeWindow() is not window:
         window.raise_()
         window.activateWindow()
-        QApplication.processEvents()
-        if QApplication.activeWindow() is not window:  # platforms without a window manager
-            QApplication.setActiveWindow(window)
+        # At once, as a window manager would (no processEvents here: it would run the
+        # loop's other tasks inside the caller's task).
+        QApplication.setActiveWindow(window)
 
 
 def _describe(widget: QWidget) -> str:
