@@ -93,8 +93,9 @@ class LocalHubDetailsDialog(QDialog):
         note = QLabel(
             "Devices dial port 8883. "
             + (
-                f"It is taken here, so device clients go through the proxy on port "
-                f"{info.proxy_port} (the snippets do)."
+                f"It is taken here, so Python device clients go through the proxy on port "
+                f"{info.proxy_port}, and Node.js clients name port {info.mqtt_port} in "
+                "GatewayHostName (the snippets do)."
                 if needs_proxy(info)
                 else "The hub listens there, so device clients connect directly."
             )
