@@ -60,3 +60,34 @@ def test_watch_history_and_diff(person, qrun):
         assert _diff_shows(person, "-", '"interval": 11')
 
     qrun(journey(), timeout=120)
+
+
+def test_quick_saves_each_land_in_the_history(person, qrun):
+    """Two saves back to back, well inside one poll: each is a version in the history."""
+    tree = person.window.tree_view
+
+    async def journey():
+        person.menu("View", "Watch Interval", "Every 60 s")  # no poll can catch them
+        person.click_row(tree, "myFirstDevice")
+        await person.wait_to_see("Watching myFirstDevice every 60 s")
+        await person.wait_to_see('"deviceId": "myFirstDevice"')
+        person.menu("Twin", "Twin History")
+        await person.wait_to_see("1 version seen this session")
+        await until(lambda: QApplication.activeWindow() is not person.window, 5, "the history")
+        for interval in (11, 22):
+            _edit_twin(
+                person,
+                '{"tags": {}, "properties": {"desired": {"interval": ' + str(interval) + "}}}",
+            )
+            await person.wait_to_see("unsaved changes")  # validated: the editor has the edit
+            person.press(QKeySequence.StandardKey.Save)
+            await until(lambda: not person.sees("unsaved changes"), 15, "the save to finish")
+        await person.wait_to_see("3 versions seen this session", within=2)
+        person.choose("From", "#1")
+        person.choose("To", "#2")
+        await until(lambda: _diff_shows(person, "+", '"interval": 11'), 15, "the first save")
+        person.choose("From", "#2")
+        person.choose("To", "#3")
+        await until(lambda: _diff_shows(person, "+", '"interval": 22'), 15, "the second save")
+
+    qrun(journey(), timeout=120)
