@@ -203,7 +203,11 @@ class MainWindow(QMainWindow):
         self.menus["Hub"].addAction(connections)
         self.refresh_action = QAction("&Refresh", self)
         self.refresh_action.setObjectName("refreshAction")
-        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        # The platform's Refresh keys (GNOME and KDE add Ctrl+R to F5), less the twin
+        # editor's Reload key: one key, one action.
+        taken = self.editor.reload_action.shortcut()
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.setShortcuts([k for k in keys if k != taken] or [QKeySequence("F5")])
         self.refresh_action.setToolTip("Read the device list from the hub again")
         self.refresh_action.triggered.connect(self.tree_pane.reload)
         self.menus["Hub"].addAction(self.refresh_action)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import (
     QDesktopServices,
+    QFont,
     QFontDatabase,
+    QFontMetrics,
     QGuiApplication,
     QResizeEvent,
     QTextOption,
@@ -85,7 +87,6 @@ class LocalHubDetailsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("localHubDetails")
         self.setWindowTitle("Local Hub Details")
-        self.resize(880, 640)  # the masked Environment lines fit unwrapped
         self._info = info
 
         self.connection_string = WrappedValue(masked(info.service_connection_string), "hubSecret")
@@ -167,19 +168,29 @@ class LocalHubDetailsDialog(QDialog):
         copy_snippet.clicked.connect(self._copy_snippet)
         self.status = QLabel("")
         self.status.setObjectName("hubDetailsStatus")
-        snippet_row = QHBoxLayout()
-        snippet_row.addWidget(self.status, 1)
-        snippet_row.addWidget(copy_snippet)
-
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(copy_snippet, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(buttons)
+
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(QLabel("<b>Ready to paste</b>"))
         layout.addWidget(self.snippet_tabs, 1)
-        layout.addLayout(snippet_row)
-        layout.addWidget(buttons)
+        layout.addLayout(bottom)
+        self._open_wide_enough(mono)
+
+    def _open_wide_enough(self, mono: QFont) -> None:
+        """Wide enough that the masked Environment lines need no wrapping, where the
+        screen allows: the mask then ends its line, in sight."""
+        lines = snippets(self._info).environment.splitlines()
+        text = QFontMetrics(mono).horizontalAdvance(max(lines, key=len))
+        chrome = 2 * self.layout().contentsMargins().left() + 40  # tab frame, margins
+        screen = self.screen().availableGeometry().width()
+        self.resize(min(max(760, text + chrome), int(screen * 0.9)), 640)
 
     def _reveal(self, on: bool) -> None:
         info = self._info
