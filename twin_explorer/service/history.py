@@ -104,7 +104,7 @@ class TwinHistory:
         identity = identity_path(twin["deviceId"], twin.get("moduleId"))
         versions = self._versions.setdefault(identity, [])
         etag = str(twin.get("etag") or "")
-        if versions and versions[-1].etag == etag:
+        if versions and versions[-1].etag == etag and not provisional:
             return None
         counter = self._counters.setdefault(identity, itertools.count(1))
         size = len(json.dumps(twin, separators=(",", ":"), ensure_ascii=False))

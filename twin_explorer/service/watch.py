@@ -146,16 +146,18 @@ def _root_version(twin: dict[str, Any]) -> int:
 
 
 def _inferred(last: dict[str, Any] | None, event: PatchEvent) -> dict[str, Any] | None:
-    """The twin a reported patch made, when the last twin seen is the one it was applied
-    to (its reported ``$version`` is one less); None when that cannot be known."""
-    if last is None or event.section is not Section.REPORTED or event.version is None:
+    """The twin a reported patch made, inferred from the last twin seen. Only the module
+    itself writes its reported properties, so its next patch is ``$version`` + 1 (the
+    device SDK does not say which version the hub answered; when a producer does, it
+    must agree). None when that cannot be known."""
+    if last is None or event.section is not Section.REPORTED:
         return None
-    root = _root_version(last)
-    if root < 0 or section_version(last, Section.REPORTED) != event.version - 1:
+    root, before = _root_version(last), section_version(last, Section.REPORTED)
+    if root < 0 or before is None or event.version not in (None, before + 1):
         return None
     twin = apply_event(last, event)
-    twin["properties"]["reported"]["$version"] = event.version
-    twin["version"] = root + 1
+    twin["properties"]["reported"]["$version"] = before + 1
+    twin["version"] = root + 1  # a poll that sees this root version sees this twin
     twin["etag"] = ""  # unknown until a poll sees the twin whole
     return twin
 
@@ -447,7 +449,8 @@ class TwinWatcher:
         """Record a polled (or produced) twin; publish what changed since the last one.
         Returns the number of events published."""
         previous, before = watch.last, watch.last_version
-        if previous is not None and previous.get("etag") == doc.get("etag"):
+        same_etag = previous is not None and previous.get("etag") == doc.get("etag")
+        if same_etag and not provisional:  # (inferred twins have no etag yet)
             self._expire(watch.identity)
             return 0
         if previous is not None and 0 <= _root_version(doc) <= _root_version(previous):
