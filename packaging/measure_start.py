@@ -25,10 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from build import ROOT, folder_size, launcher
+
+sys.path.insert(0, str(ROOT))
+from tests.xserver import xvfb
 
 FROZEN = launcher(ROOT / "dist")
 MARKS = {"window": "main window shown", "tree": "tree filled"}
@@ -80,27 +82,6 @@ def time_start(cmd: list[str], home: Path, env: dict[str, str]) -> dict[str, flo
             proc.kill()
             proc.wait()
     return seen
-
-
-@contextlib.contextmanager
-def xvfb() -> Iterator[str]:
-    """A private Xvfb server; yields its DISPLAY."""
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as handle:
-            number = handle.readline().strip()
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def measure(kinds: list[str], runs: int, frozen: Path, env: dict[str, str]) -> list[dict]:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.linear import assert_linear
 from twin_explorer.connection.redact import RedactingFilter, install_log_redaction, redact
 from twin_explorer.connection.sas import generate_device_token, generate_service_token
 from twin_explorer.connection.strings import build_module, parse
@@ -176,3 +177,27 @@ def test_install_on_a_given_logger():
     finally:
         logger.removeHandler(handler)
         logger.removeFilter(installed)
+
+
+# Shapes that make a backtracking pattern rescan the rest of the line from every position.
+_LONG_LINES = {
+    "word": lambda n: "refused " + repr("a" * n),
+    "keys": lambda n: "key" * (n // 3),
+    "key names": lambda n: ("primaryKey" + "_" * 20) * (n // 30),
+    "key then spaces": lambda n: "key" + " " * n,
+    "signatures": lambda n: "sig=" * (n // 4),
+    "connection strings": lambda n: "SharedAccessSignature" * (n // 21),
+    "base64": lambda n: "primaryKey=" + "A" * n,
+    "mixed": lambda n: "device-1/m:key=abc sig%3D SharedAccessKey " * (n // 40),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_LONG_LINES))
+def test_redaction_time_per_byte_is_flat_from_1_kb_to_1_mb(shape):
+    assert_linear(redact, _LONG_LINES[shape], what=f"redacting {shape}")
+
+
+def test_a_key_after_a_megabyte_of_text_is_still_masked():
+    line = "x" * (1 << 20) + f" primaryKey={KEY} " + "y" * 1000
+    out = redact(line)
+    assert KEY not in out and "primaryKey=****" in out

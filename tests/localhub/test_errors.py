@@ -40,6 +40,9 @@ def test_every_factory_matches_the_b7_table() -> None:
         errors.too_many_modules("d", 50),
         errors.throttled(),
         errors.gateway_timeout(),
+        errors.too_many_devices(101, 100),
+        errors.device_defined_multiple_times("d"),
+        errors.invalid_device_scope("x"),
     ]
     assert {e.error_code: (e.status, e.numeric) for e in made} == errors.CODES
     assert all(isinstance(e, HubError) and str(e) == e.message for e in made)

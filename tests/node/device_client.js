@@ -21,22 +21,10 @@ const fs = require('fs');
 const readline = require('readline');
 const { Client, ModuleClient, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
+const { emit, withTimeout } = require('./lines');
 
-const OP_TIMEOUT_MS = Number(process.env.TE_OP_TIMEOUT_MS || 20000);
 const connectionString = process.env.TE_CONNECTION_STRING;
 const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
-
-function emit(event) {
-  process.stdout.write(JSON.stringify(event) + '\n');
-}
-
-function withTimeout(op, promise) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${op} took over ${OP_TIMEOUT_MS} ms`)), OP_TIMEOUT_MS);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
 
 async function newClient() {
   const factory = /;ModuleId=/.test(connectionString) ? ModuleClient : Client;

@@ -1,6 +1,7 @@
-"""Drive ``tests/node/device_client.js`` (the unmodified Node.js device SDK) from a test.
+"""Drive the unmodified Node.js SDKs from a test: ``device_client.js`` (device SDK, MQTT)
+and ``service_client.js`` (service SDK, ``Registry`` over HTTPS).
 
-The program takes JSON commands on stdin and prints JSON events on stdout; ``NodeDevice``
+Each program takes JSON commands on stdin and prints JSON events on stdout; the harness
 sends one command and waits, with a time limit, for its answer, keeping every other event
 (desired patches) for ``next_event``. ``./tools/dev test`` installs node and the SDK
 (``npm ci`` into ``tests/node/node_modules``).
@@ -8,6 +9,7 @@ sends one command and waits, with a time limit, for its answer, keeping every ot
 The Node SDK dials ``mqtts://<GatewayHostName or HostName>`` and takes no proxy for MQTT
 over TCP; mqtt.js takes a port in that URL, so ``GatewayHostName=localhost:<port>`` sends it
 to the local hub's MQTT port while the SAS token and username still name ``HostName``.
+The service SDK only ever dials port 443: see ``tests/node/netns.py``.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ import asyncio
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 
+if TYPE_CHECKING:
+    from tests.node.netns import PrivateLoopback
+
 NODE_DIR = Path(__file__).resolve().parent
 PROGRAM = NODE_DIR / "device_client.js"
+SERVICE_PROGRAM = NODE_DIR / "service_client.js"
 TIMEOUT = 30.0
 
 
@@ -41,53 +48,51 @@ def via_mqtt_port(connection_string: str, port: int) -> str:
     return f"{connection_string};GatewayHostName=localhost:{port}"
 
 
-class NodeDevice:
-    """One ``device_client.js`` process for one identity."""
+class NodeProgram:
+    """One Node.js program driven over stdin/stdout, one JSON object a line."""
+
+    # Events that answer no command; kept for ``next_event``.
+    UNSOLICITED: tuple[str, ...] = ()
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
         self._pending: list[dict[str, Any]] = []
 
-    @classmethod
-    async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
-        env = {
-            **os.environ,
-            "TE_CONNECTION_STRING": via_mqtt_port(connection_string, mqtt_port),
-            "TE_CA_FILE": str(ca_file),
-        }
-        process = await asyncio.create_subprocess_exec(
+    @staticmethod
+    async def spawn(
+        program: Path, env: dict[str, str], preexec_fn: Callable[[], None] | None = None
+    ) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             node_or_skip(),
-            str(PROGRAM),
+            str(program),
             cwd=NODE_DIR,
             env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            preexec_fn=preexec_fn,
         )
-        return cls(process)
 
-    async def __aenter__(self) -> NodeDevice:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def call(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Run one command; its answer (events that come first are kept for later)."""
+    async def answer(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Run one command; its answer, an error answer too (other events are kept)."""
         stdin = self._process.stdin
         assert stdin is not None
         stdin.write(json.dumps({"op": op, **fields}).encode() + b"\n")
         await stdin.drain()
         while True:
             event = await self._read()
-            if event.get("op") == op and event["event"] == "error":
-                raise AssertionError(f"node: {op} failed: {event['message']}")
-            if event["event"] in ("desired", "client_error"):
+            if event["event"] in self.UNSOLICITED:
                 self._pending.append(event)
                 continue
             return event
 
     async def next_event(self, within: float = TIMEOUT) -> dict[str, Any]:
-        """The next event that was no command's answer (a desired patch)."""
+        """The next event that was no command's answer."""
         if self._pending:
             return self._pending.pop(0)
         return await self._read(within)
@@ -114,3 +119,48 @@ class NodeDevice:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+class NodeDevice(NodeProgram):
+    """One ``device_client.js`` process for one identity."""
+
+    UNSOLICITED = ("desired", "client_error")
+
+    @classmethod
+    async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
+        env = {
+            **os.environ,
+            "TE_CONNECTION_STRING": via_mqtt_port(connection_string, mqtt_port),
+            "TE_CA_FILE": str(ca_file),
+        }
+        return cls(await cls.spawn(PROGRAM, env))
+
+    async def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Run one command; its answer, or AssertionError when it failed."""
+        event = await self.answer(op, **fields)
+        if event.get("op") == op and event["event"] == "error":
+            raise AssertionError(f"node: {op} failed: {event['message']}")
+        return event
+
+
+class NodeService(NodeProgram):
+    """One ``service_client.js`` process: the Node service SDK's ``Registry``, reaching
+    the hub through a :class:`~tests.node.netns.PrivateLoopback` (see its module doc)."""
+
+    @classmethod
+    async def start(
+        cls, connection_string: str, ca_file: Path, network: PrivateLoopback
+    ) -> NodeService:
+        env = {
+            **os.environ,
+            "TE_CONNECTION_STRING": connection_string,
+            "NODE_EXTRA_CA_CERTS": str(ca_file),  # Node's own way to trust one more CA
+        }
+        for key in ("HTTPS_PROXY", "https_proxy", "NODE_OPTIONS"):
+            env.pop(key, None)
+        return cls(await cls.spawn(SERVICE_PROGRAM, env, network.enter))
+
+    async def registry(self, method: str, *args: Any) -> dict[str, Any]:
+        """``registry[method](...args)``: ``{"event": "result", "status", "body"}`` or
+        ``{"event": "error", "name", "status", "body", "message"}``."""
+        return await self.answer("registry", method=method, args=list(args))

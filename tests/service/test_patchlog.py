@@ -281,3 +281,47 @@ def test_visible_rows_always_match_a_plain_model(ops):
         expected = [e for e in kept if not directions or e.direction in directions]
         assert log.visible() == expected
         assert log.total == len(kept)
+
+
+def test_method_calls_are_rows_that_filter_export_and_read_as_one_line(tmp_path):
+    from twin_explorer.service.history import TwinHistory
+    from twin_explorer.twin.events import method_call
+
+    sent = method_call(
+        "d1", "m1", Direction.SENT, name="reboot", payload={"delay": 5}, status=200,
+        response={"ok": True}, seconds=0.0123, answered_by="module", source="method",
+    )  # fmt: skip
+    expired = method_call(
+        "d1", "m1", Direction.RECEIVED, name="confirm", payload=None, status=None,
+        seconds=30.0, answered_by="timeout", error="nobody answered within 30 s",
+    )  # fmt: skip
+    log = PatchLog()
+    log.extend([event(1), sent, expired])
+    assert log.row(1).shown == 'reboot({"delay":5}) → 200 {"ok":true} · 12 ms · module'
+    assert log.row(2).shown == (
+        "confirm(null) → no answer: nobody answered within 30 s · 30000 ms · timeout"
+    )
+    assert log.row(0).shown == '{"n":1}'  # patches still read as their JSON
+
+    log.set_filter(PatchFilter(directions=frozenset({Direction.RECEIVED})))
+    assert log.visible() == [expired]
+    log.set_filter(PatchFilter(text="reboot"))
+    assert log.visible() == [sent]
+    log.set_filter(PatchFilter(text="method"))  # the section, as for any row
+    assert log.visible() == [sent, expired]
+    log.set_filter(PatchFilter())
+
+    assert log.export(tmp_path / "log.jsonl") == 3
+    rows = read_jsonl(tmp_path / "log.jsonl")
+    assert rows[1]["section"] == "method"
+    assert rows[1]["body"] == {
+        "method": "reboot", "payload": {"delay": 5}, "status": 200, "response": {"ok": True},
+        "ms": 12, "answeredBy": "module",
+    }  # fmt: skip
+    assert rows[2]["body"]["error"] == "nobody answered within 30 s"
+
+    # A call changes no twin: history has no diff for it even when the twin was seen.
+    history = TwinHistory()
+    history.record({"deviceId": "d1", "moduleId": "m1", "properties": {"desired": {}}}, "2000")
+    assert not sent.changes_twin and event(1).changes_twin
+    assert history.change_for(sent) is None

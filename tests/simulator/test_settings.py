@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from twin_explorer.simulator import (
+    Behaviour,
     InvalidSettings,
     MethodRule,
     MethodTable,
@@ -14,6 +15,7 @@ from twin_explorer.simulator import (
     ModuleEvent,
     SimulatedModule,
     Status,
+    TelemetryTemplate,
     Transport,
     parse_proxy,
     read_ca,
@@ -151,3 +153,46 @@ def test_events_as_json_lines():
     sent = ModuleEvent(EventKind.REPORTED_SENT, "d/m", {"patch": {}}, "T")
     assert sent.to_json()["event"] == "reported_sent"
     assert Status.SYNCING.online and not Status.RECONNECTING.online
+
+
+def test_method_rules_take_a_modes_text_and_refuse_anything_else():
+    # A QComboBox hands a StrEnum back as its text: the rule must still answer "fixed".
+    assert MethodRule("fixed").mode is Mode.FIXED
+    assert MethodRule("ask").mode is Mode.ASK
+    for bad in (dict(mode="sometimes"), dict(status="200"), dict(status=True), dict(payload={1})):
+        with pytest.raises(InvalidSettings):
+            MethodRule(**bad)
+    table = MethodTable()
+    for name, rule in (("", MethodRule()), ("x", "fixed"), ("x", None)):
+        with pytest.raises(InvalidSettings):
+            table.set(name, rule)
+    with pytest.raises(InvalidSettings):
+        table.fallback = "ask"
+    with pytest.raises(InvalidSettings):
+        MethodTable(rules={"x": "fixed"})
+    table.set(" reboot ", MethodRule("fixed", 200, {"ok": True}))
+    assert table.rule_for("reboot").mode is Mode.FIXED
+
+
+def test_a_module_takes_a_behaviours_text_and_refuses_anything_else():
+    module = SimulatedModule(MODULE_CS)
+    module.behaviour = "stamp"
+    assert module.behaviour is Behaviour.STAMP
+    with pytest.raises(InvalidSettings):
+        module.behaviour = "shout"
+    assert module.behaviour is Behaviour.STAMP
+    with pytest.raises(InvalidSettings):
+        module.methods = {"reboot": MethodRule()}
+
+
+async def test_telemetry_inputs_are_checked_before_anything_is_sent():
+    module = SimulatedModule(MODULE_CS)
+    for body, properties in ((b"{}", None), ({"a": 1}, None), ("{}", {"n": 1}), ("{}", ["x"])):
+        with pytest.raises(InvalidSettings):
+            await module.send_telemetry(body, properties)
+    assert module.counters.telemetry_failed == 0
+    template = TelemetryTemplate.parse("{}")
+    for bad in (("{}", 1.0), (template, "1"), (template, 0), (template, True)):
+        with pytest.raises(InvalidSettings):
+            module.start_telemetry(*bad)
+    assert not module.telemetry_running

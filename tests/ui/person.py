@@ -9,6 +9,7 @@ read back as text. Conditions are awaited (``until``), never slept on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt
@@ -18,7 +19,10 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QComboBox,
+    QDockWidget,
+    QFormLayout,
     QLabel,
     QLineEdit,
     QMenu,
@@ -100,7 +104,28 @@ class Person:
                     buddy = lab.buddy() or _next_input(lab)
                     if buddy is not None:
                         return buddy
+        for scope in self._scope(within):  # a heading "Name: what it holds" above its input
+            for lab in scope.findChildren(QLabel):
+                if _showing(lab) and _untagged(lab.text()).startswith(want + ":"):
+                    buddy = lab.buddy() or _next_input(lab)
+                    if buddy is not None:
+                        return buddy
         raise AssertionError(f"no visible field labelled {label!r}")
+
+    def window_titled(self, title: str) -> QWidget:
+        """An open window (dialog) whose title starts with ``title``."""
+        for window in _open_windows():
+            if window.windowTitle().startswith(title):
+                return window
+        titles = [w.windowTitle() for w in _open_windows()]
+        raise AssertionError(f"no open window {title!r}; open: {titles}")
+
+    def pane(self, title: str) -> QWidget:
+        """A visible dock pane by its title, to read or act within it."""
+        for dock in self.window.findChildren(QDockWidget):
+            if _showing(dock) and _plain(dock.windowTitle()) == _plain(title):
+                return dock
+        raise AssertionError(f"no visible pane {title!r}")
 
     def sees(self, text: str, within: QWidget | None = None) -> bool:
         """Whether ``text`` appears anywhere the person can read in the open windows."""
@@ -173,6 +198,7 @@ class Person:
                     Qt.KeyboardModifier.NoModifier,
                     menu.actionGeometry(action).center(),
                 )
+                _bring_to_front(self.window)  # the closed menu hands the keyboard back
                 return
             actions = menu.actions()
         raise AssertionError(f"{' → '.join(path)} is a menu, not an item")
@@ -261,17 +287,54 @@ def _action_named(actions: list[QAction], name: str) -> QAction:
     raise AssertionError(f"no menu item {name!r}; there are {names}")
 
 
+def _untagged(text: str) -> str:
+    """A label's text as read: without rich-text tags."""
+    return _plain(re.sub(r"<[^>]+>", "", text))
+
+
 def _next_input(label: QLabel) -> QWidget | None:
-    """The input a form layout places beside ``label`` when no buddy is set."""
+    """The input placed beside ``label`` when no buddy is set: a form layout's field
+    (the first widget of a field that is a row of several), or the next widget in the
+    row or column that holds the label; layouts nested in the label's widget count."""
     parent = label.parentWidget()
-    layout = parent.layout() if parent is not None else None
-    if layout is None or not hasattr(layout, "getWidgetPosition"):
+    top = parent.layout() if parent is not None else None
+    layout = _layout_holding(top, label) if top is not None else None
+    if isinstance(layout, QFormLayout):
+        row, _role = layout.getWidgetPosition(label)
+        item = layout.itemAt(row, QFormLayout.ItemRole.FieldRole) if row >= 0 else None
+        return _first_widget(item) if item is not None else None
+    if isinstance(layout, QBoxLayout):
+        for i in range(layout.indexOf(label) + 1, layout.count()):
+            widget = layout.itemAt(i).widget()
+            if widget is not None:
+                return widget
+    return None
+
+
+def _first_widget(item) -> QWidget | None:
+    if item.widget() is not None:
+        return item.widget()
+    inner = item.layout()
+    if inner is None:
         return None
-    row, _role = layout.getWidgetPosition(label)
-    if row < 0:
-        return None
-    item = layout.itemAt(row, layout.ItemRole.FieldRole)
-    return item.widget() if item is not None else None
+    for i in range(inner.count()):
+        found = _first_widget(inner.itemAt(i))
+        if found is not None:
+            return found
+    return None
+
+
+def _layout_holding(layout, label: QLabel):
+    """The layout (``layout`` or one nested in it) that holds ``label`` itself."""
+    if layout.indexOf(label) >= 0:
+        return layout
+    for i in range(layout.count()):
+        inner = layout.itemAt(i).layout()
+        if inner is not None:
+            found = _layout_holding(inner, label)
+            if found is not None:
+                return found
+    return None
 
 
 def _texts_of(scope: QWidget) -> Iterable[str]:

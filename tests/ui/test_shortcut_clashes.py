@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
+
+from tests.xserver import have_xvfb, xvfb
 
 LIST_SHORTCUTS = """
 import json
@@ -27,29 +28,6 @@ for action in window.findChildren(QAction):
         keys[key.toString()].add(plain(action.text()))
 print(json.dumps({key: sorted(names) for key, names in keys.items()}))
 """
-
-
-@pytest.fixture
-def x_display():
-    """A private X server (the GTK platform theme needs a display); tools/dev installs it."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (./tools/dev test installs it)")
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as lines:
-        number = lines.readline().strip()  # written once the server is ready
-    try:
-        assert number, "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def _shortcuts(**env: str) -> dict[str, list[str]]:
@@ -75,7 +53,9 @@ def test_every_key_does_one_thing():
     assert not _shared(keys), f"keys that do two things: {_shared(keys)}"
 
 
-def test_every_key_does_one_thing_with_the_gtk_theme(x_display):
-    keys = _shortcuts(QT_QPA_PLATFORM="xcb", DISPLAY=x_display, QT_QPA_PLATFORMTHEME="gtk3")
+@pytest.mark.skipif(not have_xvfb(), reason="Xvfb is not installed (tools/dev test installs it)")
+def test_every_key_does_one_thing_with_the_gtk_theme():
+    with xvfb() as display:  # the GTK platform theme needs a display
+        keys = _shortcuts(QT_QPA_PLATFORM="xcb", DISPLAY=display, QT_QPA_PLATFORMTHEME="gtk3")
     assert "F5" in keys and "Ctrl+R" in keys
     assert not _shared(keys), f"keys that do two things: {_shared(keys)}"

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubInfo, default_data_dir
-from twin_explorer.simulator import Status
-from twin_explorer.twin.events import Direction
+from twin_explorer.simulator import Behaviour, Status
+from twin_explorer.simulator.behaviour import STAMP_KEY
+from twin_explorer.twin.events import Direction, Section
 from twin_explorer.ui.main_window import MainWindow
+from twin_explorer.ui.method_dialog import MethodDialog
 from twin_explorer.ui.simulator import SimulatorPanel, session_transport
+from twin_explorer.ui.simulator.telemetry_list import (
+    CONTENT,
+    PROPERTIES,
+    MessageListModel,
+    SentMessage,
+)
 
 
 def _window(qtbot) -> MainWindow:
@@ -211,3 +220,119 @@ def test_how_panels_reach_the_hub(tmp_path):
 
     azure = HubService("HostName=x.azure-devices.net;SharedAccessKeyName=o;SharedAccessKey=eA==")
     assert session_transport(_Session(service=azure)) is None
+
+
+async def _simulate_new_module(window: MainWindow, service: HubService, device: str):
+    await service.create_device(device)
+    module = await service.create_module(device, "m")
+    await window.simulators.open_module(
+        service.connection_string(module), window.simulators.local_transport()
+    )
+    return await _connected(window, f"{device}/m")
+
+
+def test_answers_and_behaviour_chosen_in_the_panel_reach_the_module(qtbot, qrun, local_hub):
+    window = _window(qtbot)
+    logged = []
+    window.patches.subscribe(logged.append)
+
+    async def scenario() -> None:
+        service = await _open_hub(window, local_hub)
+        panel = await _simulate_new_module(window, service, "seam-dev")
+        methods = panel.methods
+
+        # Switching to "Ask me" and back gives the answer's status and payload back.
+        methods.mode.setCurrentIndex(1)
+        assert not methods.status.isEnabled()
+        methods.mode.setCurrentIndex(0)
+        assert methods.status.isEnabled() and methods.payload.isEnabled()
+
+        # A fixed answer set with the panel's controls answers at once.
+        methods.name.setText("reboot")
+        methods.payload.setText('{"ok": true}')
+        methods.save_button.click()
+        assert methods.rules.item(0).text() == 'reboot: 200 {"ok":true}'
+        result = await service.invoke_method("seam-dev", "m", "reboot", {}, response_timeout=5)
+        assert (result.status, result.payload) == (200, {"ok": True})
+        await until(lambda: methods.history.count() == 1, 5, "the request listed")
+        calls = [e for e in logged if e.section is Section.METHOD]
+        assert [(e.direction, e.body["answeredBy"], e.body["status"]) for e in calls] == [
+            (Direction.RECEIVED, "rule", 200)
+        ]
+
+        # The behaviour picked in the panel is the one that answers desired patches.
+        combo = panel.reported.behaviour
+        combo.setCurrentIndex(combo.findText("Stamp", Qt.MatchFlag.MatchStartsWith))
+        assert panel.module.behaviour is Behaviour.STAMP
+        await service.patch_twin("seam-dev", "m", {"properties": {"desired": {"x": 1}}}, None)
+        await until(lambda: STAMP_KEY in panel.module.twin["reported"], 15, "the stamp in reported")
+        # The header follows the twin, not the version said when it connected.
+        desired = (await service.get_twin("seam-dev", "m")).doc["properties"]["desired"]
+        await until(
+            lambda: f"desired $version {desired['$version']} ·" in panel.status_text,
+            10,
+            "the header's desired $version",
+        )
+
+        # Each telemetry message sent is listed, newest first, with what it carries.
+        telemetry = panel.telemetry
+        telemetry.send_button.click()
+        await until(lambda: telemetry.messages.rowCount() == 1, 15, "the message listed")
+        telemetry.send_button.click()
+        await until(lambda: telemetry.messages.rowCount() == 2, 15, "two messages listed")
+        newest = telemetry.messages.message(0)
+        assert '"count": 2' in newest.body and newest.failure is None
+        assert newest.cell(CONTENT) == "application/json; utf-8"
+
+    qrun(scenario(), timeout=90)
+
+
+def test_the_message_list_keeps_the_newest_up_to_its_limit(qtbot):
+    model = MessageListModel(limit=3)
+    for n in range(5):
+        model.add(SentMessage(f"2026-01-01T00:00:0{n}Z", f'{{"n": {n}}}', {"k": "v"}, "t", "e"))
+    assert [model.message(r).body for r in range(model.rowCount())] == [
+        '{"n": 4}',
+        '{"n": 3}',
+        '{"n": 2}',
+    ]
+    assert model.data(model.index(0, PROPERTIES)) == '{"k":"v"}'
+
+
+def test_a_method_dialog_closed_mid_call_keeps_the_call(qtbot, qrun, local_hub, caplog):
+    caplog.set_level(logging.WARNING)
+    window = _window(qtbot)
+    logged = []
+    window.patches.subscribe(logged.append)
+
+    async def scenario() -> None:
+        service = await _open_hub(window, local_hub)
+        panel = await _simulate_new_module(window, service, "dlg-dev")
+        panel.methods.name.setText("confirm")
+        panel.methods.mode.setCurrentIndex(1)  # ask me
+        assert panel.methods.save_rule()
+
+        dialog = MethodDialog(
+            service, "dlg-dev", "m", parent=window, calls=window.identity.method_calls
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        assert not dialog.isModal()
+        dialog.name_edit.setText("confirm")
+        dialog.invoke()
+        await until(lambda: len(panel.methods.prompts) == 1, 15, "the prompt")
+        dialog.close()
+        await asyncio.sleep(0)  # the dialog is deleted on the next turn of the loop
+        prompt = next(iter(panel.methods.prompts.values()))
+        prompt.status.setValue(202)
+        prompt.answer()
+
+        def sent() -> list:
+            return [e for e in logged if e.section is Section.METHOD and e.direction == "sent"]
+
+        await until(sent, 15, "the call's answer in the patch stream")
+        assert sent()[0].body["status"] == 202
+        assert sent()[0].body["answeredBy"] == "module"
+
+    qrun(scenario(), timeout=90)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twin_explorer.service.edit_diff import diff_documents
 from twin_explorer.service.edit_text import validate_text
+from twin_explorer.ui import theme
 from twin_explorer.ui.twin_editor.code_view import CodeView, json_tokens
 from twin_explorer.ui.twin_editor.diff_view import FILLER, SideBySideView
 
@@ -68,5 +69,5 @@ def test_side_by_side_rows_are_padded_and_coloured(qtbot):
     backgrounds = {
         s.cursor.blockNumber(): s.format.background().color() for s in view.left.extraSelections()
     }
-    assert backgrounds[added] == FILLER
+    assert backgrounds[added] == theme.colour(FILLER)
     assert "changed line" in view.summary.text()

@@ -11,6 +11,8 @@ import logging
 import re
 
 MASK = "****"
+# How much of a client-supplied string a log line or error message quotes.
+CLIP = 128
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Inside a connection string the whole token value is secret, up to the next ';'.
@@ -19,19 +21,32 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(SharedAccessKey\s*=\s*)[^;\s\"'&,]+", re.I), rf"\g<1>{MASK}"),
     # Token signatures, also URL-encoded ones (sig%3D) inside query strings.
     (re.compile(r"(\bsig(?:=|%3D))[^&;\s\"',]+", re.I), rf"\g<1>{MASK}"),
-    # Any *key name followed by a long base64 value: JSON, reprs, kwargs, env dumps.
+    # Any *key name followed by a long base64 value: JSON, reprs, kwargs, env dumps. The
+    # match starts at "key" itself: a leading [\w-]* (to take in "primary") made every
+    # position of a long word rescan the rest of it, quadratic in the line's length; the
+    # name before "key" is kept as it is either way.
     (
-        re.compile(r"([\w-]*key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/]{16,}={0,2}", re.I),
+        re.compile(r"(key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/]{16,}={0,2}", re.I),
         rf"\g<1>{MASK}",
     ),
 )
 
 
 def redact(text: str) -> str:
-    """``text`` with every key and signature replaced by ****."""
+    """``text`` with every key and signature replaced by ****, in time linear in its length
+    (it runs on every log line, some of which quote what a client sent)."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: a client id, topic or
+    path quoted in a log line or error message cannot make that line (and every handler
+    that formats, redacts and writes it) as long as what a hostile client sent."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text)} chars)"
 
 
 class RedactingFilter(logging.Filter):

@@ -8,7 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from twin_explorer.localhub.errors import HubError, device_not_found, module_not_found
+from twin_explorer.localhub.errors import (
+    DiskFull,
+    HubError,
+    device_not_found,
+    module_not_found,
+)
 from twin_explorer.localhub.identity import etag_text, generation_id
 from twin_explorer.localhub.store import Store
 from twin_explorer.localhub.telemetry import TelemetryBuffer
@@ -144,8 +149,11 @@ class CoreBase:
             return
         items = [(d, m, when) for (d, m), when in self._pending_activity.items()]
         self._pending_activity.clear()
-        with self.store.transaction(durable=False):
-            self.store.set_activity(items)
+        try:
+            with self.store.transaction(durable=False):
+                self.store.set_activity(items)
+        except DiskFull:
+            pass  # best effort (the store said so once): a full disk must not fail a read
 
     def _drop_activity(self, device_id: str, module_id: str | None) -> None:
         for key in [k for k in self._pending_activity if k[0] == device_id]:

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
+from twin_explorer.localhub.listeners import HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ DEFAULT_HOSTNAME = "localhost"
 DEFAULT_REST_PORT = 8443
 DEFAULT_MQTT_PORT = 8883  # the device SDK dials 8883, fixed (A.1)
 DEFAULT_PROXY_PORT = 8880
+# How the hub's last word on stderr starts when it cannot start; the app looks for it.
+COULD_NOT_START = "twin-explorer hub: could not start: "
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +86,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="HTTP CONNECT proxy port through which clients reach <hostname>:8883 and "
         f"<hostname>:443 (default {DEFAULT_PROXY_PORT}), or 'off'",
     )
+    limits = parser.add_argument_group(
+        "connection limits", "every listener (REST, MQTT, proxy) keeps to these"
+    )
+    limits.add_argument(
+        "--handshake-timeout",
+        type=_seconds,
+        default=HANDSHAKE_TIMEOUT,
+        help=f"seconds a client has to finish the TLS handshake (default {HANDSHAKE_TIMEOUT:g})",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=HEADER_TIMEOUT,
+        help="seconds a client has to send its first request or MQTT CONNECT "
+        f"(default {HEADER_TIMEOUT:g})",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=IDLE_TIMEOUT,
+        help=f"seconds a REST connection may stay idle between requests (default {IDLE_TIMEOUT:g})",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="client sockets held at most, all listeners together (default: a margin "
+        "below the process's descriptor limit, which is raised to its hard limit)",
+    )
     parser.add_argument(
         "--demo", action="store_true", help="create demo devices and modules on first start"
     )
@@ -111,6 +143,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"seconds out of range (0, 3600]: {value}")
+    return value
+
+
 def _optional_port(text: str) -> int | None:
     return None if text.strip().lower() in _OFF else _port(text)
 
@@ -125,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
+    from twin_explorer.localhub.datadir import DataDirInUse
+    from twin_explorer.localhub.listeners import Limits
     from twin_explorer.localhub.server import HubServer
 
     hub = HubServer(
@@ -135,6 +179,12 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         mqtt_port=args.mqtt_port,
         proxy_port=args.proxy_port,
         demo=args.demo,
+        limits=Limits(
+            handshake_timeout=args.handshake_timeout,
+            header_timeout=args.header_timeout,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
+        ),
     )
     stop = asyncio.Event()
     _on_signals(stop)
@@ -143,8 +193,11 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         await hub.start()
     except Exception as exc:
-        logger.error("the local hub could not start: %s", exc, exc_info=True)
-        print(f"twin-explorer hub: could not start: {exc}", file=sys.stderr, flush=True)
+        # A folder in use is a plain fact for the user, not a bug: no traceback for it.
+        logger.error(
+            "the local hub could not start: %s", exc, exc_info=not isinstance(exc, DataDirInUse)
+        )
+        print(f"{COULD_NOT_START}{exc}", file=sys.stderr, flush=True)
         return 1
     try:
         sys.stdout.write(json.dumps(hub.ready_info()) + "\n")

@@ -18,6 +18,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.device_requests import (
     Reply,
     twin_get_reply,
@@ -43,6 +44,7 @@ from twin_explorer.localhub.mqtt.iothub_topics import (
     TwinGet,
     parse_device_publish,
 )
+from twin_explorer.twin.identity import identity_path
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.auth import Identity
@@ -166,7 +168,12 @@ class DeviceLink:
             case Published():
                 self._on_publish(event)
             case Subscribed(filters=filters, rejected=rejected):
-                logger.debug("%s subscribed to %s (rejected %s)", self.name, filters, rejected)
+                logger.debug(
+                    "%s subscribed to %s (rejected %s)",
+                    self.name,
+                    filters,
+                    [clip(f) for f in rejected],
+                )
                 self._server.subscribed(self, filters)
             case Unsubscribed(filters=filters):
                 logger.debug("%s unsubscribed from %s", self.name, filters)
@@ -182,7 +189,7 @@ class DeviceLink:
         logger.debug(
             "%s published %s (%d bytes, QoS %d%s)",
             self.name,
-            event.topic,
+            clip(event.topic),
             len(event.payload),
             event.qos,
             ", dup" if event.dup else "",
@@ -211,7 +218,8 @@ class DeviceLink:
                     identity.device_id,
                     identity.module_id,
                 ):
-                    self.close(f"telemetry sent as {request.device_id}/{request.module_id}")
+                    sender = clip(identity_path(request.device_id, request.module_id))
+                    self.close(f"telemetry sent as {sender}")
                     return
                 server.telemetry(identity, request)
         server.core.touch(identity.device_id, identity.module_id)

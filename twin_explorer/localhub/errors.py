@@ -49,6 +49,10 @@ class HubError(Exception):
 # B.7: iothub-errorcode -> (HTTP status, numeric code).
 CODES: dict[str, tuple[int, int]] = {
     "ArgumentInvalid": (400, 400004),
+    # Bulk registry and device scopes: azure-iot-sdk-csharp ErrorCode.cs and the
+    # "Troubleshoot Azure IoT Hub error codes" page (400011, 400028, 413002).
+    "DeviceDefinedMultipleTimes": (400, 400011),
+    "InvalidDeviceScope": (400, 400028),
     "IotHubUnauthorizedAccess": (401, 401002),
     "DeviceNotFound": (404, 404001),
     "ModuleNotFound": (404, 404010),
@@ -56,6 +60,7 @@ CODES: dict[str, tuple[int, int]] = {
     "DeviceAlreadyExists": (409, 409001),
     "ModuleAlreadyExistsOnDevice": (409, 409301),
     "PreconditionFailed": (412, 412001),
+    "TooManyDevices": (413, 413002),
     "TooManyModulesOnDevice": (413, 413003),
     "ThrottlingException": (429, 429001),
     "GatewayTimeout": (504, 504101),
@@ -132,6 +137,23 @@ def too_many_modules(device_id: str, limit: int) -> HubError:
     )
 
 
+def too_many_devices(count: int, limit: int) -> HubError:
+    return hub_error(
+        "TooManyDevices",
+        f"The request lists {count} devices; a bulk registry operation takes at most {limit}.",
+    )
+
+
+def device_defined_multiple_times(device_id: str) -> HubError:
+    return hub_error(
+        "DeviceDefinedMultipleTimes", f"Device {device_id!r} appears more than once in the request."
+    )
+
+
+def invalid_device_scope(message: str) -> HubError:
+    return hub_error("InvalidDeviceScope", message)
+
+
 def device_not_online() -> HubError:
     """Method target not connected or not subscribed (B.7, worded as real hubs do)."""
     return hub_error("DeviceNotOnline", "Timed out waiting for device to connect.")
@@ -140,6 +162,19 @@ def device_not_online() -> HubError:
 def gateway_timeout() -> HubError:
     """The device did not answer a method in time (B.7, worded as real hubs do)."""
     return hub_error("GatewayTimeout", "Timed out waiting for the response from device.")
+
+
+class DiskFull(HubError):
+    """The disk holding the data folder is full: writes fail, reads still work, and
+    writes work again once there is space (507, as WebDAV's Insufficient Storage)."""
+
+    def __init__(self, data_dir: object) -> None:
+        super().__init__(
+            507,
+            "InsufficientStorage",
+            507000,
+            f"The local hub's disk is full (data folder {data_dir}).",
+        )
 
 
 def throttled(message: str = "The hub is throttling requests.") -> HubError:

@@ -19,12 +19,11 @@ from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub import auth
 from twin_explorer.localhub.auth import DEFAULT_POLICIES, Identity, Policy, Right
+from twin_explorer.localhub.bulk_registry import BulkRegistryOps
 from twin_explorer.localhub.errors import AuthError, HubError
 from twin_explorer.localhub.identity import validate_id
 from twin_explorer.localhub.querying import QueryPage, run_query
-from twin_explorer.localhub.registry import RegistryOps
 from twin_explorer.localhub.store import Store
-from twin_explorer.localhub.twins import TwinOps
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class RegistryStatistics:
         }
 
 
-class HubCore(RegistryOps, TwinOps):
+class HubCore(BulkRegistryOps):
     """Registry, twins, policies, auth decisions, telemetry, statistics and queries."""
 
     def __init__(

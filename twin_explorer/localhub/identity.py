@@ -9,10 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Any
 
 from twin_explorer.connection.sas import generate_key
-from twin_explorer.localhub.errors import argument_invalid, precondition_failed
+from twin_explorer.localhub.errors import (
+    argument_invalid,
+    invalid_device_scope,
+    precondition_failed,
+)
 from twin_explorer.twin.clock import NEVER
 
 MAX_ID_LENGTH = 128
@@ -176,6 +181,53 @@ def _status(body: dict[str, Any]) -> tuple[str, str | None]:
     return status.lower(), reason
 
 
+def _iot_edge(body: dict[str, Any]) -> bool:
+    caps = body.get("capabilities") or {}
+    if not isinstance(caps, dict) or not isinstance(caps.get("iotEdge", False), bool):
+        raise argument_invalid("capabilities.iotEdge must be true or false.")
+    return bool(caps.get("iotEdge", False))
+
+
+# -- device scopes ----------------------------------------------------------------------
+#
+# What is documented (Device.Scope / Twin.ParentScopes in Microsoft.Azure.Devices, the
+# azure-iot-sdk-csharp PR that added ParentScopes, and the SDKs' end-to-end tests):
+# * an edge device's scope is "auto-generated and immutable": "ms-azure-iot-edge://",
+#   the device id, a dash and its generation id;
+# * a leaf (non-edge) device joins an edge device by setting its deviceScope to that
+#   edge device's scope; IoT Hub then lists that scope as its first parentScopes entry
+#   (azure-iot-sdk-java RegistryManagerTests.deviceCreationWithDeviceScope);
+# * an edge device's parent is named in parentScopes ("The scopes of the upper level
+#   edge devices"); Azure CLI's ``device-identity parent set`` writes one scope there;
+# * a leaf device cannot set a scope of its own: azure-iot-sdk-node's registry e2e test
+#   expects an update with a made-up deviceScope to fail.
+# Which error that failure carries is not documented; this hub answers 400
+# InvalidDeviceScope (400028, "The device scope specified isn't valid", IoT Hub's error
+# code list), the documented code that names it.
+
+EDGE_SCOPE_PREFIX = "ms-azure-iot-edge://"
+# Nested edge goes five layers deep (IoT Edge docs); a longer chain is a loop or junk.
+MAX_EDGE_DEPTH = 8
+
+FindEdge = Callable[[str], dict[str, Any] | None]
+
+
+def no_edges(scope: str) -> None:
+    """A FindEdge for a registry with no edge devices (fresh seeds)."""
+    return None
+
+
+def edge_scope(device_id: str, generation: str) -> str:
+    return f"{EDGE_SCOPE_PREFIX}{device_id}-{generation}"
+
+
+def scope_device_id(scope: str) -> str | None:
+    """The edge device id a scope names, or None when it is not an edge scope."""
+    if not scope.startswith(EDGE_SCOPE_PREFIX) or "-" not in scope[len(EDGE_SCOPE_PREFIX) :]:
+        return None
+    return scope[len(EDGE_SCOPE_PREFIX) : scope.rindex("-")]
+
+
 def _scopes(body: dict[str, Any]) -> tuple[str | None, list[str]]:
     scope = body.get("deviceScope")
     parents = body.get("parentScopes")
@@ -187,27 +239,90 @@ def _scopes(body: dict[str, Any]) -> tuple[str | None, list[str]]:
         parents = []
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
         raise argument_invalid("parentScopes must be a list of strings.")
-    return scope, parents
+    return scope or None, [p for p in parents if p]
 
 
-def _iot_edge(body: dict[str, Any]) -> bool:
-    caps = body.get("capabilities") or {}
-    if not isinstance(caps, dict) or not isinstance(caps.get("iotEdge", False), bool):
-        raise argument_invalid("capabilities.iotEdge must be true or false.")
-    return bool(caps.get("iotEdge", False))
+def _parent_edge(scope: str, find_edge: FindEdge, what: str) -> dict[str, Any]:
+    parent = find_edge(scope)
+    if parent is None:
+        raise invalid_device_scope(
+            f"The {what} {scope!r} is not the scope of an edge device on this hub; use the "
+            "deviceScope of an existing IoT Edge device."
+        )
+    return parent
 
 
-def new_device(device_id: str, body: object, *, etag: str, generation: str) -> dict[str, Any]:
+def _leaf_scopes(
+    doc: dict[str, Any], scope: str | None, parents: list[str], find_edge: FindEdge
+) -> None:
+    if scope == edge_scope(doc["deviceId"], doc["generationId"]):
+        scope = None  # its own scope from when it was an edge device: no parent now
+    if scope is not None:
+        _parent_edge(scope, find_edge, "deviceScope")
+    wanted = [scope] if scope else []
+    if parents and parents != wanted:
+        raise invalid_device_scope(
+            "A device that is not an IoT Edge device joins its parent through deviceScope; "
+            f"parentScopes can only repeat it ({wanted!r}), not {parents!r}."
+        )
+    doc["deviceScope"], doc["parentScopes"] = scope, wanted
+
+
+def _edge_scopes(
+    doc: dict[str, Any], scope: str | None, parents: list[str], find_edge: FindEdge
+) -> None:
+    own = doc.get("deviceScope") if doc["capabilities"]["iotEdge"] else None
+    own = own or edge_scope(doc["deviceId"], doc["generationId"])
+    if scope is not None and scope != own:
+        raise invalid_device_scope(
+            "An IoT Edge device's deviceScope is generated by the hub and cannot be changed "
+            f"(it is {own!r}); name its parent in parentScopes instead."
+        )
+    if len(parents) > 1:
+        raise invalid_device_scope("An IoT Edge device can have only one parent.")
+    for parent_scope in parents:
+        ancestor = _parent_edge(parent_scope, find_edge, "parent scope")
+        for _ in range(MAX_EDGE_DEPTH):
+            if ancestor["deviceId"] == doc["deviceId"]:
+                raise invalid_device_scope(
+                    f"Device {doc['deviceId']!r} cannot be its own parent or ancestor."
+                )
+            above = ancestor.get("parentScopes") or []
+            ancestor = find_edge(above[0]) if above else None
+            if ancestor is None:
+                break
+        else:
+            raise invalid_device_scope(f"The chain of parents above {parent_scope!r} is too deep.")
+    doc["deviceScope"], doc["parentScopes"] = own, parents
+
+
+def apply_scopes(
+    doc: dict[str, Any], body: dict[str, Any], edge: bool, find_edge: FindEdge
+) -> None:
+    """Set ``doc``'s deviceScope and parentScopes from a request body by IoT Hub's rules
+    (see above); ``doc`` still holds the identity's previous capabilities and scope.
+    ``find_edge(scope)`` is the edge device owning ``scope``, if any."""
+    scope, parents = _scopes(body)
+    if edge:
+        _edge_scopes(doc, scope, parents, find_edge)
+    else:
+        _leaf_scopes(doc, scope, parents, find_edge)
+    doc["capabilities"] = {"iotEdge": edge}
+
+
+def new_device(
+    device_id: str,
+    body: object,
+    *,
+    etag: str,
+    generation: str,
+    find_edge: FindEdge = no_edges,
+) -> dict[str, Any]:
     """The stored document for a device created from a PUT body."""
     body = _body(body)
     _check_path_id(body, "deviceId", device_id)
     status, reason = _status(body)
-    scope, parents = _scopes(body)
-    edge = _iot_edge(body)
-    if edge and not scope:
-        # Edge devices own a scope that child devices point at (real hubs' format).
-        scope = f"ms-azure-iot-edge://{device_id}-{generation}"
-    return {
+    doc = {
         "deviceId": device_id,
         "generationId": generation,
         "etag": etag,
@@ -219,32 +334,30 @@ def new_device(device_id: str, body: object, *, etag: str, generation: str) -> d
         "lastActivityTime": NEVER,
         "cloudToDeviceMessageCount": 0,
         "authentication": authentication(body, None),
-        "capabilities": {"iotEdge": edge},
-        "deviceScope": scope,
-        "parentScopes": parents,
+        "capabilities": {"iotEdge": False},
+        "deviceScope": None,
+        "parentScopes": [],
         "modelId": "",
     }
+    apply_scopes(doc, body, _iot_edge(body), find_edge)
+    return doc
 
 
-def updated_device(current: dict[str, Any], body: object, *, etag: str, now: str) -> dict[str, Any]:
+def updated_device(
+    current: dict[str, Any], body: object, *, etag: str, now: str, find_edge: FindEdge
+) -> dict[str, Any]:
     """The stored document after a PUT with If-Match: writable fields replaced."""
     body = _body(body)
     _check_path_id(body, "deviceId", current["deviceId"])
     status, reason = _status(body)
-    scope, parents = _scopes(body)
-    edge = _iot_edge(body)
-    if edge and not scope:
-        scope = current.get("deviceScope")
     doc = dict(current)
     doc.update(
         etag=etag,
         status=status,
         statusReason=reason,
         authentication=authentication(body, current["authentication"]),
-        capabilities={"iotEdge": edge},
-        deviceScope=scope,
-        parentScopes=parents,
     )
+    apply_scopes(doc, body, _iot_edge(body), find_edge)
     if status != current["status"]:
         doc["statusUpdatedTime"] = now
     return doc

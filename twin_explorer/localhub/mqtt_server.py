@@ -17,6 +17,7 @@ Rules it keeps (checklist F):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import threading
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.base import RemovalReason
 from twin_explorer.localhub.device_requests import (
     RecentReplies,
@@ -34,11 +36,14 @@ from twin_explorer.localhub.device_requests import (
 from twin_explorer.localhub.device_sessions import MAX_OUTBOUND, TWIN_QOS, DeviceLink
 from twin_explorer.localhub.direct_methods import DirectMethods
 from twin_explorer.localhub.errors import HubError
+from twin_explorer.localhub.identity import MAX_ID_LENGTH
+from twin_explorer.localhub.listeners import ConnectionGate
 from twin_explorer.localhub.mqtt import ConnectRequested, Disconnected, SessionStore
 from twin_explorer.localhub.mqtt.iothub_topics import (
     METHOD_REQUEST_FILTER,
     Telemetry,
     desired_patch_topic,
+    may_subscribe,
     method_request_topic,
 )
 from twin_explorer.localhub.session_persistence import PersistedSubscriptions
@@ -50,11 +55,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CONNACK_IDENTIFIER_REJECTED = 2
 CONNACK_SERVER_UNAVAILABLE = 3
 CONNACK_NOT_AUTHORIZED = 5
 SWEEP_INTERVAL = 1.0  # seconds between keep-alive checks
-TLS_HANDSHAKE_TIMEOUT = 10.0
-TLS_SHUTDOWN_TIMEOUT = 5.0
+# A client id is '<deviceId>' or '<deviceId>/<moduleId>', each id at most 128 characters
+# (C.6; IoT Hub documents deviceId and moduleId as "up to 128 characters long").
+MAX_CLIENT_ID = 2 * MAX_ID_LENGTH + 1
 # Any topic the methods filter covers: "is this client subscribed to method requests?"
 _METHOD_PROBE = method_request_topic("probe", "0")
 
@@ -81,8 +88,12 @@ class MqttServer:
         clock: Callable[[], float] = time.time,
         sweep_interval: float = SWEEP_INTERVAL,
         max_outbound: int = MAX_OUTBOUND,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self.core = core
+        # The hub's shared gate (one cap for all listeners), or one of our own.
+        self._gate = gate or ConnectionGate()
+        self._transports: dict[DeviceLink, asyncio.BaseTransport] = {}
         self._ssl = ssl_context
         self._clock = clock
         self._sweep_interval = sweep_interval
@@ -127,13 +138,10 @@ class MqttServer:
             raise RuntimeError("MQTT server already started or closed")
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._server = await asyncio.start_server(
-            self._accept,
-            host,
-            port,
-            ssl=self._ssl,
-            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if self._ssl else None,
-            ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT if self._ssl else None,
+        # The gate runs TLS with its handshake timeout and closes a connection that
+        # sends no CONNECT in its header timeout; keep-alive rules once admitted.
+        self._server = await self._gate.serve(
+            self._gate.stream_factory(self._accept), host, port, tls=self._ssl
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._sweeper = self._loop.create_task(self._sweep_forever())
@@ -165,6 +173,7 @@ class MqttServer:
             writer.transport.abort()
             return
         link = DeviceLink(self, reader, writer, self._clock, max_outbound=self._max_outbound)
+        self._transports[link] = writer.transport
         logger.debug("TLS connection from %s", link.peer)
         self._links[link] = asyncio.get_running_loop().create_task(link.run())
 
@@ -173,11 +182,24 @@ class MqttServer:
     def admit(self, link: DeviceLink, event: ConnectRequested) -> None:
         """Answer a CONNECT: authenticate, take the identity over, attach its session."""
         client_id = event.client_id
+        if len(client_id) > MAX_CLIENT_ID:
+            # Refused before any other work: no identity can have such an id. CONNACK 2
+            # (identifier rejected) also stops the SDK's reconnect loop (A.4).
+            logger.info(
+                "refused %r from %s: a client id of %d characters (ids are at most %d)",
+                clip(client_id),
+                link.peer,
+                len(client_id),
+                MAX_ID_LENGTH,
+            )
+            link.send(link.conn.refuse(CONNACK_IDENTIFIER_REJECTED))
+            return
         password = None if event.password is None else event.password.decode("utf-8", "replace")
         try:
             identity = self.core.authenticate_device(client_id, event.username, password)
         except HubError as error:
-            logger.info("refused %r from %s: %s", client_id, link.peer, error.message)
+            # The reason can quote the token's resource or policy name: client text too.
+            logger.info("refused %r from %s: %s", client_id, link.peer, clip(error.message, 512))
             link.send(link.conn.refuse(CONNACK_NOT_AUTHORIZED))
             return
         except Exception:
@@ -198,7 +220,13 @@ class MqttServer:
         if event.clean_session:
             self._save_sessions()  # a clean start ends the kept session
         link.identity = identity
-        link.send(link.conn.accept(session, present))
+        if transport := self._transports.get(link):
+            self._gate.settled(transport)  # MQTT keep-alive from here on
+        # Filters outside the identity's own get SUBACK 0x80. IoT Hub's documentation does
+        # not say whether it fails such a filter or closes the connection (reference A.5);
+        # a failure code keeps the client connected and tells it which filter was refused.
+        own = functools.partial(may_subscribe, identity.device_id, identity.module_id)
+        link.send(link.conn.accept(session, present, may_subscribe=own))
         self._online[identity.client_id] = link
         self._set_connected(identity, True)
         logger.info(
@@ -227,6 +255,7 @@ class MqttServer:
 
     def link_closed(self, link: DeviceLink) -> None:
         self._links.pop(link, None)
+        self._transports.pop(link, None)
         identity = link.identity
         if identity is not None and self._online.get(identity.client_id) is link:
             del self._online[identity.client_id]

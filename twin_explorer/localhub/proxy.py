@@ -22,6 +22,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from twin_explorer.localhub.listeners import ConnectionGate, Limits
+
 logger = logging.getLogger(__name__)
 
 Route = Callable[[str, int], tuple[str, int] | None]
@@ -179,8 +181,12 @@ class ConnectProxy:
         header_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         max_header_bytes: int = MAX_HEADER_BYTES,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self._routes = routes
+        # The hub's shared gate (one cap for all listeners), or one of our own; its
+        # header timeout is ours too, so the slower of the two never matters.
+        self._gate = gate or ConnectionGate(Limits(header_timeout=header_timeout))
         self._header_timeout = header_timeout
         self._connect_timeout = connect_timeout
         self._max_header_bytes = max_header_bytes
@@ -200,8 +206,8 @@ class ConnectProxy:
         if self._server is not None or self._closed:
             raise RuntimeError("proxy already started")
         # The stream limit caps the request head; tunnels read in bounded chunks anyway.
-        self._server = await asyncio.start_server(
-            self._accept, host, port, limit=self._max_header_bytes
+        self._server = await self._gate.serve(
+            self._gate.stream_factory(self._accept, limit=self._max_header_bytes), host, port
         )
         self._port = self._server.sockets[0].getsockname()[1]
         logger.debug("CONNECT proxy listening on %s:%d", host, self._port)
@@ -234,6 +240,9 @@ class ConnectProxy:
         peer = writer.get_extra_info("peername")
         upstream: asyncio.StreamWriter | None = None
         graceful = False
+        if not self._gate.open_outbound():  # the upstream socket counts against the cap
+            await _close_stream(writer, graceful=False)
+            return
         try:
             tunnel = await self._open_tunnel(reader, writer, peer)
             graceful = tunnel is None
@@ -245,6 +254,7 @@ class ConnectProxy:
         except Exception:
             logger.exception("proxy connection from %s crashed", peer)
         finally:
+            self._gate.close_outbound()
             for stream in (writer, upstream):
                 if stream is not None:
                     await _close_stream(stream, graceful=graceful)
@@ -279,6 +289,7 @@ class ConnectProxy:
         except OSError as exc:
             return await _refuse(writer, 502, f"connect to {target} failed: {exc}", peer)
         logger.debug("tunnel %s -> %s:%d -> %s", peer, request.host, request.port, target)
+        self._gate.settled(writer.transport)  # the hub's listener behind it times it out
         try:
             writer.write(ESTABLISHED)
             await writer.drain()

@@ -11,7 +11,6 @@ from typing import Any
 from twin_explorer.localhub import identity as ident
 from twin_explorer.localhub.base import CoreBase, RemovalReason
 from twin_explorer.localhub.errors import (
-    argument_invalid,
     device_already_exists,
     device_not_found,
     module_already_exists,
@@ -39,7 +38,13 @@ class RegistryOps(CoreBase):
                 if if_match is not None:  # an update of something that is not there
                     raise device_not_found(device_id)
                 ((etag, generation),) = self._identity_tags()
-                doc = ident.new_device(device_id, body, etag=etag, generation=generation)
+                doc = ident.new_device(
+                    device_id,
+                    body,
+                    etag=etag,
+                    generation=generation,
+                    find_edge=self._edge_with_scope,
+                )
                 self.store.save_device(doc)
                 twin = TwinDocument.new(now)
                 self.store.save_twin(device_id, "", twin.service_view(twin_root(doc)))
@@ -47,7 +52,9 @@ class RegistryOps(CoreBase):
             if if_match is None:
                 raise device_already_exists(device_id)
             ident.check_if_match(if_match, current["etag"], "device")
-            doc = ident.updated_device(current, body, etag=self._next_etag(), now=now)
+            doc = ident.updated_device(
+                current, body, etag=self._next_etag(), now=now, find_edge=self._edge_with_scope
+            )
             self.store.save_device(doc)
             self._refresh_twin_roots(doc)
             if doc["status"] == "disabled" and current["status"] != "disabled":
@@ -75,11 +82,23 @@ class RegistryOps(CoreBase):
         self._emit_removed(device_id, None, RemovalReason.DELETED)
 
     def list_devices(self, top: int | None = None) -> list[dict[str, Any]]:
-        """GET /devices[?top=N]: at most 1000, ordered by id."""
-        if top is not None and not 1 <= top <= MAX_LIST_DEVICES:
-            raise argument_invalid(f"top must be between 1 and {MAX_LIST_DEVICES}, not {top}.")
+        """GET /devices[?top=N]: at most 1000, ordered by id.
+
+        "Any value outside the range of 1-1000 is considered to be 1000" (REST API
+        "Devices - Get Devices", ``top``; azure-iot-hub ``get_devices`` docstring).
+        """
+        if top is None or not 1 <= top <= MAX_LIST_DEVICES:
+            top = MAX_LIST_DEVICES
         self._flush_activity()
-        return self.store.list_devices(MAX_LIST_DEVICES if top is None else top)
+        return self.store.list_devices(top)
+
+    def _edge_with_scope(self, scope: str) -> dict[str, Any] | None:
+        """The edge device whose deviceScope is ``scope``: the scope names its id."""
+        device_id = ident.scope_device_id(scope)
+        device = self.store.get_device(device_id) if device_id else None
+        if device and device["capabilities"].get("iotEdge") and device["deviceScope"] == scope:
+            return device
+        return None
 
     # -- modules ------------------------------------------------------------------------
 

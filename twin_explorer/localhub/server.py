@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import importlib
 import ipaddress
 import logging
@@ -34,9 +35,13 @@ from twin_explorer.localhub.cli import (
     DEFAULT_PROXY_PORT,
     DEFAULT_REST_PORT,
 )
+from twin_explorer.localhub.datadir import DIR_MODE, DataDirLock, make_private
+from twin_explorer.localhub.errors import DiskFull, HubError
 from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.listeners import ConnectionGate, Limits, busy_while
 from twin_explorer.localhub.proxy import ConnectProxy, hub_routes
 from twin_explorer.localhub.rest import MethodInvoker, create_app
+from twin_explorer.localhub.rest.wire import error_response
 from twin_explorer.localhub.tls import CertPaths, ensure_certificates, server_context
 from twin_explorer.localhub.watchdog import LoopWatchdog
 
@@ -91,19 +96,26 @@ class HubServer:
         proxy_port: int | None = DEFAULT_PROXY_PORT,
         demo: bool = False,
         mqtt_factory: MqttFactory | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        # One gate for every listener: timeouts, and one connection cap below the
+        # descriptor limit (raised to the hard limit here).
+        self.gate = ConnectionGate(limits)
         self.host = host
         self.hostname = hostname
         self.demo = demo
         self._wanted = {"rest": rest_port, "mqtt": mqtt_port, "proxy": proxy_port}
-        self._mqtt_factory = mqtt_factory if mqtt_factory is not None else default_mqtt_factory()
+        if mqtt_factory is None and (default := default_mqtt_factory()) is not None:
+            mqtt_factory = functools.partial(default, gate=self.gate)
+        self._mqtt_factory = mqtt_factory
         self._core: HubCore | None = None
         self._certs: CertPaths | None = None
         self._runner: web.AppRunner | None = None
         self._mqtt: MqttListener | None = None
         self._proxy: ConnectProxy | None = None
         self._watchdog: LoopWatchdog | None = None
+        self._folder_lock = DataDirLock(self.data_dir)
         self._ports: dict[str, int | None] = {"rest": None, "mqtt": None, "proxy": None}
         self._state = "new"
         self._lock = asyncio.Lock()
@@ -155,7 +167,10 @@ class HubServer:
     async def _start(self) -> None:
         self._watchdog = LoopWatchdog()
         self._watchdog.start()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Lock first: a second hub must not even chmod the first one's files.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        self._folder_lock.acquire()
+        make_private(self.data_dir)
         extra_hosts = [h for h in (self.hostname, self.host) if not _is_wildcard(h)]
         # Key generation takes a moment on first start; keep the loop free meanwhile.
         self._certs = await asyncio.to_thread(ensure_certificates, self.data_dir, extra_hosts)
@@ -172,6 +187,8 @@ class HubServer:
                 )
 
         app = create_app(self._core, invoker=self._mqtt, info=self.public_info)
+        app.middlewares.append(_gated_requests(self.gate))
+        app.middlewares.append(_answer_disk_full)
         self._runner = web.AppRunner(
             app,
             access_log=None,
@@ -191,7 +208,9 @@ class HubServer:
                 mqtt=(target, mqtt_port) if mqtt_port is not None else None,
                 rest=(target, self._ports["rest"]),
             )
-            self._proxy = ConnectProxy(routes)
+            self._proxy = ConnectProxy(
+                routes, header_timeout=self.gate.limits.header_timeout, gate=self.gate
+            )
             self._ports["proxy"] = await _listen(
                 "proxy", self._proxy.start, self.host, self._wanted["proxy"]
             )
@@ -199,13 +218,13 @@ class HubServer:
     def _rest_starter(self, tls: Any) -> Callable[[str, int], Awaitable[int]]:
         async def start(host: str, port: int) -> int:
             assert self._runner is not None
-            site = web.TCPSite(self._runner, host, port, ssl_context=tls)
+            site = _GatedSite(self._runner, host, port, self.gate, tls)
             try:
                 await site.start()
             except BaseException:
                 await site.stop()  # unregister the failed site before a retry
                 raise
-            return site.port
+            return site.bound_port
 
         return start
 
@@ -231,8 +250,10 @@ class HubServer:
                 await closer()
             except Exception:
                 logger.exception("closing the %s listener failed", name)
+        self.gate.close()  # connections still in their TLS handshake
         if core is not None:
             core.close()
+        self._folder_lock.release()
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
             watchdog.stop()
@@ -303,6 +324,59 @@ async def _listen(
             exc.strerror or exc,
         )
         return await start(host, 0)
+
+
+class _GatedSite(web.BaseSite):
+    """aiohttp's TCPSite, but accepting through the hub's gate (which also runs TLS)."""
+
+    def __init__(
+        self, runner: web.AppRunner, host: str, port: int, gate: ConnectionGate, tls: Any
+    ) -> None:
+        super().__init__(runner)
+        self._host, self._port, self._gate, self._tls = host, port, gate, tls
+        self.bound_port = port
+
+    @property
+    def name(self) -> str:
+        return f"https://{self._host}:{self.bound_port}"
+
+    async def start(self) -> None:
+        await super().start()
+        assert self._runner.server is not None
+        self._server = await self._gate.serve(
+            self._runner.server, self._host, self._port, tls=self._tls
+        )
+        self.bound_port = self._server.sockets[0].getsockname()[1]
+
+
+def _gated_requests(gate: ConnectionGate) -> Any:
+    """Tell the gate when a REST connection is busy; the body must arrive in time."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        with busy_while(gate, request.transport):
+            if request.can_read_body:
+                try:
+                    async with asyncio.timeout(gate.limits.header_timeout):
+                        await request.read()  # cached: the handler reads it again
+                except TimeoutError:
+                    response = error_response(
+                        HubError(408, "RequestTimeout", 408000, "The request body came too slowly.")
+                    )
+                    response.force_close()
+                    return response
+            return await handler(request)
+
+    return middleware
+
+
+@web.middleware
+async def _answer_disk_full(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer a full disk without a log line per request: the store logged it once."""
+    try:
+        return await handler(request)
+    except DiskFull as error:
+        return error_response(error)
 
 
 def _is_wildcard(host: str) -> bool:

@@ -15,11 +15,17 @@ a third of the file. Hot fields are real columns so counts and key lookups use i
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from twin_explorer.localhub.datadir import DIR_MODE, create_private
+from twin_explorer.localhub.errors import DiskFull
+
+logger = logging.getLogger(__name__)
 
 DB_NAME = "hub.db"
 
@@ -67,6 +73,13 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _is_full(exc: BaseException) -> bool:
+    # SQLite turns ENOSPC into SQLITE_FULL (13), as it does a max_page_count reached.
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == (
+        sqlite3.SQLITE_FULL
+    )
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -88,12 +101,15 @@ class Store:
         self.conn.execute("PRAGMA cache_size=-65536")
         self.conn.execute("PRAGMA mmap_size=1073741824")
         self._depth = 0
+        self._disk_full = False  # said once when writes start failing, once when back
         self._migrate()
 
     @classmethod
     def open(cls, data_dir: Path) -> Store:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(data_dir / DB_NAME)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        path = data_dir / DB_NAME
+        create_private(path)
+        return cls(path)
 
     def close(self) -> None:
         self.conn.close()
@@ -123,11 +139,19 @@ class Store:
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One atomic write. ``durable=False`` skips the fsync for best-effort data."""
-        if self._depth:  # nested: part of the outer transaction
+        if self._depth:  # nested: a savepoint in the outer transaction
+            savepoint = f"nested{self._depth}"
+            self.conn.execute(f"SAVEPOINT {savepoint}")
             self._depth += 1
             try:
                 yield self.conn
+            except BaseException:
+                # Undo just this part, so a caller that handles the error (one failed
+                # identity in a bulk operation) keeps the rest of its transaction.
+                self.conn.execute(f"ROLLBACK TO {savepoint}")
+                raise
             finally:
+                self.conn.execute(f"RELEASE {savepoint}")
                 self._depth -= 1
             return
         if not durable:
@@ -136,15 +160,35 @@ class Store:
         self._depth = 1
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:  # SQLite may have rolled back already
+                self.conn.execute("ROLLBACK")
+            if _is_full(exc):
+                raise self._full() from exc
             raise
         else:
-            self.conn.execute("COMMIT")
+            self._space_back()
         finally:
             self._depth = 0
             if not durable:
                 self.conn.execute("PRAGMA synchronous=FULL")
+
+    def _full(self) -> DiskFull:
+        """The error for a write the disk had no room for; logged once, not per write."""
+        if not self._disk_full:
+            self._disk_full = True
+            logger.error(
+                "the disk holding the data folder %s is full: writes fail until space is "
+                "freed (nothing written before is lost, and reads still work)",
+                self.path.parent,
+            )
+        return DiskFull(self.path.parent)
+
+    def _space_back(self) -> None:
+        if self._disk_full:
+            self._disk_full = False
+            logger.warning("the data folder %s has space again: writes work", self.path.parent)
 
     # -- meta and policies --------------------------------------------------------------
 

@@ -88,8 +88,8 @@ def ensure_certificates(
     if ca is None:
         logger.info("creating local hub CA in %s", tls_dir)
         ca = _create_ca(now)
-        _write_pem(paths.ca_key, _key_pem(ca[1]), private=True)
-        _write_pem(paths.ca_cert, ca[0].public_bytes(serialization.Encoding.PEM), private=False)
+        _write_pem(paths.ca_key, _key_pem(ca[1]))
+        _write_pem(paths.ca_cert, ca[0].public_bytes(serialization.Encoding.PEM))
     else:
         current = _load_server_cert(paths, ca[0], now)
 
@@ -100,8 +100,8 @@ def ensure_certificates(
         wanted |= have
     logger.info("issuing local hub server certificate for %s", sorted(map(_describe, wanted)))
     cert, key = _issue_server_cert(ca, wanted, now)
-    _write_pem(paths.server_key, _key_pem(key), private=True)
-    _write_pem(paths.server_cert, cert.public_bytes(serialization.Encoding.PEM), private=False)
+    _write_pem(paths.server_key, _key_pem(key))
+    _write_pem(paths.server_cert, cert.public_bytes(serialization.Encoding.PEM))
     return paths
 
 
@@ -297,11 +297,11 @@ def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _write_pem(path: Path, data: bytes, *, private: bool) -> None:
+def _write_pem(path: Path, data: bytes) -> None:
     """Write via a temp file and rename, so a crash never leaves half a PEM behind.
 
-    mkstemp creates the file 0600, so a private key is never readable by others, not even
-    for a moment; certificates are opened up to 0644 before the rename.
+    mkstemp creates the file 0600, so a key is never readable by others, not even for a
+    moment; certificates stay 0600 too, as everything in the data folder (``datadir``).
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -309,7 +309,6 @@ def _write_pem(path: Path, data: bytes, *, private: bool) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600 if private else 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -104,6 +104,12 @@ class HubFailure(ServiceError):
     """The hub answered with a server error."""
 
 
+class DiskFull(HubFailure):
+    """The local hub's disk is full (507): nothing was lost, writes wait for space."""
+
+    status = 507
+
+
 @dataclass(frozen=True)
 class HubReply:
     """What an HTTP error response told us, parsed out of IoT Hub's envelopes."""

@@ -194,7 +194,10 @@ class TwinHistory:
 
     def change_for(self, event: PatchEvent) -> TwinChange | None:
         """The twin diff ``event`` made, from a link, or else the newest version seen at or
-        before the event with the patch applied to it. None when the twin was never seen."""
+        before the event with the patch applied to it. None when the twin was never seen,
+        or when the event changes no twin (a method call)."""
+        if not event.changes_twin:
+            return None
         linked = self._links.get(event.id)
         if linked is not None:
             identity, before_seq, after_seq = linked

@@ -21,6 +21,7 @@ from typing import Any
 
 from twin_explorer import paths
 from twin_explorer.connection.strings import parse
+from twin_explorer.localhub.cli import COULD_NOT_START
 from twin_explorer.service.hub import HubService
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class LocalHubProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._stderr_tail: list[str] = []
+        self._refusal: str | None = None  # the hub's own word on why it could not start
 
     @property
     def running(self) -> bool:
@@ -142,6 +144,8 @@ class LocalHubProcess:
             ) from None
         if not line:
             await self._wait_exit()
+            if self._refusal:
+                raise LocalHubError(f"The local hub could not start. {self._refusal}")
             tail = "\n".join(self._stderr_tail[-5:])
             raise LocalHubError(
                 "The local hub stopped while starting"
@@ -160,6 +164,8 @@ class LocalHubProcess:
         while line := await self._proc.stderr.readline():
             text = line.decode("utf-8", "replace").rstrip()
             self._stderr_tail = [*self._stderr_tail[-49:], text]
+            if text.startswith(COULD_NOT_START):
+                self._refusal = text[len(COULD_NOT_START) :]
             log.debug("hub: %s", text)
 
     async def _wait_exit(self) -> int | None:

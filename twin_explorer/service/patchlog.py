@@ -80,11 +80,14 @@ class LogRow:
     compact: str
     seq: int  # arrival order in this log (event ids need not arrive in order)
     _haystack: str | None = field(default=None, repr=False)
+    _shown: str | None = field(default=None, repr=False)
 
     @property
     def shown(self) -> str:
-        text = self.compact
-        return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+        if self._shown is None:  # a method call reads better as a line than as its JSON
+            text = self.event.summary() or self.compact
+            self._shown = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+        return self._shown
 
     @property
     def haystack(self) -> str:

@@ -138,6 +138,14 @@ def _from_reply(reply: e.HubReply, ctx: Context) -> e.ServiceError:
     if status == 400:
         cls = e.InvalidTwin if "twin" in ctx.action else e.InvalidRequest
         return cls(f"{ctx.hub} rejected the request to {ctx.action}: {reply.text}", **common)
+    if status == 507 or code == "InsufficientStorage":
+        # The hub's own sentence names the disk and its data folder.
+        kept = "your edit is kept" if "twin" in ctx.action else "nothing was lost"
+        return e.DiskFull(
+            f"{reply.text.rstrip('.')}: free some space; {kept}.",
+            hint="Try again once there is room: the hub goes on serving reads meanwhile.",
+            **common,
+        )
     if status >= 500:
         return e.HubFailure(
             f"{ctx.hub} failed while trying to {ctx.action} (HTTP {status}).",

@@ -528,7 +528,7 @@ class TwinWatcher:
         """Remember this app's own patches on twins we watch or have seen. The twin a
         patch produced goes into a watched twin's history at once (inferred from the
         last one when only the reported ``$version`` is known); a poll confirms it."""
-        if event.direction not in (Direction.SENT, Direction.REPORTED):
+        if event.direction not in (Direction.SENT, Direction.REPORTED) or not event.changes_twin:
             return
         identity = event.identity
         watch = self._watches.get(identity)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from twin_explorer.simulator.errors import InvalidSettings
 from twin_explorer.twin.values import copy_json
 
 BOOKKEEPING = ("$version", "$metadata")
@@ -36,6 +37,20 @@ class Behaviour(StrEnum):
             Behaviour.STAMP: "Stamp the time of the last change",
             Behaviour.MANUAL: "Manual: report by hand",
         }[self]
+
+
+def as_behaviour(value: object) -> Behaviour:
+    """``value`` as a Behaviour; its text ("echo") is taken too, anything else refused.
+
+    ``answer`` compares behaviours by identity, so a str that slipped through from a
+    widget would silently answer as the wrong behaviour: coerce where it comes in.
+    """
+    try:
+        return Behaviour(value)
+    except ValueError:
+        choices = ", ".join(b.value for b in Behaviour)
+        text = f"Not a way to answer desired patches: {value!r}; use {choices}."
+        raise InvalidSettings(text) from None
 
 
 # The headless command's --ack spellings.

@@ -26,7 +26,13 @@ from typing import Any
 from twin_explorer.connection import strings
 from twin_explorer.simulator import sdk
 from twin_explorer.simulator.answering import MethodAnswering
-from twin_explorer.simulator.behaviour import BOOKKEEPING, Behaviour, answer, desired_changes
+from twin_explorer.simulator.behaviour import (
+    BOOKKEEPING,
+    Behaviour,
+    answer,
+    as_behaviour,
+    desired_changes,
+)
 from twin_explorer.simulator.errors import (
     InvalidPatch,
     InvalidSettings,
@@ -129,6 +135,25 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
 
     def __repr__(self) -> str:
         return f"SimulatedModule({self.identity!r}, {self.status.value})"
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """How desired patches are answered; set it to a Behaviour (or its text)."""
+        return self._behaviour
+
+    @behaviour.setter
+    def behaviour(self, value: Behaviour | str) -> None:
+        self._behaviour = as_behaviour(value)
+
+    @property
+    def methods(self) -> MethodTable:
+        return self._methods
+
+    @methods.setter
+    def methods(self, table: MethodTable) -> None:
+        if not isinstance(table, MethodTable):
+            raise InvalidSettings(f"Not a method table: {table!r}.")
+        self._methods = table
 
     @property
     def is_module(self) -> bool:

@@ -97,9 +97,14 @@ def method_response(request: Any, status: int, payload: Any) -> Any:
     return MethodResponse.create_from_method_request(request, status, payload)
 
 
+# What every telemetry message from a simulated module says it carries.
+CONTENT_TYPE = "application/json"
+CONTENT_ENCODING = "utf-8"
+
+
 def message(body: str, properties: dict[str, str]) -> Any:
     from azure.iot.device import Message
 
-    msg = Message(body, content_encoding="utf-8", content_type="application/json")
+    msg = Message(body, content_encoding=CONTENT_ENCODING, content_type=CONTENT_TYPE)
     msg.custom_properties.update(properties)
     return msg

@@ -15,6 +15,18 @@ from twin_explorer.simulator.events import Counters, EventKind, ModuleEvent
 from twin_explorer.simulator.telemetry import TelemetryTemplate
 
 
+def check_message(body: object, properties: object) -> tuple[str, dict[str, str]]:
+    """A message as the SDK takes it: text, and names with text values."""
+    if not isinstance(body, str):
+        raise InvalidSettings("A telemetry message body is text (JSON, sent as UTF-8).")
+    props = {} if properties is None else properties
+    if not isinstance(props, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in props.items()
+    ):
+        raise InvalidSettings("Message properties are names with text values.")
+    return body, dict(props)
+
+
 class TelemetrySending:
     counters: Counters
     operation_timeout: float
@@ -27,8 +39,18 @@ class TelemetrySending:
         def _require_online(self) -> Any: ...
 
     async def send_telemetry(self, body: str, properties: dict[str, str] | None = None) -> bool:
-        """Send one message; True when the hub acknowledged it. Counted either way."""
-        properties = dict(properties or {})
+        """Send one message; True when the hub acknowledged it. Counted either way.
+
+        ``body`` is text and ``properties`` names with text values (InvalidSettings
+        otherwise, before anything is sent or counted).
+        """
+        body, properties = check_message(body, properties)
+        shown = {
+            "body": body,
+            "properties": properties,
+            "content_type": sdk.CONTENT_TYPE,
+            "content_encoding": sdk.CONTENT_ENCODING,
+        }
         try:
             client = self._require_online()
             await sdk.call(
@@ -42,15 +64,11 @@ class TelemetrySending:
                 EventKind.TELEMETRY_FAILED,
                 reason=error.text,
                 failed=self.counters.telemetry_failed,
+                **shown,
             )
             return False
         self.counters.telemetry_sent += 1
-        self._emit(
-            EventKind.TELEMETRY_SENT,
-            body=body,
-            properties=properties,
-            sent=self.counters.telemetry_sent,
-        )
+        self._emit(EventKind.TELEMETRY_SENT, sent=self.counters.telemetry_sent, **shown)
         return True
 
     @property
@@ -59,8 +77,11 @@ class TelemetrySending:
 
     def start_telemetry(self, template: TelemetryTemplate, interval: float) -> None:
         """Send a message from ``template`` every ``interval`` seconds until stopped."""
-        if interval <= 0:
+        if not isinstance(template, TelemetryTemplate):
+            raise InvalidSettings(f"Not a telemetry template: {template!r}.")
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             raise InvalidSettings("The telemetry interval must be more than 0 seconds.")
+        interval = float(interval)
         self.stop_telemetry()
         self._telemetry_task = self._spawn(self._telemetry_loop(template, interval))
 

@@ -3,6 +3,11 @@
 The patch log and the twin history read this stream; the service facade, the twin
 watcher and simulated modules write to it. Pure data and a synchronous fan-out: the
 producers that live on other threads hop onto the event loop before publishing.
+
+Direct method calls travel in the same stream (section ``method``, made by
+``method_call``): the app invoking one is ``sent``, a simulated module answering one is
+``received``. They change no twin, so twin history and watching skip them
+(``changes_twin``), while the log shows, filters and exports them like any row.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Section(StrEnum):
     REPORTED = "reported"
     TAGS = "tags"
     TWIN = "twin"  # a whole-twin change (replace), or tags and desired together
+    METHOD = "method"  # a direct method call and its answer (no twin change)
 
 
 _ids = itertools.count(1)
@@ -54,8 +60,26 @@ class PatchEvent:
     def identity(self) -> str:
         return identity_path(self.device_id, self.module_id)
 
+    @property
+    def changes_twin(self) -> bool:
+        """False for events that only travel in the stream (direct method calls)."""
+        return self.section is not Section.METHOD
+
     def compact(self) -> str:
         return json.dumps(self.body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+    def summary(self) -> str | None:
+        """A one-line reading of a method call (None for patches: their JSON says it)."""
+        if self.section is not Section.METHOD:
+            return None
+        body = self.body
+        call = f"{body.get('method')}({_short(body.get('payload'))})"
+        if body.get("status") is None:
+            outcome = f"no answer: {body.get('error') or 'unknown'}"
+        else:
+            outcome = f"{body['status']} {_short(body.get('response'))}"
+        who = f" · {body['answeredBy']}" if body.get("answeredBy") else ""
+        return f"{call} → {outcome} · {body.get('ms', 0)} ms{who}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +93,39 @@ class PatchEvent:
             "source": self.source,
             "body": self.body,
         }
+
+
+def _short(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def method_call(
+    device_id: str,
+    module_id: str | None,
+    direction: Direction,
+    *,
+    name: str,
+    payload: Any,
+    status: int | None,
+    response: Any = None,
+    seconds: float,
+    answered_by: str,
+    error: str | None = None,
+    source: str = "",
+) -> PatchEvent:
+    """A direct method call as a stream event: what was asked, what came back, how long
+    it took and who answered ("rule", "asked: answered by you", "timeout", …)."""
+    body: dict[str, Any] = {
+        "method": name,
+        "payload": payload,
+        "status": status,
+        "response": response,
+        "ms": round(seconds * 1000),
+        "answeredBy": answered_by,
+    }
+    if error is not None:
+        body["error"] = error
+    return PatchEvent(device_id, module_id, direction, Section.METHOD, body, source=source)
 
 
 Listener = Callable[[PatchEvent], None]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import MutableMapping
 
 import qasync
 from PySide6.QtCore import QCoreApplication, QtMsgType, qInstallMessageHandler
@@ -14,6 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from twin_explorer import APP_ID, APP_NAME, __version__, logs, resources
+from twin_explorer.ui import theme
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,35 @@ def _qt_message(msg_type: QtMsgType, _context, message: str) -> None:
     logging.getLogger("qt").log(level, message)
 
 
+def no_session_bus_autolaunch(env: MutableMapping[str, str] = os.environ) -> bool:
+    """Keep Qt from starting a D-Bus session daemon that would outlive the app.
+
+    With no session bus (a plain X11 session, ssh -X, Xvfb), Qt's platform theme and
+    accessibility bridge ask libdbus for one, and libdbus "autolaunches" a dbus-daemon
+    tied to the X display: it keeps running after the app exits. Telling libdbus (and
+    the keyring's D-Bus client) that there is no session bus stops that; a desktop with
+    a session bus is left alone. Returns True when autolaunch was turned off.
+    """
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    if env.get("DBUS_SESSION_BUS_ADDRESS"):
+        return False
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.exists(os.path.join(runtime, "bus")):
+        return False  # the per-user bus libdbus finds by itself
+    env["DBUS_SESSION_BUS_ADDRESS"] = "disabled:"
+    return True
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
+    no_session_bus_autolaunch()
     QCoreApplication.setOrganizationName(APP_NAME)
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setApplicationVersion(__version__)
     QGuiApplication.setDesktopFileName(APP_ID)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setWindowIcon(resources.app_icon())  # every window, the taskbar and the dock
+    theme.follow_system()
     return app  # type: ignore[return-value]
 
 

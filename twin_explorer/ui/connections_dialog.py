@@ -30,6 +30,7 @@ from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.connection.strings import ConnectionStringError, parse
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.local_hub import make_service
+from twin_explorer.ui import theme
 from twin_explorer.ui.confirm import confirm
 from twin_explorer.ui.hub_session import LOCAL_HUB
 from twin_explorer.ui.tasks import AsyncDialog
@@ -40,7 +41,7 @@ NameRole = Qt.ItemDataRole.UserRole + 1
 def _error_label() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
-    label.setStyleSheet("color: #c62828;")
+    theme.text_colour(label, "error")
     label.hide()
     return label
 
@@ -49,9 +50,10 @@ def _message_bar(name: str) -> QLabel:
     """A word-wrapped message under the form: it adds height, never takes the fields'."""
     label = _error_label()
     label.setObjectName(name)
-    label.setStyleSheet(
-        f"#{name} {{ color: #c62828; border: 1px solid palette(mid); border-radius: 3px;"
-        " padding: 6px; }"
+    theme.style(
+        label,
+        f"#{name} {{ color: $error; border: 1px solid palette(mid); border-radius: 3px;"
+        " padding: 6px; }",
     )
     label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     return label
@@ -198,7 +200,7 @@ class ConnectionEditor(AsyncDialog):
 
     def test(self) -> None:
         self.test_button.setEnabled(False)
-        self.test_result.setStyleSheet("")
+        theme.text_colour(self.test_result, None)
         self.test_result.setText("Testing…")
         self.tasks.spawn(self._test(self.string_edit.text().strip()))
 
@@ -206,12 +208,12 @@ class ConnectionEditor(AsyncDialog):
         try:
             async with make_service(connection_string) as service:
                 stats = await service.check()
-            self.test_result.setStyleSheet("color: #2e7d32;")
+            theme.text_colour(self.test_result, "ok")
             self.test_result.setText(
                 f"Connected: {stats.total_devices:,} devices on {service.host}."
             )
         except ServiceError as exc:
-            self.test_result.setStyleSheet("color: #c62828;")
+            theme.text_colour(self.test_result, "error")
             self.test_result.setText(exc.text)
         finally:
             self.test_button.setEnabled(True)
@@ -242,7 +244,6 @@ class ConnectionEditor(AsyncDialog):
             return
         self.saved_name = name
         self.accept()
-
 
     def _fit(self) -> None:
         """Grow to what the content asks for (a window manager may not do it for us)."""

@@ -13,16 +13,16 @@ child, so the view shows an expand arrow without asking Python.
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from twin_explorer.service.browse import DeviceListing, DeviceRow, ModuleRow
+from twin_explorer.ui import theme
 from twin_explorer.ui.tasks import Tasks
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("ID", "Status", "Connection", "Auth")
 RowRole = Qt.ItemDataRole.UserRole + 1
 
-_GREY = QBrush(QColor(128, 128, 128))
 _AUTH_LABELS = {
     "sas": "SAS key",
     "selfSigned": "X.509 self-signed",
@@ -51,10 +51,14 @@ def _cells(row: DeviceRow | ModuleRow) -> list[QStandardItem]:
     cells = [QStandardItem(text) for text in texts]
     cells[0].setToolTip(_tooltip(row))
     cells[0].setData(row, RowRole)
-    if isinstance(row, DeviceRow) and row.status == "disabled":
+    if _muted(row):
         for cell in cells:
-            cell.setForeground(_GREY)
+            cell.setForeground(theme.brush("muted"))
     return cells
+
+
+def _muted(row: object) -> bool:
+    return isinstance(row, DeviceRow) and row.status == "disabled"
 
 
 def _placeholder() -> list[QStandardItem]:
@@ -79,6 +83,17 @@ class DeviceTreeModel(QStandardItemModel):
         self._page_loading = False
         self._modules_loading: set[str] = set()
         self._tasks = Tasks(on_error=self.errorOccurred.emit)
+        theme.on_change(self, self._recolour)
+
+    def _recolour(self) -> None:
+        """Disabled devices' grey, in the new colour scheme."""
+        for row in range(self.rowCount()):
+            first = self.item(row, 0)
+            if first is not None and _muted(first.data(RowRole)):
+                for column in range(self.columnCount()):
+                    cell = self.item(row, column)
+                    if cell is not None:
+                        cell.setForeground(theme.brush("muted"))
 
     # -- listing -------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 from twin_explorer.service.browse import DeviceRow, ModuleRow
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
+from twin_explorer.service.method_calls import MethodCalls
 from twin_explorer.service.models import Identity
+from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui.confirm import confirm
 from twin_explorer.ui.identity_dialogs import ConnectionStringDialog, CreateIdentityDialog
 from twin_explorer.ui.method_dialog import MethodDialog
@@ -36,6 +38,7 @@ class IdentityActions(QObject):
         tree: TreePane,
         report: Callable[[object], None],
         notify: Callable[[str], None],
+        patches: PatchStream | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -44,6 +47,9 @@ class IdentityActions(QObject):
         self._notify = notify
         self._service: HubService | None = None
         self._tasks = Tasks(on_error=report)
+        # Method calls outlive their dialogs: each ends in the patch log and the status line.
+        self.method_calls = MethodCalls(patches)
+        self.method_calls.on_finished = lambda call: notify(call.summary())
 
         def action(text: str, slot, name: str, shortcut: str | None = None) -> QAction:
             act = QAction(text, window)
@@ -251,10 +257,15 @@ class IdentityActions(QObject):
         if self._service is None or row is None:
             return None
         device_id, module_id = _ids(row)
-        dialog = MethodDialog(self._service, device_id, module_id, parent=self._window)
+        dialog = MethodDialog(
+            self._service, device_id, module_id, parent=self._window, calls=self.method_calls
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        dialog.show()  # modeless: the window (e.g. a simulator's answer prompt) stays usable
+        dialog.raise_()
+        dialog.activateWindow()
         return dialog
 
     async def aclose(self) -> None:
         await self._tasks.cancel_all()
+        await self.method_calls.aclose()

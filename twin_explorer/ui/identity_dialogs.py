@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.models import Auth, CaAuth, Identity, SasAuth, X509Auth
+from twin_explorer.ui import theme
 from twin_explorer.ui.tasks import AsyncDialog
 
 # IoT Hub ids: up to 128 ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '
@@ -76,7 +77,7 @@ class _Field:
         if name:
             self.edit.setObjectName(name)
         self.error = QLabel()
-        self.error.setStyleSheet("color: #c62828;")
+        theme.text_colour(self.error, "error")
         self.error.setWordWrap(True)
         self.error.hide()
 
@@ -124,7 +125,7 @@ class CreateIdentityDialog(AsyncDialog):
         self.result = QLabel()
         self.result.setObjectName("createError")
         self.result.setWordWrap(True)
-        self.result.setStyleSheet("color: #c62828;")
+        theme.text_colour(self.result, "error")
 
         form = QFormLayout()
         form.addRow(f"{what.capitalize()} id:", self.id_field.edit)

@@ -28,7 +28,7 @@ from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui import window_state
+from twin_explorer.ui import theme, window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.hub_details import LocalHubDetailsDialog
@@ -53,7 +53,6 @@ from twin_explorer.ui.window_actions import (
 log = logging.getLogger(__name__)
 
 MENU_TITLES = ("&File", "&Hub", "&Twin", "&Module", "&View", "&Help")
-PANE_MARGINS = (4, 4, 4, 4)  # one margin around every pane's content
 TREE_MIN_WIDTH = 220
 EDITOR_MIN_WIDTH = 360
 EDITOR_MIN_LINES = 5  # a floor for small screens; a normal window leaves it far more
@@ -70,7 +69,7 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
     pane = QWidget()
     pane.setObjectName(name)
     layout = QVBoxLayout(pane)
-    layout.setContentsMargins(*PANE_MARGINS)
+    theme.pane_layout(layout, margins=True)
     heading = QLabel(f"<b>{title}</b>")
     layout.addWidget(heading)
     layout.addWidget(body, 1)
@@ -80,7 +79,7 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
 def _dock(window: QMainWindow, name: str, title: str, body: QWidget) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(name)
-    body.setContentsMargins(*PANE_MARGINS)
+    body.setContentsMargins(*(theme.MARGIN,) * 4)  # the one pane margin
     dock.setWidget(body)
     return dock
 
@@ -143,7 +142,11 @@ class MainWindow(QMainWindow):
         self.add_shutdown_step(self.session.aclose)
 
         self.identity = IdentityActions(
-            self, self.tree_pane, report=self.show_error, notify=self.show_status
+            self,
+            self.tree_pane,
+            report=self.show_error,
+            notify=self.show_status,
+            patches=self.patches,
         )
         self.session.serviceChanged.connect(self.identity.set_service)
         self.add_shutdown_step(self.identity.aclose)
@@ -342,7 +345,7 @@ class MainWindow(QMainWindow):
     def _hub_status_changed(self, text: str, reachable: bool) -> None:
         self.hub_status.setText(text)
         self.connection_status.setText("● reachable" if reachable else "● unreachable")
-        self.connection_status.setStyleSheet("color: #2e7d32;" if reachable else "color: #c62828;")
+        theme.text_colour(self.connection_status, "ok" if reachable else "error")
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

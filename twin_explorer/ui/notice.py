@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from twin_explorer.ui import theme
+
 
 class NoticeBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("noticeBar")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#noticeBar { background: #fdecea; border: 1px solid #f5c2c0; }")
+        theme.style(
+            self,
+            "#noticeBar { background: $error_bg; border: 1px solid $error_border; }"
+            " #noticeBar QLabel, #noticeBar QToolButton { color: $text; }",
+        )
         self.label = QLabel()
         self.label.setObjectName("noticeText")
         self.label.setWordWrap(True)
@@ -20,7 +26,8 @@ class NoticeBar(QFrame):
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
+        theme.pane_layout(layout)
+        layout.setContentsMargins(theme.MARGIN, 2, 2, 2)  # a slim bar
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.hide()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.service.browse import DeviceListing, DeviceRow, ModuleRow
 from twin_explorer.service.hub import HubService
+from twin_explorer.ui import theme
 from twin_explorer.ui.columns import ReadableFirstColumn
 from twin_explorer.ui.device_tree_model import DeviceTreeModel, RowRole
 
@@ -84,7 +85,7 @@ class TreePane(QWidget):
         self.summary.setObjectName("treeSummary")
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        theme.pane_layout(layout, margins=True)
         layout.addWidget(QLabel("<b>Devices and modules</b>"))
         row = QHBoxLayout()
         row.addWidget(self.filter_edit, 1)

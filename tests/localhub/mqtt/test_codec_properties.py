@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from twin_explorer.localhub.mqtt.events import (
     ConnectRequested,
     Disconnected,
 )
+from twin_explorer.localhub.mqtt.iothub_topics import TopicError, parse_device_publish
 from twin_explorer.localhub.mqtt.packets import (
     Connack,
     Connect,
@@ -144,3 +146,59 @@ def test_connection_turns_any_bytes_into_events_never_exceptions(blob, data):
     events = [e for e in seen if e is not NEED_DATA]
     assert isinstance(events[0], ConnectRequested)
     assert isinstance(events[-1], Disconnected)
+
+
+# Up to 1 MB: a small drawn pattern tiled to a drawn size, so hypothesis explores shapes
+# cheaply while the codec sees inputs as large as a hostile client can send.
+BIG_SIZES = st.sampled_from([1024, 64 * 1024, 1024 * 1024])
+TIME_BOUND = 2.0  # seconds of CPU for 1 MB; linear work takes milliseconds
+
+
+def _tiled(pattern: bytes, size: int) -> bytes:
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.binary(min_size=1, max_size=64),
+    BIG_SIZES,
+    st.sampled_from([b"", b"\x30\xff\xff\x7f", b"\x10\xff\xff\xff\x7f", b"\x82\xff\x7f\x00\x01"]),
+    st.sampled_from([64 * 1024, 4096, 7]),
+)
+def test_big_garbage_is_decoded_in_bounded_time(pattern, size, header, chunk):
+    blob = header + _tiled(pattern, size)
+    decoder = Decoder(max_packet_size=2 * 1024 * 1024)
+    start = time.thread_time()
+    try:
+        for offset in range(0, len(blob), chunk):
+            decoder.feed(blob[offset : offset + chunk])
+    except MqttProtocolError as exc:
+        assert exc.reason
+    assert time.thread_time() - start < TIME_BOUND
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(["devices/d1/messages/events/", "$iothub/twin/GET/?", "x/", "$iothub/"]),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00+#"), max_size=8),
+    BIG_SIZES,
+)
+def test_big_publishes_through_a_connection_in_bounded_time(prefix, piece, size):
+    repeat = 0xFFF0 // max(1, len(piece.encode("utf-8")))
+    topic = (prefix + piece * repeat)[:0x3FFF]
+    publish = encode(Publish(topic or "t", b"\x00" * size, 1, packet_id=1))
+    conn = ServerConnection(0.0, max_packet_size=2 * 1024 * 1024)
+    start = time.thread_time()
+    conn.receive_data(encode(Connect("d1", False, 60)), 0.0)
+    assert isinstance(conn.next_event(), ConnectRequested)
+    conn.accept()
+    for offset in range(0, len(publish), 64 * 1024):
+        conn.receive_data(publish[offset : offset + 64 * 1024], 0.0)
+    event = conn.next_event()
+    assert event is not PAUSED
+    if not isinstance(event, Disconnected) and event is not NEED_DATA:
+        try:
+            parse_device_publish(event.topic, event.payload)
+        except TopicError as exc:
+            assert len(str(exc)) < 2000  # a cut topic: 128 characters, escaped
+    assert time.thread_time() - start < TIME_BOUND

@@ -21,6 +21,7 @@ from twin_explorer.localhub.mqtt.iothub_topics import (
     desired_patch_topic,
     input_filter,
     input_message_topic,
+    may_subscribe,
     method_request_topic,
     method_response_topic,
     parse_device_publish,
@@ -256,3 +257,25 @@ def test_c2d_messages():
 def test_property_bag_round_trip():
     props = {"a b": "c/d", "$.x": "=&%", "none": None}
     assert parse_property_bag(build_property_bag(props)) == props
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "device", "module"),
+    [
+        ("$iothub/twin/res/#", True, True),
+        ("$iothub/methods/POST/+", True, True),  # narrower than an own filter
+        ("devices/d1/messages/devicebound/#", True, False),
+        ("devices/+/messages/devicebound/#", True, False),  # the Azure SDK for C's form
+        ("devices/d1/modules/m1/inputs/#", False, True),
+        ("#", False, False),
+        ("$iothub/#", False, False),
+        ("devices/d2/messages/devicebound/#", False, False),
+        ("devices/d1/modules/m2/inputs/#", False, False),
+        ("devices/d1/#", False, False),
+        ("devices/+/modules/+/inputs/#", False, False),
+        ("not a/#/filter", False, False),
+    ],
+)
+def test_an_identity_may_subscribe_to_its_own_filters_only(topic_filter, device, module):
+    assert may_subscribe("d1", None, topic_filter) is device
+    assert may_subscribe("d1", "m1", topic_filter) is module

@@ -462,6 +462,7 @@ class Decoder:
             )
         if len(buf) < total:
             return None
-        body = bytes(buf[pos:total])
+        with memoryview(buf) as view:  # one copy of the body, not two
+            body = bytes(view[pos:total])
         del buf[:total]
         return _DECODERS[packet_type](flags, _Reader(body, packet_type.name))

@@ -21,7 +21,10 @@ keeps the byte stream ordered. `data_to_send()` drains what next_event() queued.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from enum import Enum
+
+from twin_explorer.connection.redact import clip
 
 from .codec import DEFAULT_MAX_PACKET_SIZE, Decoder, encode
 from .errors import LocalProtocolError, MqttProtocolError
@@ -63,6 +66,10 @@ DEFAULT_CONNECT_TIMEOUT = 30.0
 KEEPALIVE_GRACE = 1.5  # IoT Hub drops clients silent for 1.5 x keep-alive (A.12)
 
 
+def _any_filter(topic_filter: str) -> bool:
+    return True
+
+
 class ConnectionState(Enum):
     AWAIT_CONNECT = "await CONNECT"
     AWAIT_ACCEPT = "CONNECT received, await accept() or refuse()"
@@ -88,6 +95,7 @@ class ServerConnection:
         self._out = bytearray()
         self._connect: Connect | None = None
         self._session: Session | None = None
+        self._may_subscribe: Callable[[str], bool] = _any_filter
         self._unacked_inbound: set[int] = set()  # client QoS 1 ids handed out, not yet ack()ed
         self._closed: Disconnected | None = None
 
@@ -191,11 +199,18 @@ class ServerConnection:
         self._out.clear()
         return data
 
-    def accept(self, session: Session | None = None, session_present: bool = False) -> bytes:
+    def accept(
+        self,
+        session: Session | None = None,
+        session_present: bool = False,
+        *,
+        may_subscribe: Callable[[str], bool] | None = None,
+    ) -> bytes:
         """CONNACK 0, then every un-acked QoS 1 message of a resumed session (with DUP).
 
         `session` normally comes from `SessionStore.attach()`; without one the connection
-        gets a private session that ends with it.
+        gets a private session that ends with it. Topic filters `may_subscribe` turns down
+        get SUBACK 0x80 (without it, every valid filter is granted).
         """
         connect = self._require_connect_pending()
         if session is None:
@@ -206,6 +221,8 @@ class ServerConnection:
             raise LocalProtocolError("clean session 1 is never answered with a session")
         session.owner = self
         self._session = session
+        if may_subscribe is not None:
+            self._may_subscribe = may_subscribe
         self._state = ConnectionState.CONNECTED
         self._send(Connack(session_present, ConnackCode.ACCEPTED))
         for publish in session.in_flight:
@@ -304,7 +321,7 @@ class ServerConnection:
             # MQTT would answer CONNACK 1, which makes paho downgrade and retry (A.4):
             # IoT Hub only speaks 3.1.1, so just hang up.
             return self._protocol_error(
-                f"unsupported protocol {packet.protocol_name!r} level {packet.protocol_level}"
+                f"unsupported protocol {clip(packet.protocol_name)!r} level {packet.protocol_level}"
             )
         if not packet.client_id and not packet.clean_session:
             self._send(Connack(False, ConnackCode.IDENTIFIER_REJECTED))  # MQTT-3.1.3-8
@@ -331,7 +348,10 @@ class ServerConnection:
                 done = session.complete_outbound(packet_id)
                 return PubAcked(packet_id, done.topic) if done else None
             case Subscribe(packet_id=packet_id, topics=topics):
-                codes = tuple(session.subscribe(f, qos) for f, qos in topics)
+                codes = tuple(
+                    session.subscribe(f, qos) if self._may_subscribe(f) else SUBACK_FAILURE
+                    for f, qos in topics
+                )
                 self._send(Suback(packet_id, codes))
                 outcome = list(zip((f for f, _ in topics), codes, strict=True))
                 return Subscribed(

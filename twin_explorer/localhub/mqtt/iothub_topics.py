@@ -13,10 +13,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
+from twin_explorer.connection.redact import clip
+
+from .topics import filter_matches, is_valid_filter
+
 # Filters the SDK subscribes to (A.5).
 TWIN_RESPONSE_FILTER = "$iothub/twin/res/#"
 DESIRED_PATCH_FILTER = "$iothub/twin/PATCH/properties/desired/#"
 METHOD_REQUEST_FILTER = "$iothub/methods/POST/#"
+
+# The Azure SDK for C subscribes to C2D with "+" for its own device id
+# (AZ_IOT_HUB_CLIENT_C2D_SUBSCRIBE_TOPIC); IoT Hub takes it as the connection's own.
+_C2D_ANY_DEVICE_FILTER = "devices/+/messages/devicebound/#"
 
 _TWIN_GET = "$iothub/twin/GET/"
 _REPORTED_PATCH = "$iothub/twin/PATCH/properties/reported/"
@@ -98,12 +106,12 @@ def _request_id(topic: str, path: str) -> str:
     """The `$rid` of `<path>?$rid=...`; the path must end with "/" as the SDK sends it."""
     prefix, sep, query = topic.partition("?")
     if prefix != path or not sep:
-        raise TopicError(f"expected {path}?$rid=<rid>, got {topic!r}")
+        raise TopicError(f"expected {path}?$rid=<rid>, got {clip(topic)!r}")
     for piece in query.split("&"):
         key, has_value, value = piece.partition("=")
         if has_value and unquote(key).lstrip("$") == "rid":
             return unquote(value)
-    raise TopicError(f"no $rid in {topic!r}")
+    raise TopicError(f"no $rid in {clip(topic)!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,14 +128,14 @@ def parse_device_publish(topic: str, payload: bytes) -> DeviceRequest:
         try:
             status = int(unquote(match.group(1)))
         except ValueError:
-            raise TopicError(f"method response status is not an integer: {topic!r}") from None
+            raise TopicError(f"method response status is not an integer: {clip(topic)!r}") from None
         return MethodResponse(_request_id(topic, match.group(0)), status, payload)
     if match := _TELEMETRY.fullmatch(topic):
         custom, system = {}, {}
         for key, value in parse_property_bag(match["bag"] or "").items():
             (system if key.startswith("$.") else custom)[key] = value
         return Telemetry(match["d"], match["m"], custom, system, payload)
-    raise TopicError(f"unsupported topic {topic!r}")
+    raise TopicError(f"unsupported topic {clip(topic)!r}")
 
 
 def twin_get_topic(rid: str) -> str:
@@ -187,6 +195,29 @@ def input_message_topic(
 
 def c2d_filter(device_id: str) -> str:
     return f"{identity_topic_base(device_id)}/messages/devicebound/#"
+
+
+def own_filters(device_id: str, module_id: str | None) -> tuple[str, ...]:
+    """The topic filters IoT Hub grants an identity: its twin, methods and C2D or inputs."""
+    common = (TWIN_RESPONSE_FILTER, DESIRED_PATCH_FILTER, METHOD_REQUEST_FILTER)
+    if module_id is not None:
+        return (*common, input_filter(device_id, module_id))
+    return (*common, c2d_filter(device_id))
+
+
+def may_subscribe(device_id: str, module_id: str | None, topic_filter: str) -> bool:
+    """Is ``topic_filter`` one of the identity's own filters, or narrower than one?
+
+    `#`, `devices/+/...` (but for the SDK-for-C form above) and another identity's topics
+    are not: IoT Hub delivers nothing else, and does not grant them either (reference A.5).
+    """
+    if not is_valid_filter(topic_filter):
+        return False
+    if topic_filter == _C2D_ANY_DEVICE_FILTER:
+        return module_id is None  # as for c2d_filter(): modules get no C2D messages
+    # Read as a topic, a narrower filter is matched by the wider one: "+" and "#" in it
+    # only match a level an own filter's trailing "#" covers.
+    return any(filter_matches(own, topic_filter) for own in own_filters(device_id, module_id))
 
 
 def c2d_topic(device_id: str, properties: PropertyItems = ()) -> str:

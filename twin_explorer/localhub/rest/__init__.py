@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.rest.api import InfoSource, RestApi
+from twin_explorer.localhub.rest.bad_requests import quiet_malformed_requests
 from twin_explorer.localhub.rest.methods import MethodInvoker, NoDevicesOnline
 from twin_explorer.localhub.rest.wire import MAX_BODY_BYTES, error_response
 
@@ -31,6 +33,7 @@ def create_app(
 ) -> web.Application:
     """The REST application over ``core``; ``invoker`` delivers direct methods (without
     one every method call answers 404103) and ``info`` feeds ``GET /_localhub/info``."""
+    quiet_malformed_requests()
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
@@ -69,7 +72,7 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except HubError as error:
         if error.status >= 500:
-            logger.warning("%s %s -> %s", request.method, request.path, error)
+            logger.warning("%s %s -> %s", request.method, clip(request.path), error)
         return error_response(error)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -78,7 +81,7 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
     except RecursionError:
         return error_response(argument_invalid("The request is nested too deeply."))
     except Exception:
-        logger.exception("unexpected failure in %s %s", request.method, request.path)
+        logger.exception("unexpected failure in %s %s", request.method, clip(request.path))
         return error_response(
             HubError(500, "ServerError", 500000, "The hub failed to process the request.")
         )

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from twin_explorer.localhub.auth import Right
 from twin_explorer.localhub.errors import HubError
+from twin_explorer.localhub.rest.bulk import bulk_registry_response
 from twin_explorer.localhub.rest.methods import (
     NESTED_ERROR_CODES,
     MethodInvoker,
@@ -86,6 +87,10 @@ class RestApi:
             # Registered before /devices/{device_id}: same path shape, different method.
             web.post("/devices/query", guard((service, read), self.query)),
             web.get("/devices", guard(read, self.list_devices)),
+            # The Node service SDK lists with devicePath("") = "/devices/" (azure-iothub
+            # Registry.list).
+            web.get("/devices/", guard(read, self.list_devices)),
+            web.post("/devices", guard(write, self.bulk_registry)),
             web.put(device, guard(write, self.put_device)),
             web.get(device, guard(read, self.get_device)),
             web.delete(device, guard(write, self.delete_device)),
@@ -138,6 +143,9 @@ class RestApi:
     async def list_devices(self, request: web.Request) -> web.Response:
         top = int_param(request.query.get("top"), "top", *_INT32)
         return json_response(self.core.list_devices(top))
+
+    async def bulk_registry(self, request: web.Request) -> web.Response:
+        return await bulk_registry_response(self.core, request)
 
     async def put_module(self, request: web.Request) -> web.Response:
         body = await read_json(request)

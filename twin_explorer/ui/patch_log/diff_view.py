@@ -7,16 +7,18 @@ HTML table would not.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFontDatabase, QTextBlockFormat, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QFontDatabase, QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QStackedWidget, QWidget
 
 from twin_explorer.service.history import SideBySideRow, side_by_side, unified_diff
+from twin_explorer.ui import theme
 
-ADDED = "#e6ffec"
-REMOVED = "#ffebe9"
-CHANGED = "#fff8c5"
-HUNK = "#ddf4ff"
-EMPTY = "#f6f8fa"
+# Theme roles of the line backgrounds.
+ADDED = "added"
+REMOVED = "removed"
+CHANGED = "changed"
+HUNK = "hunk"
+EMPTY = "filler"
 
 
 def _text_edit(name: str) -> QPlainTextEdit:
@@ -38,7 +40,7 @@ def _write(edit: QPlainTextEdit, lines: list[tuple[str, str | None]]) -> None:
     for number, (text, colour) in enumerate(lines):
         block = QTextBlockFormat()
         if colour:
-            block.setBackground(QColor(colour))
+            block.setBackground(theme.colour(colour))
         if number == 0:
             cursor.setBlockFormat(block)
         else:
@@ -99,7 +101,13 @@ class DiffView(QStackedWidget):
         self._texts = ("", "")
         self._names = ("before", "after")
         self._side = False
+        self._message = False  # a message shows instead of a diff
         self.diff_lines: list[str] = []  # the unified diff last shown (also for tests)
+        theme.on_change(self, self._recolour)
+
+    def _recolour(self) -> None:
+        if not self._message:
+            self._render()
 
     @property
     def side_by_side(self) -> bool:
@@ -114,10 +122,12 @@ class DiffView(QStackedWidget):
     ) -> None:
         self._texts = (before, after)
         self._names = (before_name, after_name)
+        self._message = False
         self._render()
 
     def show_message(self, text: str) -> None:
         self.diff_lines = []
+        self._message = True
         self.setCurrentWidget(self.unified)
         self.unified.setPlainText(text)
 

@@ -20,10 +20,11 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtGui import QFontDatabase
 
 from twin_explorer.service.patchlog import DEFAULT_CAPACITY, PatchFilter, PatchLog
 from twin_explorer.twin.events import Direction, PatchEvent
+from twin_explorer.ui import theme
 
 COLUMNS = ("Time (UTC)", "Identity", "Direction", "Section", "$version", "Patch")
 TIME, IDENTITY, DIRECTION, SECTION, VERSION, PATCH = range(len(COLUMNS))
@@ -38,11 +39,11 @@ _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.
 _RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 BATCH_MS = 50
 
-DIRECTION_COLOURS = {
-    Direction.SENT: "#1565c0",
-    Direction.RECEIVED: "#6a1b9a",
-    Direction.REPORTED: "#2e7d32",
-    Direction.OBSERVED: "#e65100",
+DIRECTION_COLOURS = {  # theme roles
+    Direction.SENT: "info",
+    Direction.RECEIVED: "accent",
+    Direction.REPORTED: "ok",
+    Direction.OBSERVED: "warning",
 }
 
 Index = QModelIndex | QPersistentModelIndex
@@ -63,7 +64,6 @@ class PatchLogModel(QAbstractTableModel):
         self._timer.setSingleShot(True)
         self._timer.setInterval(batch_ms)
         self._timer.timeout.connect(self.flush)
-        self._brushes = {d: QBrush(QColor(c)) for d, c in DIRECTION_COLOURS.items()}
         self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         # Told when rows, held or dropped counts moved (the status text): one listener on
         # this thread, on every batch, so a plain callback rather than a Signal.
@@ -183,7 +183,8 @@ class PatchLogModel(QAbstractTableModel):
         if role == DISPLAY:
             return self._display(event, column, log_row.shown)
         if role == FOREGROUND:
-            return self._brushes.get(event.direction) if column == DIRECTION else None
+            role_name = DIRECTION_COLOURS.get(event.direction) if column == DIRECTION else None
+            return theme.brush(role_name) if role_name else None
         if role == FONT:
             return self._mono if column == PATCH else None
         if role == TOOLTIP:

@@ -60,6 +60,8 @@ def export_folder() -> str:
         if folder and Path(folder).is_dir():
             return folder
     return str(Path.home())
+
+
 COLUMN_WIDTHS = {TIME: 96, IDENTITY: 160, DIRECTION: 76, SECTION: 72, VERSION: 64}
 
 

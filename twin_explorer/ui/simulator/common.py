@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QLabel, QListWidget, QPlainTextEdit
+from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QPlainTextEdit
 
-ERROR_STYLE = "color: #c62828;"
+from twin_explorer.ui import theme
+
+E = TypeVar("E", bound=Enum)
+
 LIST_LIMIT = 1000  # rows kept in a panel's lists: a demo may run for hours
-STATUS_COLOURS = {
-    "connected": "#2e7d32",
-    "syncing": "#1565c0",
-    "connecting": "#1565c0",
-    "reconnecting": "#e65100",
-    "disconnected": "#e65100",
-    "failed": "#c62828",
-    "closed": "#616161",
-    "idle": "#616161",
+STATUS_COLOURS = {  # theme roles
+    "connected": "ok",
+    "syncing": "info",
+    "connecting": "info",
+    "reconnecting": "warning",
+    "disconnected": "warning",
+    "failed": "error",
+    "closed": "muted",
+    "idle": "muted",
 }
+
+
+def chosen(combo: QComboBox, kind: type[E]) -> E:
+    """The enum member a combo box's current item stands for.
+
+    A QComboBox gives back a StrEnum member stored as item data as a plain str, and the
+    simulator compares members by identity: hand it the member, never the str.
+    """
+    return kind(combo.currentData())
+
+
+def choose(combo: QComboBox, member: Enum) -> None:
+    """Select the item that stands for ``member``."""
+    combo.setCurrentIndex(combo.findData(member.value))
 
 
 def mono() -> QFont:
@@ -50,7 +68,7 @@ def json_editor(name: str, text: str = "") -> QPlainTextEdit:
 def error_label(name: str) -> QLabel:
     label = QLabel()
     label.setObjectName(name)
-    label.setStyleSheet(ERROR_STYLE)
+    theme.text_colour(label, "error")
     label.setWordWrap(True)
     return label
 

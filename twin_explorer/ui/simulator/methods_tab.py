@@ -22,8 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from twin_explorer.simulator import MethodRule, Mode, ModuleEvent, PendingMethod, SimulatedModule
-from twin_explorer.ui.simulator.common import clock, compact, error_label, parse_json, prepend
+from twin_explorer.simulator import (
+    InvalidSettings,
+    MethodRule,
+    Mode,
+    ModuleEvent,
+    PendingMethod,
+    SimulatedModule,
+)
+from twin_explorer.ui import theme
+from twin_explorer.ui.simulator.common import (
+    choose,
+    chosen,
+    clock,
+    compact,
+    error_label,
+    parse_json,
+    prepend,
+)
 
 STATUS_RANGE = (-(2**31), 2**31 - 1)
 
@@ -44,7 +60,7 @@ class MethodPrompt(QFrame):
         self.pending = pending
         self.setObjectName("simMethodPrompt")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#simMethodPrompt { background: #fff8e1; }")
+        theme.style(self, "#simMethodPrompt { background: $warning_bg; }")
         self.title = QLabel(f"<b>{pending.name}</b>({compact(pending.payload)})")
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.countdown = QLabel()
@@ -52,9 +68,11 @@ class MethodPrompt(QFrame):
         self.status = _status_box("simMethodAnswerStatus")
         self.payload = QLineEdit("{}")
         self.payload.setObjectName("simMethodAnswerPayload")
+        self.payload.setToolTip("The payload to answer with: any JSON")
         self.problem = error_label("simMethodAnswerError")
         self.answer_button = QPushButton("Answer")
         self.answer_button.setObjectName("simMethodAnswer")
+        self.answer_button.setToolTip("Send this answer to the caller now")
         self.answer_button.clicked.connect(self.answer)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
@@ -79,7 +97,12 @@ class MethodPrompt(QFrame):
         self.problem.setText(problem)
         if problem:
             return
-        if not self.pending.answer(self.status.value(), payload):
+        try:
+            answered = self.pending.answer(self.status.value(), payload)
+        except InvalidSettings as error:
+            self.problem.setText(error.text)
+            return
+        if not answered:
             self.problem.setText("Too late: this request has already ended.")
         self.answer_button.setEnabled(False)
 
@@ -100,19 +123,26 @@ class MethodsTab(QWidget):
         self.mode.setObjectName("simMethodMode")
         self.mode.addItem("Answer with", Mode.FIXED)
         self.mode.addItem("Ask me", Mode.ASK)
+        self.mode.setToolTip("Answer at once with the status and payload, or ask you each time")
         self.status = _status_box("simMethodStatus")
         self.payload = QLineEdit("{}")
         self.payload.setObjectName("simMethodPayload")
+        self.payload.setPlaceholderText('answer payload (JSON), e.g. {"ok": true}')
+        self.payload.setToolTip("The payload the method answers with: any JSON")
+        self.status.setToolTip("The status the method answers with (200: success)")
         self.problem = error_label("simMethodRuleError")
         self.save_button = QPushButton("Set")
         self.save_button.setObjectName("simMethodSet")
+        self.save_button.setToolTip("Answer this method this way from now on")
         self.save_button.clicked.connect(self.save_rule)
         remove = QPushButton("Remove")
+        remove.setToolTip("Forget the selected method's answer")
         remove.clicked.connect(self.remove_rule)
         self.others = QComboBox()
         self.others.setObjectName("simMethodOthers")
         self.others.addItem("Answer 404 (no handler)", None)
         self.others.addItem("Ask me", MethodRule(Mode.ASK))
+        self.others.setToolTip("What methods without an answer of their own get")
         self.others.currentIndexChanged.connect(
             lambda i: setattr(module.methods, "fallback", self.others.itemData(i))
         )
@@ -128,7 +158,7 @@ class MethodsTab(QWidget):
         answer.addWidget(self.status)
         answer.addWidget(QLabel("payload"))
         answer.addWidget(self.payload, 1)
-        form.addRow("", answer)
+        form.addRow("Answer:", answer)
         buttons = QHBoxLayout()
         buttons.addWidget(self.problem, 1)
         buttons.addWidget(self.save_button)
@@ -163,7 +193,7 @@ class MethodsTab(QWidget):
             self.rules.addItem(item)
 
     def _mode_changed(self) -> None:
-        fixed = self.mode.currentData() is Mode.FIXED
+        fixed = chosen(self.mode, Mode) is Mode.FIXED
         self.status.setEnabled(fixed)
         self.payload.setEnabled(fixed)
 
@@ -175,7 +205,7 @@ class MethodsTab(QWidget):
         if rule is None:
             return
         self.name.setText(name)
-        self.mode.setCurrentIndex(0 if rule.mode is Mode.FIXED else 1)
+        choose(self.mode, rule.mode)
         self.status.setValue(rule.status)
         self.payload.setText(compact(rule.payload))
 
@@ -187,8 +217,12 @@ class MethodsTab(QWidget):
         self.problem.setText(problem)
         if problem:
             return False
-        mode = self.mode.currentData()
-        self.module.methods.set(name, MethodRule(mode, self.status.value(), payload))
+        try:
+            rule = MethodRule(chosen(self.mode, Mode), self.status.value(), payload)
+            self.module.methods.set(name, rule)
+        except InvalidSettings as error:
+            self.problem.setText(error.text)
+            return False
         self._show_rules()
         return True
 

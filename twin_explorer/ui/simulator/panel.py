@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from twin_explorer.simulator import ModuleEvent, SimulatedModule
+from twin_explorer.simulator import ModuleEvent, SimulatedModule, Status
+from twin_explorer.ui import theme
 from twin_explorer.ui.simulator.common import (
     STATUS_COLOURS,
     clock,
@@ -49,6 +50,7 @@ class SimulatorPanel(QWidget):
         self.status_label = QLabel()
         self.status_label.setObjectName("simStatus")
         self.status_label.setWordWrap(True)
+        self._last_status = ("idle", "not started")
         self.counts = QLabel()
         self.counts.setObjectName("simCounts")
         close = QPushButton("Stop && Close")
@@ -81,7 +83,7 @@ class SimulatorPanel(QWidget):
         header.addWidget(self.status_label, 1)
         header.addWidget(close)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        theme.pane_layout(layout, margins=True)
         layout.addLayout(header)
         layout.addWidget(self.counts)
         layout.addWidget(self.tabs, 1)
@@ -123,13 +125,28 @@ class SimulatorPanel(QWidget):
     def _status(self, event: ModuleEvent) -> None:
         status = event.data.get("status", "")
         reason = event.data.get("reason", "")
-        colour = STATUS_COLOURS.get(status, "#000000")
-        self.status_label.setText(f"{status.capitalize()}: {reason}")
-        self.status_label.setStyleSheet(f"color: {colour};")
+        self._last_status = (status, reason)
+        theme.text_colour(self.status_label, STATUS_COLOURS.get(status))
+        self.status_label.setToolTip(f"{clock(event.time)}  {status}: {reason}")
+        self._show_header()
         prepend(self.history, f"{clock(event.time)}  {status} — {reason}")
+
+    def _show_header(self) -> None:
+        """Connected: the twin's versions now (a status reason's version goes stale as
+        patches arrive; the Status tab keeps each reason as it was said)."""
+        status, reason = self._last_status
+        if status == Status.CONNECTED:
+            twin = self.module.twin
+            desired = twin.get("desired", {}).get("$version", "—")
+            reported = twin.get("reported", {}).get("$version", "—")
+            text = f"Connected · desired $version {desired} · reported $version {reported}"
+        else:
+            text = f"{status.capitalize()}: {reason}"
+        self.status_label.setText(text)
 
     def _show_twin(self) -> None:
         self.twin_view.setPlainText(pretty(self.module.twin))
+        self._show_header()
 
     def _update_counts(self) -> None:
         c = self.module.counters

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.simulator import Behaviour, InvalidPatch, SimulatedModule, SimulatorError
-from twin_explorer.ui.simulator.common import error_label, json_editor, parse_json
+from twin_explorer.ui import theme
+from twin_explorer.ui.simulator.common import choose, chosen, error_label, json_editor, parse_json
 from twin_explorer.ui.tasks import Tasks
 
 
@@ -28,7 +29,7 @@ class ReportedTab(QWidget):
         self.behaviour.setObjectName("simBehaviour")
         for behaviour in Behaviour:
             self.behaviour.addItem(behaviour.label, behaviour)
-        self.behaviour.setCurrentIndex(list(Behaviour).index(module.behaviour))
+        choose(self.behaviour, module.behaviour)
         self.behaviour.currentIndexChanged.connect(self._behaviour_changed)
 
         self.editor = json_editor("simReportedEditor", '{\n  "status": "ok"\n}')
@@ -55,8 +56,8 @@ class ReportedTab(QWidget):
         self.editor.textChanged.connect(self.validate)
         self.validate()
 
-    def _behaviour_changed(self, index: int) -> None:
-        self.module.behaviour = self.behaviour.itemData(index)
+    def _behaviour_changed(self) -> None:
+        self.module.behaviour = chosen(self.behaviour, Behaviour)
 
     def patch(self) -> object:
         value, _ = parse_json(self.editor.toPlainText(), "The patch")
@@ -80,7 +81,7 @@ class ReportedTab(QWidget):
         patch = self.patch()
         self._sending = True
         self.send_button.setEnabled(False)
-        self.result.setStyleSheet("")
+        theme.text_colour(self.result, None)
         self.result.setText("Sending…")
         self._tasks.spawn(self._send(patch))
 
@@ -88,10 +89,10 @@ class ReportedTab(QWidget):
         try:
             await self.module.report(patch)
         except SimulatorError as error:
-            self.result.setStyleSheet("color: #c62828;")
+            theme.text_colour(self.result, "error")
             self.result.setText(error.text)
         else:
-            self.result.setStyleSheet("color: #2e7d32;")
+            theme.text_colour(self.result, "ok")
             self.result.setText("Sent.")
         finally:
             self._sending = False

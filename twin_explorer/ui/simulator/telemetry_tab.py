@@ -1,19 +1,23 @@
-"""Telemetry: send one message or a stream from a JSON template; counts sent and failed."""
+"""Telemetry: send one message or a stream from a JSON template; each message is listed
+(newest first, bounded) with its properties and content type, and counted."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer.simulator import ModuleEvent, SimulatedModule, SimulatorError, TelemetryTemplate
-from twin_explorer.ui.simulator.common import error_label, json_editor, parse_json
+from twin_explorer.ui.simulator.common import LIST_LIMIT, error_label, json_editor, parse_json
+from twin_explorer.ui.simulator.telemetry_list import MessageListModel, SentMessage, message_table
 from twin_explorer.ui.tasks import Tasks
 
 DEFAULT_TEMPLATE = (
@@ -34,22 +38,29 @@ class TelemetryTab(QWidget):
         self._counter = 0
 
         self.template = json_editor("simTelemetryTemplate", DEFAULT_TEMPLATE)
+        self.template.setToolTip("The body of each message: JSON, with placeholders")
         self.properties = json_editor("simTelemetryProperties", "{}")
+        self.properties.setToolTip('Application properties: {"name": "text"}, placeholders too')
         self.properties.setMaximumHeight(70)
         self.interval = QDoubleSpinBox()
         self.interval.setObjectName("simTelemetryInterval")
         self.interval.setRange(0.1, 3600.0)
         self.interval.setValue(1.0)
         self.interval.setSuffix(" s")
+        self.interval.setToolTip("Time between messages of a stream")
         self.problem = error_label("simTelemetryError")
         self.counts = QLabel()
         self.counts.setObjectName("simTelemetryCounts")
         self.send_button = QPushButton("Send One")
         self.send_button.setObjectName("simTelemetrySend")
+        self.send_button.setToolTip("Send one message from the template now")
         self.send_button.clicked.connect(self.send_one)
         self.stream_button = QPushButton("Start Stream")
         self.stream_button.setObjectName("simTelemetryStream")
+        self.stream_button.setToolTip("Send a message from the template every interval")
         self.stream_button.clicked.connect(self.toggle_stream)
+        self.messages = MessageListModel(LIST_LIMIT, self)
+        self.message_view = message_table(self.messages)
 
         form = QFormLayout()
         form.addRow("Message template (JSON):", self.template)
@@ -60,10 +71,27 @@ class TelemetryTab(QWidget):
         buttons.addWidget(self.counts, 1)
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stream_button)
+        compose = QWidget()
+        top = QVBoxLayout(compose)
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addLayout(form, 1)
+        top.addWidget(self.problem)
+        top.addLayout(buttons)
+        sent = QWidget()
+        bottom = QVBoxLayout(sent)
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(QLabel(f"Messages sent (newest first, the last {LIST_LIMIT:,} kept):"))
+        bottom.addWidget(self.message_view, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("simTelemetrySplit")
+        split.setChildrenCollapsible(False)
+        split.addWidget(compose)
+        split.addWidget(sent)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
-        layout.addLayout(form, 1)
-        layout.addWidget(self.problem)
-        layout.addLayout(buttons)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
         self.template.textChanged.connect(self.parsed)
         self.properties.textChanged.connect(self.parsed)
         self.update_counts()
@@ -101,6 +129,8 @@ class TelemetryTab(QWidget):
         self.update_counts()
 
     def on_event(self, event: ModuleEvent) -> None:
+        if event.name in ("telemetry_sent", "telemetry_failed"):
+            self.messages.add(SentMessage.from_event(event))
         if event.name in ("telemetry_sent", "telemetry_failed", "closed"):
             self.update_counts()
 

@@ -26,10 +26,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
 from twin_explorer.service.edit_text import EditIssue, Severity
-
-READ_ONLY_BACKGROUND = "#f1f1f1"
-ERROR_COLOUR = QColor("#d32f2f")
-WARNING_COLOUR = QColor("#ef8f00")
+from twin_explorer.ui import theme
 
 _TOKENS = re.compile(
     r'(?P<key>"(?:[^"\\]|\\.)*"(?=\s*:))'
@@ -40,9 +37,9 @@ _TOKENS = re.compile(
 )
 
 
-def _format(colour: str, bold: bool = False) -> QTextCharFormat:
+def _format(colour: QColor, bold: bool = False) -> QTextCharFormat:
     fmt = QTextCharFormat()
-    fmt.setForeground(QColor(colour))
+    fmt.setForeground(colour)
     if bold:
         fmt.setFontWeight(QFont.Weight.Bold)
     return fmt
@@ -55,13 +52,22 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-FORMATS: dict[str, QTextCharFormat] = {
-    "key": _format("#7b1fa2"),
-    "string": _format("#2e7d32"),
-    "number": _format("#1565c0"),
-    "literal": _format("#e65100", bold=True),
-    "punct": _format("#757575"),
-}
+_FORMATS: dict[bool, dict[str, QTextCharFormat]] = {}
+
+
+def json_formats() -> dict[str, QTextCharFormat]:
+    """The formats of each token kind, in the current colour scheme."""
+    dark = theme.is_dark()
+    formats = _FORMATS.get(dark)
+    if formats is None:
+        kinds = ("key", "string", "number", "literal", "punct")
+        formats = {kind: _format(theme.colour(kind, dark), kind == "literal") for kind in kinds}
+        _FORMATS[dark] = formats
+    return formats
+
+
+def issue_colour(severity: Severity) -> QColor:
+    return theme.colour("error" if severity is Severity.ERROR else "warning")
 
 
 def json_tokens(text: str) -> list[tuple[int, int, str]]:
@@ -114,6 +120,7 @@ class ViewportHighlighter(QObject):
         lines = view.viewport().height() // max(1, view.fontMetrics().lineSpacing())
         block = view.firstVisibleBlock()
         first = last = None
+        formats = json_formats()
         for _ in range(lines + self.MARGIN_LINES):
             if not block.isValid():
                 break
@@ -122,7 +129,7 @@ class ViewportHighlighter(QObject):
                 ranges = []
                 for start, length, kind in json_tokens(text):
                     span = QTextLayout.FormatRange()
-                    span.start, span.length, span.format = start, length, FORMATS[kind]
+                    span.start, span.length, span.format = start, length, formats[kind]
                     ranges.append(span)
                 block.layout().setFormats(ranges)
                 self._done[number] = text
@@ -166,10 +173,20 @@ class CodeView(QPlainTextEdit):
         self._issue_selections: list[QTextEdit.ExtraSelection] = []
         self._line_selections: list[QTextEdit.ExtraSelection] = []
         self._issue_lines: dict[int, Severity] = {}
+        self._issues: list[EditIssue] = []
+        self._line_roles: dict[int, str] = {}
         self.blockCountChanged.connect(self._update_gutter_width)
         self.updateRequest.connect(self._update_gutter)
         self._update_gutter_width()
         self.set_read_only(read_only)
+        theme.on_change(self, self._recolour)
+
+    def _recolour(self) -> None:
+        """The scheme changed: colours baked into formats and marks are redone."""
+        self.highlighter.rehighlight()
+        self.set_line_backgrounds(self._line_roles)
+        self.set_issues(self._issues)
+        self._gutter.update()
 
     def set_read_only(self, read_only: bool) -> None:
         """Read-only text looks it: grey background, and the caret stays for selecting."""
@@ -178,10 +195,10 @@ class CodeView(QPlainTextEdit):
         flags |= Qt.TextInteractionFlag.TextSelectableByKeyboard
         if read_only:
             self.setTextInteractionFlags(flags)
-            self.setStyleSheet(f"QPlainTextEdit {{ background: {READ_ONLY_BACKGROUND}; }}")
+            theme.style(self, "QPlainTextEdit { background: $read_only; color: $text; }")
         else:
             self.setTextInteractionFlags(flags | Qt.TextInteractionFlag.TextEditable)
-            self.setStyleSheet("")
+            theme.style(self, "")
 
     # -- text ----------------------------------------------------------------------------
 
@@ -230,14 +247,14 @@ class CodeView(QPlainTextEdit):
         """Wavy underlines under each issue's span; a mark in the gutter on its line."""
         text = self.toPlainText()
         selections = []
+        self._issues = issues = list(issues)
         self._issue_lines = {}
         for issue in issues:
             if issue.offset > len(text):
                 continue
             fmt = QTextCharFormat()
             fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
-            colour = ERROR_COLOUR if issue.severity is Severity.ERROR else WARNING_COLOUR
-            fmt.setUnderlineColor(colour)
+            fmt.setUnderlineColor(issue_colour(issue.severity))
             fmt.setToolTip(issue.message)
             selection = QTextEdit.ExtraSelection()
             selection.format = fmt  # type: ignore[attr-defined]
@@ -254,17 +271,18 @@ class CodeView(QPlainTextEdit):
         self._apply_selections()
         self._gutter.update()
 
-    def set_line_backgrounds(self, colours: dict[int, QColor]) -> None:
-        """Whole-line backgrounds by 0-based line number (the diff views)."""
+    def set_line_backgrounds(self, roles: dict[int, str]) -> None:
+        """Whole-line backgrounds by 0-based line number, as theme roles (the diff views)."""
+        self._line_roles = dict(roles)
         selections = []
         document: QTextDocument = self.document()
-        for line, colour in colours.items():
+        for line, role in roles.items():
             block = document.findBlockByNumber(line)
             if not block.isValid():
                 continue
             selection = QTextEdit.ExtraSelection()
             fmt = QTextCharFormat()
-            fmt.setBackground(colour)
+            fmt.setBackground(theme.colour(role))
             fmt.setProperty(QTextFormat.Property.FullWidthSelection, True)
             selection.format = fmt  # type: ignore[attr-defined]
             selection.cursor = QTextCursor(block)  # type: ignore[attr-defined]
@@ -303,7 +321,9 @@ class CodeView(QPlainTextEdit):
 
     def paint_gutter(self, event: QPaintEvent) -> None:
         painter = QPainter(self._gutter)
-        painter.fillRect(event.rect(), QColor("#fafafa" if not self.isReadOnly() else "#e8e8e8"))
+        painter.fillRect(
+            event.rect(), theme.colour("read_only_gutter" if self.isReadOnly() else "gutter")
+        )
         block = self.firstVisibleBlock()
         top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
         height = self.fontMetrics().height()
@@ -314,11 +334,11 @@ class CodeView(QPlainTextEdit):
                 line = block.blockNumber() + 1
                 severity = self._issue_lines.get(line)
                 if severity is not None:
-                    colour = ERROR_COLOUR if severity is Severity.ERROR else WARNING_COLOUR
+                    colour = issue_colour(severity)
                     painter.fillRect(0, top, 4, height, colour)
                     painter.setPen(colour)
                 else:
-                    painter.setPen(QColor("#9e9e9e"))
+                    painter.setPen(theme.colour("muted"))
                 painter.drawText(0, top, width - 6, height, Qt.AlignmentFlag.AlignRight, str(line))
             block = block.next()
             top = bottom

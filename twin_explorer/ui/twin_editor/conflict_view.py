@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from twin_explorer.service.edit_conflict import Choice, Conflict, Operation
 from twin_explorer.service.edit_diff import diff_documents
 from twin_explorer.service.edit_text import editable_part, pretty
+from twin_explorer.ui import theme
 from twin_explorer.ui.twin_editor.code_view import CodeView
 from twin_explorer.ui.twin_editor.diff_view import SideBySideView
 
@@ -44,7 +45,9 @@ class ConflictView(QWidget):
         self.headline = QLabel("")
         self.headline.setObjectName("conflictHeadline")
         self.headline.setWordWrap(True)
-        self.headline.setStyleSheet("QLabel { background: #fff3c4; padding: 6px; }")
+        theme.style(
+            self.headline, "QLabel { background: $warning_bg; color: $text; padding: 6px; }"
+        )
 
         # Their change | your change, as the patches each side made from where you began.
         self.theirs_view = CodeView(read_only=True)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from twin_explorer.service.edit_diff import Change, DiffRow
 from twin_explorer.ui.twin_editor.code_view import CodeView
 
-COLOURS = {
-    Change.CHANGED: QColor("#fff3c4"),
-    Change.REMOVED: QColor("#fddede"),
-    Change.ADDED: QColor("#dcf5dc"),
-}
-FILLER = QColor("#ececec")  # the side that has no line in this row
+# Theme roles of the line backgrounds.
+COLOURS = {Change.CHANGED: "changed", Change.REMOVED: "removed", Change.ADDED: "added"}
+FILLER = "filler"  # the side that has no line in this row
 
 
 class SideBySideView(QWidget):
@@ -52,8 +48,8 @@ class SideBySideView(QWidget):
         self._rows = rows
         left_lines: list[str] = []
         right_lines: list[str] = []
-        left_colours: dict[int, QColor] = {}
-        right_colours: dict[int, QColor] = {}
+        left_colours: dict[int, str] = {}
+        right_colours: dict[int, str] = {}
         for number, row in enumerate(rows):
             left_lines.append(row.left if row.left is not None else "")
             right_lines.append(row.right if row.right is not None else "")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QTextCursor
+from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QWidget
 
 from twin_explorer.service import errors
@@ -22,6 +22,7 @@ from twin_explorer.service.editing import SOURCE, Conflicted, EditSession, Saved
 from twin_explorer.twin.events import PatchEvent, PatchStream
 from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.limits import SECTION_MAX_BYTES
+from twin_explorer.ui import theme
 from twin_explorer.ui.tasks import Tasks
 from twin_explorer.ui.twin_editor.layout import (
     TAB_CONFLICT,
@@ -103,6 +104,7 @@ class TwinEditor(EditorWrites, QWidget):
         self.conflict_view.overwriteRequested.connect(self.overwrite)
         self.conflict_view.reloadRequested.connect(self.reload_theirs)
         self._unsubscribe = self.patches.subscribe(self._patch_event)
+        theme.on_change(self, self._colour_issues)
         self._show_nothing("Select a device or module to see its twin.")
 
     def _build_actions(self) -> None:
@@ -260,7 +262,7 @@ class TwinEditor(EditorWrites, QWidget):
         self._show_session()
 
     def _patch_event(self, event: PatchEvent) -> None:
-        if event.source == SOURCE or self.session is None:
+        if event.source == SOURCE or self.session is None or not event.changes_twin:
             return
         if self.session.same_twin(event.device_id, event.module_id):
             self._refresh_timer.start()
@@ -280,6 +282,12 @@ class TwinEditor(EditorWrites, QWidget):
         self.session.set_text(self.text_view.toPlainText())
         self._show_validation()
 
+    def _colour_issues(self) -> None:
+        for row in range(self.ui.issues.count()):
+            item = self.ui.issues.item(row)
+            error = item.data(Qt.ItemDataRole.UserRole).severity is Severity.ERROR
+            item.setForeground(theme.colour("error" if error else "warning"))
+
     def _show_validation(self) -> None:
         session = self.session
         if session is None:
@@ -290,9 +298,8 @@ class TwinEditor(EditorWrites, QWidget):
         for issue in validation.issues:
             item = QListWidgetItem(f"Line {issue.line}, column {issue.column}: {issue.message}")
             item.setData(Qt.ItemDataRole.UserRole, issue)
-            error = issue.severity is Severity.ERROR
-            item.setForeground(QColor("#b71c1c" if error else "#8a5a00"))
             self.ui.issues.addItem(item)
+        self._colour_issues()
         self.ui.issues.setVisible(bool(validation.issues))
         errors_found = len(validation.errors)
         if validation.document is None or errors_found:
@@ -302,7 +309,7 @@ class TwinEditor(EditorWrites, QWidget):
             self.ui.validity.setText(
                 f"✗ {errors_found} error{plural}: Save is off until they are fixed.{where}"
             )
-            self.ui.validity.setStyleSheet("color: #b71c1c;")
+            theme.text_colour(self.ui.validity, "error")
         else:
             sizes = " · ".join(
                 f"{name} {validation.sizes.get(name, 0):,} / {SECTION_MAX_BYTES[name]:,} bytes"
@@ -310,7 +317,7 @@ class TwinEditor(EditorWrites, QWidget):
             )
             changes = "unsaved changes" if session.dirty else "no changes"
             self.ui.validity.setText(f"✓ Valid for IoT Hub · {sizes} · {changes}")
-            self.ui.validity.setStyleSheet("color: #2e7d32;")
+            theme.text_colour(self.ui.validity, "ok")
         self._update_title()
         self._update_actions()
         if self.ui.tabs.currentIndex() == TAB_DIFF:

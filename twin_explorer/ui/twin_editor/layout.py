@@ -17,16 +17,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twin_explorer.ui import theme
 from twin_explorer.ui.twin_editor.code_view import CodeView
 from twin_explorer.ui.twin_editor.conflict_view import ConflictView
 from twin_explorer.ui.twin_editor.diff_view import SideBySideView
 from twin_explorer.ui.twin_editor.status_view import DesiredReportedView
 
-BANNER_STYLES = {
-    "info": "background: #e3f2fd; border: 1px solid #90caf9;",
-    "warning": "background: #fff3c4; border: 1px solid #f0d264;",
-    "error": "background: #fdecea; border: 1px solid #f5c2c0;",
-    "connection": "background: #fff3c4; border: 1px solid #f0d264;",
+BANNER_STYLES = {  # theme style sheets (``$role`` placeholders)
+    "info": "background: $info_bg; border: 1px solid $info_border;",
+    "warning": "background: $warning_bg; border: 1px solid $warning_border;",
+    "error": "background: $error_bg; border: 1px solid $error_border;",
+    "connection": "background: $warning_bg; border: 1px solid $warning_border;",
 }
 TAB_EDIT, TAB_DIFF, TAB_STATUS, TAB_CONFLICT = range(4)
 
@@ -167,7 +168,8 @@ class EditorLayout:
             self.banner.hide()
             return
         self.banner.setText(text)
-        self.banner.setStyleSheet(f"QLabel#twinBanner {{ {BANNER_STYLES[kind]} padding: 4px; }}")
+        sheet = f"QLabel#twinBanner {{ {BANNER_STYLES[kind]} color: $text; padding: 4px; }}"
+        theme.style(self.banner, sheet)
         self.banner.setProperty("kind", kind)
         self.banner.show()
 

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.service.edit_status import DesiredStatus, SyncState, summary
+from twin_explorer.ui import theme
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = (
@@ -31,10 +31,10 @@ COLUMNS = (
     "Reported $version",
 )
 STATUS_COLUMN = 3
-STATE_BRUSHES = {
-    SyncState.MATCHING: QBrush(QColor("#dcf5dc")),
-    SyncState.PENDING: QBrush(QColor("#fff3c4")),
-    SyncState.NEVER: QBrush(QColor("#ececec")),
+STATE_BACKGROUNDS = {  # theme roles
+    SyncState.MATCHING: "ok_bg",
+    SyncState.PENDING: "warning_bg",
+    SyncState.NEVER: "neutral_bg",
 }
 
 
@@ -83,8 +83,11 @@ class StatusModel(QAbstractTableModel):
             return cells(row)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.note or cells(row)[index.column()]
-        if role == Qt.ItemDataRole.BackgroundRole and index.column() == STATUS_COLUMN:
-            return STATE_BRUSHES[row.state]
+        if index.column() == STATUS_COLUMN:
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return theme.brush(STATE_BACKGROUNDS[row.state])
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return theme.brush("text")
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:

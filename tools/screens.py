@@ -1,0 +1,380 @@
+"""Screenshots of the real window in each main state, in light and in dark.
+
+    tools/screens                      # every state, light and dark, into screens/
+    tools/screens --out /tmp/s --scheme dark --only conflict about
+    tools/screens --list               # the states, in order
+
+For each colour scheme a private Xvfb starts, and the app runs on it (the xcb platform,
+as on a Linux desktop) on a throwaway home, so it opens its demo local hub. A person
+(``tests/ui/person.py``) then drives the window into each state through its visible
+controls, and the screen is saved as ``NN-name-<scheme>.png``. Dark is the OS asking for
+it the way a plain X11 session does (``GTK_THEME=Adwaita:dark``); set
+``QT_QPA_PLATFORMTHEME=gtk3`` to have Qt's GTK theme supply the palette instead.
+
+Each state has a timeout; one that fails is saved as ``...-FAILED.png`` with the reason
+printed, and the next state still runs. Adding a state: write an ``async def`` that
+drives the window from wherever the previous state left it and decorate it with
+``@state("name")``; the order of definition is the order of the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SCREEN = "1600x1000x24"
+WINDOW = (1400, 900)
+SMALL = (800, 500)
+STATE_TIMEOUT = 60.0
+MODULE = ("myFirstDevice", "myFirstModule")
+
+
+@dataclass
+class State:
+    name: str
+    drive: Callable[[Screens], Awaitable[None]]
+    timeout: float
+    after: Callable[[Screens], None] | None  # undo what tidy() does not
+
+
+STATES: list[State] = []
+
+
+def state(
+    name: str, timeout: float = STATE_TIMEOUT, after: Callable[[Screens], None] | None = None
+):
+    def register(fn: Callable[[Screens], Awaitable[None]]):
+        STATES.append(State(name, fn, timeout, after))
+        return fn
+
+    return register
+
+
+class Screens:
+    """The window, the person at it, and the few steps several states share."""
+
+    def __init__(self, window, person, out: Path, scheme: str) -> None:
+        self.window = window
+        self.person = person
+        self.out = out
+        self.scheme = scheme
+
+    async def until(self, predicate, within: float = 20.0, what: str = "") -> None:
+        from tests.ui.conftest import until
+
+        await until(predicate, within, what)
+
+    async def settled(self) -> None:
+        """Let pending layout and paint reach the X server before a picture is taken."""
+        # Qt paints on the loop's next turns and the X server composes what it was sent;
+        # neither says when it is done.
+        await asyncio.sleep(0.4)
+
+    async def open_module(self, device: str = MODULE[0], module: str = MODULE[1]) -> None:
+        """Select ``device/module`` in the tree, expanding the device as a person would."""
+        from PySide6.QtCore import Qt
+
+        tree, p = self.window.tree_view, self.person
+        await p.wait_to_see(device, 60)
+        p.click_row(tree, device)
+        p.press(Qt.Key.Key_Right, to=tree)
+
+        def in_tree() -> bool:
+            try:
+                return p.row(tree, module).isValid()
+            except AssertionError:
+                return False
+
+        await self.until(in_tree, 20, f"{module} under {device} in the tree")
+        p.click_row(tree, module)
+        await p.wait_to_see(f'"moduleId": "{module}"')
+
+    async def type_twin(self, change: Callable[[dict], None]) -> None:
+        """Replace the editor's text with its JSON after ``change``, typed by keyboard."""
+        from PySide6.QtGui import QKeySequence
+        from PySide6.QtTest import QTest
+
+        view = self.window.editor.text_view
+        document = json.loads(view.toPlainText())
+        change(document)
+        self.person.click_widget(view)
+        QTest.keySequence(view, QKeySequence.StandardKey.SelectAll)
+        QTest.keyClicks(view, json.dumps(document))
+
+    async def save(self) -> None:
+        """Twin → Save Twin, once the edit is checked and Save is offered."""
+        await self.until(lambda: self.person.button("Save Twin").isEnabled(), 10, "Save")
+        self.person.menu("Twin", "Save Twin")
+
+    def desired(self, document: dict) -> dict:
+        return document.setdefault("properties", {}).setdefault("desired", {})
+
+    def tidy(self) -> None:
+        """Back to the plain window: dialogs and menus closed, unsaved edits dropped."""
+        from PySide6.QtWidgets import QApplication, QDialog, QMenu
+
+        for widget in QApplication.topLevelWidgets():
+            if widget.isVisible() and isinstance(widget, QDialog):
+                widget.reject()
+            elif widget.isVisible() and isinstance(widget, QMenu):
+                widget.hide()
+        editor = self.window.editor
+        if "Reload theirs" in self.person.button_texts():  # an etag conflict is showing
+            self.person.click("Reload theirs")
+        if editor.discard_action.isEnabled():
+            editor.discard_action.trigger()
+        if self.window.size().width() < WINDOW[0]:
+            self.window.resize(*WINDOW)
+
+    def shoot(self, name: str) -> Path:
+        """Save the screen area the app's visible windows cover."""
+        from PySide6.QtCore import QRect
+        from PySide6.QtWidgets import QApplication
+
+        area = QRect()
+        for widget in QApplication.topLevelWidgets():
+            if widget.isVisible() and widget.isWindow():
+                area = area.united(widget.frameGeometry())
+        screen = self.window.screen()
+        area = area.intersected(screen.geometry())
+        picture = screen.grabWindow(0, area.x(), area.y(), area.width(), area.height())
+        path = self.out / f"{name}-{self.scheme}.png"
+        picture.save(str(path))
+        return path
+
+
+# -- the states, in order ----------------------------------------------------------------
+
+
+@state("01-first-start", timeout=90)
+async def first_start(s: Screens) -> None:
+    await s.person.wait_to_see(MODULE[0], 80)
+
+
+@state("02-module-twin")
+async def module_twin(s: Screens) -> None:
+    await s.open_module()
+
+
+@state("03-simulator-connected")
+async def simulator(s: Screens) -> None:
+    await s.open_module()
+    s.person.menu("Module", "Simulate")
+    await s.person.wait_to_see("Connected", 45)
+
+
+@state("04-patch-log-filtered")
+async def patch_log(s: Screens) -> None:
+    await s.open_module()
+    stamp = int(time.time()) % 1000
+    await s.type_twin(lambda d: s.desired(d).update(telemetryInterval=stamp))
+    await s.save()
+    log = s.window.log_view
+    await s.until(lambda: log.model().rowCount() >= 1, 30, "the patch log to show the save")
+    s.person.type_into("Search patches", "telemetryInterval")
+
+
+@state("05-edit-validation-error")
+async def edit_error(s: Screens) -> None:
+    await s.open_module()
+    await s.type_twin(lambda d: s.desired(d).update({"bad key$": 1}))
+    await s.person.wait_to_see("error")
+
+
+@state("06-etag-conflict")
+async def conflict(s: Screens) -> None:
+    await s.open_module()
+    # Someone else changes the twin after it was opened here.
+    await s.window.session.service.patch_twin(
+        *MODULE, {"properties": {"desired": {"mode": "someone else"}}}, None
+    )
+    await s.type_twin(lambda d: s.desired(d).update(mode="mine"))
+    await s.save()
+    await s.person.wait_to_see("Their change")
+
+
+@state("07-method-dialog")
+async def method_dialog(s: Screens) -> None:
+    await s.open_module()
+    s.person.menu("Module", "Invoke Direct Method")
+    await s.until(lambda: s.person.sees("Invoke"), 10, "the method dialog")
+    s.person.type_into("e.g. reboot", "reboot")
+
+
+def clear_query(s: Screens) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtTest import QTest
+
+    field = s.person.field("Query")
+    QTest.keySequence(field, QKeySequence.StandardKey.SelectAll)
+    QTest.keyClick(field, Qt.Key.Key_Delete)
+    QTest.keyClick(field, Qt.Key.Key_Return)
+
+
+@state("08-query-error", after=clear_query)
+async def query_error(s: Screens) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    field = s.person.type_into("Query", "SELEC * FROM devices")
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    await s.until(lambda: s.window.notice.text() != "", 20, "the query's error")
+
+
+@state("09-about")
+async def about(s: Screens) -> None:
+    s.person.menu("Help", "About Twin Explorer")
+    await s.until(lambda: s.person.sees("About Twin Explorer"), 10, "the about box")
+
+
+@state("10-small-window")
+async def small_window(s: Screens) -> None:
+    await s.open_module()
+    s.window.resize(*SMALL)
+    await s.settled()
+    size = s.window.size()
+    if (size.width(), size.height()) != SMALL:
+        raise AssertionError(f"the window stays {size.width()}×{size.height()} (its minimum)")
+
+
+@state("11-desired-vs-reported")
+async def desired_vs_reported(s: Screens) -> None:
+    await s.open_module("chiller-01", "controller")
+    s.person.tab("Desired vs reported")
+    await s.person.wait_to_see("never reported")
+
+
+@state("12-diff-before-save")
+async def diff_before_save(s: Screens) -> None:
+    await s.open_module("chiller-01", "controller")
+    await s.type_twin(lambda d: s.desired(d).update(setpoint=7.5, fan="high"))
+    await s.until(lambda: s.person.button("Save Twin").isEnabled(), 10, "the edit checked")
+    s.person.tab("Diff")
+    await s.person.wait_to_see("changed line")
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+async def run_states(s: Screens, chosen: list[State]) -> list[tuple[str, str]]:
+    results = []
+    for item in chosen:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(item.timeout):
+                await item.drive(s)
+                await s.settled()
+            s.shoot(item.name)
+            outcome = f"ok ({time.monotonic() - started:.1f} s)"
+        except BaseException as exc:  # one state failing must not stop the rest
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"{exc}"
+            outcome = f"FAILED: {reason or type(exc).__name__}"
+            traceback.print_exception(exc, file=sys.stderr)
+            try:
+                await s.settled()
+                s.shoot(f"{item.name}-FAILED")
+            except Exception:  # the picture is a bonus
+                pass
+        print(f"  {s.scheme:<5} {item.name:<28} {outcome}", flush=True)
+        results.append((item.name, outcome))
+        try:
+            s.tidy()
+            if item.after is not None:
+                item.after(s)
+            await s.settled()
+        except Exception as exc:
+            print(f"  {s.scheme:<5} (tidying after {item.name} failed: {exc})", flush=True)
+    return results
+
+
+def inner(args: argparse.Namespace) -> int:
+    """In the Xvfb session: start the app, drive it through the chosen states."""
+    import qasync
+
+    from tests.ui.person import Person
+    from twin_explorer import logs
+    from twin_explorer.ui.app import create_application
+    from twin_explorer.ui.main_window import MainWindow
+
+    logs.configure("app", verbose=False)
+    app = create_application(["twin-explorer"])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = MainWindow()
+    window.resize(*WINDOW)
+    window.move(0, 0)
+    window.show()
+    window.open_hub()
+    out = Path(args.out)
+    screens = Screens(window, Person(window), out, args.scheme)
+    chosen = [s for s in STATES if not args.only or any(o in s.name for o in args.only)]
+    with loop:
+        results = loop.run_until_complete(run_states(screens, chosen))
+        window.close()
+        loop.run_until_complete(window.shutdown())
+    return 0 if all(outcome.startswith("ok") for _, outcome in results) else 1
+
+
+def outer(args: argparse.Namespace) -> int:
+    """One Xvfb and one app process per colour scheme."""
+    from tests.xserver import xvfb
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    schemes = ["light", "dark"] if args.scheme == "both" else [args.scheme]
+    failed = False
+    for scheme in schemes:
+        with (
+            tempfile.TemporaryDirectory(prefix="twin-explorer-screens-") as home,
+            xvfb(SCREEN) as display,
+        ):
+            env = {k: v for k, v in os.environ.items() if k != "GTK_THEME"}
+            env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", TWIN_EXPLORER_HOME=home)
+            if scheme == "dark":
+                env["GTK_THEME"] = "Adwaita:dark"
+            command = [sys.executable, __file__, "--inner", "--scheme", scheme, "--out", str(out)]
+            command += ["--only", *args.only] if args.only else []
+            try:
+                code = subprocess.run(command, env=env, timeout=args.timeout).returncode
+            except subprocess.TimeoutExpired:
+                print(f"  {scheme}: gave up after {args.timeout:.0f} s", flush=True)
+                code = 1
+            failed |= code != 0
+    print(f"pictures in {out.resolve()}")
+    return 1 if failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "screens"), help="folder for the PNGs")
+    parser.add_argument("--scheme", choices=("light", "dark", "both"), default="both")
+    parser.add_argument("--only", nargs="*", default=[], help="states whose name contains one")
+    parser.add_argument("--list", action="store_true", help="list the states and exit")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per scheme")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.list:
+        for item in STATES:
+            print(f"{item.name}  (timeout {item.timeout:.0f} s)")
+        return 0
+    return inner(args) if args.inner else outer(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
