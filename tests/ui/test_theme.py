@@ -8,7 +8,7 @@ import json
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QStyleFactory, QWidget
 
 from tests.ui.test_twin_editor_fixtures import START, hub, hub_tls, opened, window
 from twin_explorer.service.edit_diff import diff_documents
@@ -212,6 +212,8 @@ def test_a_callback_goes_with_its_owner(qapp, scheme):
 def test_panes_share_the_window_spacing(window):
     panes = [window.tree_pane, window.editor_pane, window.log_pane]
     for pane in panes:
+        if isinstance(pane, QDockWidget):  # a docked pane: its body is the pane
+            pane = pane.widget()
         margins = pane.layout().contentsMargins()
         assert (margins.left(), margins.top()) == (theme.MARGIN, theme.MARGIN), pane.objectName()
         assert pane.layout().spacing() == theme.SPACING, pane.objectName()

@@ -79,7 +79,7 @@ def _pane(name: str, title: str, body: QWidget) -> QWidget:
 def _dock(window: QMainWindow, name: str, title: str, body: QWidget) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(name)
-    body.setContentsMargins(*(theme.MARGIN,) * 4)  # the one pane margin
+    theme.pane_layout(body.layout(), margins=True)  # the one pane margin and spacing
     dock.setWidget(body)
     return dock
 
