@@ -85,9 +85,8 @@ class IdentityActions(QObject):
             self.copy_secondary,
             self.method,
         ]
-        tree.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        tree.view.customContextMenuRequested.connect(self._context_menu)
-        tree.view.selectionModel().selectionChanged.connect(lambda *_: self.update())
+        tree.contextMenuRequested.connect(self._context_menu)
+        tree.selectedRowsChanged.connect(self.update)
         tree.selectionChanged.connect(lambda _row: self.update())
         self.update()
 
@@ -113,13 +112,14 @@ class IdentityActions(QObject):
             act.setEnabled(has_hub and sas)
         self.method.setEnabled(has_hub and single is not None)
 
-    def _context_menu(self, pos: QPoint) -> None:
-        menu = QMenu(self._tree.view)
+    def _context_menu(self, at: QPoint) -> None:
+        menu = QMenu(self._tree)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for act in self.identity_actions:
             menu.addAction(act)
             if act in (self.new_module, self.disable, self.copy_secondary):
                 menu.addSeparator()
-        menu.popup(self._tree.view.viewport().mapToGlobal(pos))
+        menu.popup(at)
 
     # -- helpers -------------------------------------------------------------------------
 

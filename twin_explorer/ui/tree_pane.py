@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -30,7 +30,14 @@ FILTER_DELAY_MS = 250  # wait for typing to pause before asking the hub
 
 
 class TreePane(QWidget):
+    """Public API for the window and other panes (never reach into ``view``'s models):
+    ``selectionChanged(row)`` when the current identity changes, ``selectedRowsChanged()``
+    when the set of selected rows does, ``contextMenuRequested(global_pos)``;
+    ``current_row()``, ``selected_rows()``, ``select(device_id, module_id)``."""
+
     selectionChanged = Signal(object)  # DeviceRow | ModuleRow | None
+    selectedRowsChanged = Signal()
+    contextMenuRequested = Signal(QPoint)  # where, on the screen
     errorOccurred = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -103,6 +110,7 @@ class TreePane(QWidget):
         self.model.scanProgress.connect(self._scan_progress)
         self.model.errorOccurred.connect(self.errorOccurred.emit)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self._publish_view_signals()
 
     # -- hub -----------------------------------------------------------------------------
 
@@ -175,3 +183,46 @@ class TreePane(QWidget):
     def focus_filter(self) -> None:
         self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.filter_edit.selectAll()
+
+    # -- public selection API ------------------------------------------------------------
+
+    def _publish_view_signals(self) -> None:
+        view = self.view
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(
+            lambda pos: self.contextMenuRequested.emit(view.viewport().mapToGlobal(pos))
+        )
+        view.selectionModel().selectionChanged.connect(lambda *_: self.selectedRowsChanged.emit())
+
+    def select(self, device_id: str, module_id: str | None = None) -> bool:
+        """Make that identity's row current and the only one selected; False when it is
+        not among the loaded rows (a module shows only under its expanded device)."""
+        index = self._loaded_index(device_id, module_id or None)
+        if not index.isValid():
+            return False
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        flags |= QItemSelectionModel.SelectionFlag.Rows
+        self.view.selectionModel().setCurrentIndex(index, flags)
+        self.view.scrollTo(index)
+        return True
+
+    def _loaded_index(self, device_id: str, module_id: str | None) -> QModelIndex:
+        model = self.model
+        for r in range(model.rowCount()):
+            top = model.index(r, 0)
+            row = top.data(RowRole)
+            if row is None or row.device_id != device_id:
+                continue
+            if (row.module_id or None) == module_id:
+                return top  # a device, or a module listed on its own (query results)
+            if module_id is None or row.module_id:
+                continue
+            for m in range(model.rowCount(top)):
+                child = model.index(m, 0, top)
+                if getattr(child.data(RowRole), "module_id", None) == module_id:
+                    return child
+        return QModelIndex()
+
+    async def aclose(self) -> None:
+        """Stop loading: the window's shutdown step for this pane."""
+        await self.model.aclose()

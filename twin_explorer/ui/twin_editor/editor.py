@@ -10,16 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import (
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QWidget
 
@@ -39,6 +32,9 @@ from twin_explorer.ui.twin_editor.layout import (
     EditorLayout,
 )
 from twin_explorer.ui.twin_editor.writing import EditorWrites
+
+if TYPE_CHECKING:
+    from twin_explorer.ui.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +73,7 @@ class TwinEditor(EditorWrites, QWidget):
         self._busy = False
         self._busy_count = 0
         self._syncing = False
-        self._tree: Any = None
-        self._loaded_index = QPersistentModelIndex()
+        self._tree: TreePane | None = None
         self._reverting = False
         self._close_confirmed = False
         self.unsaved_box: QMessageBox | None = None
@@ -169,47 +164,40 @@ class TwinEditor(EditorWrites, QWidget):
             )
         self._update_actions()
 
-    def attach_tree(self, tree_pane: Any) -> None:
-        """Follow the tree's selection; an unsaved edit is asked about before it changes."""
+    def attach_tree(self, tree_pane: TreePane) -> None:
+        """Follow the tree's selection; an unsaved edit is asked about before it changes
+        (through the tree pane's public API only)."""
         self._tree = tree_pane
         tree_pane.selectionChanged.connect(self._selection_changed)
 
     def _selection_changed(self, row: Any) -> None:
         if self._reverting or row is None:
             return  # None: the tree reloaded (filter, hub); the editor keeps its twin
-        index = QPersistentModelIndex(self._tree.view.currentIndex())
         device_id, module_id = row.device_id, row.module_id
         if self.session is not None and self.session.same_twin(device_id, module_id):
-            self._loaded_index = index
             return
         if self.has_unsaved():
-            self.ask_unsaved(
-                lambda: self.open_twin(device_id, module_id, index), self._revert_selection
-            )
+            self.ask_unsaved(lambda: self.open_twin(device_id, module_id), self._revert_selection)
             return
-        self.open_twin(device_id, module_id, index)
+        self.open_twin(device_id, module_id)
 
     def _revert_selection(self) -> None:
-        if self._tree is None or not self._loaded_index.isValid():
+        """Back to the row of the twin being edited."""
+        if self._tree is None or self.session is None:
             return
         self._reverting = True
         try:
-            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
-            flags |= QItemSelectionModel.SelectionFlag.Rows
-            self._tree.view.selectionModel().setCurrentIndex(QModelIndex(self._loaded_index), flags)
+            self._tree.select(self.session.device_id, self.session.module_id)
         finally:
             self._reverting = False
 
     # -- loading ---------------------------------------------------------------------------
 
-    def open_twin(
-        self, device_id: str, module_id: str | None = None, index: Any = None
-    ) -> asyncio.Task | None:
+    def open_twin(self, device_id: str, module_id: str | None = None) -> asyncio.Task | None:
         """Load a twin in the background (drops the current one: ask first if unsaved)."""
         self._generation += 1
         self.session = None
         self._close_confirmed = False
-        self._loaded_index = index if index is not None else QPersistentModelIndex()
         label = identity_path(device_id, module_id)
         if self._service is None:
             self._show_nothing("No hub connected.")
