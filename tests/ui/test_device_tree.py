@@ -114,6 +114,14 @@ def test_filter_and_query_run_on_the_hub(qtbot, qrun, big_hub):
         # Said at the query box, where it was typed; loading ends with it.
         await until(lambda: tree.query_error.isVisible(), what="the query error")
         assert "query" in tree.query_error.text().lower() and not model.loading
+        assert "column 28" in tree.query_error.text()  # the hub's own words
+        # A refused query is not asked again by itself (the view asks after every layout).
+        assert not model.canFetchMore(QModelIndex()) and not model.fetch_next_page()
+        assert "the query did not run" in tree.summary.text() and not tree.busy.isVisible()
+        assert not window.notice.text()  # said where it was typed, not window-wide
+        tree.query_edit.clear()
+        await until(lambda: model.rowCount() == 100, what="all devices after clearing")
+        assert not tree.query_error.isVisible()
 
     qrun(scenario())
 
