@@ -13,6 +13,7 @@ child, so the view shows an expand arrow without asking Python.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
@@ -86,16 +87,15 @@ def _key(row: DeviceRow | ModuleRow) -> tuple[str, str | None]:
     return (row.device_id, row.module_id or None)
 
 
-def _common_ends(old: list, new: list) -> tuple[int, int]:
-    """How many leading and trailing items ``old`` and ``new`` share (not overlapping)."""
-    limit = min(len(old), len(new))
-    head = 0
-    while head < limit and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
-    return head, tail
+def _ranges(positions: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending positions as (first, count) runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for position in positions:
+        if runs and runs[-1][0] + runs[-1][1] == position:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((position, 1))
+    return runs
 
 
 def _placeholder() -> list[QStandardItem]:
@@ -318,19 +318,38 @@ class DeviceTreeModel(QStandardItemModel):
         self.refreshed.emit()
 
     def _apply(self, parent: QStandardItem, rows: list) -> None:
-        """Make ``parent``'s children show ``rows``, keeping the items of rows that stay."""
+        """Make ``parent``'s children show ``rows``, keeping the items of rows that stay:
+        rows gone are removed and new rows inserted where they belong, in ranges (one
+        signal per range). O(rows); the hub keeps its order between reads."""
         old = [parent.child(r, 0).data(RowRole) for r in range(parent.rowCount())]
-        head, tail = _common_ends([_key(r) for r in old], [_key(r) for r in rows])
-        for position in [*range(head), *range(len(old) - tail, len(old))]:
-            new_position = position if position < head else position - len(old) + len(rows)
-            self._keep(parent, position, old[position], rows[new_position])
-        gone = len(old) - head - tail
-        if gone:
-            parent.removeRows(head, gone)
-        added = rows[head : len(rows) - tail]
-        if added:
-            parent.insertRows(head, len(added))
-            self._fill(parent, head, added)
+        new_keys = {_key(row) for row in rows}
+        gone = (i for i, row in enumerate(old) if _key(row) not in new_keys)
+        for first, count in reversed(_ranges(gone)):
+            parent.removeRows(first, count)
+        kept = [row for row in old if _key(row) in new_keys]
+        kept_keys = {_key(row) for row in kept}
+        if [_key(row) for row in kept] != [_key(row) for row in rows if _key(row) in kept_keys]:
+            # Reordered (not the hub's way): show the new rows as they are.
+            parent.removeRows(0, parent.rowCount())
+            self._append(parent, rows)
+            return
+        position = 0
+        pending: list = []
+        for row in rows:
+            if _key(row) in kept_keys:
+                if pending:
+                    self._insert(parent, position - len(pending), pending)
+                    pending = []
+                self._keep(parent, position, parent.child(position, 0).data(RowRole), row)
+            else:
+                pending.append(row)
+            position += 1
+        if pending:
+            self._insert(parent, position - len(pending), pending)
+
+    def _insert(self, parent: QStandardItem, first: int, rows: list) -> None:
+        parent.insertRows(first, len(rows))
+        self._fill(parent, first, rows)
 
     def _keep(self, parent: QStandardItem, position: int, old, new) -> None:
         if isinstance(new, DeviceRow) and not new.is_module:
