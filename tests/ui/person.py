@@ -125,6 +125,7 @@ class Person:
 
     def click_widget(self, widget: QWidget, pos: QPoint | None = None) -> None:
         self._reachable(widget)
+        pos = pos if pos is not None else widget.rect().center()
         QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
 
     def type_into(self, label: str, text: str, *, replace: bool = True) -> QWidget:
@@ -133,7 +134,10 @@ class Person:
         if replace:
             QTest.keySequence(target, QKeySequence.StandardKey.SelectAll)
             QTest.keyClick(target, Qt.Key.Key_Delete)
-        QTest.keyClicks(target, text)
+        for number, line in enumerate(text.split("\n")):  # a line break is the Enter key
+            if number:
+                QTest.keyClick(target, Qt.Key.Key_Return)
+            QTest.keyClicks(target, line)
         return target
 
     def press(self, keys: str | QKeySequence.StandardKey, to: QWidget | None = None) -> None:
@@ -234,6 +238,10 @@ class Person:
         else:
             QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
 
+    def highlighted(self, view: QAbstractItemView) -> list[str]:
+        """The texts of the rows shown as selected in ``view`` (column 0)."""
+        return [index.data() for index in view.selectionModel().selectedRows(0)]
+
     async def wait_to_see(self, text: str, within: float = 15.0) -> None:
         await until(lambda: self.sees(text), within, f"the window to show {text!r}")
 
@@ -287,10 +295,17 @@ def _view_texts(view: QAbstractItemView) -> Iterable[str]:
     while pending:
         parent = pending.pop()
         for r in range(min(model.rowCount(parent), 500)):
-            for c in range(model.columnCount(parent)):
+            for c in range(_columns(model, parent)):
                 value = model.data(model.index(r, c, parent))
                 if value is not None:
                     yield str(value)
             child = model.index(r, 0, parent)
             if model.rowCount(child):
                 pending.append(child)
+
+
+def _columns(model, parent: QModelIndex) -> int:
+    try:
+        return model.columnCount(parent)
+    except TypeError:  # a QListWidget's model keeps columnCount private: one column
+        return 1
