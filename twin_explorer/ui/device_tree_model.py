@@ -66,6 +66,13 @@ def _cells(row: DeviceRow | ModuleRow) -> list[QStandardItem]:
     return cells
 
 
+def _shown_as(row: DeviceRow | ModuleRow) -> tuple:
+    """What the cells show of a row (texts, tooltip, grey): equal means nothing to redraw."""
+    edge = getattr(row, "iot_edge", False)
+    status = getattr(row, "status", "")
+    return (type(row), row.label, status, row.connection_state, row.auth_type, edge)
+
+
 def _update_cells(parent: QStandardItem, position: int, row: DeviceRow | ModuleRow) -> None:
     """Show ``row`` in the existing items at ``position``, touching only what changed (the
     items stay, and with them expansion, selection and the view's place)."""
@@ -320,39 +327,43 @@ class DeviceTreeModel(QStandardItemModel):
     def _apply(self, parent: QStandardItem, rows: list) -> None:
         """Make ``parent``'s children show ``rows``, keeping the items of rows that stay:
         rows gone are removed and new rows inserted where they belong, in ranges (one
-        signal per range). O(rows); the hub keeps its order between reads."""
+        signal per range). O(rows), and for rows unchanged no Qt call at all beyond
+        reading what is shown; the hub keeps its order between reads."""
         old = [parent.child(r, 0).data(RowRole) for r in range(parent.rowCount())]
-        new_keys = {_key(row) for row in rows}
-        gone = (i for i, row in enumerate(old) if _key(row) not in new_keys)
+        old_keys = [(row.device_id, row.module_id or None) for row in old]
+        new_keys = [(row.device_id, row.module_id or None) for row in rows]
+        wanted = set(new_keys)
+        gone = (i for i, key in enumerate(old_keys) if key not in wanted)
         for first, count in reversed(_ranges(gone)):
             parent.removeRows(first, count)
-        kept = [row for row in old if _key(row) in new_keys]
-        kept_keys = {_key(row) for row in kept}
-        if [_key(row) for row in kept] != [_key(row) for row in rows if _key(row) in kept_keys]:
+        kept = [(row, key) for row, key in zip(old, old_keys, strict=True) if key in wanted]
+        kept_set = {key for _row, key in kept}
+        if [key for _row, key in kept] != [key for key in new_keys if key in kept_set]:
             # Reordered (not the hub's way): show the new rows as they are.
             parent.removeRows(0, parent.rowCount())
             self._append(parent, rows)
             return
-        position = 0
         pending: list = []
-        for row in rows:
-            if _key(row) in kept_keys:
+        next_kept = 0
+        for position, (row, key) in enumerate(zip(rows, new_keys, strict=True)):
+            if next_kept < len(kept) and key == kept[next_kept][1]:
                 if pending:
                     self._insert(parent, position - len(pending), pending)
                     pending = []
-                self._keep(parent, position, parent.child(position, 0).data(RowRole), row)
+                self._keep(parent, position, kept[next_kept][0], row)
+                next_kept += 1
             else:
                 pending.append(row)
-            position += 1
         if pending:
-            self._insert(parent, position - len(pending), pending)
+            self._insert(parent, len(rows) - len(pending), pending)
 
     def _insert(self, parent: QStandardItem, first: int, rows: list) -> None:
         parent.insertRows(first, len(rows))
         self._fill(parent, first, rows)
 
     def _keep(self, parent: QStandardItem, position: int, old, new) -> None:
-        if isinstance(new, DeviceRow) and not new.is_module:
+        loaded = isinstance(new, DeviceRow) and (new.modules, old.modules) != (None, None)
+        if loaded and not new.is_module:
             item = parent.child(position, 0)
             if new.modules is not None:  # read again: it is expanded
                 if old.modules is None:  # still the placeholder
@@ -366,6 +377,10 @@ class DeviceTreeModel(QStandardItemModel):
                 self._with_modules.pop(new.device_id, None)
                 item.removeRows(0, item.rowCount())
                 item.appendRow(_placeholder())
+        if _shown_as(old) == _shown_as(new):
+            # Most rows of a refresh: no Qt call, the row object just takes the news.
+            old.__dict__.update(new.__dict__)
+            return
         _update_cells(parent, position, new)
 
     # -- connection states ---------------------------------------------------------------

@@ -141,7 +141,8 @@ class TreePane(QWidget):
         self._scroll_timer.setSingleShot(True)
         self._scroll_timer.setInterval(SCROLL_SETTLE_MS)
         self._scroll_timer.timeout.connect(self.refresh_connections)
-        self.view.verticalScrollBar().valueChanged.connect(self._scroll_timer.start)
+        # (Lambdas: a signal's int argument would become QTimer.start's interval.)
+        self.view.verticalScrollBar().valueChanged.connect(lambda _: self._scroll_timer.start())
 
         # Pages: asked for when the end of the rows is in sight, checked once the view has
         # settled after whatever moved it (a scroll, a resize, a page that landed).
@@ -150,10 +151,10 @@ class TreePane(QWidget):
         self._end_check.setInterval(0)
         self._end_check.timeout.connect(self._fetch_if_end_in_sight)
         bar = self.view.verticalScrollBar()
-        bar.valueChanged.connect(self._end_check.start)
-        bar.rangeChanged.connect(self._end_check.start)
-        self.model.pageLoaded.connect(self._end_check.start)
-        self.view.expanded.connect(self._scroll_timer.start)
+        bar.valueChanged.connect(lambda _: self._end_check.start())
+        bar.rangeChanged.connect(lambda *_: self._end_check.start())
+        self.model.pageLoaded.connect(lambda _: self._end_check.start())
+        self.view.expanded.connect(lambda _: self._scroll_timer.start())
 
     # -- hub -----------------------------------------------------------------------------
 
@@ -253,6 +254,11 @@ class TreePane(QWidget):
                 rows.append(index)
             index = self.view.indexBelow(index)
         return rows
+
+    @property
+    def polling(self) -> bool:
+        """Whether a connection-state read is on its way."""
+        return self._polls.busy
 
     def refresh_connections(self) -> None:
         """Re-read the connection state of the rows in sight (one small query)."""
