@@ -83,6 +83,7 @@ class IdentityActions(QObject):
         tree.view.customContextMenuRequested.connect(self._context_menu)
         tree.view.selectionModel().selectionChanged.connect(lambda *_: self.update())
         tree.selectionChanged.connect(lambda _row: self.update())
+        tree.model.refreshed.connect(self.update)  # the selected row, read again
         self.update()
 
     # -- state ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -203,9 +204,6 @@ class TreePane(QWidget):
 
     def _refreshed(self) -> None:
         self._update_summary()
-        current = self.current_row()
-        if current is not None:  # the same row, read again: who follows it sees the news
-            self.selectionChanged.emit(current)
         self.refresh_connections()
 
     def _query_cleared(self, text: str) -> None:
@@ -314,6 +312,10 @@ class TreePane(QWidget):
     def _show_query_error(self, text: str) -> None:
         self.query_error.setText(f"⚠ {text}" if text else "")
         self.query_error.setVisible(bool(text))
+        if text:  # an error colour that reads on the current background, light or dark
+            dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+            colour = "#ff8a80" if dark else "#b71c1c"
+            self.query_error.setStyleSheet(f"QLabel#queryError {{ color: {colour}; }}")
 
     def _log_first_rows(self, added: int) -> None:
         # packaging/measure_start.py times the app's start up to this line.
@@ -331,7 +333,8 @@ class TreePane(QWidget):
         shown = self.model.rowCount()
         if self.model.failure is not None and not shown:
             what = "the query did not run" if listing.user_query else "the hub did not answer"
-            self.summary.setText(f"No rows: {what}. Refresh tries again.")
+            again = "" if listing.user_query else " Refresh tries again."
+            self.summary.setText(f"No rows: {what}.{again}")
             return
         noun = "row" if listing.user_query else "device"
         more = ", more as you scroll" if listing.has_more else ""
