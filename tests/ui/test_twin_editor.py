@@ -7,7 +7,7 @@ import socket
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QTextCursor
+from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from tests.ui.conftest import until
@@ -283,13 +283,8 @@ def test_ctrl_s_right_after_typing_saves_what_was_typed(window, hub, qrun):
 
     async def scenario():
         other = await _ready(window, hub)
-        view = editor.text_view
-        view.setFocus()
-        view.moveCursor(QTextCursor.MoveOperation.End)
-        cursor = view.document().find('"off"')
-        view.setTextCursor(cursor)
-        QTest.keyClicks(view, '"on"')  # typed over the selection
-        QTest.keySequence(view, QKeySequence.StandardKey.Save)  # no pause for validation
+        _type_over(editor.text_view, '"off"', '"on"')
+        QTest.keySequence(editor.text_view, QKeySequence.StandardKey.Save)  # no pause
         await until(lambda: editor.ui.banner.isVisible(), what="the save outcome")
         await idle(window)
         assert (await other.get_twin("d1")).desired["led"] == "on"
@@ -304,10 +299,7 @@ def test_ctrl_s_right_after_typing_broken_json_refuses_with_the_place(window, hu
     async def scenario():
         other = await _ready(window, hub)
         view = editor.text_view
-        view.setFocus()
-        view.setTextCursor(view.document().find('"off"'))
-        QTest.keyClicks(view, "of,")  # not JSON any more
-        text = view.toPlainText()
+        text = _type_over(view, '"off"', "of,")  # not JSON any more
         QTest.keySequence(view, QKeySequence.StandardKey.Save)
         banner = editor.ui.banner.text()
         assert editor.ui.banner.isVisible() and "Not saved: line" in banner, banner
@@ -328,8 +320,7 @@ def test_deleting_the_twin_shown_empties_the_pane(window, hub, qrun):
         window.tree_pane.identities_deleted([("d1", None)])
         assert editor.ui.stack.currentWidget() is editor.ui.message
         assert "d1 was deleted from the hub" in editor.ui.message.text()
-        for action in (editor.save_action, editor.replace_action, editor.reload_action):
-            assert not action.isEnabled()
+        _assert_actions_off(editor)
 
     qrun(scenario())
 
@@ -346,8 +337,20 @@ def test_deleting_a_twin_with_an_unsaved_edit_keeps_the_text(window, hub, qrun):
         assert editor.text_view.toPlainText() == text
         assert editor.ui.stack.currentWidget() is editor.ui.tabs
         assert "unsaved edit is kept" in editor.ui.banner.text()
-        for action in (editor.save_action, editor.replace_action, editor.reload_action):
-            assert not action.isEnabled()
+        _assert_actions_off(editor)
         assert editor.text_view.isReadOnly()
 
     qrun(scenario())
+
+
+def _type_over(view, needle: str, typed: str) -> str:
+    """Select ``needle`` in the editor and type ``typed`` over it; returns the text."""
+    view.setFocus()
+    view.setTextCursor(view.document().find(needle))
+    QTest.keyClicks(view, typed)
+    return view.toPlainText()
+
+
+def _assert_actions_off(editor) -> None:
+    for action in (editor.save_action, editor.replace_action, editor.reload_action):
+        assert not action.isEnabled(), action.text()
