@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     Signal,
+    Slot,
 )
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
@@ -40,6 +41,21 @@ CONNECTION_POLL_MS = 5000  # how often the rows in sight re-read their connectio
 SCROLL_SETTLE_MS = 400  # rows scrolled into sight are re-read once scrolling pauses
 LOOKAHEAD_ROWS = 20  # the next page is asked for when the end is this close to sight
 QUERY_EXAMPLE = "SELECT * FROM devices WHERE tags.site = 'seattle'"  # demo data matches it
+
+
+class _Settle(QTimer):
+    """A single-shot timer that any signal restarts, whatever it carries (connected to
+    ``start`` an int argument would become the interval). Its own slot, so the connection
+    ends with the timer instead of outliving it as a lambda would."""
+
+    def __init__(self, interval_ms: int, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setSingleShot(True)
+        self.setInterval(interval_ms)
+
+    @Slot()
+    def restart(self, *_: object) -> None:
+        self.start()
 
 
 class TreePane(QWidget):
@@ -138,24 +154,19 @@ class TreePane(QWidget):
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(CONNECTION_POLL_MS)
         self._poll_timer.timeout.connect(self.refresh_connections)
-        self._scroll_timer = QTimer(self)
-        self._scroll_timer.setSingleShot(True)
-        self._scroll_timer.setInterval(SCROLL_SETTLE_MS)
+        self._scroll_timer = _Settle(SCROLL_SETTLE_MS, self)
         self._scroll_timer.timeout.connect(self.refresh_connections)
-        # (Lambdas: a signal's int argument would become QTimer.start's interval.)
-        self.view.verticalScrollBar().valueChanged.connect(lambda _: self._scroll_timer.start())
+        self.view.verticalScrollBar().valueChanged.connect(self._scroll_timer.restart)
+        self.view.expanded.connect(self._scroll_timer.restart)
 
         # Pages: asked for when the end of the rows is in sight, checked once the view has
         # settled after whatever moved it (a scroll, a resize, a page that landed).
-        self._end_check = QTimer(self)
-        self._end_check.setSingleShot(True)
-        self._end_check.setInterval(0)
+        self._end_check = _Settle(0, self)
         self._end_check.timeout.connect(self._fetch_if_end_in_sight)
         bar = self.view.verticalScrollBar()
-        bar.valueChanged.connect(lambda _: self._end_check.start())
-        bar.rangeChanged.connect(lambda *_: self._end_check.start())
-        self.model.pageLoaded.connect(lambda _: self._end_check.start())
-        self.view.expanded.connect(lambda _: self._scroll_timer.start())
+        bar.valueChanged.connect(self._end_check.restart)
+        bar.rangeChanged.connect(self._end_check.restart)
+        self.model.pageLoaded.connect(self._end_check.restart)
 
     # -- hub -----------------------------------------------------------------------------
 
