@@ -97,6 +97,9 @@ class TreePane(QWidget):
         self.model = DeviceTreeModel(self)
         self.view = QTreeView()
         self.view.setObjectName("deviceTreeView")
+        # Before the view's selection model connects: it would move the current row to a
+        # neighbour of a deleted one first (and the twin pane would open that one).
+        self.model.rowsAboutToBeRemoved.connect(self._rows_leaving)
         self.view.setModel(self.model)
         self.view.setUniformRowHeights(True)  # lets Qt skip measuring 100k rows
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -146,7 +149,6 @@ class TreePane(QWidget):
         self.model.scanProgress.connect(self._scan_progress)
         self.model.errorOccurred.connect(self._model_error)
         self.model.refreshed.connect(self._refreshed)
-        self.model.rowsAboutToBeRemoved.connect(self._rows_leaving)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
 
         # Connection states of the rows in sight: re-read now and then, never the hub.
