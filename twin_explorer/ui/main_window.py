@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self.session.errorOccurred.connect(self.show_error)
         self.tree_pane.errorOccurred.connect(self.show_error)
         self.add_shutdown_step(self.tree_pane.aclose)
+        self.tree_pane.refreshed.connect(self.session.recount)
         self.add_shutdown_step(self.session.aclose)
 
         self.identity = IdentityActions(
