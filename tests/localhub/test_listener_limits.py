@@ -19,8 +19,8 @@ import pytest
 from azure.iot.device import IoTHubModuleClient, ProxyOptions
 
 from tests.hubfixtures import LocalHubProcess, auth_header
-from twin_explorer.localhub.listeners import Limits
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.transports.listeners import Limits
 
 SHORT = ["--handshake-timeout", "1", "--header-timeout", "1", "--idle-timeout", "2"]
 GRACE = 4.0  # seconds past a timeout within which the socket must be gone

@@ -20,7 +20,13 @@ from tests.localhub.test_mqtt_server_support import (
     watch_log,
 )
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.mqtt.packets import Connack, Pingreq, Pingresp, Puback, Publish
+from twin_explorer.localhub.protocols.mqtt.packets import (
+    Connack,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Publish,
+)
 
 DESIRED = "$iothub/twin/PATCH/properties/desired/#"
 METHODS = "$iothub/methods/POST/#"

@@ -18,9 +18,9 @@ from tests.hubfixtures import (
     trusting_registry_manager,
 )
 from twin_explorer import __version__
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError, gateway_timeout
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
 
 
 class FakeMqtt:
@@ -200,7 +200,7 @@ async def test_busy_ports_fall_back_to_os_chosen(hub_data_dir, caplog):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        caplog.set_level(logging.WARNING, logger="twin_explorer.localhub.server")
+        caplog.set_level(logging.WARNING, logger="twin_explorer.localhub.runtime.server")
         async with HubServer(
             hub_data_dir(), rest_port=busy, mqtt_port=None, proxy_port=busy
         ) as hub:
@@ -259,7 +259,7 @@ async def test_demo_data_is_seeded_once(hub_data_dir):
 
 
 def test_only_a_missing_mqtt_module_means_no_mqtt(monkeypatch, tmp_path):
-    from twin_explorer.localhub import server
+    from twin_explorer.localhub.runtime import server
 
     monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_no_such_mqtt_server")
     assert server.default_mqtt_factory() is None

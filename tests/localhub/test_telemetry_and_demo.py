@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.localhub.conftest import FakeClock, sas_body
-from twin_explorer.localhub.base import ACTIVITY_FLUSH_SECONDS
-from twin_explorer.localhub.demo import seed_bulk, seed_demo
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.telemetry import TelemetryBuffer
+from twin_explorer.localhub.core.context import ACTIVITY_FLUSH_SECONDS
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.core.telemetry import TelemetryBuffer
+from twin_explorer.localhub.runtime.demo import seed_bulk, seed_demo
 
 
 def test_telemetry_ring_keeps_the_newest(core: HubCore) -> None:
@@ -61,7 +61,8 @@ def test_activity_is_written_behind(core: HubCore, clock: FakeClock) -> None:
 
 
 def test_demo_seeds_once(hub_dir: Path) -> None:
-    with HubCore.open(hub_dir, demo=True) as core:
+    with HubCore.open(hub_dir) as core:
+        seed_demo(core)
         devices = {d["deviceId"]: d for d in core.list_devices()}
         assert {"myFirstDevice", "edge-gateway-01", "legacy-meter-09"} <= set(devices)
         assert [m["moduleId"] for m in core.list_modules("myFirstDevice")] == ["myFirstModule"]
@@ -75,7 +76,8 @@ def test_demo_seeds_once(hub_dir: Path) -> None:
         assert count == len(devices)
         core.delete_device("myFirstDevice", None)
         assert seed_demo(core) is False
-    with HubCore.open(hub_dir, demo=True) as core:
+    with HubCore.open(hub_dir) as core:
+        seed_demo(core)
         assert "myFirstDevice" not in {d["deviceId"] for d in core.list_devices()}
 
 
