@@ -147,7 +147,7 @@ def test_more_idle_sockets_than_the_cap_leave_sdk_clients_served(limited_hub):
     said = hub.stderr_tail(200_000)
     assert "Too many open files" not in said and "Traceback" not in said
     assert "ERROR" not in said, said[-3000:]
-    gate_lines = [line for line in said.splitlines() if "localhub.listeners" in line]
+    gate_lines = [line for line in said.splitlines() if "localhub.transports.listeners" in line]
     assert len(gate_lines) == 1 and "the limit" in gate_lines[0]  # the cap: said once
     assert hub.running
 

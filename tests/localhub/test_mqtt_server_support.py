@@ -257,6 +257,8 @@ SERVER_LOGS = (
     "twin_explorer.localhub.transports.mqtt.server",
     "twin_explorer.localhub.transports.mqtt.link",
     "twin_explorer.localhub.core.methods",
+    "twin_explorer.localhub.core.presence",
+    "twin_explorer.localhub.core.device_ops",
 )
 
 

@@ -1,4 +1,4 @@
-"""Telemetry ring, write-behind activity, demo seeding and the bulk seeder."""
+"""Telemetry in the event log, write-behind activity, demo seeding and the bulk seeder."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 from tests.localhub.conftest import FakeClock, sas_body
 from twin_explorer.localhub.core.context import ACTIVITY_FLUSH_SECONDS
 from twin_explorer.localhub.core.hub import HubCore
-from twin_explorer.localhub.core.telemetry import TelemetryBuffer
 from twin_explorer.localhub.runtime.demo import seed_bulk, seed_demo
+from twin_explorer.localhub.store.event_log import Retention
 
 
-def test_telemetry_ring_keeps_the_newest(core: HubCore) -> None:
-    core.telemetry_buffer = TelemetryBuffer(ring_size=3)
+def test_telemetry_retention_keeps_the_newest(core: HubCore) -> None:
+    core.event_log.retention = Retention(max_events=3)
     core.put_device("d1", sas_body(), None)
     for i in range(5):
         core.record_telemetry("d1", None, {"i": str(i)}, {"$.ct": "application/json"}, b"%d" % i)
@@ -50,7 +50,7 @@ def test_activity_is_written_behind(core: HubCore, clock: FakeClock) -> None:
         return row[0]
 
     assert stored_activity() == "0001-01-01T00:00:00Z"  # only in memory so far
-    core._last_flush -= ACTIVITY_FLUSH_SECONDS  # as if the flush interval had passed
+    core.ctx._last_flush -= ACTIVITY_FLUSH_SECONDS  # as if the flush interval had passed
     clock.advance(1)
     core.touch("d1", None)
     assert stored_activity() == "2026-01-01T00:00:02.0000000Z"

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from twin_explorer.localhub.core.registry import RegistryOps
-from twin_explorer.localhub.core.twins import TwinOps
+from twin_explorer.localhub.core.context import CoreContext
+from twin_explorer.localhub.core.registry import Registry
+from twin_explorer.localhub.core.twins import Twins
 from twin_explorer.localhub.errors import (
     HubError,
     argument_invalid,
@@ -180,7 +181,14 @@ def _twin_patch(entry: BulkEntry) -> dict[str, Any]:
     return patch
 
 
-class BulkRegistryOps(RegistryOps, TwinOps):
+class BulkRegistry:
+    """Up to 100 device operations in one call, one commit."""
+
+    def __init__(self, ctx: CoreContext, registry: Registry, twins: Twins) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.twins = twins
+
     def bulk_registry(self, entries: list[object]) -> list[BulkError]:
         """POST /devices: apply each entry; the errors of those that failed, in order."""
         if not entries:
@@ -194,7 +202,7 @@ class BulkRegistryOps(RegistryOps, TwinOps):
                 for device_id in repeated
             ]
         errors: list[BulkError] = []
-        with self.store.transaction():
+        with self.ctx.store.transaction():
             for raw in entries:
                 entry: BulkEntry | None = None
                 try:
@@ -224,7 +232,7 @@ class BulkRegistryOps(RegistryOps, TwinOps):
         mode, device_id = entry.mode, entry.device_id
         if mode in (ImportMode.DELETE, ImportMode.DELETE_IF_MATCH):
             etag = _required_etag(entry, "eTag") if mode is ImportMode.DELETE_IF_MATCH else None
-            self.delete_device(device_id, etag)
+            self.registry.delete_device(device_id, etag)
             return
         if mode in (ImportMode.UPDATE_TWIN, ImportMode.UPDATE_TWIN_IF_MATCH):
             twin_etag = (
@@ -232,16 +240,16 @@ class BulkRegistryOps(RegistryOps, TwinOps):
                 if mode is ImportMode.UPDATE_TWIN_IF_MATCH
                 else None
             )
-            self.patch_twin(device_id, None, _twin_patch(entry), twin_etag)
+            self.twins.patch_twin(device_id, None, _twin_patch(entry), twin_etag)
             return
         body = {"deviceId": device_id}
         body.update((key, entry.fields[key]) for key in _DEVICE_FIELDS if key in entry.fields)
         if mode is ImportMode.CREATE:
-            with self.store.transaction():  # the device and its initial twin, or neither
-                self.put_device(device_id, body, None)
+            with self.ctx.store.transaction():  # the device and its initial twin, or neither
+                self.registry.put_device(device_id, body, None)
                 patch = _twin_patch(entry)
                 if patch:
-                    self.patch_twin(device_id, None, patch, None)
+                    self.twins.patch_twin(device_id, None, patch, None)
             return
         etag = _required_etag(entry, "eTag") if mode is ImportMode.UPDATE_IF_MATCH else "*"
-        self.put_device(device_id, body, etag)
+        self.registry.put_device(device_id, body, etag)

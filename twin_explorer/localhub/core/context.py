@@ -1,4 +1,4 @@
-"""State and helpers every part of the hub core shares: store, clock, listeners, etags."""
+"""What every part of the hub core shares: store, clock, listeners, etags, activity."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from twin_explorer.localhub.core.events import EventBus
 from twin_explorer.localhub.core.identity import etag_text, generation_id
-from twin_explorer.localhub.core.telemetry import TelemetryBuffer
 from twin_explorer.localhub.errors import (
     DiskFull,
     HubError,
@@ -46,30 +46,33 @@ def _call_all(listeners: list[Callable[..., None]], *args: object) -> None:
             log.exception("hub listener %r failed", callback)
 
 
-class CoreBase:
-    """Shared plumbing; the operations live in the mixins that HubCore combines."""
+class CoreContext:
+    """Shared plumbing, handed to each part of the core (registry, twins, bulk, ...)."""
 
     def __init__(self, store: Store, hostname: str, clock: Callable[[], int]) -> None:
         self.store = store
         self.hostname = hostname
         self._clock = clock
+        self.bus = EventBus()
         self._desired_listeners: list[DesiredListener] = []
         self._removed_listeners: list[RemovedListener] = []
         self._etag_counter = int(store.get_meta("etag_counter") or 0)
         self._last_ticks = 0
         self._pending_activity: dict[tuple[str, str], str] = {}
         self._last_flush = time.monotonic()
-        self.telemetry_buffer = TelemetryBuffer()
 
     # -- time and ids -------------------------------------------------------------------
 
-    def _now(self) -> str:
+    def now(self) -> str:
         return format_ns(self._clock())
 
-    def _seconds(self) -> float:
+    def now_ns(self) -> int:
+        return self._clock()
+
+    def seconds(self) -> float:
         return self._clock() / 1e9
 
-    def _identity_tags(self, count: int = 1) -> list[tuple[str, str]]:
+    def identity_tags(self, count: int = 1) -> list[tuple[str, str]]:
         """``count`` fresh (etag, generationId) pairs; call inside the write transaction."""
         now_ns = self._clock()
         out = []
@@ -80,25 +83,25 @@ class CoreBase:
         self.store.set_meta("etag_counter", str(self._etag_counter))
         return out
 
-    def _next_etag(self) -> str:
-        return self._identity_tags()[0][0]
+    def next_etag(self) -> str:
+        return self.identity_tags()[0][0]
 
     # -- lookups that raise what REST answers -------------------------------------------
 
-    def _device(self, device_id: str) -> dict[str, Any]:
+    def device(self, device_id: str) -> dict[str, Any]:
         device = self.store.get_device(device_id)
         if device is None:
             raise device_not_found(device_id)
         return device
 
-    def _module(self, device_id: str, module_id: str) -> dict[str, Any]:
+    def module(self, device_id: str, module_id: str) -> dict[str, Any]:
         module = self.store.get_module(device_id, module_id)
         if module is None:
-            self._device(device_id)
+            self.device(device_id)
             raise module_not_found(device_id, module_id)
         return module
 
-    def _not_found(self, device_id: str, module_id: str | None) -> HubError:
+    def not_found(self, device_id: str, module_id: str | None) -> HubError:
         if module_id and self.store.get_device(device_id) is not None:
             return module_not_found(device_id, module_id)
         return device_not_found(device_id)
@@ -116,11 +119,23 @@ class CoreBase:
         """
         self._removed_listeners.append(callback)
 
-    def _emit_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
+    def emit_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
         _call_all(self._desired_listeners, device_id, module_id, body)
 
-    def _emit_removed(self, device_id: str, module_id: str | None, reason: RemovalReason) -> None:
+    def emit_removed(self, device_id: str, module_id: str | None, reason: RemovalReason) -> None:
         _call_all(self._removed_listeners, device_id, module_id, reason)
+
+    def set_connected(
+        self, device_id: str, module_id: str | None, connected: bool, when: str
+    ) -> None:
+        """connectionState, and lastActivityTime written with it."""
+        key = (device_id, module_id or "")
+        pending = self._pending_activity.pop(key, None)
+        activity = when if connected else pending
+        state = "Connected" if connected else "Disconnected"
+        # Not fsynced: a restarted hub marks everyone Disconnected anyway.
+        with self.store.transaction(durable=False):
+            self.store.set_connection(device_id, module_id or "", state, when, activity)
 
     # -- write-behind activity ----------------------------------------------------------
 
@@ -131,15 +146,15 @@ class CoreBase:
         before any read), without fsync: telemetry at hundreds of messages per second
         must not cost a disk sync per message.
         """
-        self._pending_activity[(device_id, module_id or "")] = now or self._now()
+        self._pending_activity[(device_id, module_id or "")] = now or self.now()
         if time.monotonic() - self._last_flush >= ACTIVITY_FLUSH_SECONDS:
-            self._flush_activity()
+            self.flush_activity()
 
     def flush(self) -> None:
         """Write pending activity now (the shells may call this on a timer)."""
-        self._flush_activity()
+        self.flush_activity()
 
-    def _flush_activity(self) -> None:
+    def flush_activity(self) -> None:
         """Write pending lastActivityTime values in one transaction without fsync.
 
         Losing them in a crash costs a slightly older lastActivityTime, nothing more.
@@ -155,7 +170,7 @@ class CoreBase:
         except DiskFull:
             pass  # best effort (the store said so once): a full disk must not fail a read
 
-    def _drop_activity(self, device_id: str, module_id: str | None) -> None:
+    def drop_activity(self, device_id: str, module_id: str | None) -> None:
         for key in [k for k in self._pending_activity if k[0] == device_id]:
             if module_id is None or key[1] == module_id:
                 del self._pending_activity[key]

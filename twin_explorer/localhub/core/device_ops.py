@@ -1,24 +1,37 @@
-"""What the hub answers to a device's twin requests, as plain values (reference A.6, A.7).
+"""What a connected device asks of the hub, as protocol-neutral operations (A.6-A.9).
 
-No I/O: each function takes the core and a parsed request and returns the :class:`Reply`
-to publish, so the answers are testable without a socket. Errors the core raises become
-twin responses with the error's status and IoT Hub's newer JSON error body, never an
-exception the connection would die of.
+:class:`DeviceOps` answers twin GETs and reported patches with a :class:`Reply` (a status,
+the new ``$version`` when there is one, and a JSON payload), takes telemetry and method
+responses. A transport maps its wire messages to these calls and the replies to its own
+bytes (MQTT: ``$iothub/twin/res/{status}/?$rid=..``). Errors the core raises become
+replies with the error's status and IoT Hub's newer JSON error body, never an exception
+the connection would die of.
+
+Re-sent requests are answered once: paho re-sends an un-acknowledged QoS 1 PUBLISH with
+the same ``$rid`` after a reconnect (A.6, A.12), and so may a client on a fresh packet id
+or a clean session. A reported patch with a ``$rid`` seen before gets the answer the
+first one got, so it is never merged twice and its ``$version`` bumped twice; a method
+response is completed once (``DirectMethods.complete``); telemetry may repeat, as QoS 1
+on IoT Hub may.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twin_explorer.localhub.errors import HubError, argument_invalid
-from twin_explorer.localhub.protocols.mqtt.iothub_topics import twin_response_topic
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.auth import Identity
-    from twin_explorer.localhub.core.hub import HubCore
+    from twin_explorer.localhub.core.methods import DirectMethods
+    from twin_explorer.localhub.core.twins import Twins
+
+logger = logging.getLogger(__name__)
 
 # Replies remembered per identity for re-sent reported patches (see RecentReplies).
 RECENT_REPLIES = 32
@@ -26,8 +39,9 @@ RECENT_REPLIES = 32
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    topic: str
+    status: int
     payload: bytes
+    version: int | None = None
 
 
 def encode_json(value: Any) -> bytes:
@@ -46,37 +60,12 @@ def decode_json(body: bytes, what: str) -> Any:
         raise argument_invalid(f"The {what} is not valid JSON.") from None
 
 
-def error_reply(error: HubError, rid: str) -> Reply:
-    return Reply(twin_response_topic(error.status, rid), encode_json(error.to_device_body()))
-
-
-def twin_get_reply(core: HubCore, identity: Identity, rid: str) -> Reply:
-    """``$iothub/twin/res/200/?$rid=..`` with ``{"desired": .., "reported": ..}`` (A.6)."""
-    try:
-        twin = core.device_twin(identity.device_id, identity.module_id)
-    except HubError as error:
-        return error_reply(error, rid)
-    return Reply(twin_response_topic(200, rid), encode_json(twin))
-
-
-def reported_patch_reply(core: HubCore, identity: Identity, rid: str, body: bytes) -> Reply:
-    """Merge the patch: 204 with the new ``$version`` in the topic, or 400 and why (A.7)."""
-    try:
-        patch = decode_json(body, "reported properties patch")
-        version = core.patch_reported(identity.device_id, identity.module_id, patch)
-    except HubError as error:
-        return error_reply(error, rid)
-    return Reply(twin_response_topic(204, rid, version), b"")
+def error_reply(error: HubError) -> Reply:
+    return Reply(error.status, encode_json(error.to_device_body()))
 
 
 class RecentReplies:
-    """The last few reported-patch replies per identity, by ``$rid``.
-
-    paho re-sends an un-acknowledged QoS 1 PUBLISH with the same ``$rid`` after a reconnect
-    (A.6, A.12), and so may a client on a fresh packet id or a clean session. The repeat
-    gets the answer the first one got, so a patch is never merged twice and its
-    ``$version`` bumped twice, and the client still hears back.
-    """
+    """The last few reported-patch replies per identity, by ``$rid``."""
 
     def __init__(self, size: int = RECENT_REPLIES) -> None:
         self._size = size
@@ -94,3 +83,71 @@ class RecentReplies:
 
     def forget(self, client_id: str) -> None:
         self._by_client.pop(client_id, None)
+
+
+TelemetrySink = Callable[[str, str | None, dict[str, Any], dict[str, Any], bytes], None]
+
+
+class DeviceOps:
+    """The device side of the core, for any transport."""
+
+    def __init__(
+        self,
+        twins: Twins,
+        methods: DirectMethods,
+        record_telemetry: TelemetrySink,
+        touch: Callable[[str, str | None], None],
+    ) -> None:
+        self._twins = twins
+        self._methods = methods
+        self._record_telemetry = record_telemetry
+        self._touch = touch
+        self.replies = RecentReplies()
+
+    def twin_get(self, identity: Identity, rid: str) -> Reply:
+        """200 with ``{"desired": .., "reported": ..}`` (A.6)."""
+        try:
+            twin = self._twins.device_twin(identity.device_id, identity.module_id)
+        except HubError as error:
+            return error_reply(error)
+        return Reply(200, encode_json(twin))
+
+    def reported_patch(self, identity: Identity, rid: str, body: bytes) -> Reply:
+        """Merge the patch once per ``$rid``: 204 with the new ``$version``, or 400 and why."""
+        reply = self.replies.get(identity.client_id, rid)
+        if reply is not None:
+            logger.debug("%s re-sent reported patch %s; answering it again", identity, rid)
+            return reply
+        try:
+            patch = decode_json(body, "reported properties patch")
+            version = self._twins.patch_reported(identity.device_id, identity.module_id, patch)
+        except HubError as error:
+            reply = error_reply(error)
+        else:
+            reply = Reply(204, b"", version)
+        self.replies.put(identity.client_id, rid, reply)
+        return reply
+
+    def telemetry(
+        self,
+        identity: Identity,
+        properties: dict[str, Any],
+        system_properties: dict[str, Any],
+        body: bytes,
+        output_name: str | None = None,
+    ) -> None:
+        """Take a device-to-cloud message into the event log (the built-in endpoint)."""
+        if output_name is not None:
+            # Module outputs are routed nowhere yet; IoT Hub would apply its routes.
+            logger.debug("%s sent to output %r; no route takes it", identity, output_name)
+        self._record_telemetry(
+            identity.device_id, identity.module_id, properties, system_properties, body
+        )
+
+    def method_response(self, identity: Identity, rid: str, status: int, body: bytes) -> bool:
+        """A device answered a method request; False if no call waits for ``rid``."""
+        return self._methods.complete(identity.client_id, rid, status, body)
+
+    def activity(self, identity: Identity) -> None:
+        """Note traffic from the identity (lastActivityTime, written behind)."""
+        self._touch(identity.device_id, identity.module_id)

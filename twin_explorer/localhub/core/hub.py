@@ -1,5 +1,11 @@
-"""``HubCore``: the one object the network shells call. Everything the hub does, no I/O
+"""``HubCore``: the one object the transports call. Everything the hub does, no I/O
 besides its SQLite file.
+
+It composes its parts and hands each the shared :class:`CoreContext`: ``registry``,
+``twins``, ``bulk``, ``presence`` (who is online), ``methods`` (direct method routing),
+``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``events`` (the bus
+of hub events) and ``event_log`` (the durable log the bus feeds). The methods below are
+the service-side surface REST and the app use, each one line over a part.
 
 Synchronous on purpose: each operation is a few SQLite statements (well under a
 millisecond), so the asyncio shells call it directly from the event loop thread. Use it
@@ -8,6 +14,8 @@ from one thread at a time.
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -19,11 +27,31 @@ from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub.core import auth
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
-from twin_explorer.localhub.core.bulk_registry import BulkRegistryOps
+from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
+from twin_explorer.localhub.core.c2d import C2DQueues
+from twin_explorer.localhub.core.context import CoreContext, RemovalReason
+from twin_explorer.localhub.core.device_ops import DeviceOps
+from twin_explorer.localhub.core.events import (
+    Connected,
+    Disconnected,
+    HubEvent,
+    TelemetryReceived,
+    TwinChanged,
+)
 from twin_explorer.localhub.core.identity import validate_id
-from twin_explorer.localhub.core.querying import QueryPage, run_query
+from twin_explorer.localhub.core.methods import DirectMethods
+from twin_explorer.localhub.core.presence import Presence
+from twin_explorer.localhub.core.querying import QueryPage, QueryReader, run_query
+from twin_explorer.localhub.core.registry import Registry
+from twin_explorer.localhub.core.twins import Twins
 from twin_explorer.localhub.errors import AuthError, HubError
+from twin_explorer.localhub.store.event_log import EventLog
 from twin_explorer.localhub.store.sqlite import Store
+from twin_explorer.twin.identity import identity_path
+
+logger = logging.getLogger(__name__)
+
+TELEMETRY = TelemetryReceived.kind
 
 
 @dataclass(frozen=True)
@@ -39,18 +67,32 @@ class RegistryStatistics:
         }
 
 
-class HubCore(BulkRegistryOps):
-    """Registry, twins, policies, auth decisions, telemetry, statistics and queries."""
+class HubCore:
+    """Registry, twins, policies, auth decisions, presence, methods, events and queries."""
 
     def __init__(
         self, store: Store, hostname: str, clock: Callable[[], int] = time.time_ns
     ) -> None:
-        super().__init__(store, hostname, clock)
+        self.ctx = ctx = CoreContext(store, hostname, clock)
+        self.store = store
+        self.hostname = hostname
+        self.events = ctx.bus
+        self.registry = Registry(ctx)
+        self.twins = Twins(ctx)
+        self.bulk = BulkRegistry(ctx, self.registry, self.twins)
+        self.event_log = EventLog(store)
+        self.methods = DirectMethods(self._method_target)
+        self.presence = Presence(self._connection_changed, self.methods.target_ready)
+        self.devices = DeviceOps(self.twins, self.methods, self.record_telemetry, ctx.touch)
+        self.c2d = C2DQueues(clock)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
-        self._token_key = self._secret("query_token_key")
+        self.query_token_key = self._secret("query_token_key")
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
+        ctx.on_desired_patch(self._deliver_desired)
+        ctx.on_identity_removed(self._identity_removed)
+        self.events.subscribe(self._log_event)
 
     @classmethod
     def open(
@@ -64,7 +106,9 @@ class HubCore(BulkRegistryOps):
         return cls(Store.open(data_dir), hostname, clock)
 
     def close(self) -> None:
-        self._flush_activity()
+        self.methods.close()
+        self.ctx.flush_activity()
+        self.event_log.close()
         self.store.close()
 
     def __enter__(self) -> HubCore:
@@ -134,13 +178,15 @@ class HubCore(BulkRegistryOps):
         otherwise. Several rights mean any one suffices (query: ServiceConnect or
         RegistryRead, B.9)."""
         return auth.authorize_service(
-            self._policies, self.hostname, authorization_header, right, self._seconds()
+            self._policies, self.hostname, authorization_header, right, self.ctx.seconds()
         )
 
     def authenticate_device(
         self, client_id: str, username: str | None, password: str | None
     ) -> Identity:
-        """Decide an MQTT CONNECT (A.2, A.3, D.3); AuthError means CONNACK 5."""
+        """Who a connecting device or module is: its client id (``d`` or ``d/m``), the
+        user name IoT Hub expects and a SAS token, or ``password`` None with X.509 (A.2,
+        A.3, D.3). AuthError when it may not connect."""
         device_id, module_id = auth.split_client_id(client_id)
         try:
             validate_id(device_id, "device id")
@@ -165,7 +211,7 @@ class HubCore(BulkRegistryOps):
             Identity(device_id, module_id),
             target["authentication"],
             self._policies,
-            self._seconds(),
+            self.ctx.seconds(),
         )
 
     # -- connections, activity and telemetry --------------------------------------------
@@ -173,15 +219,26 @@ class HubCore(BulkRegistryOps):
     def set_connected(
         self, device_id: str, module_id: str | None, connected: bool, now: str | None = None
     ) -> None:
-        """connectionState Connected at CONNACK 0, Disconnected on close (D.1)."""
-        when = now or self._now()
-        key = (device_id, module_id or "")
-        pending = self._pending_activity.pop(key, None)
-        activity = when if connected else pending
-        state = "Connected" if connected else "Disconnected"
-        # Not fsynced: a restarted hub marks everyone Disconnected anyway.
-        with self.store.transaction(durable=False):
-            self.store.set_connection(device_id, module_id or "", state, when, activity)
+        """connectionState Connected at connect, Disconnected on close (D.1)."""
+        self.ctx.set_connected(device_id, module_id, connected, now or self.ctx.now())
+
+    def _connection_changed(self, identity: Identity, connected: bool) -> None:
+        when = self.ctx.now()
+        try:
+            self.set_connected(identity.device_id, identity.module_id, connected, when)
+        except Exception:  # a closing core must not take the connection bookkeeping down
+            logger.exception("recording %s as connected=%s failed", identity, connected)
+        kind = Connected if connected else Disconnected
+        self.events.publish(kind(identity.device_id, identity.module_id, when))
+
+    def touch(self, device_id: str, module_id: str | None, now: str | None = None) -> None:
+        """Note traffic from an identity: lastActivityTime, written behind."""
+        self.ctx.touch(device_id, module_id, now)
+
+    def flush(self) -> None:
+        """Write pending activity and events now (the runtime calls this on a timer)."""
+        self.ctx.flush_activity()
+        self.event_log.flush()
 
     def record_telemetry(
         self,
@@ -192,22 +249,145 @@ class HubCore(BulkRegistryOps):
         body: bytes,
         now: str | None = None,
     ) -> None:
-        """Keep a D2C message in the identity's in-memory ring and count it."""
-        when = now or self._now()
-        self.telemetry_buffer.record(
-            device_id, module_id, properties, system_properties, body, when
+        """Publish a D2C message (the event log keeps it) and note the activity."""
+        when = now or self.ctx.now()
+        self.events.publish(
+            TelemetryReceived(device_id, module_id, when, properties, system_properties, body)
         )
-        self.touch(device_id, module_id, when)
+        self.ctx.touch(device_id, module_id, when)
 
     def telemetry(
         self, device_id: str, module_id: str | None = None, limit: int | None = 100
     ) -> list[dict[str, Any]]:
-        """The newest ``limit`` messages of an identity, oldest first."""
-        return self.telemetry_buffer.recent(device_id, module_id, limit)
+        """The newest ``limit`` messages of an identity kept in the log, oldest first."""
+        return [
+            {
+                "sequence": event.identity_sequence,
+                "enqueuedTime": event.system_properties.get("iothub-enqueuedtime"),
+                "deviceId": event.device_id,
+                "moduleId": event.module_id,
+                "partition": event.partition,
+                "sequenceNumber": event.sequence,
+                "offset": str(event.offset),
+                "properties": event.properties,
+                "systemProperties": {
+                    k: v for k, v in event.system_properties.items() if k != "iothub-enqueuedtime"
+                },
+                "body": event.body,
+            }
+            for event in self.event_log.recent(TELEMETRY, device_id, module_id, limit)
+        ]
 
     def telemetry_count(self, device_id: str, module_id: str | None = None) -> int:
-        """Messages received from an identity since the hub started."""
-        return self.telemetry_buffer.count(device_id, module_id)
+        """Messages received from an identity (while it exists)."""
+        return self.event_log.count(TELEMETRY, device_id, module_id)
+
+    def _log_event(self, event: HubEvent) -> None:
+        """Every hub event goes to the durable log, as IoT Hub routes them to its endpoint."""
+        if isinstance(event, TelemetryReceived):
+            properties, system, body = event.properties, event.system_properties, event.body
+        elif isinstance(event, TwinChanged):
+            properties, system = {}, {}
+            body = json.dumps(
+                {"version": event.version, "properties": {event.section: event.patch}},
+                separators=(",", ":"),
+            ).encode()
+        else:
+            properties, system, body = {}, {}, b""
+        system = {**system, "iothub-enqueuedtime": event.time}
+        if event.kind != TELEMETRY:
+            system["iothub-message-source"] = event.kind
+            properties = {"opType": type(event).__name__, **properties}
+        self.event_log.append(
+            event.kind,
+            event.device_id,
+            event.module_id,
+            self.ctx.now_ns(),
+            properties,
+            system,
+            body,
+        )
+
+    # -- what the core delivers to connections ------------------------------------------
+
+    def _method_target(self, client_id: str) -> Any:
+        return self.presence.method_target(client_id)
+
+    def _deliver_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
+        """Every desired change goes to the identity's connection (C.7) and the log."""
+        target = self.presence.target(identity_path(device_id, module_id))
+        if target is not None:
+            target.deliver_desired(body)
+        patch = {k: v for k, v in body.items() if k != "$version"}
+        self.events.publish(
+            TwinChanged(device_id, module_id, self.ctx.now(), "desired", body["$version"], patch)
+        )
+
+    def _identity_removed(
+        self, device_id: str, module_id: str | None, reason: RemovalReason
+    ) -> None:
+        """Deleted, disabled or re-keyed: its connections go; deleted also forgets it."""
+        self.presence.drop(device_id, module_id, reason)
+        if reason is RemovalReason.DELETED:
+            self.event_log.forget(TELEMETRY, device_id, module_id)
+            if module_id is None:
+                self.c2d.purge(device_id)
+
+    # -- the service-side surface, one line over each part ------------------------------
+
+    def put_device(self, device_id: str, body: object, if_match: str | None) -> dict[str, Any]:
+        return self.registry.put_device(device_id, body, if_match)
+
+    def get_device(self, device_id: str) -> dict[str, Any]:
+        return self.registry.get_device(device_id)
+
+    def delete_device(self, device_id: str, if_match: str | None) -> None:
+        self.registry.delete_device(device_id, if_match)
+
+    def list_devices(self, top: int | None = None) -> list[dict[str, Any]]:
+        return self.registry.list_devices(top)
+
+    def put_module(
+        self, device_id: str, module_id: str, body: object, if_match: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        return self.registry.put_module(device_id, module_id, body, if_match)
+
+    def get_module(self, device_id: str, module_id: str) -> dict[str, Any]:
+        return self.registry.get_module(device_id, module_id)
+
+    def delete_module(self, device_id: str, module_id: str, if_match: str | None) -> None:
+        self.registry.delete_module(device_id, module_id, if_match)
+
+    def list_modules(self, device_id: str) -> list[dict[str, Any]]:
+        return self.registry.list_modules(device_id)
+
+    def bulk_registry(self, entries: list[object]) -> list[BulkError]:
+        return self.bulk.bulk_registry(entries)
+
+    def get_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
+        return self.twins.get_twin(device_id, module_id)
+
+    def patch_twin(
+        self, device_id: str, module_id: str | None, body: object, if_match: str | None
+    ) -> dict[str, Any]:
+        return self.twins.patch_twin(device_id, module_id, body, if_match)
+
+    def replace_twin(
+        self, device_id: str, module_id: str | None, body: object, if_match: str | None
+    ) -> dict[str, Any]:
+        return self.twins.replace_twin(device_id, module_id, body, if_match)
+
+    def device_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
+        return self.twins.device_twin(device_id, module_id)
+
+    def patch_reported(self, device_id: str, module_id: str | None, patch: object) -> int:
+        return self.twins.patch_reported(device_id, module_id, patch)
+
+    def on_desired_patch(self, callback: Any) -> None:
+        self.ctx.on_desired_patch(callback)
+
+    def on_identity_removed(self, callback: Any) -> None:
+        self.ctx.on_identity_removed(callback)
 
     # -- statistics and queries ---------------------------------------------------------
 
@@ -224,7 +404,11 @@ class HubCore(BulkRegistryOps):
     ) -> QueryPage:
         """POST /devices/query: one page (C.8). ``max_item_count`` is the
         ``x-ms-max-item-count`` header as sent (default 100, capped at 1000)."""
-        self._flush_activity()
+        self.ctx.flush_activity()
         return run_query(
-            self.store.conn, text, max_item_count, continuation, token_key=self._token_key
+            self.store.conn, text, max_item_count, continuation, token_key=self.query_token_key
         )
+
+    def query_reader(self) -> QueryReader:
+        """Query pages for a worker thread (see transports/rest/queries.py)."""
+        return QueryReader(self.store.open_reader, self.query_token_key)

@@ -1,7 +1,9 @@
 """Direct methods on the device side: deliver a request, wait for its answer (A.9, B.7).
 
-:class:`DirectMethods` is the MQTT server's half of the REST ``MethodInvoker``. It knows
-connections only through two callables, so it holds no socket and tests drive it alone.
+:class:`DirectMethods` routes a call from any service-side caller (REST today) to the
+identity's current connection, whatever its protocol: it knows connections only as
+protocol-neutral delivery targets (``core.presence``), so it holds no socket and tests
+drive it with a fake target.
 Every wait is bounded by the caller's timeouts and every pending call ends when the hub
 closes.
 """
@@ -22,7 +24,6 @@ from twin_explorer.localhub.errors import (
     device_not_online,
     gateway_timeout,
 )
-from twin_explorer.localhub.protocols.mqtt.iothub_topics import method_request_topic
 from twin_explorer.twin.identity import identity_path
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def hub_closing() -> HubError:
 class MethodTarget(Protocol):
     """A connection that can take a method request (a live, subscribed device link)."""
 
-    def publish(self, topic: str, payload: bytes, qos: int) -> bool: ...
+    def deliver_method(self, name: str, rid: str, payload: bytes) -> bool: ...
 
 
 @dataclass
@@ -51,8 +52,8 @@ class DirectMethods:
     """Pending method calls by request id, and callers waiting for a device to come online.
 
     ``find_target(client_id)`` returns the connection of an identity that is connected and
-    subscribed to ``$iothub/methods/POST/#``, or None. The server calls
-    :meth:`target_ready` whenever that may have become true (connect, subscribe).
+    takes method requests, or None. Presence calls :meth:`target_ready` whenever that may
+    have become true (connect, subscribe).
     """
 
     def __init__(self, find_target: Callable[[str], MethodTarget | None]) -> None:
@@ -94,8 +95,7 @@ class DirectMethods:
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = _Pending(client_id, name, future)
         try:
-            # QoS 0 like IoT Hub; the SDK drops queued requests on a disconnect anyway (A.9).
-            if not target.publish(method_request_topic(name, rid), body, 0):
+            if not target.deliver_method(name, rid, body):
                 raise device_not_online()
             logger.debug("method %r sent to %s as request %s", name, client_id, rid)
             try:
@@ -162,6 +162,12 @@ class DirectMethods:
             return True
         pending.future.set_result((status, payload))
         return True
+
+    def abort(self, client_ids: set[str]) -> None:
+        """Fail the pending calls to these identities: their transport is going away."""
+        for pending in list(self._pending.values()):
+            if pending.client_id in client_ids and not pending.future.done():
+                pending.future.set_exception(hub_closing())
 
     def close(self) -> None:
         """Fail every pending call and wake every waiter: the hub is going away."""

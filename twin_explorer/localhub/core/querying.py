@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,3 +151,31 @@ def run_query(
             key=token_key,
         )
     return QueryPage(items, item_type, token)
+
+
+class QueryReader:
+    """Query pages for another thread: its own read-only connection to the hub's file,
+    and the same continuation tokens as ``HubCore.query`` (interchangeable with them)."""
+
+    def __init__(self, open_connection: Callable[[], sqlite3.Connection], token_key: bytes):
+        self._open = open_connection
+        self._token_key = token_key
+        self._conn: sqlite3.Connection | None = None
+
+    def run(
+        self, text: object, max_item_count: int | str | None, continuation: str | None
+    ) -> QueryPage:
+        if self._conn is None:
+            self._conn = self._open()
+        return run_query(
+            self._conn,
+            text,  # type: ignore[arg-type]  # run_query answers a non-string with a 400
+            max_item_count,
+            continuation,
+            token_key=self._token_key,
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

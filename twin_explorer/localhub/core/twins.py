@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from twin_explorer.localhub.core.context import CoreBase
+from twin_explorer.localhub.core.context import CoreContext
+from twin_explorer.localhub.core.events import TwinChanged
 from twin_explorer.localhub.core.identity import check_if_match
 from twin_explorer.localhub.core.twinview import split_view
 from twin_explorer.localhub.errors import argument_invalid, invalid_twin
@@ -17,15 +18,20 @@ from twin_explorer.twin.document import TwinDocument
 from twin_explorer.twin.errors import InvalidTwin
 
 
-class TwinOps(CoreBase):
+class Twins:
+    """Twin reads and writes, service side and device side."""
+
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
+
     # -- service side -------------------------------------------------------------------
 
     def get_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
         """GET /twins/{d}[/modules/{m}]: the service view with identity root fields."""
-        self._flush_activity()
-        doc = self.store.get_twin_doc(device_id, module_id or "")
+        self.ctx.flush_activity()
+        doc = self.ctx.store.get_twin_doc(device_id, module_id or "")
         if doc is None:
-            raise self._not_found(device_id, module_id)
+            raise self.ctx.not_found(device_id, module_id)
         return doc
 
     def patch_twin(
@@ -51,18 +57,18 @@ class TwinOps(CoreBase):
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise argument_invalid("The twin must be a JSON object.")
-        self._flush_activity()
-        with self.store.transaction():
+        self.ctx.flush_activity()
+        with self.ctx.store.transaction():
             root, twin = self._load(device_id, module_id)
             check_if_match(if_match, twin.etag, "twin")
-            now = self._now()
+            now = self.ctx.now()
             try:
                 note = twin.replace(body, now) if replace else twin.apply_service_patch(body, now)
             except InvalidTwin as exc:
                 raise invalid_twin(exc.issues) from None
             doc = self._save(device_id, module_id, root, twin)
         if note is not None:
-            self._emit_desired(device_id, module_id, note)
+            self.ctx.emit_desired(device_id, module_id, note)
         return doc
 
     # -- device side --------------------------------------------------------------------
@@ -70,36 +76,40 @@ class TwinOps(CoreBase):
     def device_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
         """The MQTT twin GET body: ``{"desired": {...}, "reported": {...}}`` with $version."""
         _, twin = self._load(device_id, module_id)
-        self.touch(device_id, module_id)
+        self.ctx.touch(device_id, module_id)
         return twin.device_view()
 
     def patch_reported(self, device_id: str, module_id: str | None, patch: object) -> int:
         """A device's reported PATCH (A.7); returns the new reported ``$version``."""
         if not isinstance(patch, dict):
             raise argument_invalid("The reported properties patch must be a JSON object.")
-        with self.store.transaction():
+        with self.ctx.store.transaction():
             root, twin = self._load(device_id, module_id)
             before = twin.version
             try:
-                version = twin.apply_reported_patch(patch, self._now())
+                version = twin.apply_reported_patch(patch, self.ctx.now())
             except InvalidTwin as exc:
                 raise invalid_twin(exc.issues) from None
-            if twin.version != before:
+            changed = twin.version != before
+            if changed:
                 self._save(device_id, module_id, root, twin)
-        self.touch(device_id, module_id)
+        self.ctx.touch(device_id, module_id)
+        if changed:
+            event = TwinChanged(device_id, module_id, self.ctx.now(), "reported", version, patch)
+            self.ctx.bus.publish(event)
         return version
 
     # -- storage ------------------------------------------------------------------------
 
     def _load(self, device_id: str, module_id: str | None) -> tuple[dict, TwinDocument]:
-        doc = self.store.get_twin_doc(device_id, module_id or "")
+        doc = self.ctx.store.get_twin_doc(device_id, module_id or "")
         if doc is None:
-            raise self._not_found(device_id, module_id)
+            raise self.ctx.not_found(device_id, module_id)
         return split_view(doc)
 
     def _save(
         self, device_id: str, module_id: str | None, root: dict[str, Any], twin: TwinDocument
     ) -> dict[str, Any]:
         view = twin.service_view(root)
-        self.store.save_twin(device_id, module_id or "", view)
+        self.ctx.store.save_twin(device_id, module_id or "", view)
         return view

@@ -145,7 +145,7 @@ def seed_demo(core: HubCore) -> bool:
             for module_id, (managed_by, m_desired, m_reported) in modules.items():
                 core.put_module(device_id, module_id, {"managedBy": managed_by}, None)
                 _twin(core, device_id, module_id, m_desired, m_reported)
-        core.store.set_meta(SEEDED_KEY, core._now())
+        core.store.set_meta(SEEDED_KEY, core.ctx.now())
     return True
 
 
@@ -182,12 +182,12 @@ def seed_bulk(
     Devices are ``{prefix}-000000``...; device tags spread them over 10 sites and 20
     floors so filtered queries have something to find. Modules are ``module-0``...
     """
-    fresh = _FreshTwins(core._now())
+    fresh = _FreshTwins(core.ctx.now())
     width = max(6, len(str(devices - 1)))
     body = {"authentication": {"type": "sas"}}  # keys generated per identity
     device_rows, module_rows, twin_rows = [], [], []
     with core.store.transaction(durable=False):
-        tags_iter = iter(core._identity_tags(devices * (1 + modules_per_device)))
+        tags_iter = iter(core.ctx.identity_tags(devices * (1 + modules_per_device)))
         for i in range(devices):
             device_id = f"{prefix}-{i:0{width}d}"
             etag, generation = next(tags_iter)

@@ -19,7 +19,7 @@ import contextlib
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits
@@ -156,8 +156,13 @@ def hub_routes(
     ``mqtt=None`` refuses 8883. Note the device SDK's MQTT-over-WebSockets also dials 443
     (reference A.13), so it reaches whatever serves ``rest``.
     """
+    return port_routes(hostnames, {MQTT_PORT: mqtt, HTTPS_PORT: rest})
+
+
+def port_routes(hostnames: Iterable[str], table: Mapping[int, tuple[str, int] | None]) -> Route:
+    """Routes ``<hostname>:<IoT Hub port>`` to where the listener for that port listens."""
     names = frozenset(_normalize_host(name) for name in hostnames)
-    table = {MQTT_PORT: mqtt, HTTPS_PORT: rest}
+    table = dict(table)
 
     def route(host: str, port: int) -> tuple[str, int] | None:
         if _normalize_host(host) not in names:
@@ -173,6 +178,9 @@ class ConnectProxy:
     Every connection runs in a task the proxy owns; :meth:`close` stops listening, ends
     every live tunnel (both sockets) and waits for those tasks, so nothing outlives it.
     """
+
+    name = "proxy"
+    iothub_port: int | None = None  # it routes to the hub's ports; no client dials it as one
 
     def __init__(
         self,

@@ -1,10 +1,12 @@
 """``HubServer``: one local hub with everything it listens on, started and closed as one.
 
 It owns, in start order: the TLS certificates (created on first start), the core over
-the SQLite file, the REST API over HTTPS, the MQTT server (when the build has one) and
-the HTTP CONNECT proxy that lets the unmodified device SDK reach MQTT and REST on
-whatever ports they got (reference A.1, B.1). ``close()`` undoes all of it in reverse,
-including live connections, and may be called any number of times.
+the SQLite file, and a list of listeners behind one small interface (:class:`Listener`:
+name, the IoT Hub port it stands for, start, close, port): the MQTT device endpoint, the
+REST API over HTTPS, and the HTTP CONNECT proxy whose routes come from that list, so the
+unmodified SDKs reach each listener on whatever port it got (reference A.1, B.1).
+``close()`` undoes all of it in reverse, including live connections, and may be called
+any number of times.
 
 Ports: each listener asks for its port; when that port is taken (or not ours to bind),
 it logs why and lets the OS choose, so a second hub on the machine still starts.
@@ -15,21 +17,18 @@ it logs why and lets the OS choose, so a second hub on the machine still starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
-import importlib
 import ipaddress
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from aiohttp import web
-
 from twin_explorer import __version__
 from twin_explorer.localhub.core.hub import HubCore
-from twin_explorer.localhub.errors import DiskFull, HubError
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_HOST,
     DEFAULT_HOSTNAME,
@@ -38,49 +37,32 @@ from twin_explorer.localhub.runtime.config import (
     DEFAULT_REST_PORT,
 )
 from twin_explorer.localhub.runtime.demo import seed_demo
-from twin_explorer.localhub.runtime.proxy import ConnectProxy, hub_routes
+from twin_explorer.localhub.runtime.proxy import ConnectProxy, port_routes
 from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, server_context
 from twin_explorer.localhub.runtime.watchdog import LoopWatchdog
 from twin_explorer.localhub.store.datadir import DIR_MODE, DataDirLock, make_private
-from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits, busy_while
-from twin_explorer.localhub.transports.rest import MethodInvoker, create_app
-from twin_explorer.localhub.transports.rest.wire import error_response
+from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits
+from twin_explorer.localhub.transports.mqtt.server import MqttServer
+from twin_explorer.localhub.transports.rest.listener import RestListener
 
 logger = logging.getLogger(__name__)
 
-# How long close() lets in-flight REST requests finish before cancelling them; a direct
-# method call can wait minutes for a device, and shutdown must not.
-REST_SHUTDOWN_SECONDS = 2.0
 _UNAVAILABLE = (errno.EADDRINUSE, errno.EACCES)
+FLUSH_SECONDS = 1.0  # write-behind activity and events reach the disk at least this often
 
 
-class MqttListener(MethodInvoker, Protocol):
-    """What HubServer needs of the MQTT server: listen, close, deliver direct methods."""
+class Listener(Protocol):
+    """What HubServer needs of each thing it listens with."""
+
+    name: str  # "MQTT", "REST", "proxy": for logs and ready_info (lowercased)
+    iothub_port: int | None  # the IoT Hub port clients dial for it (proxy routes), if any
 
     async def start(self, host: str, port: int) -> int: ...
 
     async def close(self) -> None: ...
 
 
-MqttFactory = Callable[[HubCore, Any], MqttListener]
-
-
-MQTT_SERVER_MODULE = "twin_explorer.localhub.transports.mqtt.server"
-
-
-def default_mqtt_factory() -> MqttFactory | None:
-    """``MqttServer`` from :data:`MQTT_SERVER_MODULE`, or None while the build has none.
-
-    Only the module's absence means "no MQTT"; an import error inside it is a bug and
-    propagates.
-    """
-    try:
-        module = importlib.import_module(MQTT_SERVER_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != MQTT_SERVER_MODULE:
-            raise
-        return None
-    return module.MqttServer
+MqttFactory = Callable[[HubCore, Any], Listener]
 
 
 class HubServer:
@@ -107,15 +89,12 @@ class HubServer:
         self.hostname = hostname
         self.demo = demo
         self._wanted = {"rest": rest_port, "mqtt": mqtt_port, "proxy": proxy_port}
-        if mqtt_factory is None and (default := default_mqtt_factory()) is not None:
-            mqtt_factory = functools.partial(default, gate=self.gate)
-        self._mqtt_factory = mqtt_factory
+        self._mqtt_factory = mqtt_factory or functools.partial(MqttServer, gate=self.gate)
         self._core: HubCore | None = None
         self._certs: CertPaths | None = None
-        self._runner: web.AppRunner | None = None
-        self._mqtt: MqttListener | None = None
-        self._proxy: ConnectProxy | None = None
+        self._listeners: list[Listener] = []
         self._watchdog: LoopWatchdog | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._folder_lock = DataDirLock(self.data_dir)
         self._ports: dict[str, int | None] = {"rest": None, "mqtt": None, "proxy": None}
         self._state = "new"
@@ -165,6 +144,11 @@ class HubServer:
             raise RuntimeError("HubServer is not started")
         return self._certs
 
+    @property
+    def listeners(self) -> list[Listener]:
+        """The started listeners, in start order."""
+        return list(self._listeners)
+
     async def _start(self) -> None:
         self._watchdog = LoopWatchdog()
         self._watchdog.start()
@@ -175,84 +159,81 @@ class HubServer:
         extra_hosts = [h for h in (self.hostname, self.host) if not _is_wildcard(h)]
         # Key generation takes a moment on first start; keep the loop free meanwhile.
         self._certs = await asyncio.to_thread(ensure_certificates, self.data_dir, extra_hosts)
-        self._core = HubCore.open(self.data_dir, self.hostname)
+        self._core = core = HubCore.open(self.data_dir, self.hostname)
         if self.demo:
-            seed_demo(self._core)  # the first start only
+            seed_demo(core)  # the first start only
         tls = server_context(self._certs)
 
+        wanted: list[tuple[Listener, int]] = []
         if self._wanted["mqtt"] is not None:
-            if self._mqtt_factory is None:
-                logger.warning("this build has no MQTT server; devices cannot connect")
-            else:
-                self._mqtt = self._mqtt_factory(self._core, tls)
-                self._ports["mqtt"] = await _listen(
-                    "MQTT", self._mqtt.start, self.host, self._wanted["mqtt"]
-                )
-
-        app = create_app(self._core, invoker=self._mqtt, info=self.public_info)
-        app.middlewares.append(_gated_requests(self.gate))
-        app.middlewares.append(_answer_disk_full)
-        self._runner = web.AppRunner(
-            app,
-            access_log=None,
-            shutdown_timeout=REST_SHUTDOWN_SECONDS,
-            handler_cancellation=True,  # a client that gives up ends its method wait
-        )
-        await self._runner.setup()
-        self._ports["rest"] = await _listen(
-            "REST", self._rest_starter(tls), self.host, self._wanted["rest"]
-        )
+            wanted.append((self._mqtt_factory(core, tls), self._wanted["mqtt"]))
+        wanted.append((RestListener(core, tls, self.gate, self.public_info), self._wanted["rest"]))
+        for listener, port in wanted:
+            await self._listen(listener, port)
 
         if self._wanted["proxy"] is not None:
             target = _connect_address(self.host)
-            mqtt_port = self._ports["mqtt"]
-            routes = hub_routes(
+            routes = port_routes(
                 [self.hostname, *extra_hosts],
-                mqtt=(target, mqtt_port) if mqtt_port is not None else None,
-                rest=(target, self._ports["rest"]),
+                {
+                    listener.iothub_port: (target, self._ports[listener.name.lower()])
+                    for listener in self._listeners
+                    if listener.iothub_port is not None
+                },
             )
-            self._proxy = ConnectProxy(
+            proxy = ConnectProxy(
                 routes, header_timeout=self.gate.limits.header_timeout, gate=self.gate
             )
-            self._ports["proxy"] = await _listen(
-                "proxy", self._proxy.start, self.host, self._wanted["proxy"]
-            )
+            await self._listen(proxy, self._wanted["proxy"])
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
 
-    def _rest_starter(self, tls: Any) -> Callable[[str, int], Awaitable[int]]:
-        async def start(host: str, port: int) -> int:
-            assert self._runner is not None
-            site = _GatedSite(self._runner, host, port, self.gate, tls)
-            try:
-                await site.start()
-            except BaseException:
-                await site.stop()  # unregister the failed site before a retry
+    async def _listen(self, listener: Listener, port: int) -> None:
+        """Start a listener on ``port``, or on an OS-chosen port when that one is taken."""
+        self._listeners.append(listener)  # closed with the others even if start fails
+        try:
+            bound = await listener.start(self.host, port)
+        except OSError as exc:
+            if port == 0 or exc.errno not in _UNAVAILABLE:
                 raise
-            return site.bound_port
+            logger.warning(
+                "%s port %d on %s is unavailable (%s); using a port the OS chooses",
+                listener.name,
+                port,
+                self.host,
+                exc.strerror or exc,
+            )
+            bound = await listener.start(self.host, 0)
+        self._ports[listener.name.lower()] = bound
 
-        return start
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                self.core.flush()
+            except Exception:
+                logger.exception("writing activity and events failed")
 
     async def _close(self) -> None:
         if self._state in ("new", "closed"):
             self._state = "closed"
             return
         self._state = "closing"
-        # Front to back: no new tunnels, no device traffic (which also fails pending
-        # method calls), then REST, then the file.
-        proxy, self._proxy = self._proxy, None
-        mqtt, self._mqtt = self._mqtt, None
-        runner, self._runner = self._runner, None
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        # Front to back: no new tunnels, no device traffic, no pending method calls
+        # (they are answered 503), then REST (the service side), then the file.
+        listeners, self._listeners = self._listeners, []
         core, self._core = self._core, None
-        for name, closer in (
-            ("proxy", proxy.close if proxy else None),
-            ("MQTT", mqtt.close if mqtt else None),
-            ("REST", runner.cleanup if runner else None),
-        ):
-            if closer is None:
-                continue
+        for listener in sorted(reversed(listeners), key=lambda item: item.name == "REST"):
+            if listener.name == "REST" and core is not None:
+                core.methods.close()
             try:
-                await closer()
+                await listener.close()
             except Exception:
-                logger.exception("closing the %s listener failed", name)
+                logger.exception("closing the %s listener failed", listener.name)
         self.gate.close()  # connections still in their TLS handshake
         if core is not None:
             core.close()
@@ -308,78 +289,6 @@ class HubServer:
     def _summary(self) -> str:
         ports = ", ".join(f"{name} {port}" for name, port in self._ports.items() if port)
         return f"{self.hostname} on {self.host} ({ports}), data in {self.data_dir}"
-
-
-async def _listen(
-    what: str, start: Callable[[str, int], Awaitable[int]], host: str, port: int
-) -> int:
-    """Start a listener on ``port``, or on an OS-chosen port when that one is taken."""
-    try:
-        return await start(host, port)
-    except OSError as exc:
-        if port == 0 or exc.errno not in _UNAVAILABLE:
-            raise
-        logger.warning(
-            "%s port %d on %s is unavailable (%s); using a port the OS chooses",
-            what,
-            port,
-            host,
-            exc.strerror or exc,
-        )
-        return await start(host, 0)
-
-
-class _GatedSite(web.BaseSite):
-    """aiohttp's TCPSite, but accepting through the hub's gate (which also runs TLS)."""
-
-    def __init__(
-        self, runner: web.AppRunner, host: str, port: int, gate: ConnectionGate, tls: Any
-    ) -> None:
-        super().__init__(runner)
-        self._host, self._port, self._gate, self._tls = host, port, gate, tls
-        self.bound_port = port
-
-    @property
-    def name(self) -> str:
-        return f"https://{self._host}:{self.bound_port}"
-
-    async def start(self) -> None:
-        await super().start()
-        assert self._runner.server is not None
-        self._server = await self._gate.serve(
-            self._runner.server, self._host, self._port, tls=self._tls
-        )
-        self.bound_port = self._server.sockets[0].getsockname()[1]
-
-
-def _gated_requests(gate: ConnectionGate) -> Any:
-    """Tell the gate when a REST connection is busy; the body must arrive in time."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        with busy_while(gate, request.transport):
-            if request.can_read_body:
-                try:
-                    async with asyncio.timeout(gate.limits.header_timeout):
-                        await request.read()  # cached: the handler reads it again
-                except TimeoutError:
-                    response = error_response(
-                        HubError(408, "RequestTimeout", 408000, "The request body came too slowly.")
-                    )
-                    response.force_close()
-                    return response
-            return await handler(request)
-
-    return middleware
-
-
-@web.middleware
-async def _answer_disk_full(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answer a full disk without a log line per request: the store logged it once."""
-    try:
-        return await handler(request)
-    except DiskFull as error:
-        return error_response(error)
 
 
 def _is_wildcard(host: str) -> bool:

@@ -70,6 +70,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX modules_connection ON modules (connection_state);
     CREATE INDEX twins_connection ON twins (connection_state);
     """,
+    # The event log (store/event_log.py): per partition, sequence numbers from 0 and byte
+    # offsets; module_id '' for a device. by_identity serves the per-identity reads.
+    """
+    CREATE TABLE events (
+        partition INTEGER NOT NULL,
+        sequence INTEGER NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        enqueued_ns INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL,
+        identity_sequence INTEGER NOT NULL,
+        properties TEXT NOT NULL,
+        system_properties TEXT NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (partition, sequence)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_by_identity ON events (device_id, module_id, kind, identity_sequence);
+    CREATE INDEX events_by_time ON events (enqueued_ns);
+    """,
 ]
 
 
@@ -113,6 +133,15 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def open_reader(self) -> sqlite3.Connection:
+        """A read-only connection to the same file for another thread (WAL lets it read
+        the last committed state while this connection writes)."""
+        conn = sqlite3.connect(
+            f"{self.path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
 
     # -- schema -------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """One device connection: moves bytes between a TLS stream and a sans-I/O ``ServerConnection``.
 
-A :class:`DeviceLink` runs as one task. It reads, feeds the state machine, hands each event
-to the server (CONNECT, subscriptions) or answers it (twin requests, telemetry, method
-responses), and writes whatever the state machine produced, in order.
+A :class:`DeviceLink` runs as one task. It reads, feeds the state machine, maps each event
+to a core call (CONNECT: authenticate and join presence; twin requests, telemetry and
+method responses: the core's device operations) and the core's deliveries (method
+requests, desired patches, close) to PUBLISH packets, and writes whatever the state
+machine produced, in order. It is the core's :class:`DeliveryTarget` for its identity.
 
 Memory stays bounded per connection: reading pauses while the socket's send buffer is
 above its high-water mark (so a client that asks without reading is simply not read), and
@@ -13,16 +15,17 @@ buffer past ``max_outbound`` bytes: a client that slow is dropped, with a log li
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twin_explorer.connection.redact import clip
-from twin_explorer.localhub.core.device_ops import (
-    Reply,
-    twin_get_reply,
-)
+from twin_explorer.localhub.core.device_ops import Reply, encode_json
+from twin_explorer.localhub.core.identity import MAX_ID_LENGTH
+from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.protocols.mqtt import (
     NEED_DATA,
     PAUSED,
@@ -37,18 +40,24 @@ from twin_explorer.localhub.protocols.mqtt import (
     Unsubscribed,
 )
 from twin_explorer.localhub.protocols.mqtt.iothub_topics import (
+    METHOD_REQUEST_FILTER,
     MethodResponse,
     ReportedPatch,
     Telemetry,
     TopicError,
     TwinGet,
+    desired_patch_topic,
+    may_subscribe,
+    method_request_topic,
     parse_device_publish,
+    twin_response_topic,
 )
 from twin_explorer.twin.identity import identity_path
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.auth import Identity
-    from twin_explorer.localhub.transports.mqtt.server import MqttServer
+    from twin_explorer.localhub.core.hub import HubCore
+    from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +74,14 @@ WRITE_TIMEOUT = 60.0
 # cost every SDK client ~40 ms per twin operation: paho leaves Nagle on, so its PUBACK
 # holds back its next request until our delayed ACK (measured: get_twin 45 ms vs 2 ms).
 TWIN_QOS = 0
+CONNACK_IDENTIFIER_REJECTED = 2
+CONNACK_SERVER_UNAVAILABLE = 3
+CONNACK_NOT_AUTHORIZED = 5
+# A client id is '<deviceId>' or '<deviceId>/<moduleId>', each id at most 128 characters
+# (C.6; IoT Hub documents deviceId and moduleId as "up to 128 characters long").
+MAX_CLIENT_ID = 2 * MAX_ID_LENGTH + 1
+# Any topic the methods filter covers: "is this client subscribed to method requests?"
+_METHOD_PROBE = method_request_topic("probe", "0")
 
 
 class DeviceLink:
@@ -72,15 +89,21 @@ class DeviceLink:
 
     def __init__(
         self,
-        server: MqttServer,
+        core: HubCore,
+        sessions: MqttSessions,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         clock: Callable[[], float],
         *,
+        settled: Callable[[], None] = lambda: None,
         max_outbound: int = MAX_OUTBOUND,
         write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
-        self._server = server
+        self._core = core
+        self._sessions = sessions
+        self._settled = settled  # the listener's gate: MQTT keep-alive rules from here on
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._reader = reader
         self._writer = writer
         self._clock = clock
@@ -121,7 +144,7 @@ class DeviceLink:
         finally:
             if self.conn.state is not ConnectionState.CLOSED:
                 self.conn.close(self.close_reason or "")
-            self._server.link_closed(self)
+            self._closed()
             self._shut(abort=self.close_reason == "hub closing")
 
     async def _serve(self) -> None:
@@ -164,7 +187,7 @@ class DeviceLink:
     def _dispatch(self, event: object) -> None:
         match event:
             case ConnectRequested():
-                self._server.admit(self, event)
+                self._admit(event)
             case Published():
                 self._on_publish(event)
             case Subscribed(filters=filters, rejected=rejected):
@@ -174,10 +197,12 @@ class DeviceLink:
                     filters,
                     [clip(f) for f in rejected],
                 )
-                self._server.subscribed(self, filters)
+                self._sessions.save()
+                if self.identity is not None and METHOD_REQUEST_FILTER in filters:
+                    self._core.presence.ready(self.identity)
             case Unsubscribed(filters=filters):
                 logger.debug("%s unsubscribed from %s", self.name, filters)
-                self._server.unsubscribed(self, filters)
+                self._sessions.save()
             case PubAcked(packet_id=packet_id, topic=topic):
                 logger.debug("%s acknowledged %d (%s)", self.name, packet_id, topic)
 
@@ -201,18 +226,16 @@ class DeviceLink:
             self.close(f"{exc}")
             return
         # Every message is taken, also one re-sent after a reconnect: the hub cannot tell a
-        # copy from a new message by its packet id (MQTT-4.3.2-5). Twin GETs are answered
-        # again; a reported patch or method response with a $rid seen before is merged or
-        # completed once (RecentReplies, DirectMethods.complete); telemetry may repeat, as
-        # QoS 1 on IoT Hub may.
-        server = self._server
+        # copy from a new message by its packet id (MQTT-4.3.2-5); the core's device
+        # operations answer re-sent requests once (see core/device_ops.py).
+        devices = self._core.devices
         match request:
             case TwinGet(rid=rid):
-                self._reply(twin_get_reply(server.core, identity, rid))
+                self._reply(rid, devices.twin_get(identity, rid))
             case ReportedPatch(rid=rid, body=body):
-                self._reply(server.reported_patch(identity, rid, body))
+                self._reply(rid, devices.reported_patch(identity, rid, body))
             case MethodResponse(rid=rid, status=status, body=body):
-                server.methods.complete(identity.client_id, rid, status, body)
+                devices.method_response(identity, rid, status, body)
             case Telemetry():
                 if (request.device_id, request.module_id) != (
                     identity.device_id,
@@ -221,15 +244,121 @@ class DeviceLink:
                     sender = clip(identity_path(request.device_id, request.module_id))
                     self.close(f"telemetry sent as {sender}")
                     return
-                server.telemetry(identity, request)
-        server.core.touch(identity.device_id, identity.module_id)
+                devices.telemetry(
+                    identity,
+                    request.properties,
+                    request.system_properties,
+                    request.body,
+                    request.output_name,
+                )
+        devices.activity(identity)
         if event.needs_ack and event.packet_id is not None:
             self.send(self.conn.ack(event.packet_id))
 
-    def _reply(self, reply: Reply) -> None:
+    def _reply(self, rid: str, reply: Reply) -> None:
         # Sent even without a subscription to $iothub/twin/res/#: the SDK may ask before
         # it subscribes (A.8). QoS 0 like every twin message of IoT Hub (see TWIN_QOS).
-        self.publish(reply.topic, reply.payload, TWIN_QOS)
+        topic = twin_response_topic(reply.status, rid, reply.version)
+        self.publish(topic, reply.payload, TWIN_QOS)
+
+    # -- connecting and closing, with the core ------------------------------------------
+
+    def _admit(self, event: ConnectRequested) -> None:
+        """Answer a CONNECT: authenticate, take the identity over, attach its session."""
+        client_id = event.client_id
+        if len(client_id) > MAX_CLIENT_ID:
+            # Refused before any other work: no identity can have such an id. CONNACK 2
+            # (identifier rejected) also stops the SDK's reconnect loop (A.4).
+            logger.info(
+                "refused %r from %s: a client id of %d characters (ids are at most %d)",
+                clip(client_id),
+                self.peer,
+                len(client_id),
+                MAX_ID_LENGTH,
+            )
+            self.send(self.conn.refuse(CONNACK_IDENTIFIER_REJECTED))
+            return
+        password = None if event.password is None else event.password.decode("utf-8", "replace")
+        try:
+            identity = self._core.authenticate_device(client_id, event.username, password)
+        except HubError as error:
+            # The reason can quote the token's resource or policy name: client text too.
+            logger.info("refused %r from %s: %s", client_id, self.peer, clip(error.message, 512))
+            self.send(self.conn.refuse(CONNACK_NOT_AUTHORIZED))
+            return
+        except Exception:
+            logger.exception("authenticating %r failed", client_id)
+            self.send(self.conn.refuse(CONNACK_SERVER_UNAVAILABLE))
+            return
+        older = self._core.presence.target(identity.client_id)
+        if isinstance(older, DeviceLink) and older is not self:
+            logger.info(
+                "%s connected again from %s; closing its older connection from %s "
+                "(two processes using one identity knock each other off)",
+                identity.client_id,
+                self.peer,
+                older.peer,
+            )
+        session, present = self._sessions.attach(client_id, event.clean_session)
+        self.identity = identity
+        self._settled()
+        # Filters outside the identity's own get SUBACK 0x80. IoT Hub's documentation does
+        # not say whether it fails such a filter or closes the connection (reference A.5);
+        # a failure code keeps the client connected and tells it which filter was refused.
+        own = functools.partial(may_subscribe, identity.device_id, identity.module_id)
+        accept = self.conn.accept(session, present, may_subscribe=own)
+        # Presence closes an older connection of this identity and records this one.
+        self._core.presence.connect(identity, self)
+        self.send(accept)
+        logger.info(
+            "%s connected from %s (keep-alive %ds, %s)",
+            identity.client_id,
+            self.peer,
+            event.keepalive,
+            "session resumed" if present else "new session",
+        )
+
+    def _closed(self) -> None:
+        identity = self.identity
+        if identity is not None:
+            self._core.presence.disconnect(identity, self)
+        session = self.conn.session
+        if session is not None:
+            self._sessions.release(session)
+        if identity is not None:
+            logger.info(
+                "%s disconnected (from %s): %s", identity.client_id, self.peer, self.close_reason
+            )
+        else:
+            logger.debug("connection from %s closed: %s", self.peer, self.close_reason)
+
+    # -- what the core delivers (DeliveryTarget) ----------------------------------------
+
+    def _on_loop(self, handler: Callable[..., Any], *args: Any) -> None:
+        """The core may write from another thread; this connection lives on its loop."""
+        if threading.get_ident() == self._loop_thread:
+            handler(*args)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(handler, *args)
+
+    @property
+    def accepts_methods(self) -> bool:
+        return self.granted_qos(_METHOD_PROBE) is not None
+
+    def deliver_method(self, name: str, rid: str, payload: bytes) -> bool:
+        # QoS 0 like IoT Hub; the SDK drops queued requests on a disconnect anyway (A.9).
+        return self.publish(method_request_topic(name, rid), payload, 0)
+
+    def deliver_desired(self, patch: dict[str, Any]) -> None:
+        self._on_loop(self._push_desired, patch)
+
+    def _push_desired(self, patch: dict[str, Any]) -> None:
+        topic = desired_patch_topic(patch["$version"])
+        if self.granted_qos(topic) is not None:
+            self.publish(topic, encode_json(patch), TWIN_QOS)
+
+    def deliver_c2d(self, message: Any) -> bool:
+        return False  # the MQTT link does not carry cloud-to-device messages yet
 
     # -- output -------------------------------------------------------------------------
 
@@ -276,6 +405,9 @@ class DeviceLink:
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         """End this connection from the hub's side; the task then finishes by itself."""
+        if threading.get_ident() != self._loop_thread:
+            self._on_loop(functools.partial(self.close, reason, abort=abort))
+            return
         if self.close_reason is not None:
             return
         self._note_close(reason)

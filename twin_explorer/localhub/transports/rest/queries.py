@@ -14,12 +14,10 @@ The page is also serialized there, since a 1000-twin page is ~0.7 MB of JSON.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin_explorer.localhub.core.querying import QueryPage, run_query
+from twin_explorer.localhub.core.querying import QueryPage
 from twin_explorer.localhub.transports.rest.wire import dumps
 
 if TYPE_CHECKING:
@@ -31,12 +29,10 @@ class QueryRunner:
 
     def __init__(self, core: HubCore) -> None:
         self._core = core
-        self._path: Path | None = getattr(core.store, "path", None)
-        # HubCore.query signs continuation tokens with this key; pages run here must issue
-        # and accept the same tokens (a test pins that the two stay interchangeable).
-        self._token_key: bytes | None = getattr(core, "_token_key", None)
+        # Pages run here must issue and accept HubCore.query's continuation tokens (a
+        # test pins that the two stay interchangeable): the core's reader does both.
+        self._reader = core.query_reader()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="hub-query")
-        self._conn: sqlite3.Connection | None = None
         self._closed = False
 
     async def page(
@@ -55,24 +51,8 @@ class QueryRunner:
     def _run(
         self, text: object, max_item_count: int | None, continuation: str | None
     ) -> tuple[QueryPage, bytes]:
-        page = run_query(
-            self._connection(),
-            text,  # type: ignore[arg-type]  # run_query answers a non-string with a 400
-            max_item_count,
-            continuation,
-            token_key=self._token_key,
-        )
+        page = self._reader.run(text, max_item_count, continuation)
         return page, dumps(page.items)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self._path is None:
-                raise RuntimeError("the core has no database file to read")
-            self._conn = sqlite3.connect(
-                f"{self._path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA busy_timeout=5000")
-        return self._conn
 
     async def close(self) -> None:
         """Let a running page finish, then close the thread and the connection."""
@@ -80,6 +60,4 @@ class QueryRunner:
             return
         self._closed = True
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._reader.close()
