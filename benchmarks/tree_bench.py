@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from twin_explorer.localhub.demo import seed_bulk
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.runtime.demo import seed_bulk
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubProcess
 from twin_explorer.ui.main_window import MainWindow

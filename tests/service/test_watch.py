@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from tests.service.localhub import service_for, start_server
 from tests.ui.conftest import until
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.editing import EditSession, Saved
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.hub import HubService
