@@ -2,27 +2,29 @@
 
 A pytest plugin: load it with ``pytest_plugins = ["tests.hubfixtures"]`` in a conftest.
 
-* ``local_hub``: a real ``twin-explorer hub`` subprocess (``python -m twin_explorer hub``)
-  on OS-chosen ports, as a :class:`LocalHubProcess`. Always terminated at teardown.
+* ``local_hub``: a real ``twin-explorer hub`` subprocess, started by the app's own
+  ``LocalHubProcess`` on OS-chosen ports, as a :class:`HubProcess`. Always ended at
+  teardown.
 * ``hub_server``: a :class:`HubServer` started in-process on the test's event loop:
   faster, for tests that need no process boundary. Call blocking SDK methods through
   ``asyncio.to_thread`` in those tests, or the hub (same loop) cannot answer.
 * ``start_local_hub``: a factory for more than one hub, or hubs with extra arguments.
 * ``hub_rest``: a :class:`RestClient` (raw aiohttp, SAS-signed like the SDK) on
   ``hub_server``, for exact status codes, headers and bodies the SDK hides.
+* ``service_for(hub)``: the app's ``HubService`` on either kind of hub.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import shutil
 import signal
 import ssl
-import subprocess
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,8 @@ import pytest_asyncio
 
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.runtime.tls import ensure_certificates
-from twin_explorer.service.local_hub import hub_arguments, hub_command
+from twin_explorer.service.hub import HubService
+from twin_explorer.service.local_hub import LocalHubError, LocalHubProcess
 
 # The keys of the ``hub`` command's ready line (HubServer.ready_info).
 READY_KEYS = frozenset(
@@ -48,8 +51,9 @@ READY_KEYS = frozenset(
     }
 )
 READY_TIMEOUT = 60.0
+# How a test ends a hub process: a signal, a closed stdin, ... (None: the app's own stop).
+Ending = Callable[[asyncio.subprocess.Process], object]
 STOP_TIMEOUT = 15.0
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def trusting_registry_manager(connection_string: str, ca_cert: str, proxy: str | None = None):
@@ -137,73 +141,101 @@ class RestClient:
         await self.session.close()
 
 
-class LocalHubError(RuntimeError):
-    """The hub process failed to start or stop as expected."""
+async def assert_error(response: tuple, status: int, code: str, *words: str) -> dict:
+    """Assert ``response`` (``RestClient.request``'s) is the hub's error envelope for
+    ``status`` and ``code``, its message naming each of ``words``; returns the envelope."""
+    got_status, headers, body = response
+    assert got_status == status, body
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["iothub-errorcode"] == code
+    envelope = json.loads(body)
+    assert envelope["Message"].startswith(f"ErrorCode:{code};")
+    assert envelope["ExceptionMessage"].startswith("Tracking ID:")
+    for word in words:
+        assert word in envelope["Message"], envelope["Message"]
+    return envelope
 
 
-class LocalHubProcess:
-    """A ``twin-explorer hub`` child process and what its ready line said."""
+class HubProcess:
+    """A ``twin-explorer hub`` child process, started and stopped by the app's own
+    :class:`~twin_explorer.service.local_hub.LocalHubProcess` (so tests run the hub the
+    way the app does), for synchronous test code.
+
+    The app's class is async: it runs on one loop in a background thread shared by every
+    hub of the run, so sync tests (and tests on any other loop) can start, signal and
+    stop hubs. Each start makes a fresh app process with the current ``extra_args``.
+    """
 
     def __init__(
         self,
         data_dir: Path,
         *,
         extra_args: Sequence[str] = (),
-        env: dict[str, str] | None = None,
-        log_path: Path | None = None,
+        executable: Sequence[str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args)
-        self.env = env
-        self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-stderr.log"
-        self.process: subprocess.Popen[str] | None = None
-        self.info: dict[str, Any] = {}
+        self.executable = executable
+        self.info: dict[str, Any] = {}  # the ready line
+        self.returncode: int | None = None  # once it exited
         self.trailing_stdout = ""  # whatever the hub printed after its ready line
+        self._app: LocalHubProcess | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr: list[str] = []
 
     # -- lifetime -----------------------------------------------------------------------
-
-    def command(self) -> list[str]:
-        # As the app starts its hub (a crashed test run leaves none behind), on OS ports.
-        return [*hub_command(), *hub_arguments(self.data_dir, mqtt_port=0, extra=self.extra_args)]
 
     def start(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
         """Start the process and wait for its one JSON ready line."""
         if self.running:
             raise LocalHubError("the hub process is already running")
-        env = dict(os.environ if self.env is None else self.env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
-        # stderr goes to a file: a pipe nobody drains would block the hub once full.
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                stdout=subprocess.PIPE,
-                stderr=log,
-                stdin=subprocess.PIPE,  # held open until the hub should go
-                text=True,
-                env=env,
-                cwd=_REPO_ROOT,
-            )
-        line = _read_line(self.process, timeout)
-        if not line:
-            code = self._reap(STOP_TIMEOUT)
-            raise LocalHubError(
-                f"the hub exited ({code}) or stayed silent for {timeout} s without a ready "
-                f"line; stderr:\n{self.stderr_tail()}"
-            )
-        self.info = json.loads(line)
+        self._app = LocalHubProcess(
+            self.data_dir,
+            demo=False,
+            mqtt_port=0,  # OS-chosen, like the REST and proxy ports
+            extra_args=list(self.extra_args),
+            executable=self.executable,
+            on_stderr=self._stderr.append,
+        )
+        self.info, self.returncode, self.trailing_stdout = {}, None, ""
+        _on_hub_loop(self._start(self._app, timeout), timeout + STOP_TIMEOUT)
         return self.info
 
+    async def _start(self, app: LocalHubProcess, within: float) -> None:
+        try:
+            async with asyncio.timeout(within):
+                await app.start()
+        except (TimeoutError, LocalHubError) as exc:
+            proc = app.process
+            await app.stop()
+            self.returncode = proc.returncode if proc is not None else None
+            why = f"stayed silent for {within} s" if isinstance(exc, TimeoutError) else exc
+            raise LocalHubError(
+                f"the hub exited ({self.returncode}) without a ready line: {why}; stderr:\n"
+                + self.stderr_tail()
+            ) from None
+        self._proc = app.process
+        self.info = app.ready
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM and wait: the clean shutdown path. Returns the exit code."""
-        return self._end(signal.SIGTERM, timeout)
+        """The app's own stop (stdin closed, SIGTERM). Returns the exit code."""
+        return self._end(None, timeout)
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM alone, and wait."""
+        return self._end(lambda proc: proc.send_signal(signal.SIGTERM), timeout)
 
     def interrupt(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGINT (Ctrl+C) and wait."""
-        return self._end(signal.SIGINT, timeout)
+        return self._end(lambda proc: proc.send_signal(signal.SIGINT), timeout)
+
+    def close_stdin(self, timeout: float = STOP_TIMEOUT) -> int:
+        """Close its stdin alone, as when the app holding it dies, and wait."""
+        return self._end(lambda proc: proc.stdin and proc.stdin.close(), timeout)
 
     def kill(self) -> int:
         """SIGKILL: no shutdown code runs, like a crash or power loss."""
-        return self._end(signal.SIGKILL, STOP_TIMEOUT)
+        return self._end(lambda proc: proc.kill(), STOP_TIMEOUT)
 
     def restart(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
         """Stop (if running) and start again on the same data dir; ports may change."""
@@ -213,46 +245,51 @@ class LocalHubProcess:
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self._proc is not None and self._proc.returncode is None
 
     @property
     def pid(self) -> int:
-        if self.process is None:
+        if self._proc is None:
             raise LocalHubError("the hub process was never started")
-        return self.process.pid
+        return self._proc.pid
 
-    def _end(self, signum: int, timeout: float) -> int:
-        if self.process is None:
+    def _end(self, how: Ending | None, timeout: float) -> int:
+        if self._proc is None or self._app is None:
             raise LocalHubError("the hub process was never started")
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        return self._reap(timeout)
+        return _on_hub_loop(self._ended(self._app, self._proc, how, timeout), 3 * timeout)
 
-    def _reap(self, timeout: float) -> int:
-        assert self.process is not None
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(timeout)
-        if self.process.stdout is not None and not self.process.stdout.closed:
-            self.trailing_stdout = self.process.stdout.read()
-            self.process.stdout.close()
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
-        return code
+    async def _ended(
+        self,
+        app: LocalHubProcess,
+        proc: asyncio.subprocess.Process,
+        how: Ending | None,
+        within: float,
+    ) -> int:
+        if how is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                how(proc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await proc.wait()
+            if proc.returncode is None:  # ``how`` did not end it: SIGKILL shows in the code
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        await app.stop()  # the app's own stop when ``how`` is None; else only reaps it
+        if proc.stdout is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    self.trailing_stdout = (await proc.stdout.read()).decode()
+        assert proc.returncode is not None
+        self.returncode = proc.returncode
+        return proc.returncode
 
     def cleanup(self) -> None:
         """Teardown: make sure no process outlives the test."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-        if self.process is not None:
-            self._reap(STOP_TIMEOUT)
+        if self._proc is not None and self.returncode is None:
+            self.kill()
 
     def stderr_tail(self, chars: int = 4000) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        return ""
+        return "\n".join(self._stderr)[-chars:]
 
     # -- what tests use -----------------------------------------------------------------
 
@@ -329,16 +366,57 @@ def strip_port(connection_string: str, hostname: str) -> str:
     return ";".join(parts)
 
 
-def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
-    """The first stdout line, or "" on EOF or timeout (readline has no timeout itself)."""
-    result: list[str] = []
-    reader = threading.Thread(
-        target=lambda: result.append(process.stdout.readline() if process.stdout else ""),
-        daemon=True,
-    )
-    reader.start()
-    reader.join(timeout)
-    return result[0].strip() if result else ""
+_hub_loop: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+
+
+def _on_hub_loop(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+    """Run ``coro`` on the hub processes' loop (started on first use) and wait for it."""
+    global _hub_loop
+    if _hub_loop is None:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="hub-processes", daemon=True)
+        thread.start()
+        _hub_loop = loop, thread
+    return asyncio.run_coroutine_threadsafe(coro, _hub_loop[0]).result(timeout)
+
+
+def pytest_sessionfinish(session) -> None:
+    """Close the hub processes' loop once every fixture (and its hub) is gone."""
+    global _hub_loop
+    if _hub_loop is not None:
+        loop, thread = _hub_loop
+        _hub_loop = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(STOP_TIMEOUT)
+        loop.close()
+
+
+class QuickService(HubService):
+    """The real service, with the SDK's own connection retries off: they spend about
+    5 s on each refused call, which only slows the tests of a hub going away down."""
+
+    def _manager(self):
+        manager = super()._manager()
+        manager.protocol.config.retry_policy.retries = 0
+        return manager
+
+
+def service_for(
+    hub: HubProcess | HubServer,
+    connection_string: str | None = None,
+    *,
+    sdk_retries: bool = True,
+    **options: Any,
+) -> HubService:
+    """The app's HubService on a local hub (a process or in-process), trusting its CA and
+    ignoring proxy variables; ``connection_string`` defaults to the hub's owner string,
+    ``sdk_retries=False`` turns the SDK's connection retries off (:class:`QuickService`)."""
+    if isinstance(hub, HubServer):
+        default, ca_cert = hub.service_connection_string(), str(hub.certificates.ca_cert)
+    else:
+        default, ca_cert = hub.service_connection_string, hub.ca_cert
+    service = HubService if sdk_retries else QuickService
+    return service(connection_string or default, ca_cert=ca_cert, use_env_proxies=False, **options)
 
 
 @pytest.fixture(scope="session")
@@ -364,14 +442,12 @@ def hub_data_dir(tmp_path, hub_tls_seed) -> Callable[[str], Path]:
 
 
 @pytest.fixture
-def start_local_hub(hub_data_dir) -> Iterator[Callable[..., LocalHubProcess]]:
-    """Factory: ``start_local_hub(name="hub", extra_args=(), env=None)`` -> a started hub."""
-    hubs: list[LocalHubProcess] = []
+def start_local_hub(hub_data_dir) -> Iterator[Callable[..., HubProcess]]:
+    """Factory: ``start_local_hub(name="hub", extra_args=())`` -> a started hub."""
+    hubs: list[HubProcess] = []
 
-    def start(
-        name: str = "hub", extra_args: Sequence[str] = (), env: dict[str, str] | None = None
-    ) -> LocalHubProcess:
-        hub = LocalHubProcess(hub_data_dir(name), extra_args=extra_args, env=env)
+    def start(name: str = "hub", extra_args: Sequence[str] = ()) -> HubProcess:
+        hub = HubProcess(hub_data_dir(name), extra_args=extra_args)
         hubs.append(hub)
         hub.start()
         return hub
@@ -382,7 +458,7 @@ def start_local_hub(hub_data_dir) -> Iterator[Callable[..., LocalHubProcess]]:
 
 
 @pytest.fixture
-def local_hub(start_local_hub) -> LocalHubProcess:
+def local_hub(start_local_hub) -> HubProcess:
     """A ``twin-explorer hub`` subprocess on OS-chosen ports, fresh data dir."""
     return start_local_hub()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from azure.iot.hub.models import Twin
 
-from tests.hubfixtures import LocalHubError, LocalHubProcess
+from tests.hubfixtures import HubProcess
 from twin_explorer.service import local_hub as app_hub
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
@@ -36,7 +36,7 @@ def _assert_private(data_dir: Path) -> None:
     assert {"hub.db", "hub.db-wal", "tls/server.key", "hub.lock"} <= set(modes)
 
 
-def _write_a_twin(hub: LocalHubProcess) -> None:
+def _write_a_twin(hub: HubProcess) -> None:
     manager = hub.registry_manager()
     manager.create_device_with_sas("d1", "", "", "enabled")
     manager.update_twin("d1", Twin(tags={"site": "lab"}), "*")
@@ -60,10 +60,10 @@ def test_a_readable_data_folder_from_before_is_made_private_at_start(local_hub):
 
 
 def test_a_second_hub_on_the_same_folder_refuses_and_names_the_first(local_hub, tmp_path):
-    second = LocalHubProcess(local_hub.data_dir, log_path=tmp_path / "second-stderr.log")
-    with pytest.raises(LocalHubError):
+    second = HubProcess(local_hub.data_dir)
+    with pytest.raises(app_hub.LocalHubError):
         second.start()
-    assert second.process.returncode not in (0, None)
+    assert second.returncode not in (0, None)
     said = second.stderr_tail()
     assert f"The data folder {local_hub.data_dir.absolute()} is in use" in said
     assert f"process {local_hub.pid}: " in said and " hub --data-dir " in said
@@ -86,7 +86,7 @@ async def test_the_app_says_in_plain_words_which_hub_holds_the_folder(local_hub)
 
 def test_the_folder_is_free_again_once_its_hub_is_gone(local_hub):
     local_hub.kill()  # no shutdown code runs: the OS drops the lock
-    second = LocalHubProcess(local_hub.data_dir)
+    second = HubProcess(local_hub.data_dir)
     try:
         second.start()
         assert second.registry_manager().get_device_registry_statistics() is not None

@@ -14,7 +14,7 @@ from azure.iot.device import IoTHubModuleClient, ProxyOptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.localhub.test_mqtt_server_support import (
+from tests.localhub.mqtt_support import (
     SERVER_LOGS,
     LogWatch,
     RawClient,

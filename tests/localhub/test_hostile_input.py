@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.localhub.test_mqtt_server_support import (
+from tests.localhub.mqtt_support import (
     SERVER_LOGS,
     LogWatch,
     ThreadedHub,

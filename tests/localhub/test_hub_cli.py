@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import READY_KEYS, LocalHubProcess
+from tests.hubfixtures import READY_KEYS, HubProcess
 
 
 def test_ready_line_and_clean_exit_on_sigterm(local_hub):
@@ -25,14 +25,13 @@ def test_ready_line_and_clean_exit_on_sigterm(local_hub):
     assert f"HostName=localhost:{info['rest_port']};" in info["service_connection_string"]
     stats = local_hub.registry_manager().get_device_registry_statistics()
     assert stats.total_device_count == 0
-    assert local_hub.stop() == 0
+    assert local_hub.terminate() == 0
     assert local_hub.trailing_stdout == ""  # exactly one line, ever
 
 
 def test_closing_stdin_stops_the_hub_with_its_parent(local_hub):
     # The app holds the hub's stdin; if the app dies, the pipe closes and the hub follows.
-    local_hub.process.stdin.close()
-    assert local_hub.process.wait(timeout=30) == 0
+    assert local_hub.close_stdin(timeout=30) == 0
     assert not local_hub.running
 
 
@@ -118,10 +117,10 @@ def test_two_hubs_side_by_side(start_local_hub):
 def test_startup_failure_exits_1_without_a_ready_line(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data dir should be")
-    hub = LocalHubProcess(blocker)
+    hub = HubProcess(blocker)
     with pytest.raises(Exception, match="without a ready line"):
         hub.start(timeout=30)
-    assert hub.process is not None and hub.process.returncode == 1
+    assert hub.returncode == 1
     assert "could not start" in hub.stderr_tail()
 
 

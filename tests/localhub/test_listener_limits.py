@@ -18,15 +18,16 @@ from pathlib import Path
 import pytest
 from azure.iot.device import IoTHubModuleClient, ProxyOptions
 
-from tests.hubfixtures import LocalHubProcess, auth_header
+from tests.hubfixtures import HubProcess, auth_header
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.transports.listeners import Limits
+from twin_explorer.service.local_hub import hub_command
 
 SHORT = ["--handshake-timeout", "1", "--header-timeout", "1", "--idle-timeout", "2"]
 GRACE = 4.0  # seconds past a timeout within which the socket must be gone
 
 
-def _tls(hub: LocalHubProcess, port: int) -> ssl.SSLSocket:
+def _tls(hub: HubProcess, port: int) -> ssl.SSLSocket:
     context = ssl.create_default_context(cafile=hub.ca_cert)
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     return context.wrap_socket(raw, server_hostname="localhost")
@@ -85,16 +86,14 @@ def test_idle_and_half_sent_connections_are_closed_on_every_listener(start_local
     assert hub.running
 
 
-class LimitedHub(LocalHubProcess):
+class LimitedHub(HubProcess):
     """The hub under a hard descriptor limit, as ``ulimit -n`` would set it."""
 
     def __init__(self, data_dir: Path, descriptors: int, extra_args: list[str]) -> None:
-        super().__init__(data_dir, extra_args=extra_args)
+        limit = f"--nofile={descriptors}:{descriptors}"
+        prlimit = ["prlimit", limit, "--", *hub_command()]
+        super().__init__(data_dir, extra_args=extra_args, executable=prlimit)
         self.descriptors = descriptors
-
-    def command(self) -> list[str]:
-        limit = f"--nofile={self.descriptors}:{self.descriptors}"
-        return ["prlimit", limit, "--", *super().command()]
 
 
 @pytest.fixture

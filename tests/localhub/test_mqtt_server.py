@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.localhub.test_mqtt_server_support import (
+from tests.localhub.mqtt_support import (
     SERVER_LOGS,
     TIMEOUT,
     RawClient,

@@ -7,7 +7,7 @@ its desired-patch subscription is in place, so the tests wait for the hub's log 
 
 from __future__ import annotations
 
-from tests.localhub.test_mqtt_server_support import (
+from tests.localhub.mqtt_support import (
     SERVER_LOGS,
     LogWatch,
     MqttHub,

@@ -22,7 +22,7 @@ from msrest.exceptions import HttpOperationError
 
 from tests.gate import Gate
 from tests.hubfixtures import RestClient, server_registry_manager
-from tests.localhub.test_mqtt_server_support import (
+from tests.localhub.mqtt_support import (
     SERVER_LOGS,
     TIMEOUT,
     Inbox,

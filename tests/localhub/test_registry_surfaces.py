@@ -22,8 +22,7 @@ from azure.iot.hub.models import (
 )
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import RestClient, server_registry_manager
-from tests.localhub.test_rest_wire import _assert_error
+from tests.hubfixtures import RestClient, assert_error, server_registry_manager
 
 
 async def call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -229,10 +228,10 @@ async def test_bulk_wire_failed_entries(hub_rest, hub_server) -> None:
 async def test_bulk_wire_requests_that_are_no_batch(hub_rest) -> None:
     for body, words in (({"id": "x"}, "JSON array"), ([], "no devices")):
         response = await hub_rest.request("POST", "/devices", json_body=body)
-        await _assert_error(response, 400, "ArgumentInvalid", *words.split())
+        await assert_error(response, 400, "ArgumentInvalid", *words.split())
     too_many = [{"id": f"d{i}", "importMode": "create"} for i in range(101)]
     response = await hub_rest.request("POST", "/devices", json_body=too_many)
-    await _assert_error(response, 413, "TooManyDevices", "101")
+    await assert_error(response, 413, "TooManyDevices", "101")
 
 
 async def test_bulk_needs_registry_write(hub_server) -> None:
@@ -243,7 +242,7 @@ async def test_bulk_needs_registry_write(hub_server) -> None:
         )
     finally:
         await reader.close()
-    await _assert_error(response, 401, "IotHubUnauthorizedAccess")
+    await assert_error(response, 401, "IotHubUnauthorizedAccess")
     assert hub_server.core.list_devices() == []
 
 

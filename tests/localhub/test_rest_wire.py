@@ -9,24 +9,12 @@ import ssl
 
 import pytest
 
+from tests.hubfixtures import assert_error
 from twin_explorer.localhub.core.hub import HubCore
 
 JSON_TYPE = "application/json; charset=utf-8"
 DEVICE = {"deviceId": "d1", "authentication": {"type": "sas", "symmetricKey": {}}}
 MODULE = {"deviceId": "d1", "moduleId": "m1", "authentication": {"type": "sas"}}
-
-
-async def _assert_error(response: tuple, status: int, code: str, *words: str) -> dict:
-    got_status, headers, body = response
-    assert got_status == status, body
-    assert headers["Content-Type"] == JSON_TYPE
-    assert headers["iothub-errorcode"] == code
-    envelope = json.loads(body)
-    assert envelope["Message"].startswith(f"ErrorCode:{code};")
-    assert envelope["ExceptionMessage"].startswith("Tracking ID:")
-    for word in words:
-        assert word in envelope["Message"], envelope["Message"]
-    return envelope
 
 
 async def test_status_codes_match_what_the_sdk_accepts(hub_rest):
@@ -41,7 +29,7 @@ async def test_status_codes_match_what_the_sdk_accepts(hub_rest):
         "PUT", "/devices/d1", json_body=update, headers={"If-Match": '"*"'}
     )
     assert status == 200 and updated["status"] == "disabled"
-    await _assert_error(
+    await assert_error(
         await hub_rest.request("PUT", "/devices/d1", json_body=DEVICE), 409, "DeviceAlreadyExists"
     )
 
@@ -74,7 +62,7 @@ async def test_if_match_is_passed_through(hub_rest):
     response = await hub_rest.request(
         "PATCH", "/twins/d1", json_body=patch, headers={"If-Match": '"AAAAAAAAAAE="'}
     )
-    await _assert_error(response, 412, "PreconditionFailed")
+    await assert_error(response, 412, "PreconditionFailed")
 
 
 async def test_top_and_api_versions(hub_rest):
@@ -86,7 +74,7 @@ async def test_top_and_api_versions(hub_rest):
     for version in ("2020-05-31-preview", None):
         status, devices = await hub_rest.json("GET", "/devices", api_version=version)
         assert status == 200 and len(devices) == 3
-    await _assert_error(await hub_rest.request("GET", "/devices?top=many"), 400, "ArgumentInvalid")
+    await assert_error(await hub_rest.request("GET", "/devices?top=many"), 400, "ArgumentInvalid")
 
 
 async def test_query_paging_headers(hub_server, hub_rest):
@@ -114,7 +102,7 @@ async def test_query_paging_headers(hub_server, hub_rest):
         response = await hub_rest.request(
             "POST", "/devices/query", json_body=query, headers=bad_headers
         )
-        await _assert_error(response, 400, "ArgumentInvalid")
+        await assert_error(response, 400, "ArgumentInvalid")
 
 
 async def test_rest_and_core_continuation_tokens_are_interchangeable(
@@ -143,7 +131,7 @@ async def test_rest_and_core_continuation_tokens_are_interchangeable(
     response = await hub_rest.request(
         "POST", "/devices/query", json_body={"query": text}, headers={"x-ms-continuation": foreign}
     )
-    await _assert_error(response, 400, "ArgumentInvalid")
+    await assert_error(response, 400, "ArgumentInvalid")
 
 
 async def test_statistics_routes(hub_rest):
@@ -201,7 +189,7 @@ async def test_garbage_bodies_are_400_and_the_server_keeps_serving(hub_rest):
         case = f"{method} {path} {body[:60]!r}"
         response = await hub_rest.request(method, path, data=body)
         try:
-            await _assert_error(response, 400, "ArgumentInvalid", *filter(None, [words]))
+            await assert_error(response, 400, "ArgumentInvalid", *filter(None, [words]))
         except AssertionError as exc:
             raise AssertionError(f"{case}: {exc}") from None
         status, twin = await hub_rest.json("GET", "/twins/d1")
@@ -213,7 +201,7 @@ async def test_garbage_bodies_are_400_and_the_server_keeps_serving(hub_rest):
 async def test_huge_body_is_400(hub_rest):
     huge = json.dumps({"deviceId": "d9", "tags": {"x": "y" * (2 << 20)}}).encode()
     response = await hub_rest.request("PUT", "/devices/d9", data=huge)
-    await _assert_error(response, 400, "ArgumentInvalid", "larger than")
+    await assert_error(response, 400, "ArgumentInvalid", "larger than")
     status, _ = await hub_rest.json("GET", "/devices")
     assert status == 200
 
@@ -242,7 +230,7 @@ async def test_invalid_twins_are_400_with_the_reason(hub_rest, desired, words):
     response = await hub_rest.request(
         "PATCH", "/twins/d1", json_body={"properties": {"desired": desired}}
     )
-    await _assert_error(response, 400, "ArgumentInvalid", words)
+    await assert_error(response, 400, "ArgumentInvalid", words)
     _, twin = await hub_rest.json("GET", "/twins/d1")
     assert twin["properties"]["desired"]["$version"] == 1  # nothing was applied
 
@@ -256,9 +244,9 @@ async def test_ten_levels_are_fine(hub_rest):
 
 
 async def test_unknown_routes_and_methods(hub_rest):
-    await _assert_error(await hub_rest.request("GET", "/nowhere"), 404, "NotFound")
-    await _assert_error(await hub_rest.request("GET", "/devices/d1/extra/x"), 404, "NotFound")
-    await _assert_error(
+    await assert_error(await hub_rest.request("GET", "/nowhere"), 404, "NotFound")
+    await assert_error(await hub_rest.request("GET", "/devices/d1/extra/x"), 404, "NotFound")
+    await assert_error(
         await hub_rest.request("POST", "/statistics/devices"), 405, "MethodNotAllowed"
     )
 
@@ -278,7 +266,7 @@ async def test_method_errors_use_the_nested_envelope(hub_rest):
     assert inner["message"] == "Timed out waiting for device to connect."
     assert inner["info"] == {"timeout": "00:00:03"}
     unknown = await hub_rest.request("POST", "/twins/nobody/methods", json_body={"methodName": "m"})
-    await _assert_error(unknown, 404, "DeviceNotFound")
+    await assert_error(unknown, 404, "DeviceNotFound")
 
 
 async def test_malformed_http_and_tls_do_not_stop_the_server(hub_server, hub_rest):
@@ -343,9 +331,9 @@ async def test_localhub_info_and_telemetry(hub_server, hub_rest):
     assert (second["body"], second["bodyEncoding"]) == ("/wA=", "base64")
     status, body = await hub_rest.json("GET", "/_localhub/telemetry/d1?limit=1")
     assert [m["body"] for m in body["messages"]] == ["device"]
-    await _assert_error(
+    await assert_error(
         await hub_rest.request("GET", "/_localhub/telemetry/d1/modules/nope"), 404, "ModuleNotFound"
     )
-    await _assert_error(
+    await assert_error(
         await hub_rest.request("GET", "/_localhub/telemetry/d1?limit=0"), 400, "ArgumentInvalid"
     )

@@ -18,18 +18,18 @@ from azure.iot.device.exceptions import CredentialError
 from azure.iot.hub.models import QuerySpecification, Twin, TwinProperties
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import LocalHubProcess
-from tests.localhub.test_mqtt_server_support import Inbox, sdk_client, set_handler
+from tests.hubfixtures import HubProcess
+from tests.localhub.mqtt_support import Inbox, sdk_client, set_handler
 from twin_explorer.localhub.core.hub import HubCore
 
 DEVICE, MODULE = "tutorial-device", "tutorial-module"
 
 
-def proxy_of(hub: LocalHubProcess) -> ProxyOptions:
+def proxy_of(hub: HubProcess) -> ProxyOptions:
     return ProxyOptions(proxy_type="HTTP", proxy_addr="127.0.0.1", proxy_port=hub.proxy_port)
 
 
-def create_identities(hub: LocalHubProcess) -> str:
+def create_identities(hub: HubProcess) -> str:
     """Device and module with hub-assigned keys, as the tutorial's service app does it."""
     manager = hub.registry_manager()
     manager.create_device_with_sas(DEVICE, None, None, "enabled")
@@ -43,13 +43,13 @@ def create_identities(hub: LocalHubProcess) -> str:
     return f"HostName={hub.hostname};DeviceId={DEVICE};ModuleId={MODULE};SharedAccessKey={key}"
 
 
-async def service(hub: LocalHubProcess, method: str, *args: Any) -> Any:
+async def service(hub: HubProcess, method: str, *args: Any) -> Any:
     """One registry-manager call, off the loop (the device SDK needs the loop meanwhile)."""
     return await asyncio.to_thread(lambda: getattr(hub.registry_manager(), method)(*args))
 
 
 @contextlib.asynccontextmanager
-async def tutorial_module(hub: LocalHubProcess) -> AsyncIterator[tuple[Any, Inbox, Inbox]]:
+async def tutorial_module(hub: HubProcess) -> AsyncIterator[tuple[Any, Inbox, Inbox]]:
     """The tutorial's module, connected and listening: (client, states, desired patches)."""
     connection_string = await asyncio.to_thread(create_identities, hub)
     ca_pem = await asyncio.to_thread(Path(hub.ca_cert).read_text)
@@ -62,7 +62,7 @@ async def tutorial_module(hub: LocalHubProcess) -> AsyncIterator[tuple[Any, Inbo
         yield module, states, patches
 
 
-async def test_module_twin_tutorial(local_hub: LocalHubProcess) -> None:
+async def test_module_twin_tutorial(local_hub: HubProcess) -> None:
     async with tutorial_module(local_hub) as (module, states, patches):
         twin = await module.get_twin()
         assert twin == {"desired": {"$version": 1}, "reported": {"$version": 1}}
@@ -115,7 +115,7 @@ async def test_subscriptions_survive_a_hub_restart(start_local_hub) -> None:
     (only direct connections get ConnectionFailedError and retries). So the module
     connects again explicitly, as an app would, and sends no SUBSCRIBE when it does.
     """
-    hub: LocalHubProcess = start_local_hub()
+    hub: HubProcess = start_local_hub()
     async with tutorial_module(hub) as (module, states, patches):
         # Same proxy port after the restart: the client dials the one it was given.
         hub.extra_args = ["--proxy-port", str(hub.proxy_port)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.localhub.test_mqtt_server_support import LogWatch, watch_log
+from tests.localhub.mqtt_support import LogWatch, watch_log
 from twin_explorer.localhub.runtime.watchdog import LoopWatchdog
 
 WATCHDOG_LOG = "twin_explorer.localhub.runtime.watchdog"

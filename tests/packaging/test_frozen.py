@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubfixtures import LocalHubProcess
+from tests.hubfixtures import HubProcess
 from tests.packaging.conftest import ROOT
 
 APP = ROOT / "dist" / "twin-explorer"
@@ -76,9 +76,9 @@ def test_frozen_simulate_help(app_home):
     assert "--connection-string-stdin" in result.stdout
 
 
-class FrozenHub(LocalHubProcess):
-    def command(self) -> list[str]:
-        return [str(FROZEN), *super().command()[3:]]  # drop "python -m twin_explorer"
+class FrozenHub(HubProcess):
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir, executable=[str(FROZEN)])  # not "python -m twin_explorer"
 
 
 def test_frozen_hub_starts_and_stops_cleanly(hub_data_dir):

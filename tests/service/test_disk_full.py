@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.localhub import service_for, start_server
+from tests.hubfixtures import service_for
+from tests.service.localhub import start_server
 from twin_explorer.service import errors as e
 
 # A patch big enough to need fresh pages in the WAL (strings are capped at 4 KB).
@@ -60,7 +61,7 @@ async def test_full_disk_says_so_keeps_reads_and_recovers(small_disk, hub_tls_se
     shutil.copytree(hub_tls_seed, data_dir / "tls")
     caplog.set_level(logging.INFO, logger="twin_explorer.localhub")
     async with start_server(data_dir) as server:
-        service = service_for(server)
+        service = service_for(server, sdk_retries=False)
         try:
             await service.create_device("d1")
             await service.patch_twin("d1", None, {"tags": {"kept": "before"}}, None)

@@ -7,7 +7,7 @@ import json
 import pytest
 import pytest_asyncio
 
-from tests.hubfixtures import hub_server
+from tests.hubfixtures import hub_server, service_for
 from twin_explorer.service.edit_conflict import Choice, Operation
 from twin_explorer.service.editing import Conflicted, EditError, EditSession, Saved
 from twin_explorer.service.hub import HubService
@@ -18,11 +18,7 @@ __all__ = ["hub_server"]
 
 @pytest_asyncio.fixture
 async def service(hub_server):
-    hub = HubService(
-        hub_server.service_connection_string(),
-        ca_cert=str(hub_server.certificates.ca_cert),
-        use_env_proxies=False,
-    )
+    hub = service_for(hub_server)
     await hub.create_device("d1")
     await hub.create_module("d1", "m1")
     await hub.patch_twin(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.gate import Gate
-from tests.service.localhub import QuickService
+from tests.hubfixtures import service_for
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service import errors
 
@@ -29,12 +29,7 @@ async def relayed(hub_server: HubServer):
     )
     # One worker: each worker thread keeps a connection of its own, and which worker
     # takes a call is the pool's choice.
-    service = QuickService(
-        connection_string,
-        ca_cert=str(hub_server.certificates.ca_cert),
-        use_env_proxies=False,
-        max_workers=1,
-    )
+    service = service_for(hub_server, connection_string, sdk_retries=False, max_workers=1)
     try:
         yield relay, service
     finally:

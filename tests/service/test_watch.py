@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.service.localhub import service_for, start_server
+from tests.hubfixtures import service_for
+from tests.service.localhub import start_server
 from tests.ui.conftest import until
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.editing import EditSession, Saved
@@ -39,7 +40,7 @@ async def hub(tmp_path) -> AsyncIterator[HubServer]:
 @pytest_asyncio.fixture
 async def app(hub) -> AsyncIterator[HubService]:
     """The app's own service connection."""
-    service = service_for(hub)
+    service = service_for(hub, sdk_retries=False)
     yield service
     await service.aclose()
 
@@ -47,7 +48,7 @@ async def app(hub) -> AsyncIterator[HubService]:
 @pytest_asyncio.fixture
 async def other(hub) -> AsyncIterator[HubService]:
     """Someone else on the same hub."""
-    service = service_for(hub)
+    service = service_for(hub, sdk_retries=False)
     yield service
     await service.aclose()
 
@@ -270,7 +271,7 @@ async def test_backs_off_while_the_hub_is_away_and_recovers(tmp_path, hub, app, 
     try:
         await until(lambda: watcher.status("d1").state == "watching", what="recovery")
         assert watcher.summary() == "Watching d1 every 0.2 s"
-        other_back = service_for(back)
+        other_back = service_for(back, sdk_retries=False)
         try:
             await other_back.patch_twin("d1", None, {"tags": {"after": "restart"}}, None)
         finally:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.hubfixtures import LocalHubProcess
+from tests.hubfixtures import HubProcess, service_for
 from twin_explorer.service.hub import HubService
 from twin_explorer.simulator import ModuleEvent, SimulatedModule, Transport
 from twin_explorer.twin.events import PatchEvent, PatchStream
@@ -24,30 +24,26 @@ _ids = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def shared_hub(tmp_path_factory) -> Iterator[LocalHubProcess]:
-    hub = LocalHubProcess(tmp_path_factory.mktemp("hub") / "data")
+def shared_hub(tmp_path_factory) -> Iterator[HubProcess]:
+    hub = HubProcess(tmp_path_factory.mktemp("hub") / "data")
     hub.start()
     yield hub
     hub.cleanup()
 
 
 @pytest.fixture
-def hub(shared_hub: LocalHubProcess) -> LocalHubProcess:
+def hub(shared_hub: HubProcess) -> HubProcess:
     return shared_hub
 
 
-def service_for(hub: LocalHubProcess) -> HubService:
-    return HubService(hub.service_connection_string, ca_cert=hub.ca_cert, use_env_proxies=False)
-
-
 @pytest_asyncio.fixture
-async def service(hub: LocalHubProcess) -> AsyncIterator[HubService]:
+async def service(hub: HubProcess) -> AsyncIterator[HubService]:
     svc = service_for(hub)
     yield svc
     await svc.aclose()
 
 
-def transport_for(hub: LocalHubProcess, **options: Any) -> Transport:
+def transport_for(hub: HubProcess, **options: Any) -> Transport:
     options.setdefault("retry_interval", 1)
     return Transport.for_local_hub(hub.ca_cert, hub.mqtt_port, hub.proxy_port, **options)
 
@@ -115,7 +111,7 @@ class Simulation:
 
 
 @pytest_asyncio.fixture
-async def simulate(hub: LocalHubProcess) -> AsyncIterator[Callable[..., Any]]:
+async def simulate(hub: HubProcess) -> AsyncIterator[Callable[..., Any]]:
     """Factory: ``await simulate(connection_string, **options)`` -> a started Simulation."""
     started: list[SimulatedModule] = []
 

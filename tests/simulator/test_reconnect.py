@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 
 from tests.gate import Gate
-from tests.hubfixtures import LocalHubProcess
-from tests.simulator.conftest import Recorder, new_module, service_for
+from tests.hubfixtures import HubProcess, service_for
+from tests.simulator.conftest import Recorder, new_module
 from twin_explorer.simulator import Behaviour, SimulatedModule, Status, Transport, read_ca
 
 
-async def _behind_a_gate(hub: LocalHubProcess, cs: str) -> tuple[SimulatedModule, Recorder, Gate]:
+async def _behind_a_gate(hub: HubProcess, cs: str) -> tuple[SimulatedModule, Recorder, Gate]:
     """An echoing module reaching the hub's proxy through a Gate; started."""
     gate = Gate(("127.0.0.1", hub.proxy_port))
     await gate.start()

@@ -11,8 +11,9 @@ from azure.iot.device.aio import IoTHubModuleClient
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
+from tests.hubfixtures import service_for
 from tests.ui.conftest import until
-from tests.ui.hubwindow import open_window, service_for
+from tests.ui.hubwindow import open_window
 from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.runtime.demo import seed_bulk
 from twin_explorer.service.browse import DeviceRow

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QPushButton
 
+from tests.ui.hub_info import INFO
 from tests.ui.hubwindow import open_window
-from tests.ui.test_hub_details import INFO
 from twin_explorer.ui.hub_details import LocalHubDetailsDialog
 from twin_explorer.ui.shortcuts_dialog import ShortcutsDialog
 

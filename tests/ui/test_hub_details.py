@@ -6,22 +6,9 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QWidget
 
-from twin_explorer.service.local_hub import LocalHubInfo
+from tests.ui.hub_info import INFO, KEY
 from twin_explorer.ui.hub_details import LocalHubDetailsDialog
 from twin_explorer.ui.hub_details.snippets import MASK
-
-KEY = "k" * 44  # as long as a real base64 key
-INFO = LocalHubInfo(
-    hostname="localhost",
-    service_connection_string=(
-        f"HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}"
-    ),
-    ca_cert="/home/someone/.local/share/twin-explorer/hub/tls/ca.pem",
-    rest_port=40001,
-    mqtt_port=40002,
-    proxy_port=40003,
-    data_dir="/home/someone/.local/share/twin-explorer/hub",
-)
 
 
 def _in_sight(widget: QWidget, position: int) -> bool:

@@ -12,8 +12,9 @@ from azure.iot.device.aio import IoTHubModuleClient
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLineEdit
 
+from tests.hubfixtures import service_for
 from tests.ui.conftest import until
-from tests.ui.hubwindow import open_window, service_for
+from tests.ui.hubwindow import open_window
 from twin_explorer.service.browse import ModuleRow
 
 

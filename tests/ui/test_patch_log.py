@@ -21,7 +21,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from tests.service.localhub import service_for, start_server
+from tests.hubfixtures import service_for
+from tests.service.localhub import start_server
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window
 from twin_explorer.localhub.runtime.server import HubServer
@@ -112,10 +113,10 @@ def test_the_log_shows_sent_observed_and_reported_patches(qtbot, qrun, tmp_path)
 
     async def scenario() -> None:
         async with running_hub(tmp_path / "hub") as server:
-            other = service_for(server)
+            other = service_for(server, sdk_retries=False)
             await other.create_device("pump")
             await other.create_module("pump", "ctrl")
-            await window.session.use("Local hub", service_for(server))
+            await window.session.use("Local hub", service_for(server, sdk_retries=False))
             service = window.session.service
             await select_in_tree(window, "pump", "ctrl")
             await until(lambda: window.watch.watcher.watched() == ["pump/ctrl"], what="watch")
@@ -408,9 +409,9 @@ def test_details_and_history_show_what_a_change_did(qtbot, qrun, tmp_path):
 
     async def scenario() -> None:
         async with running_hub(tmp_path / "hub") as server:
-            other = service_for(server)
+            other = service_for(server, sdk_retries=False)
             await other.create_device("valve")
-            await window.session.use("Local hub", service_for(server))
+            await window.session.use("Local hub", service_for(server, sdk_retries=False))
             await select_in_tree(window, "valve")
             await until(lambda: window.history.versions("valve"), what="baseline")
             for position in ("half", "open"):
@@ -490,7 +491,7 @@ def test_pin_and_interval_actions(qtbot, qrun, tmp_path):
 
     async def scenario() -> None:
         async with running_hub(tmp_path / "hub") as server:
-            service = service_for(server)
+            service = service_for(server, sdk_retries=False)
             for name in ("a", "b"):
                 await service.create_device(name)
             await window.session.use("Local hub", service)
@@ -522,9 +523,7 @@ def test_watching_backs_off_while_the_hub_process_is_down(qtbot, qrun, local_hub
     watcher.max_backoff = 1.0
 
     async def scenario() -> None:
-        service = HubService(
-            local_hub.service_connection_string, ca_cert=local_hub.ca_cert, use_env_proxies=False
-        )
+        service = service_for(local_hub)
         await service.create_device("d1")
         await window.session.use("Local hub", service)
         await select_in_tree(window, "d1")
@@ -541,9 +540,7 @@ def test_watching_backs_off_while_the_hub_process_is_down(qtbot, qrun, local_hub
         local_hub.extra_args = ["--rest-port", str(local_hub.rest_port)]  # same address
         await asyncio.to_thread(local_hub.start)
         await until(lambda: status.text() == "Watching d1 every 0.2 s", within=60, what="back")
-        other = HubService(
-            local_hub.service_connection_string, ca_cert=local_hub.ca_cert, use_env_proxies=False
-        )
+        other = service_for(local_hub)
         try:
             await other.patch_twin("d1", None, {"tags": {"back": True}}, None)
             await until(lambda: rows_of(window, Direction.OBSERVED), what="observed again")

@@ -8,6 +8,7 @@ import logging
 
 from PySide6.QtCore import QModelIndex, Qt
 
+from tests.hubfixtures import service_for
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window
 from twin_explorer.service.hub import HubService
@@ -31,7 +32,7 @@ def _window(qtbot) -> MainWindow:
 
 
 async def _open_hub(window: MainWindow, hub) -> HubService:
-    service = HubService(hub.service_connection_string, ca_cert=hub.ca_cert, use_env_proxies=False)
+    service = service_for(hub)
     window.session.local_info = LocalHubInfo.from_json(hub.info)  # as _open_local sets it
     await window.session.use("Local hub", service)
     return service
@@ -73,9 +74,7 @@ def test_simulate_from_the_tree_shows_connected_and_reacts(qtbot, qrun, local_hu
     window.patches.subscribe(logged.append)
 
     async def scenario() -> None:
-        service = HubService(
-            local_hub.service_connection_string, ca_cert=local_hub.ca_cert, use_env_proxies=False
-        )
+        service = service_for(local_hub)
         await service.create_device("ui-dev")
         await service.create_module("ui-dev", "ui-mod")
         await service.aclose()

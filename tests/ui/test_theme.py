@@ -10,7 +10,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QStyleFactory, QWidget
 
-from tests.ui.test_twin_editor_fixtures import START, hub, hub_tls, opened, window
+from tests.ui.editor_fixtures import START, hub, hub_tls, opened, window
 from twin_explorer.service.edit_diff import diff_documents
 from twin_explorer.ui import theme
 from twin_explorer.ui.notice import NoticeBar

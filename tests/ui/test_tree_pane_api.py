@@ -7,8 +7,9 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication, QMenu
 
+from tests.hubfixtures import service_for
 from tests.ui.conftest import until
-from tests.ui.hubwindow import open_window, service_for
+from tests.ui.hubwindow import open_window
 from twin_explorer.ui.tree_pane import TreePane
 
 

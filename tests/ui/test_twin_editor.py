@@ -10,8 +10,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
+from tests.hubfixtures import service_for
 from tests.ui.conftest import until
-from tests.ui.test_twin_editor_fixtures import (
+from tests.ui.editor_fixtures import (
     START,
     connect,
     desired,
@@ -20,12 +21,10 @@ from tests.ui.test_twin_editor_fixtures import (
     hub_tls,
     idle,
     line_of,
-    make_service,
     opened,
     sent,
     window,
 )
-from twin_explorer.service.hub import HubService
 from twin_explorer.twin.events import Direction, Section
 
 __all__ = ["hub", "hub_tls", "sent", "window"]
@@ -231,7 +230,7 @@ def test_an_unreachable_hub_is_a_plain_message(window, hub, qrun):
     dead = hub.core.service_connection_string("iothubowner", f"localhost:{port}")
 
     async def scenario():
-        service = HubService(dead, ca_cert=str(hub.certificates.ca_cert), use_env_proxies=False)
+        service = service_for(hub, dead)
         editor.set_service(service)
         await editor.open_twin("d1")
         text = editor.ui.message.text()
@@ -269,7 +268,7 @@ def test_an_edit_survives_a_change_of_hub_connection(window, hub, qrun):
         assert editor.text_view.toPlainText() == mine and not editor.save_action.isEnabled()
         assert "can be saved only to the hub it came from" in editor.ui.banner.text()
         assert editor.refresh() is None  # a reload would drop the edit: not done
-        await window.session.use("Local hub", make_service(hub))  # the same hub again
+        await window.session.use("Local hub", service_for(hub))  # the same hub again
         assert editor.save_action.isEnabled() and not editor.ui.banner.isVisible()
         editor.save()
         await idle(window)

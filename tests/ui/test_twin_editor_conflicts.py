@@ -7,7 +7,7 @@ import json
 
 from PySide6.QtWidgets import QMessageBox
 
-from tests.ui.test_twin_editor_fixtures import (
+from tests.ui.editor_fixtures import (
     START,
     desired,
     edit,

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from tests.ui.conftest import until
-from tests.ui.test_twin_editor_fixtures import (
+from tests.ui.editor_fixtures import (
     connect,
     desired,
     edit,

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,18 @@ class LocalHubProcess:
         demo: bool = True,
         mqtt_port: int = 8883,
         extra_args: list[str] | None = None,
+        executable: Sequence[str] | None = None,
+        on_stderr: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = data_dir or default_data_dir()
         self.demo = demo
         self.mqtt_port = mqtt_port
         self.extra_args = extra_args or []
+        # How to run ``twin-explorer`` (default: hub_command()), e.g. behind a wrapper.
+        self.executable = list(executable) if executable is not None else hub_command()
+        self.on_stderr = on_stderr  # called with each line the hub writes to stderr
         self.info: LocalHubInfo | None = None
+        self.ready: dict[str, Any] = {}  # the ready line as the hub printed it
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._stderr_tail: list[str] = []
@@ -117,16 +124,24 @@ class LocalHubProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
-    async def start(self) -> LocalHubInfo:
-        args = [
-            *hub_command(),
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        """The child process while started (its pid, exit code, signals), else None."""
+        return self._proc
+
+    def command(self) -> list[str]:
+        """The child's command line."""
+        return [
+            *self.executable,
             *hub_arguments(
                 self.data_dir, mqtt_port=self.mqtt_port, demo=self.demo, extra=self.extra_args
             ),
         ]
+
+    async def start(self) -> LocalHubInfo:
         log.info("starting the local hub in %s", self.data_dir)
         self._proc = await asyncio.create_subprocess_exec(
-            *args,
+            *self.command(),
             stdin=asyncio.subprocess.PIPE,  # never written; closing it stops the hub
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -152,7 +167,8 @@ class LocalHubProcess:
                 + (f":\n{tail}" if tail else " without saying why.")
             )
         try:
-            self.info = LocalHubInfo.from_json(json.loads(line))
+            self.ready = json.loads(line)
+            self.info = LocalHubInfo.from_json(self.ready)
         except (ValueError, KeyError) as exc:
             await self.stop()
             raise LocalHubError(f"The local hub's ready line was not understood ({exc}).") from None
@@ -166,6 +182,8 @@ class LocalHubProcess:
             self._stderr_tail = [*self._stderr_tail[-49:], text]
             if text.startswith(COULD_NOT_START):
                 self._refusal = text[len(COULD_NOT_START) :]
+            if self.on_stderr is not None:
+                self.on_stderr(text)
             log.debug("hub: %s", text)
 
     async def _wait_exit(self) -> int | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.hubfixtures import service_for
 from tests.ui.conftest import until
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.runtime.tls import ensure_certificates
@@ -60,14 +61,6 @@ async def report(hub: HubServer, service: HubService, module: tuple[str, str], p
         await client.shutdown()
 
 
-def make_service(hub: HubServer) -> HubService:
-    return HubService(
-        hub.service_connection_string(),
-        ca_cert=str(hub.certificates.ca_cert),
-        use_env_proxies=False,
-    )
-
-
 @pytest.fixture
 def window(qtbot, qloop, hub) -> MainWindow:
     def before_close(window: MainWindow) -> None:
@@ -93,8 +86,8 @@ def sent(window) -> list[PatchEvent]:
 
 async def connect(window: MainWindow, hub: HubServer) -> HubService:
     """Attach the window to ``hub``; returns a second service: 'someone else'."""
-    await window.session.use("Local hub", make_service(hub))
-    return make_service(hub)
+    await window.session.use("Local hub", service_for(hub))
+    return service_for(hub)
 
 
 START = {"tags": {"site": "lab"}, "properties": {"desired": {"fan": {"speed": 1}, "led": "off"}}}
