@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -128,8 +129,10 @@ class RestClient:
             all_headers["Content-Type"] = "application/json; charset=utf-8"
         all_headers.update(headers or {})
         params = {"api-version": api_version} if api_version else None
+        # A file-like body: aiohttp warns that a large raw bytes body blocks its loop.
+        body = io.BytesIO(data) if isinstance(data, bytes) else data
         async with self.session.request(
-            method, self.base_url + path, data=data, headers=all_headers, params=params
+            method, self.base_url + path, data=body, headers=all_headers, params=params
         ) as response:
             return response.status, response.headers, await response.read()
 

@@ -53,6 +53,28 @@ class Person:
 
     def __init__(self, window: QWidget) -> None:
         self.window = window
+        self._front: QWidget | None = None  # the window last asked to come to the front
+
+    def _bring_to_front(self, widget: QWidget) -> None:
+        """A click on a window behind another one brings it to the front, keys then go there.
+
+        Activation is the window system's answer, delivered when the loop next runs (the
+        harness never runs the loop inside the caller's task); ``press`` checks it came."""
+        window = widget.window()
+        if QApplication.activeWindow() is not window:
+            window.raise_()
+            window.activateWindow()
+            self._front = window  # until it is activated (its first activeChanged)
+            window.windowHandle().activeChanged.connect(
+                self._arrived, Qt.ConnectionType.SingleShotConnection
+            )
+
+    def _arrived(self) -> None:
+        self._front = None
+
+    async def in_front(self, within: float = 5.0) -> None:
+        """Wait until the window last clicked is the active one (for keys right after)."""
+        await until(lambda: self._front is None, within, "the window in front")
 
     # -- finding what is on screen -------------------------------------------------------
 
@@ -146,7 +168,7 @@ class Person:
 
     def click_widget(self, widget: QWidget, pos: QPoint | None = None) -> None:
         self._reachable(widget)
-        _bring_to_front(widget)
+        self._bring_to_front(widget)
         at = pos if pos is not None else widget.rect().center()
         QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
 
@@ -170,6 +192,10 @@ class Person:
         elif modal is not None:  # keys go to the dialog in front, as on a real desktop
             target = modal.focusWidget() or modal
         else:
+            front = self._front
+            if front is not None and front.isVisible():
+                # The keys would go to the window behind, and its shortcuts would not match.
+                raise Blocked(f"{front.windowTitle()!r} is not in front yet: await in_front()")
             target = QApplication.focusWidget() or self.window
         QTest.keySequence(target, QKeySequence(keys))
 
@@ -201,7 +227,7 @@ class Person:
                     Qt.KeyboardModifier.NoModifier,
                     menu.actionGeometry(action).center(),
                 )
-                _bring_to_front(self.window)  # the closed menu hands the keyboard back
+                self._bring_to_front(self.window)  # the closed menu hands the keyboard back
                 return
             actions = menu.actions()
         raise AssertionError(f"{' → '.join(path)} is a menu, not an item")
@@ -228,7 +254,7 @@ class Person:
         index = combo.findText(option, Qt.MatchFlag.MatchStartsWith)
         assert index >= 0, f"{option!r} is not offered in {label!r}"
         self._reachable(combo)
-        _bring_to_front(combo)
+        self._bring_to_front(combo)
         combo.setFocus(Qt.FocusReason.TabFocusReason)  # tabbed to, then the arrow keys
         QTest.keyClick(combo, Qt.Key.Key_Home)
         for _ in range(index):
@@ -267,17 +293,6 @@ class Person:
 
     async def wait_to_see(self, text: str, within: float = 15.0) -> None:
         await until(lambda: self.sees(text), within, f"the window to show {text!r}")
-
-
-def _bring_to_front(widget: QWidget) -> None:
-    """A click on a window behind another one brings it to the front, keys then go there."""
-    window = widget.window()
-    if QApplication.activeWindow() is not window:
-        window.raise_()
-        window.activateWindow()
-        # At once, as a window manager would (no processEvents here: it would run the
-        # loop's other tasks inside the caller's task).
-        QApplication.setActiveWindow(window)
 
 
 def _describe(widget: QWidget) -> str:
