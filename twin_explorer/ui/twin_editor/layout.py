@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.ui import theme
+from twin_explorer.ui.elided_label import ElidedLabel
 from twin_explorer.ui.twin_editor.code_view import CodeView
 from twin_explorer.ui.twin_editor.conflict_view import ConflictView
 from twin_explorer.ui.twin_editor.diff_view import SideBySideView
@@ -48,12 +49,12 @@ class EditorLayout:
     """Builds the widgets of a ``TwinEditor`` onto ``owner``."""
 
     def __init__(self, owner: QWidget) -> None:
-        self.title = QLabel("")
+        # One line: elided in the middle, whole in the tooltip; the identity goes first.
+        self.title = ElidedLabel("")
         self.title.setObjectName("twinTitle")
-        self.info = QLabel("")
+        self.info = ElidedLabel("", leftover=True)
         self.info.setObjectName("twinInfo")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.info.setWordWrap(True)
         self.header = QHBoxLayout()
         self.header.addWidget(self.title)
         self.header.addWidget(self.info, 1)
