@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -42,7 +42,6 @@ from twin_explorer.ui.tree_pane import TreePane
 from twin_explorer.ui.twin_editor import TwinEditor
 from twin_explorer.ui.window_actions import (
     METHOD,
-    QUERY,
     REFRESH,
     SAVE,
     SIMULATE,
@@ -56,6 +55,10 @@ MENU_TITLES = ("&File", "&Hub", "&Twin", "&Module", "&View", "&Help")
 TREE_MIN_WIDTH = 220
 EDITOR_MIN_WIDTH = 360
 EDITOR_MIN_LINES = 5  # a floor for small screens; a normal window leaves it far more
+# The most of the height below the toolbar the bottom docks (patch log, simulated
+# modules) take when the window is resized or one of them is shown: the editor is the
+# window's work area. Dragging the dock's edge still makes it as tall as wanted.
+BOTTOM_DOCK_SHARE = 0.38
 
 
 def editor_min_height(editor: QWidget) -> int:
@@ -177,6 +180,11 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.log_pane, self.simulators)
         self.log_pane.raise_()
         self.session.serviceChanged.connect(self.simulators.set_service)
+        # Bottom docks yield to the editor when the window shrinks or one is shown.
+        self._room_timer = QTimer(self, singleShot=True, interval=0)
+        self._room_timer.timeout.connect(self.keep_editor_room)
+        for dock in (self.log_pane, self.simulators):
+            dock.visibilityChanged.connect(self._dock_shown)
         self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
         self.identity.identity_actions.append(self.simulators.simulate_action)
         self.add_shutdown_step(self.simulators.aclose)
@@ -265,6 +273,17 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         self.menus["File"].addAction(quit_action)
 
+        # The frequent actions; the query box is its own control beside the tree, so
+        # Query Devices stays in the Hub menu (Ctrl+L) rather than the toolbar.
+        self.toolbar = build_toolbar(
+            self,
+            [
+                (self.refresh_action, REFRESH, "Refresh"),
+                (self.editor.save_action, SAVE, "Save Twin"),
+                (self.simulators.simulate_action, SIMULATE, "Simulate"),
+                (self.identity.method, METHOD, "Invoke Method"),
+            ],
+        )
         view = self.menus["View"]
         self.pane_toggles: list[QAction] = []
         for pane, label in ((self.tree_pane, "Device &Tree"), (self.editor_pane, "Twin &Editor")):
@@ -281,6 +300,7 @@ class MainWindow(QMainWindow):
             view.addAction(toggle)
         view.addAction(show_simulators)
         view.addSeparator()
+        view.addAction(self.toolbar.toggleViewAction())
         reset = QAction("&Reset Layout", self)
         reset.setObjectName("resetLayout")
         reset.triggered.connect(self.reset_layout)
@@ -299,16 +319,6 @@ class MainWindow(QMainWindow):
         about_qt.triggered.connect(QApplication.aboutQt)
         self.menus["Help"].addAction(about_qt)
         self.patch_log_actions = add_menu_actions(self)  # File/Twin/View: log and watching
-        self.toolbar = build_toolbar(
-            self,
-            [
-                (self.refresh_action, REFRESH, "Refresh"),
-                (self.query_action, QUERY, "Query"),
-                (self.editor.save_action, SAVE, "Save Twin"),
-                (self.simulators.simulate_action, SIMULATE, "Simulate"),
-                (self.identity.method, METHOD, "Invoke Method"),
-            ],
-        )
         name_shortcuts_in_tooltips(self)
 
     def _default_geometry(self) -> None:
@@ -361,6 +371,31 @@ class MainWindow(QMainWindow):
         width, height = self.width(), self.height()
         self.main_splitter.setSizes([width // 3, width - width // 3])
         self.resizeDocks([self.log_pane], [height // 4], Qt.Orientation.Vertical)
+
+    def keep_editor_room(self) -> None:
+        """Shrink the bottom docks to ``BOTTOM_DOCK_SHARE`` of the height they share with
+        the editor, if they take more."""
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        docks = [
+            dock
+            for dock in (self.log_pane, self.simulators)
+            if dock.isVisible() and not dock.isFloating() and self.dockWidgetArea(dock) == bottom
+        ]
+        if not docks:
+            return
+        taken = max(dock.height() for dock in docks)
+        most = int((self.centralWidget().height() + taken) * BOTTOM_DOCK_SHARE)
+        if taken > most:
+            self.resizeDocks([docks[0]], [most], Qt.Orientation.Vertical)
+
+    @Slot(bool)
+    def _dock_shown(self, shown: bool) -> None:
+        if shown:
+            self._room_timer.start()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._room_timer.start()  # once the new size is laid out
 
     def _update_hub_details(self) -> None:
         session = self.session

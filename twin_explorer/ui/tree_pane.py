@@ -7,12 +7,10 @@ import logging
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -50,8 +48,6 @@ class TreePane(QWidget):
             "Query, e.g. SELECT * FROM devices WHERE tags.site = 'lab'"
         )
         self.query_edit.setClearButtonEnabled(True)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setObjectName("refreshTree")
 
         self.model = DeviceTreeModel(self)
         self.view = QTreeView()
@@ -80,10 +76,7 @@ class TreePane(QWidget):
         layout = QVBoxLayout(self)
         theme.pane_layout(layout, margins=True)
         layout.addWidget(QLabel("<b>Devices and modules</b>"))
-        row = QHBoxLayout()
-        row.addWidget(self.filter_edit, 1)
-        row.addWidget(self.refresh_button)
-        layout.addLayout(row)
+        layout.addWidget(self.filter_edit)  # Refresh is the window's (toolbar, Hub menu, F5)
         layout.addWidget(self.query_edit)
         layout.addWidget(self.busy)
         layout.addWidget(self.view, 1)
@@ -96,7 +89,6 @@ class TreePane(QWidget):
         self.filter_edit.textChanged.connect(self._filter_timer.start)
         self.query_edit.returnPressed.connect(self.reload)
         self.query_edit.textChanged.connect(self._query_cleared)
-        self.refresh_button.clicked.connect(self.reload)
         self.model.loadingChanged.connect(self._loading)
         self.model.pageLoaded.connect(self._update_summary)
         self.model.pageLoaded.connect(self._log_first_rows)

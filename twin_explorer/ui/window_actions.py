@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QIcon
-from PySide6.QtWidgets import QMainWindow, QStyle, QToolBar
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QToolBar
 
+from twin_explorer.ui import icons, theme
 from twin_explorer.ui.shortcuts_dialog import plain, shortcut_text
 
-# What the toolbar shows: (theme icon, the style's icon when the theme has none, label).
-Icon = tuple[str, QStyle.StandardPixmap]
-REFRESH: Icon = ("view-refresh", QStyle.StandardPixmap.SP_BrowserReload)
-SAVE: Icon = ("document-save", QStyle.StandardPixmap.SP_DialogSaveButton)
-SIMULATE: Icon = ("media-playback-start", QStyle.StandardPixmap.SP_MediaPlay)
-METHOD: Icon = ("system-run", QStyle.StandardPixmap.SP_CommandLink)
-QUERY: Icon = ("edit-find", QStyle.StandardPixmap.SP_FileDialogContentsView)
+# What the toolbar shows: a glyph of ``icons`` and a label.
+REFRESH = "refresh"
+SAVE = "save"
+SIMULATE = "play"
+METHOD = "method"
+QUERY = "query"
 
 
-def icon(window: QMainWindow, which: Icon) -> QIcon:
-    theme, standard = which
-    return QIcon.fromTheme(theme, window.style().standardIcon(standard))
-
-
-def build_toolbar(window: QMainWindow, entries: list[tuple[QAction, Icon, str]]) -> QToolBar:
-    """A toolbar of the frequent actions (the same QActions as the menus)."""
+def build_toolbar(window: QMainWindow, entries: list[tuple[QAction, str, str]]) -> QToolBar:
+    """A toolbar of the frequent actions (the same QActions as the menus); its icons
+    are painted again in the new colours when the palette changes."""
     bar = QToolBar("Main Toolbar", window)
     bar.setObjectName("mainToolBar")
     bar.setMovable(False)
     bar.setIconSize(QSize(18, 18))
     bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-    for action, which, label in entries:
-        action.setIcon(icon(window, which))
+    bar.toggleViewAction().setText("&Toolbar")
+    bar.toggleViewAction().setToolTip("Show or hide the toolbar")
+
+    def paint_icons() -> None:
+        for action, glyph, _label in entries:
+            action.setIcon(icons.icon(glyph))
+
+    paint_icons()
+    theme.on_change(bar, paint_icons)
+    for action, _glyph, label in entries:
         action.setIconText(label)
         bar.addAction(action)
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
