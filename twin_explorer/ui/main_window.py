@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -31,6 +31,7 @@ from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui import theme, window_state
 from twin_explorer.ui.about import AboutDialog
 from twin_explorer.ui.connections_dialog import ConnectionsDialog
+from twin_explorer.ui.dock_room import DockRoom
 from twin_explorer.ui.hub_details import LocalHubDetailsDialog
 from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.identity_actions import IdentityActions
@@ -55,10 +56,6 @@ MENU_TITLES = ("&File", "&Hub", "&Twin", "&Module", "&View", "&Help")
 TREE_MIN_WIDTH = 220
 EDITOR_MIN_WIDTH = 360
 EDITOR_MIN_LINES = 5  # a floor for small screens; a normal window leaves it far more
-# The most of the height below the toolbar the bottom docks (patch log, simulated
-# modules) take when the window is resized or one of them is shown: the editor is the
-# window's work area. Dragging the dock's edge still makes it as tall as wanted.
-BOTTOM_DOCK_SHARE = 0.38
 
 
 def editor_min_height(editor: QWidget) -> int:
@@ -180,11 +177,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.log_pane, self.simulators)
         self.log_pane.raise_()
         self.session.serviceChanged.connect(self.simulators.set_service)
-        # Bottom docks yield to the editor when the window shrinks or one is shown.
-        self._room_timer = QTimer(self, singleShot=True, interval=0)
-        self._room_timer.timeout.connect(self.keep_editor_room)
-        for dock in (self.log_pane, self.simulators):
-            dock.visibilityChanged.connect(self._dock_shown)
+        self.dock_room = DockRoom(self, [self.log_pane, self.simulators])  # editor first
         self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
         self.identity.identity_actions.append(self.simulators.simulate_action)
         self.add_shutdown_step(self.simulators.aclose)
@@ -371,31 +364,6 @@ class MainWindow(QMainWindow):
         width, height = self.width(), self.height()
         self.main_splitter.setSizes([width // 3, width - width // 3])
         self.resizeDocks([self.log_pane], [height // 4], Qt.Orientation.Vertical)
-
-    def keep_editor_room(self) -> None:
-        """Shrink the bottom docks to ``BOTTOM_DOCK_SHARE`` of the height they share with
-        the editor, if they take more."""
-        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
-        docks = [
-            dock
-            for dock in (self.log_pane, self.simulators)
-            if dock.isVisible() and not dock.isFloating() and self.dockWidgetArea(dock) == bottom
-        ]
-        if not docks:
-            return
-        taken = max(dock.height() for dock in docks)
-        most = int((self.centralWidget().height() + taken) * BOTTOM_DOCK_SHARE)
-        if taken > most:
-            self.resizeDocks([docks[0]], [most], Qt.Orientation.Vertical)
-
-    @Slot(bool)
-    def _dock_shown(self, shown: bool) -> None:
-        if shown:
-            self._room_timer.start()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._room_timer.start()  # once the new size is laid out
 
     def _update_hub_details(self) -> None:
         session = self.session

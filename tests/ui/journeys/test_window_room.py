@@ -1,5 +1,6 @@
 """The editor stays usable when the bottom docks open, at a small and a large size, and
-when the window is made small or large with them open."""
+when the window is made small or large with them open; made large again, the docks get
+their share of the height back."""
 
 from __future__ import annotations
 
@@ -57,7 +58,12 @@ def test_simulated_modules_leave_the_editor_room_and_the_header_one_line(person,
         person.click("Simulate")  # the toolbar: the Simulated Modules dock comes forward
         await person.wait_to_see("Connected")
         await _editor_is_usable(person, first)
+        dock = person.pane("Simulated Modules")
+        share = dock.height() / window.height()
         window.resize(*then)  # with the dock open
         await _editor_is_usable(person, then)
+        window.resize(*first)  # and back: the dock gets its share of the height again
+        await _editor_is_usable(person, first)
+        await until(lambda: dock.height() / window.height() >= share - 0.02, 5, "the dock back")
 
     qrun(journey(), timeout=90)
