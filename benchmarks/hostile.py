@@ -168,8 +168,8 @@ async def slowloris(port: int, context: ssl.SSLContext, stop: asyncio.Event) -> 
 
 
 async def long_ids(port: int, context: ssl.SSLContext, stop: asyncio.Event) -> int:
-    from twin_explorer.localhub.mqtt.codec import encode
-    from twin_explorer.localhub.mqtt.packets import Connect
+    from twin_explorer.localhub.protocols.mqtt.codec import encode
+    from twin_explorer.localhub.protocols.mqtt.packets import Connect
 
     packet = encode(Connect(client_id=LONG_ID, username="x", password=b"nope"))
     sent = 0

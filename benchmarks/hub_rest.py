@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.hubfixtures import LocalHubProcess, auth_header  # noqa: E402
-from twin_explorer.localhub.demo import seed_bulk  # noqa: E402
-from twin_explorer.localhub.hub import HubCore  # noqa: E402
+from twin_explorer.localhub.core.hub import HubCore  # noqa: E402
+from twin_explorer.localhub.runtime.demo import seed_bulk  # noqa: E402
 
 DEVICE, MODULE = "bench-device", "bench-module"
 TWIN_PATH = f"/twins/{DEVICE}/modules/{MODULE}?api-version=2021-04-12"

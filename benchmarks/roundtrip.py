@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.hubfixtures import LocalHubProcess, auth_header  # noqa: E402
-from twin_explorer.localhub.hub import HubCore  # noqa: E402
+from twin_explorer.localhub.core.hub import HubCore  # noqa: E402
 
 ROUND_DEVICE, ROUND_MODULE = "rt-device", "rt-module"
 MODULES_PER_DEVICE = 10

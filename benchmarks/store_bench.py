@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twin_explorer.localhub.demo import seed_bulk
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.runtime.demo import seed_bulk
 
 
 def _timed(fn: Callable[[], object], runs: int) -> list[float]:

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from twin_explorer.localhub.server import HubServer
-from twin_explorer.localhub.tls import ensure_certificates
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.runtime.tls import ensure_certificates
 from twin_explorer.service.local_hub import hub_arguments, hub_command
 
 # The keys of the ``hub`` command's ready line (HubServer.ready_info).

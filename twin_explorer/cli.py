@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _subcommands():
     """Each subcommand module offers ``add_parser(subparsers)`` and sets ``func``."""
     from twin_explorer.connection import cli as connections_cli
-    from twin_explorer.localhub import cli as hub_cli
+    from twin_explorer.localhub.runtime import cli as hub_cli
     from twin_explorer.simulator import cli as simulate_cli
 
     return [hub_cli.add_parser, connections_cli.add_parser, simulate_cli.add_parser]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.core.hub import HubCore
 
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 

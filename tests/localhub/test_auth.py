@@ -12,9 +12,9 @@ from twin_explorer.connection.sas import (
     generate_service_token,
 )
 from twin_explorer.connection.strings import parse
-from twin_explorer.localhub.auth import Identity, Right
+from twin_explorer.localhub.core.auth import Identity, Right
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import AuthError, HubError
-from twin_explorer.localhub.hub import HubCore
 
 USERNAME = (
     "localhost/{}/?api-version=2019-10-01&DeviceClientType=azure-iot-device-iothub-py%2F2.14.0"

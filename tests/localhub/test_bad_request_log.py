@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from twin_explorer.localhub.rest.bad_requests import BadRequestLog
+from twin_explorer.localhub.transports.rest.bad_requests import BadRequestLog
 
 MALFORMED = [
     b"GET /devices HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",  # bad header line
@@ -78,7 +78,7 @@ def _malformed_record() -> logging.LogRecord:
 def test_the_warning_comes_once_per_interval_and_counts_the_rest(caplog) -> None:
     clock = Clock()
     log = BadRequestLog(interval=60, clock=clock)
-    caplog.set_level(logging.WARNING, "twin_explorer.localhub.rest.bad_requests")
+    caplog.set_level(logging.WARNING, "twin_explorer.localhub.transports.rest.bad_requests")
     for _ in range(5):
         assert log.filter(_malformed_record()) is False
     clock.now = 61

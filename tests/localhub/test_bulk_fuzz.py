@@ -9,9 +9,9 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twin_explorer.localhub.bulk_registry import MAX_BULK_DEVICES, ImportMode
+from twin_explorer.localhub.core.bulk_registry import MAX_BULK_DEVICES, ImportMode
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.hub import HubCore
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),

@@ -21,8 +21,8 @@ from tests.localhub.test_mqtt_server_support import (
     ThreadedHub,
     watch_log,
 )
-from twin_explorer.localhub.mqtt.codec import encode, encode_remaining_length
-from twin_explorer.localhub.mqtt.packets import Connect, Publish, Subscribe
+from twin_explorer.localhub.protocols.mqtt.codec import encode, encode_remaining_length
+from twin_explorer.localhub.protocols.mqtt.packets import Connect, Publish, Subscribe
 
 RAW_ID = ("robust", "raw")
 

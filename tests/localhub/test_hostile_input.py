@@ -16,7 +16,7 @@ from tests.localhub.test_mqtt_server_support import (
     watch_log,
 )
 from twin_explorer.connection.redact import RedactingFilter
-from twin_explorer.localhub.mqtt.packets import (
+from twin_explorer.localhub.protocols.mqtt.packets import (
     Connack,
     Connect,
     Pingreq,

@@ -141,7 +141,7 @@ def test_the_hub_command_never_imports_qt():
         """
         import sys
         from twin_explorer.cli import build_parser
-        import twin_explorer.localhub.server
+        import twin_explorer.localhub.runtime.server
         args = build_parser().parse_args(["hub", "--rest-port", "0", "--mqtt-port", "off"])
         assert args.mqtt_port is None and args.rest_port == 0 and args.func
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "qasync"))

@@ -19,8 +19,8 @@ import pytest
 from azure.iot.device import IoTHubModuleClient, ProxyOptions
 
 from tests.hubfixtures import LocalHubProcess, auth_header
-from twin_explorer.localhub.listeners import Limits
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.transports.listeners import Limits
 
 SHORT = ["--handshake-timeout", "1", "--header-timeout", "1", "--idle-timeout", "2"]
 GRACE = 4.0  # seconds past a timeout within which the socket must be gone
@@ -147,7 +147,7 @@ def test_more_idle_sockets_than_the_cap_leave_sdk_clients_served(limited_hub):
     said = hub.stderr_tail(200_000)
     assert "Too many open files" not in said and "Traceback" not in said
     assert "ERROR" not in said, said[-3000:]
-    gate_lines = [line for line in said.splitlines() if "localhub.listeners" in line]
+    gate_lines = [line for line in said.splitlines() if "localhub.transports.listeners" in line]
     assert len(gate_lines) == 1 and "the limit" in gate_lines[0]  # the cap: said once
     assert hub.running
 

@@ -20,7 +20,13 @@ from tests.localhub.test_mqtt_server_support import (
     watch_log,
 )
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.mqtt.packets import Connack, Pingreq, Pingresp, Puback, Publish
+from twin_explorer.localhub.protocols.mqtt.packets import (
+    Connack,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Publish,
+)
 
 DESIRED = "$iothub/twin/PATCH/properties/desired/#"
 METHODS = "$iothub/methods/POST/#"
@@ -368,7 +374,7 @@ def test_a_client_that_does_not_read_is_dropped_not_buffered(tmp_path: Path) -> 
 
 
 def invoke(hub: ThreadedHub, *args: Any) -> Future:
-    return asyncio.run_coroutine_threadsafe(hub.mqtt.invoke_method(*args), hub.loop)
+    return asyncio.run_coroutine_threadsafe(hub.server.core.methods.invoke_method(*args), hub.loop)
 
 
 def test_method_round_trip(hub: ThreadedHub) -> None:
@@ -427,7 +433,7 @@ def test_close_fails_pending_calls_and_ends_every_connection(tmp_path: Path) -> 
             assert error.value.status == 503
             assert client.closed_by_hub()
             assert hub.mqtt.connection_count == 0
-            assert hub.mqtt.methods.pending_count == 0
+            assert hub.server.core.methods.pending_count == 0
     finally:
         hub.close()
 

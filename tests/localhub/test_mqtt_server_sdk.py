@@ -34,10 +34,10 @@ from tests.localhub.test_mqtt_server_support import (
     watch_log,
 )
 from twin_explorer.connection.sas import generate_key
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.mqtt_server import MqttServer
-from twin_explorer.localhub.proxy import ConnectProxy, hub_routes
-from twin_explorer.localhub.tls import ensure_certificates, server_context
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.runtime.proxy import ConnectProxy, hub_routes
+from twin_explorer.localhub.runtime.tls import ensure_certificates, server_context
+from twin_explorer.localhub.transports.mqtt.server import MqttServer
 
 __all__ = ["mqtt_hub"]  # the fixture
 

@@ -26,13 +26,19 @@ from azure.iot.device import ProxyOptions
 from azure.iot.device.aio import IoTHubDeviceClient, IoTHubModuleClient
 
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.mqtt.codec import Decoder, encode
-from twin_explorer.localhub.mqtt.packets import Connack, Connect, Packet, Publish, Subscribe
-from twin_explorer.localhub.mqtt_server import MqttServer
-from twin_explorer.localhub.server import HubServer
-from twin_explorer.localhub.tls import client_context
+from twin_explorer.localhub.protocols.mqtt.codec import Decoder, encode
+from twin_explorer.localhub.protocols.mqtt.packets import (
+    Connack,
+    Connect,
+    Packet,
+    Publish,
+    Subscribe,
+)
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.runtime.tls import client_context
+from twin_explorer.localhub.transports.mqtt.server import MqttServer
 
 TIMEOUT = 20.0
 T = TypeVar("T")
@@ -248,9 +254,11 @@ def watch_log(*names: str) -> Iterator[LogWatch]:
 
 
 SERVER_LOGS = (
-    "twin_explorer.localhub.mqtt_server",
-    "twin_explorer.localhub.device_sessions",
-    "twin_explorer.localhub.direct_methods",
+    "twin_explorer.localhub.transports.mqtt.server",
+    "twin_explorer.localhub.transports.mqtt.link",
+    "twin_explorer.localhub.core.methods",
+    "twin_explorer.localhub.core.presence",
+    "twin_explorer.localhub.core.device_ops",
 )
 
 

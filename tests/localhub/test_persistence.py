@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.localhub.conftest import sas_body
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.store import MIGRATIONS, Store
+from twin_explorer.localhub.store.sqlite import MIGRATIONS, Store
 
 
 def test_close_and_reopen_keeps_everything(hub_dir: Path) -> None:
@@ -68,7 +68,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from twin_explorer.localhub.hub import HubCore
+    from twin_explorer.localhub.core.hub import HubCore
 
     core = HubCore.open(Path(sys.argv[1]))
     core.put_device("crash", {"authentication": {"type": "sas"}}, None)

@@ -19,14 +19,14 @@ import socks
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin_explorer.localhub.proxy import (
+from twin_explorer.localhub.runtime.proxy import (
     ConnectProxy,
     ConnectRequest,
     ProxyRequestError,
     hub_routes,
     parse_connect_request,
 )
-from twin_explorer.localhub.tls import CertPaths, ensure_certificates, server_context
+from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, server_context
 
 TIMEOUT = 10
 

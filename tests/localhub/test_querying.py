@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.localhub.conftest import sas_body
-from twin_explorer.localhub.demo import seed_bulk
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.runtime.demo import seed_bulk
 
 
 @pytest.fixture

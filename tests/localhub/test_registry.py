@@ -7,9 +7,9 @@ import base64
 import pytest
 
 from tests.localhub.conftest import sas_body
-from twin_explorer.localhub.base import RemovalReason
+from twin_explorer.localhub.core.context import RemovalReason
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.hub import HubCore
 
 KEY_A = base64.b64encode(b"a" * 32).decode()
 KEY_B = base64.b64encode(b"b" * 32).decode()

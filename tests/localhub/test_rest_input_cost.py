@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.linear import assert_linear_async
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.rest.wire import parse_json
+from twin_explorer.localhub.transports.rest.wire import parse_json
 
 DEVICE = {"deviceId": "d1", "status": "enabled", "authentication": {"type": "sas"}}
 pytestmark = pytest.mark.timeout(300)

@@ -9,7 +9,7 @@ import ssl
 
 import pytest
 
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.core.hub import HubCore
 
 JSON_TYPE = "application/json; charset=utf-8"
 DEVICE = {"deviceId": "d1", "authentication": {"type": "sas", "symmetricKey": {}}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from typing import Any
@@ -18,24 +19,26 @@ from tests.hubfixtures import (
     trusting_registry_manager,
 )
 from twin_explorer import __version__
-from twin_explorer.localhub.errors import HubError, gateway_timeout
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.core.auth import Identity
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.runtime.server import HubServer
 
 
 class FakeMqtt:
-    """Stands in for the MQTT server: a real listener that serves nothing, and a method
-    invoker whose answers the test scripts."""
+    """Stands in for the MQTT server: a real listener that serves nothing, and devices
+    that join the core's presence and answer method requests as the test scripts."""
+
+    name = "MQTT"
+    iothub_port = 8883
 
     def __init__(self, core: HubCore, tls: Any) -> None:
         self.core, self.tls = core, tls
         self.calls: list[tuple] = []
-        self.answer: tuple[int, Any] | HubError = (200, {"ok": True})
+        self.answer: tuple[int, Any] = (200, {"ok": True})
         self.block = False
         self.server: asyncio.Server | None = None
         self.closed = False
         self.called = asyncio.Event()
-        self.cancelled = asyncio.Event()
 
     async def start(self, host: str, port: int) -> int:
         self.server = await asyncio.start_server(lambda r, w: w.close(), host, port)
@@ -47,20 +50,42 @@ class FakeMqtt:
             self.server.close()
             await self.server.wait_closed()
 
-    async def invoke_method(
-        self, device_id, module_id, name, payload, response_timeout, connect_timeout
-    ):
-        self.calls.append((device_id, module_id, name, payload, response_timeout, connect_timeout))
-        self.called.set()
-        if self.block:
-            try:
-                await asyncio.Event().wait()  # a device that never answers
-            except asyncio.CancelledError:
-                self.cancelled.set()
-                raise
-        if isinstance(self.answer, HubError):
-            raise self.answer
-        return self.answer
+    def connect(self, device_id: str, module_id: str | None = None) -> None:
+        self.core.presence.connect(
+            Identity(device_id, module_id), _FakeDevice(self, device_id, module_id)
+        )
+
+
+class _FakeDevice:
+    """A delivery target: records method requests and answers them through the core."""
+
+    accepts_methods = True
+
+    def __init__(self, fake: FakeMqtt, device_id: str, module_id: str | None) -> None:
+        self.fake, self.identity = fake, Identity(device_id, module_id)
+
+    def deliver_method(self, name: str, rid: str, payload: bytes) -> bool:
+        fake = self.fake
+        fake.calls.append(
+            (self.identity.device_id, self.identity.module_id, name, json.loads(payload))
+        )
+        fake.called.set()
+        if not fake.block:
+            status, body = fake.answer
+            devices = fake.core.devices
+            asyncio.get_running_loop().call_soon(
+                devices.method_response, self.identity, rid, status, json.dumps(body).encode()
+            )
+        return True
+
+    def deliver_desired(self, patch: dict) -> None:
+        pass
+
+    def deliver_c2d(self, message: Any) -> bool:
+        return False
+
+    def close(self, reason: str) -> None:
+        pass
 
 
 def _fake_factory(store: list[FakeMqtt]):
@@ -70,6 +95,13 @@ def _fake_factory(store: list[FakeMqtt]):
         return fake
 
     return factory
+
+
+async def until_true(condition: Any) -> None:
+    """Wait (at most 10 s) for a condition nothing signals."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - the core has no event for it
+            await asyncio.sleep(0.01)
 
 
 def _other_tasks() -> set[asyncio.Task]:
@@ -114,6 +146,7 @@ async def test_close_ends_live_connections_and_pending_method_calls(hub_data_dir
     )
     await hub.start()
     hub.core.put_device("d1", {"deviceId": "d1"}, None)
+    fakes[0].connect("d1")
     fakes[0].block = True
     client = RestClient.for_server(hub)
     try:
@@ -139,6 +172,7 @@ async def test_a_caller_that_gives_up_ends_the_method_wait(hub_data_dir):
         hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=None, mqtt_factory=_fake_factory(fakes)
     ) as hub:
         hub.core.put_device("d1", {"deviceId": "d1"}, None)
+        fakes[0].connect("d1")
         fakes[0].block = True
         client = RestClient.for_server(hub)
         try:
@@ -147,7 +181,7 @@ async def test_a_caller_that_gives_up_ends_the_method_wait(hub_data_dir):
             )
             await asyncio.wait_for(fakes[0].called.wait(), 10)
             call.cancel()  # closes the client's connection mid-request
-            await asyncio.wait_for(fakes[0].cancelled.wait(), 10)
+            await until_true(lambda: hub.core.methods.pending_count == 0)
         finally:
             await client.close()
         # The hub itself carries on.
@@ -166,6 +200,8 @@ async def test_method_invoker_seam(hub_data_dir):
 
         await asyncio.to_thread(rm.create_device_with_sas, "d1", None, None, "enabled")
         await asyncio.to_thread(rm.create_module_with_sas, "d1", "m1", None, None, None)
+        fake.connect("d1")
+        fake.connect("d1", "m1")
         fake.answer = (201, {"rebooted": True})
         result = await asyncio.to_thread(
             rm.invoke_device_module_method,
@@ -174,9 +210,9 @@ async def test_method_invoker_seam(hub_data_dir):
             CloudToDeviceMethod(method_name="reboot", payload={"in": 5}),
         )
         assert (result.status, result.payload) == (201, {"rebooted": True})
-        assert fake.calls[-1] == ("d1", "m1", "reboot", {"in": 5}, 30, 0)
+        assert fake.calls[-1] == ("d1", "m1", "reboot", {"in": 5})
 
-        fake.answer = gateway_timeout()
+        fake.block = True  # no answer within the response timeout
         method = CloudToDeviceMethod(
             method_name="slow",
             payload=None,
@@ -192,7 +228,7 @@ async def test_method_invoker_seam(hub_data_dir):
         assert response.headers["iothub-errorcode"] == "GatewayTimeout"
         assert '\\"errorCode\\":504101' in response.text
         assert '\\"timeout\\":\\"00:00:07\\"' in response.text
-        assert fake.calls[-1] == ("d1", None, "slow", "", 7, 2)  # the SDK sends "" for None
+        assert fake.calls[-1] == ("d1", None, "slow", "")  # the SDK sends "" for None
 
 
 async def test_busy_ports_fall_back_to_os_chosen(hub_data_dir, caplog):
@@ -200,7 +236,7 @@ async def test_busy_ports_fall_back_to_os_chosen(hub_data_dir, caplog):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        caplog.set_level(logging.WARNING, logger="twin_explorer.localhub.server")
+        caplog.set_level(logging.WARNING, logger="twin_explorer.localhub.runtime.server")
         async with HubServer(
             hub_data_dir(), rest_port=busy, mqtt_port=None, proxy_port=busy
         ) as hub:
@@ -256,16 +292,3 @@ async def test_demo_data_is_seeded_once(hub_data_dir):
     ) as hub:
         ids = [device["deviceId"] for device in hub.core.list_devices()]
         assert first not in ids and len(ids) == len(devices) - 1
-
-
-def test_only_a_missing_mqtt_module_means_no_mqtt(monkeypatch, tmp_path):
-    from twin_explorer.localhub import server
-
-    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_no_such_mqtt_server")
-    assert server.default_mqtt_factory() is None
-    # A server module that fails to import is a bug to surface, not "no MQTT".
-    (tmp_path / "hub_test_broken_mqtt.py").write_text("import hub_test_missing_dependency\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(server, "MQTT_SERVER_MODULE", "hub_test_broken_mqtt")
-    with pytest.raises(ModuleNotFoundError, match="hub_test_missing_dependency"):
-        server.default_mqtt_factory()

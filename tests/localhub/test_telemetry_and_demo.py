@@ -1,18 +1,18 @@
-"""Telemetry ring, write-behind activity, demo seeding and the bulk seeder."""
+"""Telemetry in the event log, write-behind activity, demo seeding and the bulk seeder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tests.localhub.conftest import FakeClock, sas_body
-from twin_explorer.localhub.base import ACTIVITY_FLUSH_SECONDS
-from twin_explorer.localhub.demo import seed_bulk, seed_demo
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.telemetry import TelemetryBuffer
+from twin_explorer.localhub.core.context import ACTIVITY_FLUSH_SECONDS
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.runtime.demo import seed_bulk, seed_demo
+from twin_explorer.localhub.store.event_log import Retention
 
 
-def test_telemetry_ring_keeps_the_newest(core: HubCore) -> None:
-    core.telemetry_buffer = TelemetryBuffer(ring_size=3)
+def test_telemetry_retention_keeps_the_newest(core: HubCore) -> None:
+    core.event_log.retention = Retention(max_events=3)
     core.put_device("d1", sas_body(), None)
     for i in range(5):
         core.record_telemetry("d1", None, {"i": str(i)}, {"$.ct": "application/json"}, b"%d" % i)
@@ -50,7 +50,7 @@ def test_activity_is_written_behind(core: HubCore, clock: FakeClock) -> None:
         return row[0]
 
     assert stored_activity() == "0001-01-01T00:00:00Z"  # only in memory so far
-    core._last_flush -= ACTIVITY_FLUSH_SECONDS  # as if the flush interval had passed
+    core.ctx._last_flush -= ACTIVITY_FLUSH_SECONDS  # as if the flush interval had passed
     clock.advance(1)
     core.touch("d1", None)
     assert stored_activity() == "2026-01-01T00:00:02.0000000Z"
@@ -61,7 +61,8 @@ def test_activity_is_written_behind(core: HubCore, clock: FakeClock) -> None:
 
 
 def test_demo_seeds_once(hub_dir: Path) -> None:
-    with HubCore.open(hub_dir, demo=True) as core:
+    with HubCore.open(hub_dir) as core:
+        seed_demo(core)
         devices = {d["deviceId"]: d for d in core.list_devices()}
         assert {"myFirstDevice", "edge-gateway-01", "legacy-meter-09"} <= set(devices)
         assert [m["moduleId"] for m in core.list_modules("myFirstDevice")] == ["myFirstModule"]
@@ -75,7 +76,8 @@ def test_demo_seeds_once(hub_dir: Path) -> None:
         assert count == len(devices)
         core.delete_device("myFirstDevice", None)
         assert seed_demo(core) is False
-    with HubCore.open(hub_dir, demo=True) as core:
+    with HubCore.open(hub_dir) as core:
+        seed_demo(core)
         assert "myFirstDevice" not in {d["deviceId"] for d in core.list_devices()}
 
 

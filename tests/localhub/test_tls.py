@@ -20,7 +20,7 @@ import requests
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from twin_explorer.localhub.tls import (
+from twin_explorer.localhub.runtime.tls import (
     RENEW_BEFORE,
     SERVER_VALIDITY,
     CertPaths,

@@ -20,7 +20,7 @@ from msrest.exceptions import HttpOperationError
 
 from tests.hubfixtures import LocalHubProcess
 from tests.localhub.test_mqtt_server_support import Inbox, sdk_client, set_handler
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.core.hub import HubCore
 
 DEVICE, MODULE = "tutorial-device", "tutorial-module"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.localhub.conftest import FakeClock, sas_body
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.core.twinview import split_view
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.hub import HubCore
-from twin_explorer.localhub.twinview import split_view
 from twin_explorer.twin.document import TwinDocument
 
 

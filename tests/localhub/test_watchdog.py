@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from tests.localhub.test_mqtt_server_support import LogWatch, watch_log
-from twin_explorer.localhub.watchdog import LoopWatchdog
+from twin_explorer.localhub.runtime.watchdog import LoopWatchdog
 
-WATCHDOG_LOG = "twin_explorer.localhub.watchdog"
+WATCHDOG_LOG = "twin_explorer.localhub.runtime.watchdog"
 
 
 def block_the_loop_until_reported(log: LogWatch) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.hub import HubService
 
 

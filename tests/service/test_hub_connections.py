@@ -10,7 +10,7 @@ import pytest
 
 from tests.gate import Gate
 from tests.service.localhub import QuickService
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service import errors
 
 DEVICE, MODULE = "keepalive-device", "keepalive-module"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.service.localhub import service_for
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
 
 # Characters IoT Hub allows in ids that a URL path would misread unescaped.
 ODD_IDS = ["a#b%c?d", "x:y=z@$'!(),*", "dots.and-dashes_"]

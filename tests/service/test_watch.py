@@ -8,6 +8,7 @@ the MQTT server does when a device reports.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,8 @@ import pytest_asyncio
 
 from tests.service.localhub import service_for, start_server
 from tests.ui.conftest import until
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.service.editing import EditSession, Saved
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.models import Twin
@@ -314,3 +316,70 @@ def test_section_of_drops_bookkeeping(section, expected):
         "properties": {"desired": {"d": 1, "$metadata": {}, "$version": 4}, "reported": None},
     }
     assert section_of(twin, section) == expected
+
+
+@pytest_asyncio.fixture
+async def slow(app) -> AsyncIterator[Setup]:
+    """A watcher that polls every 5 s: what lands in the history at once came from the
+    stream, not from a poll (a save takes milliseconds)."""
+    made = Setup(app)
+    made.watcher.interval = 5
+    yield made
+    await made.watcher.aclose()
+
+
+async def test_saves_land_in_the_history_at_once_and_once(app, slow):
+    await app.create_device("d1")
+    slow.watcher.select("d1")
+    await slow.polled("d1")
+    session = EditSession("d1", None)
+    session.load(await app.get_twin("d1"))
+    saved = []
+    for n in (1, 2):  # two saves, back to back, no poll between them
+        session.set_text(json.dumps({"tags": {}, "properties": {"desired": {"n": n}}}))
+        outcome = await session.save(app)
+        assert isinstance(outcome, Saved)
+        slow.stream.publish(outcome.event)  # as the editor does
+        saved.append(outcome.twin)
+    versions = slow.history.versions("d1")
+    assert [v.etag for v in versions[1:]] == [t.etag for t in saved]
+    assert [v.twin["properties"]["desired"]["n"] for v in versions[1:]] == [1, 2]
+    change = slow.history.change_for(slow.events[-1])
+    assert change is not None and not change.inferred  # linked to the versions it made
+
+    slow.watcher.poll_soon("d1")
+    await slow.polled("d1")
+    assert len(slow.history.versions("d1")) == 3  # the poll saw the same twin: no duplicate
+    assert slow.observed() == []
+
+
+@pytest.mark.parametrize("told_version", [False, True])
+async def test_a_reported_patch_lands_at_once_and_a_poll_confirms_it(hub, app, slow, told_version):
+    await app.create_device("d1")
+    await app.create_module("d1", "m1")
+    slow.watcher.select("d1", "m1")
+    await slow.polled("d1/m1")
+    version = hub.core.patch_reported("d1", "m1", {"fan": 3})
+    # A simulated module says so: the device SDK does not tell which $version the hub
+    # answered (the simulator publishes None); a producer that knows it may say.
+    slow.stream.publish(
+        PatchEvent(
+            "d1",
+            "m1",
+            Direction.REPORTED,
+            Section.REPORTED,
+            {"fan": 3},
+            version if told_version else None,
+        )
+    )
+    inferred = slow.history.latest("d1/m1")
+    assert inferred.seq == 2 and inferred.provisional
+    assert section_of(inferred.twin, Section.REPORTED) == {"fan": 3}
+    assert inferred.section_version(Section.REPORTED) == version
+
+    await slow.polled("d1/m1")  # the report asked for a poll soon
+    versions = slow.history.versions("d1/m1")
+    real = await app.get_twin("d1", "m1")
+    assert [v.seq for v in versions] == [1, 2]
+    assert not versions[-1].provisional and versions[-1].etag == real.etag
+    assert slow.observed() == []

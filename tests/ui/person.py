@@ -156,7 +156,10 @@ class Person:
         if replace:
             QTest.keySequence(target, QKeySequence.StandardKey.SelectAll)
             QTest.keyClick(target, Qt.Key.Key_Delete)
-        QTest.keyClicks(target, text)
+        for number, line in enumerate(text.split("\n")):  # a line break is the Enter key
+            if number:
+                QTest.keyClick(target, Qt.Key.Key_Return)
+            QTest.keyClicks(target, line)
         return target
 
     def press(self, keys: str | QKeySequence.StandardKey, to: QWidget | None = None) -> None:
@@ -257,6 +260,10 @@ class Person:
             QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
         else:
             QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+
+    def highlighted(self, view: QAbstractItemView) -> list[str]:
+        """The texts of the rows shown as selected in ``view`` (column 0)."""
+        return [index.data() for index in view.selectionModel().selectedRows(0)]
 
     async def wait_to_see(self, text: str, within: float = 15.0) -> None:
         await until(lambda: self.sees(text), within, f"the window to show {text!r}")
@@ -373,3 +380,10 @@ def _view_texts(view: QAbstractItemView) -> Iterable[str]:
             child = model.index(r, 0, parent)
             if model.rowCount(child):
                 pending.append(child)
+
+
+def _columns(model, parent: QModelIndex) -> int:
+    try:
+        return model.columnCount(parent)
+    except TypeError:  # a QListWidget's model keeps columnCount private: one column
+        return 1

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from azure.iot.device import ProxyOptions
+from azure.iot.device.aio import IoTHubModuleClient
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window, service_for
-from twin_explorer.localhub.demo import seed_bulk
-from twin_explorer.localhub.hub import HubCore
+from twin_explorer.localhub.core.hub import HubCore
+from twin_explorer.localhub.runtime.demo import seed_bulk
 from twin_explorer.service.browse import DeviceRow
 from twin_explorer.ui.device_tree_model import DeviceTreeModel
+from twin_explorer.ui.tree_pane import CONNECTION_POLL_MS
 
 
 @pytest.fixture
@@ -41,10 +45,15 @@ def test_tree_pages_through_a_hub_larger_than_a_page(qtbot, qrun, big_hub):
         await until(lambda: model.rowCount() == 100, what="the first page")
         assert "more as you scroll" in tree.summary.text()
         assert _labels(model)[:2] == ["device-000000", "device-000001"]
-        # Scrolling to the end asks for the next page, twice.
+        # Scrolling to the end asks for the next page, twice; nothing else does. (The view
+        # asks its model for more after every layout: honoured, that read the hub page
+        # after page by itself, and a slow test missed the 200-row moment.)
         for expected in (200, 250):
             tree.view.scrollToBottom()
             await until(lambda e=expected: model.rowCount() == e, what=f"{expected} rows")
+            await until(lambda: not model.loading, what="the page settled")
+            tree.rows_in_sight()  # lays the view out now, as the next paint would
+            assert model.rowCount() == expected and not model.loading
         await until(lambda: not model.loading)
         assert not model.canFetchMore(QModelIndex())
         assert tree.summary.text() == "250 devices"
@@ -106,8 +115,17 @@ def test_filter_and_query_run_on_the_hub(qtbot, qrun, big_hub):
 
         tree.query_edit.setText("SELECT * FROM devices WHERE")
         tree.query_edit.returnPressed.emit()
-        await until(lambda: window.notice.text(), what="the query error")
-        assert "query" in window.notice.text().lower()
+        # Said at the query box, where it was typed; loading ends with it.
+        await until(lambda: tree.query_error.isVisible(), what="the query error")
+        assert "query" in tree.query_error.text().lower() and not model.loading
+        assert "column 28" in tree.query_error.text()  # the hub's own words
+        # A refused query is not asked again by itself (the view asks after every layout).
+        assert not model.canFetchMore(QModelIndex()) and not model.fetch_next_page()
+        assert "the query did not run" in tree.summary.text() and not tree.busy.isVisible()
+        assert not window.notice.text()  # said where it was typed, not window-wide
+        tree.query_edit.clear()
+        await until(lambda: model.rowCount() == 100, what="all devices after clearing")
+        assert not tree.query_error.isVisible()
 
     qrun(scenario())
 
@@ -208,3 +226,78 @@ def test_hub_that_goes_away_is_reported_in_plain_words(qtbot, qrun, local_hub):
         assert "Traceback" not in window.notice.text()
 
     qrun(scenario())
+
+
+def test_refresh_keeps_expansion_selection_and_scroll(qtbot, qrun, big_hub):
+    window = open_window(qtbot)
+    tree = window.tree_pane
+    model, view = tree.model, tree.view
+
+    async def scenario():
+        service = service_for(big_hub)
+        await window.session.use("Big hub", service)
+        await until(lambda: model.rowCount() == 100, what="the first page")
+        view.scrollToBottom()
+        await until(lambda: model.rowCount() == 200 and not model.loading, what="two pages")
+        device = model.index(_labels(model).index("device-000150"), 0)
+        view.expand(device)
+        await until(lambda: model.index(0, 0, device).data() == "module-0", what="its module")
+        view.setCurrentIndex(model.index(0, 0, device))
+        view.scrollTo(device)
+        scrolled = view.verticalScrollBar().value()
+        assert scrolled > 0
+        # Someone else changes the hub: a new device in the rows shown, one deleted.
+        await service.create_device("device-000150a")
+        await service.delete_device("device-000010")
+        tree.reload()  # Refresh
+        await until(lambda: "device-000150a" in _labels(model), what="the new device")
+        await until(lambda: not model.loading, what="the refresh")
+        assert "device-000010" not in _labels(model) and model.rowCount() == 200
+        device = model.index(_labels(model).index("device-000150"), 0)
+        assert view.isExpanded(device)
+        assert tree.current_row().label == "device-000150/module-0"
+        assert abs(view.verticalScrollBar().value() - scrolled) <= 1  # one row went above
+        # The status bar's count follows (it is read again on Refresh).
+        await until(lambda: "250 devices" in window.hub_status.text(), what="the count")
+
+    qrun(scenario())
+
+
+def test_rows_in_sight_follow_their_connection_state(qtbot, qrun, big_hub):
+    window = open_window(qtbot)
+    tree = window.tree_pane
+    model = tree.model
+    ca_pem = Path(big_hub.ca_cert).read_text()
+
+    async def scenario():
+        service = service_for(big_hub)
+        await window.session.use("Big hub", service)
+        await until(lambda: model.rowCount() == 100, what="the first page")
+        device = model.index(1, 0)
+        tree.view.expand(device)
+        await until(lambda: model.index(0, 0, device).data() == "module-0", what="its module")
+        assert model.index(0, 2, device).data() == "Disconnected"
+        identity = await service.get_module("device-000001", "module-0")
+        client = IoTHubModuleClient.create_from_connection_string(
+            service.connection_string(identity),
+            server_verification_cert=ca_pem,
+            proxy_options=ProxyOptions("HTTP", "127.0.0.1", big_hub.proxy_port),
+            connection_retry=False,
+        )
+        await client.connect()
+        try:
+            # No refresh, no click: the timer re-reads the rows in sight.
+            await until(
+                lambda: model.index(0, 2, device).data() == "Connected",
+                within=CONNECTION_POLL_MS / 1000 + 10,
+                what="Connected in the tree",
+            )
+        finally:
+            await client.shutdown()
+        await until(
+            lambda: model.index(0, 2, device).data() == "Disconnected",
+            within=CONNECTION_POLL_MS / 1000 + 10,
+            what="Disconnected again",
+        )
+
+    qrun(scenario(), timeout=90)

@@ -85,7 +85,8 @@ def test_module_connection_string_connects_and_answers_a_method(qtbot, qrun, loc
             device_index = model.index(0, 0)
             window.tree_pane.view.expand(device_index)
             await until(lambda: model.index(0, 0, device_index).data() == "thermo")
-            assert model.index(0, 2, device_index).data() == "Connected"
+            # The refresh reads the rows in place: wait for it to land.
+            await until(lambda: model.index(0, 2, device_index).data() == "Connected")
             _select_module(window, "sensor-1", "thermo")
 
             methods = window.identity.invoke_method()

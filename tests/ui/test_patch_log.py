@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from tests.service.localhub import service_for, start_server
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window
-from twin_explorer.localhub.server import HubServer
+from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.patchlog import read_jsonl
 from twin_explorer.twin.events import Direction, PatchEvent, Section

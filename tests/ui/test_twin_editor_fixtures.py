@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.ui.conftest import until
-from twin_explorer.localhub.server import HubServer
-from twin_explorer.localhub.tls import ensure_certificates
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.runtime.tls import ensure_certificates
 from twin_explorer.service.hub import HubService
 from twin_explorer.twin.events import PatchEvent
 from twin_explorer.ui.main_window import MainWindow

@@ -15,7 +15,7 @@ from tests.ui.hubwindow import open_window
 from twin_explorer import paths
 from twin_explorer.connection.profiles import ProfileManager
 from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui.connections_dialog import ConnectionsDialog
+from twin_explorer.ui.connections_dialog import EDITOR_WIDTH, ConnectionsDialog
 from twin_explorer.ui.patch_log import PatchLogWidget
 
 
@@ -53,6 +53,7 @@ def test_no_keyring_message_grows_the_dialog_and_keeps_the_fields(qtbot, local_h
 
         editor = dialog._edit(None)
         qtbot.waitExposed(editor)
+        assert editor.width() >= EDITOR_WIDTH  # the layout's minimum does not narrow it
         editor.name_edit.setText("contoso-prod")
         editor.string_edit.setText(local_hub.service_connection_string)
         height_before = editor.height()
@@ -60,6 +61,8 @@ def test_no_keyring_message_grows_the_dialog_and_keeps_the_fields(qtbot, local_h
         qtbot.waitUntil(editor.session_only_button.isVisible)
         QApplication.processEvents()
         assert editor.height() > height_before  # the message added height
+        row = editor.save_button.geometry().center().y()
+        assert editor.session_only_button.geometry().center().y() == row, "beside Save"
         for edit in editor.findChildren(QLineEdit):
             if edit.isVisible():
                 assert edit.height() >= edit.sizeHint().height(), edit.objectName()

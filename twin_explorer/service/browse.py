@@ -11,7 +11,7 @@ here, still page by page, reporting how far it got.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ALL_DEVICES = "SELECT * FROM devices"
 SCAN_PAGE_SIZE = 1000
+CONNECTION_QUERY_MAX_IDS = 200  # a screenful of rows, with room to spare
 
 
 def quote_literal(text: str) -> str:
@@ -114,9 +115,26 @@ class DeviceListing:
             return f"{ALL_DEVICES} WHERE CONTAINS(deviceId, {quote_literal(self.id_filter)})"
         return ALL_DEVICES
 
-    async def fetch_more(self, progress: Callable[[int], None] | None = None) -> list[DeviceRow]:
+    def same_view(self, other: DeviceListing) -> bool:
+        """Whether ``other`` shows the same rows: same hub, filter and query."""
+        return (
+            self._service is other._service
+            and self.id_filter == other.id_filter
+            and self.user_query == other.user_query
+        )
+
+    def again(self) -> DeviceListing:
+        """A fresh listing of the same view, to read the hub's current state."""
+        return DeviceListing(
+            self._service, id_filter=self.id_filter, query=self.user_query, page_size=self.page_size
+        )
+
+    async def fetch_more(
+        self, progress: Callable[[int], None] | None = None, *, at_least: int = 0
+    ) -> list[DeviceRow]:
         """Fetch the next page (at least one row, unless the hub has no more), append it to
-        ``rows`` and return it."""
+        ``rows`` and return it. ``at_least`` asks for bigger pages (up to the scan size)
+        when catching up with rows already shown, so a refresh needs fewer round trips."""
         if self._exhausted:
             return []
         new: list[DeviceRow] = []
@@ -124,7 +142,9 @@ class DeviceListing:
             try:
                 page = await self._service.query(
                     self._query_text(),
-                    page_size=SCAN_PAGE_SIZE if self._scanning else self.page_size,
+                    page_size=SCAN_PAGE_SIZE
+                    if self._scanning
+                    else min(SCAN_PAGE_SIZE, max(self.page_size, at_least)),
                     continuation=self._continuation,
                 )
             except errors.InvalidRequest:
@@ -161,3 +181,28 @@ class DeviceListing:
             )
             for m in modules
         ]
+
+
+async def connection_states(
+    service: HubService, device_ids: Iterable[str], module_device_ids: Iterable[str]
+) -> dict[tuple[str, str | None], str]:
+    """The connectionState of the given devices, and of every module of the given devices,
+    as ``{(device_id, module_id or None): state}``: one small query each, naming the ids
+    (the rows a person sees), never the whole hub."""
+    states: dict[tuple[str, str | None], str] = {}
+    for collection, ids in (("devices", device_ids), ("devices.modules", module_device_ids)):
+        wanted = sorted(set(ids))[:CONNECTION_QUERY_MAX_IDS]
+        if not wanted:
+            continue
+        listed = ", ".join(quote_literal(device_id) for device_id in wanted)
+        module = ", moduleId" if collection == "devices.modules" else ""
+        page = await service.query(
+            f"SELECT deviceId{module}, connectionState FROM {collection} "
+            f"WHERE deviceId IN [{listed}]",
+            page_size=SCAN_PAGE_SIZE,
+        )
+        for item in page.items:
+            state = item.get("connectionState")
+            if isinstance(state, str) and "deviceId" in item:
+                states[(str(item["deviceId"]), item.get("moduleId") or None)] = state
+    return states

@@ -292,6 +292,7 @@ class EditSession:
             body=event_body,
             version=version if isinstance(version, int) else None,
             source=SOURCE,
+            twin=twin.doc,
         )
 
     # -- resolving a conflict -----------------------------------------------------------

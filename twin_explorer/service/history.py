@@ -1,6 +1,9 @@
 """Twin history, without Qt: every version of a watched twin seen this session.
 
-The twin watcher records the whole twin each time a poll sees its etag change. Versions
+The twin watcher records the whole twin each time a poll sees its etag change, and at
+once each twin this app itself produced (a save's answer). A simulated module's report is
+answered only with the reported ``$version``: its twin is inferred from the one before it
+and kept as *provisional* until a poll sees it whole and ``confirm`` puts it in place. Versions
 are kept per identity (``device`` or ``device/module``), newest last, bounded per twin.
 Any two can be compared as canonical pretty JSON (sorted keys, two-space indent), as a
 unified diff or as side-by-side rows for a coloured view.
@@ -17,7 +20,7 @@ import itertools
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from twin_explorer.twin.clock import utc_now
@@ -42,6 +45,7 @@ class TwinVersion:
     twin: dict[str, Any] = field(repr=False, compare=False)
     size: int = field(default=0, compare=False)  # compact JSON length: what keeping it costs
     order: int = field(default=0, compare=False)  # across all twins, for dropping the oldest
+    provisional: bool = field(default=False, compare=False)  # inferred, not yet seen whole
 
     @property
     def version(self) -> int | None:
@@ -92,13 +96,15 @@ class TwinHistory:
 
     # -- recording ---------------------------------------------------------------------
 
-    def record(self, twin: dict[str, Any], time: str | None = None) -> TwinVersion | None:
+    def record(
+        self, twin: dict[str, Any], time: str | None = None, *, provisional: bool = False
+    ) -> TwinVersion | None:
         """Keep ``twin`` as the newest version of its identity; None if its etag is the
         newest one already (nothing changed)."""
         identity = identity_path(twin["deviceId"], twin.get("moduleId"))
         versions = self._versions.setdefault(identity, [])
         etag = str(twin.get("etag") or "")
-        if versions and versions[-1].etag == etag:
+        if versions and versions[-1].etag == etag and not provisional:
             return None
         counter = self._counters.setdefault(identity, itertools.count(1))
         size = len(json.dumps(twin, separators=(",", ":"), ensure_ascii=False))
@@ -110,12 +116,35 @@ class TwinHistory:
             copy_json(twin),
             size,
             next(self._order),
+            provisional,
         )
         versions.append(version)
         self.bytes += size
         while len(versions) > self.versions_per_twin:
             self.bytes -= versions.pop(0).size
         self._trim()
+        for listener in list(self._listeners):
+            listener(version)
+        return version
+
+    def confirm(self, twin: dict[str, Any]) -> TwinVersion | None:
+        """Put ``twin`` (seen whole) in place of its identity's newest version when that one
+        is provisional; it keeps its number. None when there is nothing to confirm."""
+        identity = identity_path(twin["deviceId"], twin.get("moduleId"))
+        versions = self._versions.get(identity)
+        if not versions or not versions[-1].provisional:
+            return None
+        old = versions[-1]
+        size = len(json.dumps(twin, separators=(",", ":"), ensure_ascii=False))
+        version = replace(
+            old,
+            etag=str(twin.get("etag") or ""),
+            twin=copy_json(twin),
+            size=size,
+            provisional=False,
+        )
+        versions[-1] = version
+        self.bytes += size - old.size
         for listener in list(self._listeners):
             listener(version)
         return version

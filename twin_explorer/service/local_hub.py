@@ -21,7 +21,7 @@ from typing import Any
 
 from twin_explorer import paths
 from twin_explorer.connection.strings import parse
-from twin_explorer.localhub.cli import COULD_NOT_START
+from twin_explorer.localhub.runtime.cli import COULD_NOT_START
 from twin_explorer.service.hub import HubService
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from twin_explorer.service.errors import NotFound, ServiceError, Unreachable
-from twin_explorer.service.history import TwinHistory, TwinVersion
+from twin_explorer.service.history import TwinHistory, TwinVersion, apply_event
 from twin_explorer.service.models import Twin
 from twin_explorer.twin.diff import make_patch
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
@@ -137,6 +137,29 @@ def own_parts(event: PatchEvent) -> list[tuple[Section, dict[str, Any], int | No
         return parts
     version = None if event.section is Section.TAGS else event.version
     return [(event.section, body, version)]
+
+
+def _root_version(twin: dict[str, Any]) -> int:
+    """The twin's root ``version`` (moves on every change); -1 when unknown."""
+    value = twin.get("version")
+    return value if isinstance(value, int) else -1
+
+
+def _inferred(last: dict[str, Any] | None, event: PatchEvent) -> dict[str, Any] | None:
+    """The twin a reported patch made, inferred from the last twin seen. Only the module
+    itself writes its reported properties, so its next patch is ``$version`` + 1 (the
+    device SDK does not say which version the hub answered; when a producer does, it
+    must agree). None when that cannot be known."""
+    if last is None or event.section is not Section.REPORTED:
+        return None
+    root, before = _root_version(last), section_version(last, Section.REPORTED)
+    if root < 0 or before is None or event.version not in (None, before + 1):
+        return None
+    twin = apply_event(last, event)
+    twin["properties"]["reported"]["$version"] = before + 1
+    twin["version"] = root + 1  # a poll that sees this root version sees this twin
+    twin["etag"] = ""  # unknown until a poll sees the twin whole
+    return twin
 
 
 class TwinWatcher:
@@ -422,14 +445,22 @@ class TwinWatcher:
 
     # -- comparing ---------------------------------------------------------------------
 
-    def _seen(self, watch: _Watch, doc: dict[str, Any]) -> int:
-        """Record a polled twin; publish what changed since the last one. Returns the
-        number of events published."""
+    def _seen(self, watch: _Watch, doc: dict[str, Any], *, provisional: bool = False) -> int:
+        """Record a polled (or produced) twin; publish what changed since the last one.
+        Returns the number of events published."""
         previous, before = watch.last, watch.last_version
-        if previous is not None and previous.get("etag") == doc.get("etag"):
+        same_etag = previous is not None and previous.get("etag") == doc.get("etag")
+        if same_etag and not provisional:  # (inferred twins have no etag yet)
             self._expire(watch.identity)
             return 0
-        after = self.history.record(doc) or self.history.latest(watch.identity)
+        if previous is not None and 0 <= _root_version(doc) <= _root_version(previous):
+            if before is not None and before.provisional and not provisional:
+                # The inferred twin, now seen whole: it takes its place, no new version.
+                confirmed = self.history.confirm(doc)
+                watch.last, watch.last_version = doc, confirmed or before
+            return 0  # else older than what we have: a poll that started before a save
+        after = self.history.record(doc, provisional=provisional)
+        after = after or self.history.latest(watch.identity)
         assert after is not None
         watch.last, watch.last_version = doc, after
         if previous is None:  # the first look: a baseline; own patches in it are done
@@ -494,16 +525,25 @@ class TwinWatcher:
         return published
 
     def _on_event(self, event: PatchEvent) -> None:
-        """Remember this app's own patches on twins we watch or have seen."""
+        """Remember this app's own patches on twins we watch or have seen. The twin a
+        patch produced goes into a watched twin's history at once (inferred from the
+        last one when only the reported ``$version`` is known); a poll confirms it."""
         if event.direction not in (Direction.SENT, Direction.REPORTED) or not event.changes_twin:
             return
         identity = event.identity
-        if identity not in self._watches and self.history.latest(identity) is None:
+        watch = self._watches.get(identity)
+        if watch is None and self.history.latest(identity) is None:
             return
         own = self._own.setdefault(identity, deque(maxlen=OWN_PATCHES_KEPT))
         now = time.monotonic()
         for section, body, version in own_parts(event):
             own.append(_Own(event.id, section, body, version, now))
+        if watch is not None and event.twin is not None:
+            self._seen(watch, event.twin)
+            return
+        inferred = _inferred(watch.last, event) if watch is not None else None
+        if watch is not None and inferred is not None:
+            self._seen(watch, inferred, provisional=True)
         self.poll_soon(identity)  # see it (and link it to the history) soon
 
     def _expire(self, identity: str) -> None:

@@ -185,11 +185,11 @@ def _print(event: Any) -> None:
 
 async def _serve(module: Any, template: Any, interval: float | None) -> int:
     # The hub command's handler: SIGINT and SIGTERM set ``stop`` (also on Windows).
-    from twin_explorer.localhub.cli import _on_signals
+    from twin_explorer.localhub.runtime.signals import stop_on_signals
     from twin_explorer.simulator.errors import SimulatorError
 
     stop = asyncio.Event()
-    _on_signals(stop)
+    stop_on_signals(stop)
     module.subscribe(_print)
     starting = asyncio.ensure_future(module.start())
     stopping = asyncio.ensure_future(stop.wait())

@@ -52,6 +52,9 @@ class PatchEvent:
     time: str = field(default_factory=utc_now)
     source: str = ""  # who produced it: "editor", "watch", "simulator:<id>", …
     id: int = field(default_factory=lambda: next(_ids))
+    # The whole twin after the patch, when the producer has it (a save's answer): the
+    # watched twin's history takes it at once instead of waiting for the next poll.
+    twin: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def identity(self) -> str:

@@ -64,6 +64,7 @@ class AboutDialog(QDialog):
         self.folder_labels: dict[str, QLabel] = {}
         for name, folder in app_folders().items():
             folders.addRow(f"{name}:", self._folder_row(name, folder))
+        layout.addSpacing(layout.spacing() * 2)  # a new part: where files live
         layout.addWidget(QLabel("<b>Where Twin Explorer keeps its files</b>"))
         layout.addLayout(folders)
         self.copied = QLabel("")

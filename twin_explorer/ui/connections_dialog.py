@@ -70,6 +70,9 @@ def _show(label: QLabel, text: str) -> None:
     label.setVisible(bool(text))
 
 
+EDITOR_WIDTH = 560
+
+
 class ConnectionEditor(AsyncDialog):
     """Add a connection, or replace an existing one's name and string."""
 
@@ -77,7 +80,6 @@ class ConnectionEditor(AsyncDialog):
         super().__init__(parent)
         self.setObjectName("connectionEditor")
         self.setWindowTitle("Edit Connection" if existing else "Add Connection")
-        self.setMinimumWidth(560)
         self._profiles = profiles
         self._existing = existing
         self.saved_name: str | None = None
@@ -147,10 +149,8 @@ class ConnectionEditor(AsyncDialog):
         layout.addLayout(form)
         layout.addLayout(test_row)
         layout.addWidget(self.save_error)
-        session_row = QHBoxLayout()
-        session_row.addStretch(1)
-        session_row.addWidget(self.session_only_button)
-        layout.addLayout(session_row)
+        # Beside Save: one row of answers, not a lone button above them.
+        self.buttons.addButton(self.session_only_button, QDialogButtonBox.ButtonRole.ActionRole)
         layout.addWidget(self.buttons)
 
         self.name_edit.textChanged.connect(self._validate)
@@ -158,6 +158,8 @@ class ConnectionEditor(AsyncDialog):
         self.test_button.clicked.connect(self.test)
         self.session_only_button.clicked.connect(lambda: self.save(session_only=True))
         self._validate()
+        # The layout sets the minimum (it grows with messages); open at the width asked.
+        self.resize(max(self.minimumWidth(), EDITOR_WIDTH), self.sizeHint().height())
 
     # -- validation ----------------------------------------------------------------------
 

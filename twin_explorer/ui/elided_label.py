@@ -19,8 +19,9 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QToolTip, QWidget
 class ElidedLabel(QLabel):
     """Never wraps and never pushes its neighbours: it takes what the layout gives.
 
-    ``leftover``: ask for no width of its own and take only what is left over (its
-    neighbours get their full width first), for the less important of two labels.
+    ``leftover``: ask only for a few characters and take what is left over (its
+    neighbours get their full width first), for the less important of two labels; give
+    it a stretch in its layout.
     Rich text is shown as such while it fits; elided it is drawn plain, bold when the
     whole text starts in bold (``<b>name</b> ●``).
     """
@@ -30,8 +31,8 @@ class ElidedLabel(QLabel):
     ) -> None:
         super().__init__(text, parent)
         self.setWordWrap(False)
-        horizontal = QSizePolicy.Policy.Ignored if leftover else QSizePolicy.Policy.Preferred
-        self.setSizePolicy(horizontal, QSizePolicy.Policy.Preferred)
+        self._leftover = leftover
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
     def plain_text(self) -> str:
         text = self.text()
@@ -56,6 +57,11 @@ class ElidedLabel(QLabel):
         # Room for a few characters around the ellipsis; QLabel would ask for all of it.
         hint = super().minimumSizeHint()
         return QSize(self._metrics().horizontalAdvance("MM…MM"), hint.height())
+
+    def sizeHint(self) -> QSize:
+        # A leftover label asks for no more than its minimum: what it gets beyond that
+        # comes from its stretch, after its neighbours had their whole width.
+        return self.minimumSizeHint() if self._leftover else super().sizeHint()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         if not self.is_elided():

@@ -8,6 +8,7 @@ hub when leaving it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from PySide6.QtCore import QObject, Signal
@@ -90,6 +91,15 @@ class HubSession(QObject):
         devices = f"{stats.total_devices:,} device{'s' if stats.total_devices != 1 else ''}"
         self.statusChanged.emit(f"{self.name} ({service.host}) · {devices}", True)
         return True
+
+    def recount(self) -> None:
+        """Read the hub's device count again (after creates and deletes, on Refresh)."""
+        if self.service is not None:
+            self._tasks.spawn(self._recount(), name="recount")
+
+    async def _recount(self) -> None:
+        with contextlib.suppress(errors.ServiceError):  # check() put it in the status bar
+            await self.check()
 
     async def _open_local(self) -> HubService:
         if self.local is None or not self.local.running:

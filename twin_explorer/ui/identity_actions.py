@@ -85,10 +85,10 @@ class IdentityActions(QObject):
             self.copy_secondary,
             self.method,
         ]
-        tree.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        tree.view.customContextMenuRequested.connect(self._context_menu)
-        tree.view.selectionModel().selectionChanged.connect(lambda *_: self.update())
+        tree.contextMenuRequested.connect(self._context_menu)
+        tree.selectedRowsChanged.connect(self.update)
         tree.selectionChanged.connect(lambda _row: self.update())
+        tree.model.refreshed.connect(self.update)  # the selected row, read again
         self.update()
 
     # -- state ---------------------------------------------------------------------------
@@ -113,13 +113,14 @@ class IdentityActions(QObject):
             act.setEnabled(has_hub and sas)
         self.method.setEnabled(has_hub and single is not None)
 
-    def _context_menu(self, pos: QPoint) -> None:
-        menu = QMenu(self._tree.view)
+    def _context_menu(self, at: QPoint) -> None:
+        menu = QMenu(self._tree)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for act in self.identity_actions:
             menu.addAction(act)
             if act in (self.new_module, self.disable, self.copy_secondary):
                 menu.addSeparator()
-        menu.popup(self._tree.view.viewport().mapToGlobal(pos))
+        menu.popup(at)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class IdentityActions(QObject):
             row.device_id for row in rows if isinstance(row, DeviceRow) and not row.is_module
         }
         failures: list[str] = []
-        deleted = 0
+        deleted: list[tuple[str, str | None]] = []
         for row in rows:
             device_id, module_id = _ids(row)
             if module_id and device_id in devices:
@@ -189,10 +190,11 @@ class IdentityActions(QObject):
                     await self._service.delete_module(device_id, module_id)
                 else:
                     await self._service.delete_device(device_id)
-                deleted += 1
+                deleted.append((device_id, module_id))
             except ServiceError as exc:
                 failures.append(exc.text)
-        self._done(f"Deleted {deleted} identit{'y' if deleted == 1 else 'ies'}.")
+        self._notify(f"Deleted {len(deleted)} identit{'y' if len(deleted) == 1 else 'ies'}.")
+        self._tree.identities_deleted(deleted)
         if failures:
             self._report(ServiceError(" ".join(failures[:3])))
 

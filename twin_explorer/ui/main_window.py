@@ -138,7 +138,8 @@ class MainWindow(QMainWindow):
         self.session.statusChanged.connect(self._hub_status_changed)
         self.session.errorOccurred.connect(self.show_error)
         self.tree_pane.errorOccurred.connect(self.show_error)
-        self.add_shutdown_step(self.tree_pane.model.aclose)
+        self.add_shutdown_step(self.tree_pane.aclose)
+        self.tree_pane.refreshed.connect(self.session.recount)
         self.add_shutdown_step(self.session.aclose)
 
         self.identity = IdentityActions(
@@ -207,8 +208,14 @@ class MainWindow(QMainWindow):
         self.menus["Hub"].addAction(connections)
         self.refresh_action = QAction("&Refresh", self)
         self.refresh_action.setObjectName("refreshAction")
-        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
-        self.refresh_action.setToolTip("Read the device list from the hub again")
+        # The platform's Refresh keys (GNOME and KDE add Ctrl+R to F5), less the twin
+        # editor's Reload key: one key, one action.
+        taken = self.editor.reload_action.shortcut()
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.setShortcuts([k for k in keys if k != taken] or [QKeySequence("F5")])
+        self.refresh_action.setToolTip(
+            "Read the devices shown again from the hub; expansion and selection stay"
+        )
         self.refresh_action.triggered.connect(self.tree_pane.reload)
         self.menus["Hub"].addAction(self.refresh_action)
         find = QAction("&Filter Devices", self)

@@ -62,7 +62,6 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent or window)
         self.setObjectName("shortcutsDialog")
         self.setWindowTitle("Keyboard Shortcuts")
-        self.resize(560, 520)
         rows = shortcut_rows(window)
         self.table = QTableWidget(len(rows), 3)
         self.table.setObjectName("shortcutsTable")
@@ -78,8 +77,15 @@ class ShortcutsDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        # Compact rows, and tall enough to list them all when the screen has room.
+        row_height = self.table.fontMetrics().height() + 8
+        self.table.verticalHeader().setDefaultSectionSize(row_height)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
+        chrome = self.table.horizontalHeader().sizeHint().height() + 4 * row_height
+        wanted = len(rows) * row_height + chrome
+        screen = (parent or window).screen().availableGeometry().height()
+        self.resize(560, min(wanted, int(screen * 0.85)))

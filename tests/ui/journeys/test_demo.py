@@ -90,8 +90,13 @@ def test_demo_a_simulated_module(person, qrun, caplog):
         await until(lambda: not _found(person.window_titled, "Direct Method"), 5, "closed")
         person.type_into("Payload", '{"late": true}')
         person.click("Answer", within=sims)
+        # Both sides of the call, in whichever order they land.
         await until(lambda: log_row('confirm({}) → 200 {"late":true}', "· module"), 15, "sent")
-        assert log_row('confirm({}) → 200 {"late":true}', "· asked: answered by you")
+        await until(
+            lambda: log_row('confirm({}) → 200 {"late":true}', "· asked: answered by you"),
+            5,
+            "received",
+        )
 
         # Telemetry: each message sent is listed with its content type.
         person.tab("Telemetry", within=sims)

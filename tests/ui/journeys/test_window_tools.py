@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
+import socket
 import sys
+import time
+from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QDir
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog, QPlainTextEdit, QTableWidget
 
+from tests.node.harness import NODE_DIR, node_or_skip
 from tests.ui.conftest import until
 from twin_explorer.ui.shortcuts_dialog import plain
 
@@ -74,6 +80,44 @@ def test_simulated_modules_open_beside_the_log_and_leave_the_editor_room(person,
     qrun(journey())
 
 
+async def _run_pasted(environment: str, program: str, script: str, **env: str) -> str:
+    """Pasted into a shell, as the dialog means them to be: its output (it must succeed)."""
+    exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+    shell = f"{environment}\n{exports}{program} - <<'CODE'\n{script}\nCODE\n"
+    proc = await asyncio.create_subprocess_exec(
+        "bash", "-c", shell, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    return out.decode()
+
+
+def _copy_snippet(person, details, title: str) -> str:
+    person.tab(title, within=details)
+    person.click("Copy Snippet", within=details)
+    return QGuiApplication.clipboard().text()
+
+
+async def _copy_module_string(person) -> str:
+    """Module → Copy Primary Connection String… for myFirstModule, then Copy."""
+    tree = person.window.tree_view
+    person.click_row(tree, "myFirstDevice")
+    person.press("Right", to=tree)
+    await person.wait_to_see("myFirstModule")
+    person.click_row(tree, "myFirstModule")
+    person.menu("Module", "Copy Primary Connection String…")
+    await until(lambda: _shown("Connection String — myFirstDevice/myFirstModule (primary)"))
+    dialog = _dialog("Connection String — myFirstDevice/myFirstModule (primary)")
+    person.click("Copy", within=dialog)
+    person.click("Close", within=dialog)
+    return QGuiApplication.clipboard().text()
+
+
+def _shown(title: str) -> bool:
+    return any(w.isVisible() and w.windowTitle() == title for w in QApplication.topLevelWidgets())
+
+
 def test_local_hub_details_copy_a_snippet_that_works(person, qrun):
     async def journey():
         person.menu("Hub", "Local Hub Details")
@@ -82,27 +126,67 @@ def test_local_hub_details_copy_a_snippet_that_works(person, qrun):
         assert not person.sees(key)  # masked until asked
         person.click("Show", within=details)
         assert person.sees(key)
-        person.tab("Environment", within=details)
-        person.click("Copy Snippet", within=details)
-        environment = QGuiApplication.clipboard().text()
-        person.tab("Python service", within=details)
-        person.click("Copy Snippet", within=details)
+        environment = _copy_snippet(person, details, "Environment")
+        script = _copy_snippet(person, details, "Python service")
         await person.wait_to_see("Copied the Python service snippet")
-        script = QGuiApplication.clipboard().text()
-        # Pasted into a shell, as the dialog means them to be.
-        shell = f"{environment}\n{sys.executable} - <<'PY'\n{script}\nPY\n"
-        proc = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            shell,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()[-2000:]
-        assert "myFirstDevice" in out.decode()
+        out = await _run_pasted(environment, sys.executable, script)
+        assert "myFirstDevice" in out
 
     qrun(journey(), timeout=90)
+
+
+@pytest.fixture
+def device_port_taken():
+    """Port 8883 held here, so the hub listens for MQTT on another port. When another
+    program holds it, it is taken just as well (a hub of its own may be closing: wait)."""
+    holder = socket.socket()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            holder.bind(("127.0.0.1", 8883))
+            holder.listen()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    yield
+    holder.close()
+
+
+def test_local_hub_device_snippets_connect_as_a_module(device_port_taken, person, qrun):
+    """The Python and Node.js device snippets, run as pasted with a module's own string,
+    reach the hub when 8883 is taken, read the twin and report."""
+    assert person.window.session.local_info.mqtt_port != 8883
+    node = node_or_skip()
+    node_dir = str(Path(node).parent)
+
+    async def journey():
+        module_string = await _copy_module_string(person)
+        person.menu("Hub", "Local Hub Details")
+        details = _dialog("Local Hub Details")
+        environment = _copy_snippet(person, details, "Environment")
+        python_device = _copy_snippet(person, details, "Python device")
+        nodejs = _copy_snippet(person, details, "Node.js")
+        runs = (
+            (sys.executable, python_device, {}, "from a script"),
+            ("node", nodejs, {"NODE_PATH": str(NODE_DIR / "node_modules")}, "from Node.js"),
+        )
+        for program, script, extra, hello in runs:
+            out = await _run_pasted(
+                environment,
+                program,
+                script,
+                IOTHUB_MODULE_CONNECTION_STRING=module_string,
+                PATH=f"{node_dir}:{os.environ['PATH']}",
+                **extra,
+            )
+            assert "$version" in out, f"{program} printed {out!r}"
+            # Its report reached the hub: the module's twin, read again, shows it.
+            person.click("Reload Twin", within=person.window)
+            await person.wait_to_see(f'"hello": "{hello}"')
+
+    qrun(journey(), timeout=120)
 
 
 def test_help_lists_every_shortcut(person, qrun):

@@ -6,8 +6,16 @@ Show is pressed, goes to the clipboard only from a Copy button, and is never log
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import (
+    QDesktopServices,
+    QFont,
+    QFontDatabase,
+    QFontMetrics,
+    QGuiApplication,
+    QResizeEvent,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -17,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -34,6 +43,38 @@ def _value(text: str, name: str) -> QLineEdit:
     return edit
 
 
+class WrappedValue(QPlainTextEdit):
+    """A read-only value shown whole, wrapped over as many lines as it needs: a masked
+    key at the end of a long connection string is in sight, not past the field's edge."""
+
+    def __init__(self, text: str, name: str) -> None:
+        super().__init__(text)
+        self.setObjectName(name)
+        self.setReadOnly(True)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere)  # no spaces to break at
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTabChangesFocus(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.textChanged.connect(self._fit)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """As tall as the wrapped text at the current width."""
+        margin = int(self.document().documentMargin())
+        width = max(1, self.viewport().width() - 2 * margin)
+        flags = Qt.TextFlag.TextWrapAnywhere
+        text = self.toPlainText()
+        height = self.fontMetrics().boundingRect(0, 0, width, 10_000, flags, text).height()
+        frame = self.contentsMargins()
+        self.setFixedHeight(height + 2 * margin + frame.top() + frame.bottom())
+
+
 def _button(text: str, name: str, tip: str) -> QPushButton:
     button = QPushButton(text)
     button.setObjectName(name)
@@ -46,10 +87,9 @@ class LocalHubDetailsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("localHubDetails")
         self.setWindowTitle("Local Hub Details")
-        self.resize(760, 620)
         self._info = info
 
-        self.connection_string = _value(masked(info.service_connection_string), "hubSecret")
+        self.connection_string = WrappedValue(masked(info.service_connection_string), "hubSecret")
         self.show_button = _button(
             "Show", "showHubSecret", "Show the connection string with its key"
         )
@@ -79,6 +119,12 @@ class LocalHubDetailsDialog(QDialog):
         )
         data_row.addWidget(open_data)
 
+        # Side buttons one width, so the fields beside them end in one line.
+        side = (self.show_button, copy_secret, copy_ca, open_data)
+        width = max(button.sizeHint().width() for button in side)
+        for button in side:
+            button.setFixedWidth(width)
+
         form = QFormLayout()
         form.addRow("Service connection string:", secret_row)
         form.addRow("Device host name:", _value(info.hostname, "hubHostName"))
@@ -93,8 +139,9 @@ class LocalHubDetailsDialog(QDialog):
         note = QLabel(
             "Devices dial port 8883. "
             + (
-                f"It is taken here, so device clients go through the proxy on port "
-                f"{info.proxy_port} (the snippets do)."
+                f"It is taken here, so Python device clients go through the proxy on port "
+                f"{info.proxy_port}, and Node.js clients name port {info.mqtt_port} in "
+                "GatewayHostName (the snippets do)."
                 if needs_proxy(info)
                 else "The hub listens there, so device clients connect directly."
             )
@@ -109,7 +156,9 @@ class LocalHubDetailsDialog(QDialog):
             view = QPlainTextEdit(text)
             view.setReadOnly(True)
             view.setFont(mono)
-            view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+            # Wrapped, so a masked key at the end of a long line is in sight too.
+            view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+            view.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
             view.setObjectName(f"snippet{title.replace(' ', '').replace('.', '')}")
             self.snippet_views[title] = view
             self.snippet_tabs.addTab(view, title)
@@ -119,26 +168,35 @@ class LocalHubDetailsDialog(QDialog):
         copy_snippet.clicked.connect(self._copy_snippet)
         self.status = QLabel("")
         self.status.setObjectName("hubDetailsStatus")
-        snippet_row = QHBoxLayout()
-        snippet_row.addWidget(self.status, 1)
-        snippet_row.addWidget(copy_snippet)
-
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(copy_snippet, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(buttons)
+
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(QLabel("<b>Ready to paste</b>"))
         layout.addWidget(self.snippet_tabs, 1)
-        layout.addLayout(snippet_row)
-        layout.addWidget(buttons)
+        layout.addLayout(bottom)
+        self._open_wide_enough(mono)
+
+    def _open_wide_enough(self, mono: QFont) -> None:
+        """Wide enough that the masked Environment lines need no wrapping, where the
+        screen allows: the mask then ends its line, in sight."""
+        lines = snippets(self._info).environment.splitlines()
+        text = QFontMetrics(mono).horizontalAdvance(max(lines, key=len))
+        chrome = 2 * self.layout().contentsMargins().left() + 40  # tab frame, margins
+        screen = self.screen().availableGeometry().width()
+        self.resize(min(max(760, text + chrome), int(screen * 0.9)), 640)
 
     def _reveal(self, on: bool) -> None:
         info = self._info
-        self.connection_string.setText(
+        self.connection_string.setPlainText(
             info.service_connection_string if on else masked(info.service_connection_string)
         )
-        self.connection_string.setCursorPosition(0)
         self.show_button.setText("Hide" if on else "Show")
         for title, text in snippets(info, reveal=on).items():
             self.snippet_views[title].setPlainText(text)

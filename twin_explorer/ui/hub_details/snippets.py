@@ -54,8 +54,10 @@ def snippets(info: LocalHubInfo, *, reveal: bool = False) -> Snippets:
         f"export NODE_EXTRA_CA_CERTS={ca}  # Node.js trusts the hub's CA",
         "export NO_PROXY=localhost,127.0.0.1  # a company proxy must not take local calls",
     ]
+    if info.mqtt_port is not None:
+        env.append(f"export IOTHUB_MQTT_PORT={info.mqtt_port}  # Node.js devices dial it")
     if needs_proxy(info):
-        env.append(f"export IOTHUB_PROXY_PORT={info.proxy_port}  # devices reach MQTT through it")
+        env.append(f"export IOTHUB_PROXY_PORT={info.proxy_port}  # Python devices go through it")
     env.append(
         "# A module's own string: select it, then Module → Copy Primary Connection String…\n"
         "# export IOTHUB_MODULE_CONNECTION_STRING='HostName=…;DeviceId=…;ModuleId=…;"
@@ -105,27 +107,29 @@ def snippets(info: LocalHubInfo, *, reveal: bool = False) -> Snippets:
             "client.shutdown()",
         ]
     )
-    node_port_note = (
-        []
-        if info.mqtt_port == DEVICE_PORT
-        else [
-            f"// MQTT listens on {info.mqtt_port}: the Node.js MQTT transport dials 8883 and has",
-            "// no proxy option, so start the hub with --mqtt-port 8883 for Node.js devices.",
-        ]
-    )
     nodejs = "\n".join(
         [
             "// npm install azure-iot-device azure-iot-device-mqtt",
-            "// Run with NODE_EXTRA_CA_CERTS set (see Environment) to trust the hub's CA.",
-            *node_port_note,
+            "// Run in a shell with the Environment snippet's variables:",
+            "// NODE_EXTRA_CA_CERTS makes Node.js trust the hub's CA.",
             "const { ModuleClient } = require('azure-iot-device');",
             "const { Mqtt } = require('azure-iot-device-mqtt');",
             "",
-            "const client = ModuleClient.fromConnectionString(",
-            "  process.env.IOTHUB_MODULE_CONNECTION_STRING, Mqtt);",
-            "client.open()",
-            "  .then(() => client.getTwin())",
-            "  .then((twin) => { console.log(twin.properties.desired); return client.close(); });",
+            "// The SDK dials mqtts://<GatewayHostName>, port included, so this reaches the",
+            "// hub's MQTT port while the SAS token still names HostName.",
+            "const connectionString = process.env.IOTHUB_MODULE_CONNECTION_STRING +",
+            f"  ';GatewayHostName={info.hostname}:' + process.env.IOTHUB_MQTT_PORT;",
+            "const client = ModuleClient.fromConnectionString(connectionString, Mqtt);",
+            "",
+            "async function main() {",
+            "  await client.open();",
+            "  const twin = await client.getTwin();",
+            "  console.log(twin.properties.desired);",
+            "  await new Promise((resolve, reject) => twin.properties.reported.update(",
+            "    { hello: 'from Node.js' }, (err) => (err ? reject(err) : resolve())));",
+            "  await client.close();",
+            "}",
+            "main().catch((err) => { console.error(err.message); process.exit(1); });",
         ]
     )
     return Snippets("\n".join(env), python_service, python_device, nodejs)

@@ -10,16 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import (
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QWidget
 
@@ -39,6 +32,9 @@ from twin_explorer.ui.twin_editor.layout import (
     EditorLayout,
 )
 from twin_explorer.ui.twin_editor.writing import EditorWrites
+
+if TYPE_CHECKING:
+    from twin_explorer.ui.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +73,15 @@ class TwinEditor(EditorWrites, QWidget):
         self._busy = False
         self._busy_count = 0
         self._syncing = False
-        self._tree: Any = None
-        self._loaded_index = QPersistentModelIndex()
+        self._tree: TreePane | None = None
         self._reverting = False
         self._close_confirmed = False
         self.unsaved_box: QMessageBox | None = None
         self.replace_box: QMessageBox | None = None
         self._after_save: tuple[Callable[[], None], Callable[[], None]] | None = None
         self._readonly_key: tuple[int, bool] | None = None  # what the read-only view shows
+        self._typed = False  # text typed since the last check (Save checks it first)
+        self._deleted = False  # the session's twin was deleted from the hub
         self._statuses_stale = True
 
         self.ui = EditorLayout(self)
@@ -169,47 +166,72 @@ class TwinEditor(EditorWrites, QWidget):
             )
         self._update_actions()
 
-    def attach_tree(self, tree_pane: Any) -> None:
-        """Follow the tree's selection; an unsaved edit is asked about before it changes."""
+    def attach_tree(self, tree_pane: TreePane) -> None:
+        """Follow the tree's selection; an unsaved edit is asked about before it changes
+        (through the tree pane's public API only)."""
         self._tree = tree_pane
         tree_pane.selectionChanged.connect(self._selection_changed)
+        tree_pane.identitiesDeleted.connect(self.twins_deleted)
+
+    def twins_deleted(self, ids: list[tuple[str, str | None]]) -> None:
+        """These devices or modules were deleted: if the twin shown is one of them (or a
+        module of a deleted device), it goes; an unsaved edit of it stays as text."""
+        session = self.session
+        if session is not None and any(
+            device_id == session.device_id and module_id in (None, session.module_id)
+            for device_id, module_id in ids
+        ):
+            self._show_deleted(session)
+
+    def _show_deleted(self, session: EditSession) -> None:
+        if self.has_unsaved():
+            self._deleted = True
+            self._validate_timer.stop()
+            self.ui.show_banner(
+                f"{session.label} was deleted from the hub. Your unsaved edit is kept below "
+                "so you can copy it; it cannot be saved any more.",
+                "error",
+            )
+            self._update_title()
+            self._sync_read_only()
+            self._update_actions()
+            return
+        self._generation += 1
+        self.session = None
+        self._show_nothing(
+            f"{session.label} was deleted from the hub.\n\n"
+            "Select a device or module to see its twin."
+        )
 
     def _selection_changed(self, row: Any) -> None:
         if self._reverting or row is None:
             return  # None: the tree reloaded (filter, hub); the editor keeps its twin
-        index = QPersistentModelIndex(self._tree.view.currentIndex())
         device_id, module_id = row.device_id, row.module_id
         if self.session is not None and self.session.same_twin(device_id, module_id):
-            self._loaded_index = index
             return
         if self.has_unsaved():
-            self.ask_unsaved(
-                lambda: self.open_twin(device_id, module_id, index), self._revert_selection
-            )
+            self.ask_unsaved(lambda: self.open_twin(device_id, module_id), self._revert_selection)
             return
-        self.open_twin(device_id, module_id, index)
+        self.open_twin(device_id, module_id)
 
     def _revert_selection(self) -> None:
-        if self._tree is None or not self._loaded_index.isValid():
+        """Back to the row of the twin being edited."""
+        if self._tree is None or self.session is None:
             return
         self._reverting = True
         try:
-            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
-            flags |= QItemSelectionModel.SelectionFlag.Rows
-            self._tree.view.selectionModel().setCurrentIndex(QModelIndex(self._loaded_index), flags)
+            self._tree.select(self.session.device_id, self.session.module_id)
         finally:
             self._reverting = False
 
     # -- loading ---------------------------------------------------------------------------
 
-    def open_twin(
-        self, device_id: str, module_id: str | None = None, index: Any = None
-    ) -> asyncio.Task | None:
+    def open_twin(self, device_id: str, module_id: str | None = None) -> asyncio.Task | None:
         """Load a twin in the background (drops the current one: ask first if unsaved)."""
         self._generation += 1
         self.session = None
+        self._deleted = False
         self._close_confirmed = False
-        self._loaded_index = index if index is not None else QPersistentModelIndex()
         label = identity_path(device_id, module_id)
         if self._service is None:
             self._show_nothing("No hub connected.")
@@ -257,6 +279,10 @@ class TwinEditor(EditorWrites, QWidget):
         self.validate_now()
         try:
             twin = await self._service.get_twin(session.device_id, session.module_id)
+        except errors.NotFound:
+            if session is self.session:
+                self._show_deleted(session)
+            return
         except errors.ServiceError as exc:
             if session is self.session:
                 self.ui.show_banner(f"Could not read the twin again: {exc.text}", "error")
@@ -285,10 +311,14 @@ class TwinEditor(EditorWrites, QWidget):
         if not self._syncing and self.session is not None:
             self._validate_timer.start()
             self._update_title()
+            if not self._typed:  # Save is on at once: it checks the text before sending
+                self._typed = True
+                self._update_actions()
 
     def validate_now(self) -> None:
         """Check the text now instead of when typing pauses."""
         self._validate_timer.stop()
+        self._typed = False
         if self.session is None:
             return
         self.session.set_text(self.text_view.toPlainText())
@@ -402,7 +432,8 @@ class TwinEditor(EditorWrites, QWidget):
         shown = self.text_view.toPlainText()
         session = self.session
         dirty = session.dirty if shown == session.text else shown != session.base_text
-        self.ui.title.setText(f"<b>{session.label}</b>{' ●' if dirty else ''}")
+        gone = " (deleted from the hub)" if self._deleted else ""
+        self.ui.title.setText(f"<b>{session.label}</b>{' ●' if dirty else ''}{gone}")
         self.ui.title.setToolTip("Unsaved changes" if dirty else "")
 
     def _tab_changed(self, index: int) -> None:
@@ -452,6 +483,7 @@ class TwinEditor(EditorWrites, QWidget):
 
     def _sync_read_only(self) -> None:
         locked = self._busy or self.session is None or self.session.conflict is not None
+        locked = locked or self._deleted
         self.text_view.set_read_only(locked)
 
     def _service_ok(self) -> bool:
@@ -459,10 +491,11 @@ class TwinEditor(EditorWrites, QWidget):
 
     def _update_actions(self) -> None:
         session = self.session
-        idle = session is not None and not self._busy
+        idle = session is not None and not self._busy and not self._deleted
         can_send = idle and self._service_ok()
         valid = session is not None and session.validation.ok
-        self.save_action.setEnabled(can_send and session is not None and session.can_save)
+        typed = self._typed and session is not None and session.conflict is None
+        self.save_action.setEnabled(can_send and (typed or session.can_save))
         self.replace_action.setEnabled(can_send and valid and session.conflict is None)
         self.reload_action.setEnabled(idle and self._service is not None)
         self.diff_action.setEnabled(session is not None)

@@ -79,6 +79,10 @@ class EditorLayout:
         # Edit: the editable text | the read-only rest, issues underneath.
         self.text_view = CodeView()
         self.text_view.setObjectName("twinEditorText")
+        self.text_view.setPlaceholderText("Tags and desired properties, as JSON")
+        self.text_view.setToolTip(
+            "Tags and desired properties as JSON, checked as you type; Ctrl+S saves"
+        )
         self.readonly_view = CodeView(read_only=True)
         self.readonly_view.setObjectName("twinReadOnly")
         self.split = QSplitter(Qt.Orientation.Horizontal)

@@ -82,12 +82,20 @@ class EditorWrites:
         """Send the minimal patch with the loaded etag, in the background."""
         self.validate_now()
         session = self.session
-        if session is None or not self._service_ok() or self._busy:
+        if session is None or not self._service_ok() or self._busy or self._deleted:
             return None
         if not session.can_save:
             if session.validation.errors:
                 first = session.validation.errors[0]
+                self.ui.tabs.setCurrentIndex(TAB_EDIT)
                 self.text_view.goto(first.offset, first.length)
+                count = len(session.validation.errors)
+                more = f" ({count} problems in all, listed below)" if count > 1 else ""
+                self.ui.show_banner(
+                    f"Not saved: line {first.line}, column {first.column}: {first.message}"
+                    f"{more}. Fix it and save again; your text is kept.",
+                    "error",
+                )
             return None
         return self._write(session.save, "Saving…")
 

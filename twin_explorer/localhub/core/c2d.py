@@ -1,0 +1,175 @@
+"""Cloud-to-device queues: one per device, with IoT Hub's message lifecycle.
+
+IoT Hub keeps up to 50 messages per device (C.6); a message is *enqueued*, handed to the
+device (*invisible* under a lock token until completed, rejected or abandoned), and
+dead-lettered when it expires or has been delivered ``max_delivery_count`` times.
+Abandoning puts it back at the head of the queue. Transports take messages with
+:meth:`C2DQueues.receive` when the device can take one, and settle them with the lock
+token. In memory: a hub restart empties the queues.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from twin_explorer.localhub.errors import HubError
+
+MAX_QUEUE_DEPTH = 50  # messages per device (IoT Hub's quota, C.6)
+MAX_DELIVERY_COUNT = 10
+DEFAULT_TTL_NS = 3600 * 10**9  # IoT Hub's default time to live: one hour
+LOCK_NS = 60 * 10**9
+
+
+def queue_full(device_id: str) -> HubError:
+    return HubError(
+        403,
+        "DeviceMaximumQueueDepthExceeded",
+        403004,
+        f"The queue of device {device_id!r} already holds {MAX_QUEUE_DEPTH} messages.",
+    )
+
+
+def lock_lost(lock_token: str) -> HubError:
+    return HubError(
+        412, "DeviceMessageLockLost", 412002, f"No locked message has token {lock_token!r}."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class C2DMessage:
+    message_id: str
+    device_id: str
+    body: bytes
+    properties: dict[str, Any] = field(default_factory=dict)
+    enqueued_ns: int = 0
+    expiry_ns: int = 0
+    delivery_count: int = 0
+    lock_token: str | None = None
+
+
+@dataclass
+class _Queue:
+    waiting: deque[C2DMessage] = field(default_factory=deque)
+    locked: dict[str, tuple[C2DMessage, int]] = field(default_factory=dict)  # token -> until
+
+    def __len__(self) -> int:
+        return len(self.waiting) + len(self.locked)
+
+
+class C2DQueues:
+    """Per-device queues; ``clock`` is nanoseconds since the epoch (the core's clock)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], int],
+        *,
+        max_depth: int = MAX_QUEUE_DEPTH,
+        max_delivery_count: int = MAX_DELIVERY_COUNT,
+        lock_ns: int = LOCK_NS,
+    ) -> None:
+        self._clock = clock
+        self._max_depth = max_depth
+        self._max_delivery_count = max_delivery_count
+        self._lock_ns = lock_ns
+        self._queues: dict[str, _Queue] = {}
+        self._ids = itertools.count(1)
+        self.dead_letters: deque[C2DMessage] = deque(maxlen=1000)
+
+    def enqueue(
+        self,
+        device_id: str,
+        body: bytes,
+        properties: dict[str, Any] | None = None,
+        *,
+        message_id: str | None = None,
+        ttl_ns: int = DEFAULT_TTL_NS,
+    ) -> C2DMessage:
+        """Queue a message for a device; 403004 when its queue is full."""
+        queue = self._queues.setdefault(device_id, _Queue())
+        self._expire(device_id, queue)
+        if len(queue) >= self._max_depth:
+            raise queue_full(device_id)
+        now = self._clock()
+        message = C2DMessage(
+            message_id or format(next(self._ids), "x"),
+            device_id,
+            bytes(body),
+            dict(properties or {}),
+            now,
+            now + ttl_ns,
+        )
+        queue.waiting.append(message)
+        return message
+
+    def receive(self, device_id: str) -> C2DMessage | None:
+        """The next message, locked for delivery (``lock_token`` set), or None."""
+        queue = self._queues.get(device_id)
+        if queue is None:
+            return None
+        self._expire(device_id, queue)
+        if not queue.waiting:
+            return None
+        message = queue.waiting.popleft()
+        token = format(next(self._ids), "x")
+        locked = replace(message, delivery_count=message.delivery_count + 1, lock_token=token)
+        queue.locked[token] = (locked, self._clock() + self._lock_ns)
+        return locked
+
+    def complete(self, device_id: str, lock_token: str) -> C2DMessage:
+        """The device took the message: it leaves the queue."""
+        return self._settle(device_id, lock_token)
+
+    def reject(self, device_id: str, lock_token: str) -> C2DMessage:
+        """The device refused the message: it is dead-lettered."""
+        message = self._settle(device_id, lock_token)
+        self.dead_letters.append(message)
+        return message
+
+    def abandon(self, device_id: str, lock_token: str) -> C2DMessage:
+        """The device gave the message back: first in line again, unless delivered too often."""
+        message = self._settle(device_id, lock_token)
+        self._requeue(device_id, self._queues[device_id], message)
+        return message
+
+    def depth(self, device_id: str) -> int:
+        """Messages waiting or locked for a device."""
+        queue = self._queues.get(device_id)
+        if queue is None:
+            return 0
+        self._expire(device_id, queue)
+        return len(queue)
+
+    def purge(self, device_id: str) -> int:
+        """Drop every message of a device (also its queue); how many there were."""
+        queue = self._queues.pop(device_id, None)
+        return 0 if queue is None else len(queue)
+
+    def _settle(self, device_id: str, lock_token: str) -> C2DMessage:
+        queue = self._queues.get(device_id)
+        if queue is not None:
+            self._expire(device_id, queue)
+        found = None if queue is None else queue.locked.pop(lock_token, None)
+        if found is None:
+            raise lock_lost(lock_token)
+        return found[0]
+
+    def _requeue(self, device_id: str, queue: _Queue, message: C2DMessage) -> None:
+        if message.delivery_count >= self._max_delivery_count:
+            self.dead_letters.append(message)
+        else:
+            queue.waiting.appendleft(replace(message, lock_token=None))
+
+    def _expire(self, device_id: str, queue: _Queue) -> None:
+        """Dead-letter expired messages; a lock that ran out gives its message back."""
+        now = self._clock()
+        for token, (message, until) in list(queue.locked.items()):
+            if until <= now:
+                del queue.locked[token]
+                self._requeue(device_id, queue, message)
+        for message in [m for m in queue.waiting if m.expiry_ns <= now]:
+            queue.waiting.remove(message)
+            self.dead_letters.append(message)

@@ -1,0 +1,2 @@
+"""What the hub keeps on disk: the SQLite store, the event log, saved sessions and the
+private, locked data folder."""

@@ -1,0 +1,426 @@
+"""One device connection: moves bytes between a TLS stream and a sans-I/O ``ServerConnection``.
+
+A :class:`DeviceLink` runs as one task. It reads, feeds the state machine, maps each event
+to a core call (CONNECT: authenticate and join presence; twin requests, telemetry and
+method responses: the core's device operations) and the core's deliveries (method
+requests, desired patches, close) to PUBLISH packets, and writes whatever the state
+machine produced, in order. It is the core's :class:`DeliveryTarget` for its identity.
+
+Memory stays bounded per connection: reading pauses while the socket's send buffer is
+above its high-water mark (so a client that asks without reading is simply not read), and
+messages the hub pushes on its own (desired patches, method requests) may not grow that
+buffer past ``max_outbound`` bytes: a client that slow is dropped, with a log line saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twin_explorer.connection.redact import clip
+from twin_explorer.localhub.core.device_ops import Reply, encode_json
+from twin_explorer.localhub.core.identity import MAX_ID_LENGTH
+from twin_explorer.localhub.errors import HubError
+from twin_explorer.localhub.protocols.mqtt import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionState,
+    ConnectRequested,
+    Disconnected,
+    LocalProtocolError,
+    PubAcked,
+    Published,
+    ServerConnection,
+    Subscribed,
+    Unsubscribed,
+)
+from twin_explorer.localhub.protocols.mqtt.iothub_topics import (
+    METHOD_REQUEST_FILTER,
+    MethodResponse,
+    ReportedPatch,
+    Telemetry,
+    TopicError,
+    TwinGet,
+    desired_patch_topic,
+    may_subscribe,
+    method_request_topic,
+    parse_device_publish,
+    twin_response_topic,
+)
+from twin_explorer.twin.identity import identity_path
+
+if TYPE_CHECKING:
+    from twin_explorer.localhub.core.auth import Identity
+    from twin_explorer.localhub.core.hub import HubCore
+    from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
+
+logger = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
+# Reading pauses above this much unsent data (backpressure on request/response traffic).
+HIGH_WATER = 256 * 1024
+# Hub-initiated messages may not push unsent data beyond this; the client is dropped then.
+MAX_OUTBOUND = 4 * 1024 * 1024
+# A client may leave this many of our QoS 1 messages unacknowledged (the SDK acks at once).
+MAX_IN_FLIGHT = 1000
+WRITE_TIMEOUT = 60.0
+# IoT Hub publishes twin responses and desired patches at QoS 0 (the Azure SDK for C
+# documents "Twin MQTT Publish messages will have QoS At most once"). QoS 1 would also
+# cost every SDK client ~40 ms per twin operation: paho leaves Nagle on, so its PUBACK
+# holds back its next request until our delayed ACK (measured: get_twin 45 ms vs 2 ms).
+TWIN_QOS = 0
+CONNACK_IDENTIFIER_REJECTED = 2
+CONNACK_SERVER_UNAVAILABLE = 3
+CONNACK_NOT_AUTHORIZED = 5
+# A client id is '<deviceId>' or '<deviceId>/<moduleId>', each id at most 128 characters
+# (C.6; IoT Hub documents deviceId and moduleId as "up to 128 characters long").
+MAX_CLIENT_ID = 2 * MAX_ID_LENGTH + 1
+# Any topic the methods filter covers: "is this client subscribed to method requests?"
+_METHOD_PROBE = method_request_topic("probe", "0")
+
+
+class DeviceLink:
+    """A device or module connection, from TLS accept to close."""
+
+    def __init__(
+        self,
+        core: HubCore,
+        sessions: MqttSessions,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        clock: Callable[[], float],
+        *,
+        settled: Callable[[], None] = lambda: None,
+        max_outbound: int = MAX_OUTBOUND,
+        write_timeout: float = WRITE_TIMEOUT,
+    ) -> None:
+        self._core = core
+        self._sessions = sessions
+        self._settled = settled  # the listener's gate: MQTT keep-alive rules from here on
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._reader = reader
+        self._writer = writer
+        self._clock = clock
+        self._max_outbound = max_outbound
+        self._write_timeout = write_timeout
+        self.conn = ServerConnection(clock())
+        self.identity: Identity | None = None
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.close_reason: str | None = None
+        writer.transport.set_write_buffer_limits(high=HIGH_WATER)
+
+    def __repr__(self) -> str:
+        return f"<DeviceLink {self.name} {self.conn.state.name}>"
+
+    @property
+    def name(self) -> str:
+        """Who this is for logs: the authenticated client id, else the peer address."""
+        return self.identity.client_id if self.identity else f"connection from {self.peer}"
+
+    @property
+    def connected(self) -> bool:
+        return self.close_reason is None and self.conn.state is ConnectionState.CONNECTED
+
+    # -- the task -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._serve()
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            self._note_close(f"socket error: {exc!r}")
+        except asyncio.CancelledError:
+            self._note_close("hub closing")
+            raise
+        except Exception:
+            logger.exception("%s failed; closing it", self.name)
+            self._note_close("internal error")
+        finally:
+            if self.conn.state is not ConnectionState.CLOSED:
+                self.conn.close(self.close_reason or "")
+            self._closed()
+            self._shut(abort=self.close_reason == "hub closing")
+
+    async def _serve(self) -> None:
+        while True:
+            data = await self._reader.read(READ_CHUNK)
+            self.conn.receive_data(data, self._clock())
+            if not await self._handle_events() or not data:
+                return
+
+    async def _handle_events(self) -> bool:
+        """Handle every complete packet; False once the connection is over."""
+        while True:
+            event = self.conn.next_event()
+            if event is NEED_DATA:
+                # Packets that make no event still get answers (PINGRESP above all): an
+                # idle client that hears nothing back drops its connection.
+                self.send(self.conn.data_to_send())
+                return True
+            if event is PAUSED:  # CONNECT is always answered at once, so never here
+                raise RuntimeError("connection paused on an unanswered CONNECT")
+            if isinstance(event, Disconnected):
+                self.send(self.conn.data_to_send())  # e.g. a refusing CONNACK
+                detail = f": {event.detail}" if event.detail else ""
+                self._note_close(f"{event.reason.value}{detail}")
+                return False
+            self._dispatch(event)
+            self.send(self.conn.data_to_send())
+            if self.close_reason is not None:
+                return False
+            if self._writer.transport.get_write_buffer_size() > HIGH_WATER:
+                await self._drain()
+
+    async def _drain(self) -> None:
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            self.close(f"the client read nothing for {self._write_timeout:g}s", abort=True)
+
+    def _dispatch(self, event: object) -> None:
+        match event:
+            case ConnectRequested():
+                self._admit(event)
+            case Published():
+                self._on_publish(event)
+            case Subscribed(filters=filters, rejected=rejected):
+                logger.debug(
+                    "%s subscribed to %s (rejected %s)",
+                    self.name,
+                    filters,
+                    [clip(f) for f in rejected],
+                )
+                self._sessions.save()
+                if self.identity is not None and METHOD_REQUEST_FILTER in filters:
+                    self._core.presence.ready(self.identity)
+            case Unsubscribed(filters=filters):
+                logger.debug("%s unsubscribed from %s", self.name, filters)
+                self._sessions.save()
+            case PubAcked(packet_id=packet_id, topic=topic):
+                logger.debug("%s acknowledged %d (%s)", self.name, packet_id, topic)
+
+    # -- device requests ----------------------------------------------------------------
+
+    def _on_publish(self, event: Published) -> None:
+        identity = self.identity
+        assert identity is not None  # the state machine reports PUBLISH only once accepted
+        logger.debug(
+            "%s published %s (%d bytes, QoS %d%s)",
+            self.name,
+            clip(event.topic),
+            len(event.payload),
+            event.qos,
+            ", dup" if event.dup else "",
+        )
+        try:
+            request = parse_device_publish(event.topic, event.payload)
+        except TopicError as exc:
+            # IoT Hub disconnects a client that publishes where it may not (C.6).
+            self.close(f"{exc}")
+            return
+        # Every message is taken, also one re-sent after a reconnect: the hub cannot tell a
+        # copy from a new message by its packet id (MQTT-4.3.2-5); the core's device
+        # operations answer re-sent requests once (see core/device_ops.py).
+        devices = self._core.devices
+        match request:
+            case TwinGet(rid=rid):
+                self._reply(rid, devices.twin_get(identity, rid))
+            case ReportedPatch(rid=rid, body=body):
+                self._reply(rid, devices.reported_patch(identity, rid, body))
+            case MethodResponse(rid=rid, status=status, body=body):
+                devices.method_response(identity, rid, status, body)
+            case Telemetry():
+                if (request.device_id, request.module_id) != (
+                    identity.device_id,
+                    identity.module_id,
+                ):
+                    sender = clip(identity_path(request.device_id, request.module_id))
+                    self.close(f"telemetry sent as {sender}")
+                    return
+                devices.telemetry(
+                    identity,
+                    request.properties,
+                    request.system_properties,
+                    request.body,
+                    request.output_name,
+                )
+        devices.activity(identity)
+        if event.needs_ack and event.packet_id is not None:
+            self.send(self.conn.ack(event.packet_id))
+
+    def _reply(self, rid: str, reply: Reply) -> None:
+        # Sent even without a subscription to $iothub/twin/res/#: the SDK may ask before
+        # it subscribes (A.8). QoS 0 like every twin message of IoT Hub (see TWIN_QOS).
+        topic = twin_response_topic(reply.status, rid, reply.version)
+        self.publish(topic, reply.payload, TWIN_QOS)
+
+    # -- connecting and closing, with the core ------------------------------------------
+
+    def _admit(self, event: ConnectRequested) -> None:
+        """Answer a CONNECT: authenticate, take the identity over, attach its session."""
+        client_id = event.client_id
+        if len(client_id) > MAX_CLIENT_ID:
+            # Refused before any other work: no identity can have such an id. CONNACK 2
+            # (identifier rejected) also stops the SDK's reconnect loop (A.4).
+            logger.info(
+                "refused %r from %s: a client id of %d characters (ids are at most %d)",
+                clip(client_id),
+                self.peer,
+                len(client_id),
+                MAX_ID_LENGTH,
+            )
+            self.send(self.conn.refuse(CONNACK_IDENTIFIER_REJECTED))
+            return
+        password = None if event.password is None else event.password.decode("utf-8", "replace")
+        try:
+            identity = self._core.authenticate_device(client_id, event.username, password)
+        except HubError as error:
+            # The reason can quote the token's resource or policy name: client text too.
+            logger.info("refused %r from %s: %s", client_id, self.peer, clip(error.message, 512))
+            self.send(self.conn.refuse(CONNACK_NOT_AUTHORIZED))
+            return
+        except Exception:
+            logger.exception("authenticating %r failed", client_id)
+            self.send(self.conn.refuse(CONNACK_SERVER_UNAVAILABLE))
+            return
+        older = self._core.presence.target(identity.client_id)
+        if isinstance(older, DeviceLink) and older is not self:
+            logger.info(
+                "%s connected again from %s; closing its older connection from %s "
+                "(two processes using one identity knock each other off)",
+                identity.client_id,
+                self.peer,
+                older.peer,
+            )
+        session, present = self._sessions.attach(client_id, event.clean_session)
+        self.identity = identity
+        self._settled()
+        # Filters outside the identity's own get SUBACK 0x80. IoT Hub's documentation does
+        # not say whether it fails such a filter or closes the connection (reference A.5);
+        # a failure code keeps the client connected and tells it which filter was refused.
+        own = functools.partial(may_subscribe, identity.device_id, identity.module_id)
+        accept = self.conn.accept(session, present, may_subscribe=own)
+        # Presence closes an older connection of this identity and records this one.
+        self._core.presence.connect(identity, self)
+        self.send(accept)
+        logger.info(
+            "%s connected from %s (keep-alive %ds, %s)",
+            identity.client_id,
+            self.peer,
+            event.keepalive,
+            "session resumed" if present else "new session",
+        )
+
+    def _closed(self) -> None:
+        identity = self.identity
+        if identity is not None:
+            self._core.presence.disconnect(identity, self)
+        session = self.conn.session
+        if session is not None:
+            self._sessions.release(session)
+        if identity is not None:
+            logger.info(
+                "%s disconnected (from %s): %s", identity.client_id, self.peer, self.close_reason
+            )
+        else:
+            logger.debug("connection from %s closed: %s", self.peer, self.close_reason)
+
+    # -- what the core delivers (DeliveryTarget) ----------------------------------------
+
+    def _on_loop(self, handler: Callable[..., Any], *args: Any) -> None:
+        """The core may write from another thread; this connection lives on its loop."""
+        if threading.get_ident() == self._loop_thread:
+            handler(*args)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(handler, *args)
+
+    @property
+    def accepts_methods(self) -> bool:
+        return self.granted_qos(_METHOD_PROBE) is not None
+
+    def deliver_method(self, name: str, rid: str, payload: bytes) -> bool:
+        # QoS 0 like IoT Hub; the SDK drops queued requests on a disconnect anyway (A.9).
+        return self.publish(method_request_topic(name, rid), payload, 0)
+
+    def deliver_desired(self, patch: dict[str, Any]) -> None:
+        self._on_loop(self._push_desired, patch)
+
+    def _push_desired(self, patch: dict[str, Any]) -> None:
+        topic = desired_patch_topic(patch["$version"])
+        if self.granted_qos(topic) is not None:
+            self.publish(topic, encode_json(patch), TWIN_QOS)
+
+    def deliver_c2d(self, message: Any) -> bool:
+        return False  # the MQTT link does not carry cloud-to-device messages yet
+
+    # -- output -------------------------------------------------------------------------
+
+    def granted_qos(self, topic: str) -> int | None:
+        """The QoS this client subscribed ``topic`` with, None if it did not."""
+        session = self.conn.session
+        if not self.connected or session is None:
+            return None
+        return session.granted_qos(topic)
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        """Queue a PUBLISH to the client; False if the connection cannot take it."""
+        if not self.connected:
+            return False
+        session = self.conn.session
+        if qos and session is not None and len(session.in_flight) >= MAX_IN_FLIGHT:
+            self.close(f"{MAX_IN_FLIGHT} messages unacknowledged", abort=True)
+            return False
+        try:
+            data = self.conn.publish(topic, payload, qos)
+        except LocalProtocolError as exc:
+            self.close(f"cannot publish {topic}: {exc}", abort=True)
+            return False
+        logger.debug("to %s: %s (%d bytes, QoS %d)", self.name, topic, len(payload), qos)
+        return self.send(data)
+
+    def send(self, data: bytes) -> bool:
+        if not data:
+            return True
+        transport = self._writer.transport
+        if transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() + len(data) > self._max_outbound:
+            self.close(
+                f"more than {self._max_outbound} bytes wait to be sent: the client reads "
+                "too slowly",
+                abort=True,
+            )
+            return False
+        self._writer.write(data)
+        return True
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        """End this connection from the hub's side; the task then finishes by itself."""
+        if threading.get_ident() != self._loop_thread:
+            self._on_loop(functools.partial(self.close, reason, abort=abort))
+            return
+        if self.close_reason is not None:
+            return
+        self._note_close(reason)
+        self.conn.close(reason)
+        self._shut(abort=abort)
+
+    def _note_close(self, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+
+    def _shut(self, *, abort: bool) -> None:
+        transport = self._writer.transport
+        if abort:
+            transport.abort()
+        elif not transport.is_closing():
+            transport.close()  # sends what is queued (a refusing CONNACK), then closes
