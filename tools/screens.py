@@ -275,7 +275,7 @@ async def query_error(s: Screens) -> None:
 
     field = s.person.type_into("Query", "SELEC * FROM devices")
     QTest.keyClick(field, Qt.Key.Key_Return)
-    await s.until(lambda: s.window.notice.text() != "", 20, "the query's error")
+    await s.person.wait_to_see("expected SELECT", 20)  # the error, where it was typed
 
 
 @state("09-about")
