@@ -4,7 +4,8 @@ besides its SQLite file.
 It composes its parts and hands each the shared :class:`CoreContext`: ``registry``,
 ``twins``, ``bulk``, ``presence`` (who is online), ``methods`` (direct method routing),
 ``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``events`` (the bus
-of hub events) and ``event_log`` (the durable log the bus feeds). The methods below are
+of hub events), ``event_log`` (the durable log the bus feeds) and ``commits`` (its group
+commit, which acknowledgements of telemetry wait for). The methods below are
 the service-side surface REST and the app use, each one line over a part.
 
 Synchronous on purpose: each operation is a few SQLite statements (well under a
@@ -38,6 +39,7 @@ from twin_explorer.localhub.core.events import (
     TelemetryReceived,
     TwinChanged,
 )
+from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
 from twin_explorer.localhub.core.methods import DirectMethods
 from twin_explorer.localhub.core.presence import Presence
@@ -81,9 +83,12 @@ class HubCore:
         self.twins = Twins(ctx)
         self.bulk = BulkRegistry(ctx, self.registry, self.twins)
         self.event_log = EventLog(store)
+        self.commits = GroupCommit(self.event_log)
         self.methods = DirectMethods(self._method_target)
         self.presence = Presence(self._connection_changed, self.methods.target_ready)
-        self.devices = DeviceOps(self.twins, self.methods, self.record_telemetry, ctx.touch)
+        self.devices = DeviceOps(
+            self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
+        )
         self.c2d = C2DQueues(clock)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
@@ -107,6 +112,7 @@ class HubCore:
 
     def close(self) -> None:
         self.methods.close()
+        self.commits.close()
         self.ctx.flush_activity()
         self.event_log.close()
         self.store.close()

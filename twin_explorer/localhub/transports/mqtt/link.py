@@ -114,6 +114,9 @@ class DeviceLink:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.close_reason: str | None = None
+        # Client packet ids to PUBACK once the event log commits (see _release_acks).
+        self._held_acks: list[int] = []
+        self._awaiting_commit = False
         writer.transport.set_write_buffer_limits(high=HIGH_WATER)
 
     def __repr__(self) -> str:
@@ -253,7 +256,28 @@ class DeviceLink:
                 )
         devices.activity(identity)
         if event.needs_ack and event.packet_id is not None:
-            self.send(self.conn.ack(event.packet_id))
+            self._ack(event.packet_id, written_first=isinstance(request, Telemetry))
+
+    def _ack(self, packet_id: int, *, written_first: bool) -> None:
+        """PUBACK a message; telemetry only once the event log has written it (group
+        commit), and every PUBACK in the order the PUBLISHes came (MQTT-4.6.0-2)."""
+        if not written_first and not self._awaiting_commit:
+            self.send(self.conn.ack(packet_id))
+            return
+        self._held_acks.append(packet_id)
+        if not self._awaiting_commit:
+            self._awaiting_commit = True
+            self._core.devices.after_commit(self._release_acks)
+
+    def _release_acks(self, written: bool) -> None:
+        """The event log wrote what this connection sent: PUBACK it, in order."""
+        self._awaiting_commit = False
+        held, self._held_acks = self._held_acks, []
+        if not written:
+            # Unacknowledged, the messages come again on the client's next connection.
+            self.close("the hub could not write its messages (disk full)", abort=True)
+            return
+        self.send(b"".join(self.conn.ack(packet_id) for packet_id in held))
 
     def _reply(self, rid: str, reply: Reply) -> None:
         # Sent even without a subscription to $iothub/twin/res/#: the SDK may ask before
