@@ -74,8 +74,12 @@ _COLUMNS = (
 )
 
 
+# One encoder for every event: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":")) if value else "{}"
+    return _encode(value) if value else "{}"
 
 
 def _row_event(row: tuple) -> LoggedEvent:
