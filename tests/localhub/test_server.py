@@ -61,6 +61,7 @@ class _FakeDevice:
     """A delivery target: records method requests and answers them through the core."""
 
     accepts_methods = True
+    accepts_c2d = False
 
     def __init__(self, fake: FakeMqtt, device_id: str, module_id: str | None) -> None:
         self.fake, self.identity = fake, Identity(device_id, module_id)
