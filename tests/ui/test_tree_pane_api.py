@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window, service_for
-from twin_explorer.ui.tree_pane import TreePane
+from twin_explorer.ui.panes.tree.tree_pane import TreePane
 
 
 async def _two_devices(hub):

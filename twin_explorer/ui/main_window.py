@@ -28,20 +28,14 @@ from twin_explorer import APP_NAME
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui import theme, window_state
-from twin_explorer.ui.about import AboutDialog
-from twin_explorer.ui.connections_dialog import ConnectionsDialog
-from twin_explorer.ui.dock_room import DockRoom
-from twin_explorer.ui.hub_details import LocalHubDetailsDialog
-from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
-from twin_explorer.ui.identity_actions import IdentityActions
-from twin_explorer.ui.notice import NoticeBar
-from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
-from twin_explorer.ui.shortcuts_dialog import ShortcutsDialog
-from twin_explorer.ui.simulator import SimulatorDock, session_transport
-from twin_explorer.ui.tree_pane import TreePane
-from twin_explorer.ui.twin_editor import TwinEditor
-from twin_explorer.ui.window_actions import (
+from twin_explorer.ui.chrome import window_state
+from twin_explorer.ui.chrome.about import AboutDialog
+from twin_explorer.ui.chrome.connections_dialog import ConnectionsDialog
+from twin_explorer.ui.chrome.dock_room import DockRoom
+from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
+from twin_explorer.ui.chrome.notice import NoticeBar
+from twin_explorer.ui.chrome.shortcuts_dialog import ShortcutsDialog
+from twin_explorer.ui.chrome.window_actions import (
     METHOD,
     REFRESH,
     SAVE,
@@ -49,6 +43,13 @@ from twin_explorer.ui.window_actions import (
     build_toolbar,
     name_shortcuts_in_tooltips,
 )
+from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.hub_session import LOCAL_HUB, HubSession
+from twin_explorer.ui.panes.patch_log import PatchLogWidget, WatchController, add_menu_actions
+from twin_explorer.ui.panes.simulators import SimulatorDock, session_transport
+from twin_explorer.ui.panes.tree.identity_actions import IdentityActions
+from twin_explorer.ui.panes.tree.tree_pane import TreePane
+from twin_explorer.ui.panes.twin_editor import TwinEditor
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class MainWindow(QMainWindow):
         self.watch.statusChanged.connect(self.patch_log.set_watch_status)
         self.patch_log.errorOccurred.connect(self.show_error)
         self.add_shutdown_step(self.watch.aclose)
-        # -- simulated modules (ui/simulator) --
+        # -- simulated modules (ui/panes/simulators) --
         self.simulators = SimulatorDock(
             self,
             patches=self.patches,
