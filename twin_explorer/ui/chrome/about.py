@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer import APP_NAME, paths
-from twin_explorer.ui.chrome import window_state
+from twin_explorer.ui.chrome.settings import settings_file
 from twin_explorer.versions import component_versions
 
 
@@ -28,7 +28,7 @@ def app_folders() -> dict[str, Path]:
     return {
         "Data": paths.data_dir(),
         "Logs": paths.log_dir(),
-        "Settings": Path(window_state.settings().fileName()).parent,
+        "Settings": settings_file().parent,
     }
 
 

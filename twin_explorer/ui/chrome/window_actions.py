@@ -15,12 +15,14 @@ SAVE = "save"
 SIMULATE = "play"
 METHOD = "method"
 QUERY = "query"
+TOOLBAR_ORDER = (REFRESH, SAVE, SIMULATE, METHOD)  # left to right, whichever pane offers them
 
 
-def build_toolbar(window: QMainWindow, entries: list[tuple[QAction, str, str]]) -> QToolBar:
-    """A toolbar of the frequent actions (the same QActions as the menus); its icons
-    are painted again in the new colours when the palette changes."""
-    bar = QToolBar("Main Toolbar", window)
+def fill_toolbar(
+    window: QMainWindow, bar: QToolBar, entries: list[tuple[QAction, str, str]]
+) -> None:
+    """The toolbar of the frequent actions (the same QActions as the menus), from these
+    (action, glyph, label); its icons are painted again when the palette changes."""
     bar.setObjectName("mainToolBar")
     bar.setMovable(False)
     bar.setIconSize(QSize(18, 18))
@@ -38,7 +40,6 @@ def build_toolbar(window: QMainWindow, entries: list[tuple[QAction, str, str]]) 
         action.setIconText(label)
         bar.addAction(action)
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-    return bar
 
 
 def name_shortcuts_in_tooltips(window: QMainWindow) -> None:

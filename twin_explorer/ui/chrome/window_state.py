@@ -1,38 +1,40 @@
-"""Window geometry and splitter sizes, kept between runs in an INI file."""
+"""Window geometry and splitter sizes, kept between runs in the settings file."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray
 from PySide6.QtWidgets import QMainWindow, QSplitter
 
-from twin_explorer import paths
+from twin_explorer.service.settings import (
+    MAIN_SPLITTER,
+    WINDOW_GEOMETRY,
+    WINDOW_STATE,
+    Setting,
+)
+from twin_explorer.ui.chrome.settings import settings
 
-
-def settings() -> QSettings:
-    """The app's UI settings file, under the config dir (never the registry/plist)."""
-    return QSettings(str(paths.config_dir() / "ui.ini"), QSettings.Format.IniFormat)
+SPLITTERS: dict[str, Setting[bytes]] = {"main": MAIN_SPLITTER}
 
 
 def save(window: QMainWindow, splitters: dict[str, QSplitter]) -> None:
     store = settings()
-    store.setValue("window/geometry", window.saveGeometry())
-    store.setValue("window/state", window.saveState())
+    store.set(WINDOW_GEOMETRY, window.saveGeometry())
+    store.set(WINDOW_STATE, window.saveState())
     for name, splitter in splitters.items():
-        store.setValue(f"splitters/{name}", splitter.saveState())
-    store.sync()
+        store.set(SPLITTERS[name], splitter.saveState())
 
 
 def restore(window: QMainWindow, splitters: dict[str, QSplitter]) -> bool:
     """Restore what ``save`` kept; False when there was nothing (first start)."""
     store = settings()
-    geometry = store.value("window/geometry")
-    if not isinstance(geometry, QByteArray) or not window.restoreGeometry(geometry):
+    geometry = store.get(WINDOW_GEOMETRY)
+    if not geometry or not window.restoreGeometry(QByteArray(geometry)):
         return False
-    state = store.value("window/state")
-    if isinstance(state, QByteArray):
-        window.restoreState(state)
+    state = store.get(WINDOW_STATE)
+    if state:
+        window.restoreState(QByteArray(state))
     for name, splitter in splitters.items():
-        value = store.value(f"splitters/{name}")
-        if isinstance(value, QByteArray):
-            splitter.restoreState(value)
+        value = store.get(SPLITTERS[name])
+        if value:
+            splitter.restoreState(QByteArray(value))
     return True

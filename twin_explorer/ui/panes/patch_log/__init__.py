@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from twin_explorer.ui.panes.patch_log.menus import add_menu_actions
 from twin_explorer.ui.panes.patch_log.model import PatchLogModel
+from twin_explorer.ui.panes.patch_log.pane import PatchLogPane
 from twin_explorer.ui.panes.patch_log.watching import WatchController
 from twin_explorer.ui.panes.patch_log.widget import PatchLogWidget
 
-__all__ = ["PatchLogModel", "PatchLogWidget", "WatchController", "add_menu_actions"]
+__all__ = ["PatchLogModel", "PatchLogPane", "PatchLogWidget", "WatchController"]

@@ -1,44 +1,41 @@
 """The Qt side of twin watching: actions, the interval setting, status text.
 
-``TwinWatcher`` (service layer) does the polling; this object feeds it the hub and the
-tree selection, offers the menu actions (watch selected, pin, interval, history) and
-turns its status into one line of text.
+``TwinWatcher`` (the app model's) does the polling and follows the model's selection and
+hub; this object offers the menu actions (watch selected, pin, interval) and turns its
+status into one line of text.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu
 
+from twin_explorer.service.app_model import Selection
 from twin_explorer.service.browse import DeviceRow, ModuleRow
-from twin_explorer.service.history import TwinHistory
-from twin_explorer.service.watch import DEFAULT_INTERVAL, TwinReader, TwinWatcher, WatchStatus
-from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui.chrome import window_state
+from twin_explorer.service.settings import WATCH_INTERVAL
+from twin_explorer.service.watch import TwinReader, TwinWatcher, WatchStatus
+from twin_explorer.ui.chrome.settings import settings
 
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-SETTING = "watch/interval"
 
 
 def saved_interval() -> float:
-    value = window_state.settings().value(SETTING, DEFAULT_INTERVAL)
-    try:
-        return max(0.2, float(value))
-    except (TypeError, ValueError):
-        return DEFAULT_INTERVAL
+    """The watch interval chosen last (kept between runs)."""
+    return settings().get(WATCH_INTERVAL)
 
 
 class WatchController(QObject):
     statusChanged = Signal(str)
 
     def __init__(
-        self, stream: PatchStream, history: TwinHistory, parent: QWidget | None = None
+        self, watcher: TwinWatcher, selection: Selection, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
-        self.watcher = TwinWatcher(stream, history, interval=saved_interval())
+        self.watcher = watcher
         self._row: DeviceRow | ModuleRow | None = None
-        self._unsubscribe = self.watcher.subscribe(self._status_changed)
+        stops = [watcher.subscribe(self._status_changed), selection.subscribe(self.select)]
+        self._unsubscribe = lambda: [stop() for stop in stops]
 
         self.watch_selected = QAction("&Watch Selected Twin", self, checkable=True, checked=True)
         self.watch_selected.setObjectName("watchSelectedAction")
@@ -74,19 +71,13 @@ class WatchController(QObject):
         self._status_changed(None)
 
     def select(self, row: DeviceRow | ModuleRow | None) -> None:
-        """Follow the tree selection."""
+        """Follow the selection (the model tells the watcher): Pin acts on this row."""
         self._row = row
-        if row is None:
-            self.watcher.select(None)
-        else:
-            self.watcher.select(row.device_id, row.module_id)
         self._update_pin_action()
 
     def set_interval(self, seconds: float) -> None:
         self.watcher.interval = seconds
-        store = window_state.settings()
-        store.setValue(SETTING, self.watcher.interval)
-        store.sync()
+        settings().set(WATCH_INTERVAL, self.watcher.interval)
         self._check_interval()
         self._status_changed(None)
 
@@ -133,11 +124,3 @@ class WatchController(QObject):
 
     def _status_changed(self, _status: WatchStatus | None) -> None:
         self.statusChanged.emit(self.watcher.summary())
-
-    def add_to_menus(self, twin_menu: QMenu, view_menu: QMenu, history: QAction) -> None:
-        if twin_menu.actions():
-            twin_menu.addSeparator()
-        for action in (self.watch_selected, self.pin, self.unpin_all, history):
-            twin_menu.addAction(action)
-        view_menu.addSeparator()
-        view_menu.addMenu(self.interval_menu)

@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.patchlog import DEFAULT_CAPACITY, PatchFilter
+from twin_explorer.service.settings import EXPORT_DIR
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream
-from twin_explorer.ui.chrome import window_state
+from twin_explorer.ui.chrome.settings import settings
 from twin_explorer.ui.panes.patch_log.details import PatchDetailsDialog
 from twin_explorer.ui.panes.patch_log.history_dialog import TwinHistoryDialog, open_history
 from twin_explorer.ui.panes.patch_log.model import (
@@ -44,13 +45,12 @@ from twin_explorer.ui.panes.patch_log.model import (
 
 FILTER_DELAY_MS = 150
 MIN_ROWS = 3  # the table keeps room for this many rows whatever else is open
-EXPORT_DIR_SETTING = "patchlog/export_dir"
 
 
 def export_folder() -> str:
     """Where Export opens: the folder used last, else the user's documents, else home."""
-    last = window_state.settings().value(EXPORT_DIR_SETTING, "")
-    if isinstance(last, str) and last and Path(last).is_dir():
+    last = settings().get(EXPORT_DIR)
+    if last and Path(last).is_dir():
         return last
     for kind in (
         QStandardPaths.StandardLocation.DocumentsLocation,
@@ -243,9 +243,7 @@ class PatchLogWidget(QWidget):
         """Write the rows the table shows, as JSON Lines; returns how many."""
         self.model.flush()
         count = self.model.log.export(path)
-        store = window_state.settings()
-        store.setValue(EXPORT_DIR_SETTING, os.path.dirname(os.path.abspath(path)))
-        store.sync()
+        settings().set(EXPORT_DIR, os.path.dirname(os.path.abspath(path)))
         self.exported.emit(os.fspath(path), count)
         self.status.setText(f"Exported {count:,} rows to {os.fspath(path)}")
         return count

@@ -22,12 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twin_explorer.service.app_model import Selection
 from twin_explorer.service.browse import DeviceRow, ModuleRow
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import default_data_dir
 from twin_explorer.simulator import SimulatedModule, SimulatorError, Status, Transport, read_ca
 from twin_explorer.twin.events import PatchStream
+from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry
+from twin_explorer.ui.chrome.window_actions import SIMULATE
 from twin_explorer.ui.common.tasks import Tasks
 from twin_explorer.ui.panes.simulators.panel import SimulatorPanel
 from twin_explorer.ui.panes.simulators.string_dialog import SimulateStringDialog
@@ -62,6 +65,7 @@ class SimulatorDock(QDockWidget):
         report: Callable[[object], None],
         notify: Callable[[str], None],
         local_transport: Callable[[], Transport | None] = lambda: None,
+        selection: Selection | None = None,
     ) -> None:
         super().__init__("Simulated Modules", window)
         self.setObjectName("simulatorDock")
@@ -72,6 +76,7 @@ class SimulatorDock(QDockWidget):
         self.local_transport = local_transport
         self._service: HubService | None = None
         self._row: DeviceRow | ModuleRow | None = None
+        self._unsubscribe: Callable[[], None] = lambda: None
         self._tasks = Tasks(on_error=self._failed)
 
         self.tabs = QTabWidget()
@@ -99,8 +104,27 @@ class SimulatorDock(QDockWidget):
         self.simulate_string_action = QAction("Simulate from Connection S&tring…", window)
         self.simulate_string_action.setObjectName("simulateFromString")
         self.simulate_string_action.triggered.connect(self.show_string_dialog)
+        self.toggleViewAction().setText("Show Simulated &Modules")
         self.hide()
         self._update()
+        if selection is not None:
+            self._unsubscribe = selection.subscribe(self.set_selection)
+
+    def pane_actions(self) -> list[PaneAction]:
+        """Module: Simulate (also on the toolbar), from a connection string, show the
+        dock; View: show the dock."""
+        show = self.toggleViewAction()
+        return [
+            PaneAction(
+                "Module",
+                self.simulate_action,
+                separator_before=True,
+                toolbar=ToolbarEntry(SIMULATE, "Simulate"),
+            ),
+            PaneAction("Module", self.simulate_string_action),
+            PaneAction("Module", show),
+            PaneAction("View", show),
+        ]
 
     def _failed(self, exc: BaseException) -> None:
         # The window's notice bar speaks ServiceError; a simulator error is as plain.
@@ -205,6 +229,7 @@ class SimulatorDock(QDockWidget):
 
     async def aclose(self) -> None:
         """Shutdown step: close every simulated module (each on its own)."""
+        self._unsubscribe()
         await self._tasks.cancel_all()
         panels = self.panels
         await asyncio.gather(*(self._close(p) for p in panels), return_exceptions=True)

@@ -17,10 +17,11 @@ from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.method_calls import MethodCalls
 from twin_explorer.service.models import Identity
-from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui.chrome.confirm import confirm
 from twin_explorer.ui.chrome.identity_dialogs import ConnectionStringDialog, CreateIdentityDialog
 from twin_explorer.ui.chrome.method_dialog import MethodDialog
+from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry
+from twin_explorer.ui.chrome.window_actions import METHOD
 from twin_explorer.ui.common.tasks import Tasks
 from twin_explorer.ui.panes.tree.tree_pane import TreePane
 
@@ -38,7 +39,7 @@ class IdentityActions(QObject):
         tree: TreePane,
         report: Callable[[object], None],
         notify: Callable[[str], None],
-        patches: PatchStream | None = None,
+        method_calls: MethodCalls | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -48,7 +49,7 @@ class IdentityActions(QObject):
         self._service: HubService | None = None
         self._tasks = Tasks(on_error=report)
         # Method calls outlive their dialogs: each ends in the patch log and the status line.
-        self.method_calls = MethodCalls(patches)
+        self.method_calls = method_calls if method_calls is not None else MethodCalls()
         self.method_calls.on_finished = lambda call: notify(call.summary())
 
         def action(text: str, slot, name: str, shortcut: str | None = None) -> QAction:
@@ -90,6 +91,21 @@ class IdentityActions(QObject):
         tree.selectionChanged.connect(lambda _row: self.update())
         tree.model.refreshed.connect(self.update)  # the selected row, read again
         self.update()
+
+    def pane_actions(self) -> list[PaneAction]:
+        """Hub: new device, delete, enable, disable; Module: the module's actions."""
+        hub = [self.new_device, self.delete, self.enable, self.disable]
+        module = [
+            self.new_module,
+            self.regenerate,
+            self.copy_primary,
+            self.copy_secondary,
+        ]
+        return [
+            *(PaneAction("Hub", act, separator_before=act is hub[0]) for act in hub),
+            *(PaneAction("Module", act) for act in module),
+            PaneAction("Module", self.method, toolbar=ToolbarEntry(METHOD, "Invoke Method")),
+        ]
 
     # -- state ---------------------------------------------------------------------------
 

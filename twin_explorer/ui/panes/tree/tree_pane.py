@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -26,8 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.service import errors
+from twin_explorer.service.app_model import Selection
 from twin_explorer.service.browse import DeviceListing, DeviceRow, ModuleRow, connection_states
 from twin_explorer.service.hub import HubService
+from twin_explorer.ui.chrome.pane_action import PaneAction
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.columns import ReadableFirstColumn
 from twin_explorer.ui.common.tasks import Tasks
@@ -61,7 +64,10 @@ class TreePane(QWidget):
     """Public API for the window and other panes (never reach into ``view``'s models):
     ``selectionChanged(row)`` when the current identity changes, ``selectedRowsChanged()``
     when the set of selected rows does, ``contextMenuRequested(global_pos)``;
-    ``current_row()``, ``selected_rows()``, ``select(device_id, module_id)``."""
+    ``current_row()``, ``selected_rows()``, ``select(device_id, module_id)``.
+
+    Built from the app model's ``Selection``: it sets it as the current row changes, answers
+    its requests to choose an identity, and tells it which identities the app deleted."""
 
     selectionChanged = Signal(object)  # DeviceRow | ModuleRow | None
     selectedRowsChanged = Signal()
@@ -70,9 +76,11 @@ class TreePane(QWidget):
     refreshed = Signal()  # the hub's current state was asked for (Refresh, an identity change)
     identitiesDeleted = Signal(object)  # [(device_id, module_id or None)] the app deleted
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, selection: Selection | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("deviceTree")
+        self.selection = selection if selection is not None else Selection()
+        self._unsubscribe = self.selection.requests.subscribe(lambda ids: self.select(*ids))
         self._service: HubService | None = None
         self._filled = False  # the current listing has shown rows (logged once)
         self.page_size = 100  # devices per hub round trip
@@ -147,6 +155,7 @@ class TreePane(QWidget):
         self.model.refreshed.connect(self._refreshed)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         self._publish_view_signals()
+        self._build_actions()
 
         # Connection states of the rows in sight: re-read now and then, never the hub.
         self._polls = Tasks(on_error=lambda exc: log.info("connection states: %s", exc))
@@ -192,6 +201,7 @@ class TreePane(QWidget):
     def identities_deleted(self, ids: list[tuple[str, str | None]]) -> None:
         """The app deleted these devices or modules: say so (the editor drops their twin)
         and show the hub without them."""
+        self.selection.deleted.emit(ids)
         self.identitiesDeleted.emit(ids)
         self.reload()
 
@@ -210,7 +220,7 @@ class TreePane(QWidget):
             return
         self._filled = False
         self.model.set_listing(self._listing())
-        self.selectionChanged.emit(None)
+        self._selected(None)
 
     def _refreshed(self) -> None:
         self._update_summary()
@@ -296,6 +306,7 @@ class TreePane(QWidget):
 
     async def aclose(self) -> None:
         # Python objects only: the widgets may be gone by the time the window shuts down.
+        self._unsubscribe()
         await self._polls.cancel_all()
         await self.model.aclose()
 
@@ -351,7 +362,11 @@ class TreePane(QWidget):
     # -- selection -----------------------------------------------------------------------
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self.selectionChanged.emit(current.data(RowRole) if current.isValid() else None)
+        self._selected(current.data(RowRole) if current.isValid() else None)
+
+    def _selected(self, row: DeviceRow | ModuleRow | None) -> None:
+        self.selection.set(row)
+        self.selectionChanged.emit(row)
 
     def current_row(self) -> DeviceRow | ModuleRow | None:
         index = self.view.currentIndex()
@@ -368,6 +383,23 @@ class TreePane(QWidget):
     def focus_filter(self) -> None:
         self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.filter_edit.selectAll()
+
+    # -- actions -------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        self.filter_action = QAction("&Filter Devices", self)
+        self.filter_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.filter_action.triggered.connect(self.focus_filter)
+        self.query_action = QAction("&Query Devices", self)
+        self.query_action.setObjectName("queryAction")
+        self.query_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.query_action.setToolTip("Type an IoT Hub query for the device list")
+        self.query_action.triggered.connect(self.focus_query)
+
+    def pane_actions(self) -> list[PaneAction]:
+        """Hub menu: Filter Devices, Query Devices (the query box is its own control
+        beside the tree, so Query stays off the toolbar)."""
+        return [PaneAction("Hub", self.filter_action), PaneAction("Hub", self.query_action)]
 
     # -- public selection API ------------------------------------------------------------
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QWidget
 
 from twin_explorer.service import errors
+from twin_explorer.service.app_model import Selection
 from twin_explorer.service.edit_text import Severity, pretty
 from twin_explorer.service.editing import SOURCE, Conflicted, EditSession, Saved
 from twin_explorer.twin.events import PatchEvent, PatchStream
 from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.limits import SECTION_MAX_BYTES
+from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry
+from twin_explorer.ui.chrome.window_actions import SAVE
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.tasks import Tasks
 from twin_explorer.ui.panes.twin_editor.layout import (
@@ -32,9 +35,6 @@ from twin_explorer.ui.panes.twin_editor.layout import (
     EditorLayout,
 )
 from twin_explorer.ui.panes.twin_editor.writing import EditorWrites
-
-if TYPE_CHECKING:
-    from twin_explorer.ui.panes.tree.tree_pane import TreePane
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,17 @@ class TwinEditor(EditorWrites, QWidget):
     errorOccurred = Signal(object)
     statusMessage = Signal(str)
 
-    def __init__(self, patches: PatchStream | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        patches: PatchStream | None = None,
+        selection: Selection | None = None,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setObjectName("twinEditorWidget")
         self.patches = patches if patches is not None else PatchStream()
+        # Follows the selection; an unsaved edit is asked about before it changes.
+        self.selection = selection if selection is not None else Selection()
         self.session: EditSession | None = None
         self._service: Any = None  # the window's hub (HubService)
         self._session_service: Any = None  # the hub the session's twin came from
@@ -73,7 +80,6 @@ class TwinEditor(EditorWrites, QWidget):
         self._busy = False
         self._busy_count = 0
         self._syncing = False
-        self._tree: TreePane | None = None
         self._reverting = False
         self._close_confirmed = False
         self.unsaved_box: QMessageBox | None = None
@@ -105,7 +111,12 @@ class TwinEditor(EditorWrites, QWidget):
         self.conflict_view.mergeRequested.connect(self.merge)
         self.conflict_view.overwriteRequested.connect(self.overwrite)
         self.conflict_view.reloadRequested.connect(self.reload_theirs)
-        self._unsubscribe = self.patches.subscribe(self._patch_event)
+        stops = [
+            self.patches.subscribe(self._patch_event),
+            self.selection.subscribe(self._selection_changed),
+            self.selection.deleted.subscribe(self.twins_deleted),
+        ]
+        self._unsubscribe = lambda: [stop() for stop in stops]
         theme.on_change(self, self._colour_issues)
         self._show_nothing("Select a device or module to see its twin.")
 
@@ -128,17 +139,17 @@ class TwinEditor(EditorWrites, QWidget):
         self.restore_action = action("Restore &My Edit", "restoreEdit", self.restore_my_edit)
         self.ui.add_buttons((self.save_action, self.replace_action, self.reload_action))
 
-    def menu_actions(self) -> list[QAction | None]:
-        """The Twin menu's entries (None is a separator)."""
+    def pane_actions(self) -> list[PaneAction]:
+        """The Twin menu's entries; Save is also on the toolbar."""
+        save = ToolbarEntry(SAVE, "Save Twin")
         return [
-            self.save_action,
-            self.replace_action,
-            self.reload_action,
-            None,
-            self.diff_action,
-            self.format_action,
-            self.discard_action,
-            self.restore_action,
+            PaneAction("Twin", self.save_action, toolbar=save),
+            PaneAction("Twin", self.replace_action),
+            PaneAction("Twin", self.reload_action),
+            PaneAction("Twin", self.diff_action, separator_before=True),
+            PaneAction("Twin", self.format_action),
+            PaneAction("Twin", self.discard_action),
+            PaneAction("Twin", self.restore_action),
         ]
 
     # -- hub and tree ----------------------------------------------------------------------
@@ -165,13 +176,6 @@ class TwinEditor(EditorWrites, QWidget):
                 "Select a device or module to see its twin." if service else "No hub connected."
             )
         self._update_actions()
-
-    def attach_tree(self, tree_pane: TreePane) -> None:
-        """Follow the tree's selection; an unsaved edit is asked about before it changes
-        (through the tree pane's public API only)."""
-        self._tree = tree_pane
-        tree_pane.selectionChanged.connect(self._selection_changed)
-        tree_pane.identitiesDeleted.connect(self.twins_deleted)
 
     def twins_deleted(self, ids: list[tuple[str, str | None]]) -> None:
         """These devices or modules were deleted: if the twin shown is one of them (or a
@@ -216,11 +220,11 @@ class TwinEditor(EditorWrites, QWidget):
 
     def _revert_selection(self) -> None:
         """Back to the row of the twin being edited."""
-        if self._tree is None or self.session is None:
+        if self.session is None:
             return
         self._reverting = True
         try:
-            self._tree.select(self.session.device_id, self.session.module_id)
+            self.selection.request(self.session.device_id, self.session.module_id)
         finally:
             self._reverting = False
 
