@@ -6,7 +6,7 @@ from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QToolTip, QWidget
 
-from twin_explorer.ui.elided_label import ElidedLabel
+from twin_explorer.ui.common.elided_label import ElidedLabel
 
 INFO = "etag AAAAAAAAAAU= · desired $version 3 · reported $version 3"
 

@@ -7,8 +7,8 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QWidget
 
 from twin_explorer.service.local_hub import LocalHubInfo
-from twin_explorer.ui.hub_details import LocalHubDetailsDialog
-from twin_explorer.ui.hub_details.snippets import MASK
+from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
+from twin_explorer.ui.chrome.hub_details.snippets import MASK
 
 KEY = "k" * 44  # as long as a real base64 key
 INFO = LocalHubInfo(

@@ -28,10 +28,10 @@ from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.patchlog import read_jsonl
 from twin_explorer.twin.events import Direction, PatchEvent, Section
-from twin_explorer.ui.device_tree_model import RowRole
 from twin_explorer.ui.main_window import MainWindow
-from twin_explorer.ui.patch_log.model import COLUMNS, PATCH
-from twin_explorer.ui.patch_log.watching import saved_interval
+from twin_explorer.ui.panes.patch_log.model import COLUMNS, PATCH
+from twin_explorer.ui.panes.patch_log.watching import saved_interval
+from twin_explorer.ui.panes.tree.device_tree_model import RowRole
 
 TIME = "2026-01-01T00:00:00.0000000Z"
 

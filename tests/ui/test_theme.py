@@ -12,11 +12,11 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QStyleFactory, QWidget
 
 from tests.ui.test_twin_editor_fixtures import START, hub, hub_tls, opened, window
 from twin_explorer.service.edit_diff import diff_documents
-from twin_explorer.ui import theme
-from twin_explorer.ui.notice import NoticeBar
-from twin_explorer.ui.patch_log.diff_view import DiffView
-from twin_explorer.ui.twin_editor.code_view import CodeView
-from twin_explorer.ui.twin_editor.diff_view import SideBySideView
+from twin_explorer.ui.chrome.notice import NoticeBar
+from twin_explorer.ui.common import theme
+from twin_explorer.ui.panes.patch_log.diff_view import DiffView
+from twin_explorer.ui.panes.twin_editor.code_view import CodeView
+from twin_explorer.ui.panes.twin_editor.diff_view import SideBySideView
 
 __all__ = ["hub", "hub_tls", "window"]
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QToolBar
 from tests.ui.hubwindow import open_window
 from tests.ui.person import Person
 from tests.ui.test_theme import contrast, scheme
-from twin_explorer.ui import theme
+from twin_explorer.ui.common import theme
 
 __all__ = ["scheme"]
 
@@ -67,7 +67,7 @@ def test_one_refresh_and_the_view_menu_hides_and_shows_the_toolbar(qtbot):
 
 
 def test_a_dark_icon_is_painted_in_the_palettes_colours(qapp):
-    from twin_explorer.ui import icons
+    from twin_explorer.ui.common import icons
 
     palette = theme.dark_palette()
     ground = palette.color(palette.ColorRole.Window)
