@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
             method_calls=model.method_calls,
         )
         self.identity.identity_actions.append(self.simulators.simulate_action)
+        self.simulators.connectionChanged.connect(self.tree_pane.refresh_connections_soon)
 
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
         self.editor_pane.setMinimumSize(EDITOR_MIN_WIDTH, editor_min_height(self.editor))

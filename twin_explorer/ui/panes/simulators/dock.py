@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -57,6 +57,10 @@ def session_transport(session: object) -> Transport | None:
 
 
 class SimulatorDock(QDockWidget):
+    # A simulated module connected, disconnected or is trying again: others (the tree's
+    # Connection column) need not wait for their next poll to show it.
+    connectionChanged = Signal(str, str)  # identity, status
+
     def __init__(
         self,
         window: QWidget,
@@ -191,6 +195,7 @@ class SimulatorDock(QDockWidget):
             await self._close(existing)
         panel = SimulatorPanel(module)
         panel.closeRequested.connect(self.close_panel)
+        panel.statusChanged.connect(self.connectionChanged)
         self.tabs.addTab(panel, module.identity)
         self.tabs.setCurrentWidget(panel)
         self._update()

@@ -39,6 +39,7 @@ from twin_explorer.ui.panes.simulators.telemetry_tab import TelemetryTab
 
 class SimulatorPanel(QWidget):
     closeRequested = Signal(object)  # this panel
+    statusChanged = Signal(str, str)  # identity, status (connected, disconnected, …)
 
     def __init__(self, module: SimulatedModule, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +127,7 @@ class SimulatorPanel(QWidget):
         status = event.data.get("status", "")
         reason = event.data.get("reason", "")
         self._last_status = (status, reason)
+        self.statusChanged.emit(self.module.identity, status)
         theme.text_colour(self.status_label, STATUS_COLOURS.get(status))
         self.status_label.setToolTip(f"{clock(event.time)}  {status}: {reason}")
         self._show_header()

@@ -278,6 +278,11 @@ class TreePane(QWidget):
         """Whether a connection-state read is on its way."""
         return self._polls.busy
 
+    def refresh_connections_soon(self, *_: object) -> None:
+        """Something changed a connection (the app's own simulated module): re-read the
+        rows in sight once things settle, not at the next poll."""
+        self._scroll_timer.restart()
+
     def refresh_connections(self) -> None:
         """Re-read the connection state of the rows in sight (one small query)."""
         service = self._service
