@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QImage
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolBar
 
 from tests.ui.hubwindow import open_window
@@ -56,7 +57,11 @@ def test_one_refresh_and_the_view_menu_hides_and_shows_the_toolbar(qtbot):
     window = open_window(qtbot)
     person = Person(window)
     assert person.button_texts().count("Refresh") == 1  # the toolbar's; F5 and Hub → Refresh too
-    assert "Query" not in person.button_texts()  # the query box is right there
+    # Query takes the keyboard to the query box: typed text and Enter run it.
+    person.click("Query")
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is person.field("Query"))
+    QTest.keyClicks(QApplication.focusWidget(), "SELECT * FROM devices")
+    assert person.field("Query").text() == "SELECT * FROM devices"
     person.menu("View", "Toolbar")
     qtbot.waitUntil(lambda: not window.findChild(QToolBar, "mainToolBar").isVisible())
     assert "Refresh" not in person.button_texts()

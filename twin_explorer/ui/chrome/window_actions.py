@@ -15,7 +15,8 @@ SAVE = "save"
 SIMULATE = "play"
 METHOD = "method"
 QUERY = "query"
-TOOLBAR_ORDER = (REFRESH, SAVE, SIMULATE, METHOD)  # left to right, whichever pane offers them
+# Left to right, whichever pane offers them.
+TOOLBAR_ORDER = (REFRESH, QUERY, SAVE, SIMULATE, METHOD)
 
 
 def fill_toolbar(

@@ -30,7 +30,8 @@ from twin_explorer.service import errors
 from twin_explorer.service.app_model import Selection
 from twin_explorer.service.browse import DeviceListing, DeviceRow, ModuleRow, connection_states
 from twin_explorer.service.hub import HubService
-from twin_explorer.ui.chrome.pane_action import PaneAction
+from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry
+from twin_explorer.ui.chrome.window_actions import QUERY
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.columns import ReadableFirstColumn
 from twin_explorer.ui.common.tasks import Tasks
@@ -402,9 +403,12 @@ class TreePane(QWidget):
         self.query_action.triggered.connect(self.focus_query)
 
     def pane_actions(self) -> list[PaneAction]:
-        """Hub menu: Filter Devices, Query Devices (the query box is its own control
-        beside the tree, so Query stays off the toolbar)."""
-        return [PaneAction("Hub", self.filter_action), PaneAction("Hub", self.query_action)]
+        """Hub menu: Filter Devices, Query Devices; Query on the toolbar too (it takes
+        the keyboard to the query box, wherever the focus was)."""
+        return [
+            PaneAction("Hub", self.filter_action),
+            PaneAction("Hub", self.query_action, toolbar=ToolbarEntry(QUERY, "Query")),
+        ]
 
     # -- public selection API ------------------------------------------------------------
 
