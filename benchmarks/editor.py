@@ -138,7 +138,7 @@ def _edits(text: str, kind: str, count: int) -> str:
 def run(runs: int) -> list[dict]:
     from PySide6.QtWidgets import QApplication
 
-    from twin_explorer.ui.twin_editor import TwinEditor
+    from twin_explorer.ui.panes.twin_editor import TwinEditor
 
     app = QApplication.instance() or QApplication([])
     loop = asyncio.new_event_loop()

@@ -11,10 +11,12 @@ controls, and the screen is saved as ``NN-name-<scheme>.png``. Dark is the OS as
 it the way a plain X11 session does (``GTK_THEME=Adwaita:dark``); set
 ``QT_QPA_PLATFORMTHEME=gtk3`` to have Qt's GTK theme supply the palette instead.
 
-Each state has a timeout; one that fails is saved as ``...-FAILED.png`` with the reason
-printed, and the next state still runs. Adding a state: write an ``async def`` that
-drives the window from wherever the previous state left it and decorate it with
-``@state("name")``; the order of definition is the order of the pictures.
+Each state has a timeout; one that fails is saved as ``NN-name-FAILED-<scheme>.png`` with
+the reason printed, and the next state still runs; one that succeeds removes the FAILED
+picture a previous run left for it. Adding a state: write an ``async def`` that drives the
+window from wherever the previous state left it, through visible controls, and checks it
+shows what the picture is for; decorate it with ``@state("name")``; the order of
+definition is the order of the pictures.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,11 +114,39 @@ class Screens:
         from PySide6.QtTest import QTest
 
         view = self.window.editor.text_view
+        # The text is locked while the twin loads: keys typed then are lost.
+        await self.until(lambda: not view.isReadOnly(), 10, "the twin editable")
         document = json.loads(view.toPlainText())
         change(document)
+        typed = json.dumps(document)
         self.person.click_widget(view)
         QTest.keySequence(view, QKeySequence.StandardKey.SelectAll)
-        QTest.keyClicks(view, json.dumps(document))
+        QTest.keyClicks(view, typed)
+        await self.until(lambda: view.toPlainText() == typed, 5, "the edit typed in the editor")
+
+    async def simulating(self) -> QWidget:
+        """The module simulated (started, or brought forward if it runs): its pane."""
+        await self.open_module()
+        self.person.menu("Module", "Simulate")
+        await self.until(lambda: self.showing("Simulated Modules"), 15, "the simulator pane")
+        pane = self.person.pane("Simulated Modules")
+        await self.until(lambda: self.person.sees("Connected", within=pane), 45, "connected")
+        return pane
+
+    def showing(self, pane: str) -> bool:
+        """Whether the dock ``pane`` is in front: a dock behind another's tab stays
+        "visible" to Qt, moved out of the window, so what is on screen decides."""
+        try:
+            dock = self.person.pane(pane)
+        except AssertionError:
+            return False
+        return not dock.visibleRegion().isEmpty()
+
+    def dialog(self, title: str) -> QWidget | None:
+        try:
+            return self.person.window_titled(title)
+        except AssertionError:
+            return None
 
     async def save(self) -> None:
         """Twin → Save Twin, once the edit is checked and Save is offered."""
@@ -155,6 +189,10 @@ class Screens:
         picture.save(str(path))
         return path
 
+    def forget_failure(self, name: str) -> None:
+        """Remove the FAILED picture of ``name`` in this scheme a previous run left."""
+        (self.out / f"{name}-FAILED-{self.scheme}.png").unlink(missing_ok=True)
+
 
 # -- the states, in order ----------------------------------------------------------------
 
@@ -184,7 +222,10 @@ async def patch_log(s: Screens) -> None:
     await s.save()
     log = s.window.patch_log.view
     await s.until(lambda: log.model().rowCount() >= 1, 30, "the patch log to show the save")
+    s.person.tab("Patch Log")  # it shares the bottom area with the simulated modules
+    await s.until(lambda: s.showing("Patch Log"), 5, "the patch log in front")
     s.person.type_into("Search patches", "telemetryInterval")
+    await s.until(lambda: s.person.sees("telemetryInterval", within=log), 5, "the filtered row")
 
 
 @state("05-edit-validation-error")
@@ -223,6 +264,8 @@ def clear_query(s: Screens) -> None:
     QTest.keySequence(field, QKeySequence.StandardKey.SelectAll)
     QTest.keyClick(field, Qt.Key.Key_Delete)
     QTest.keyClick(field, Qt.Key.Key_Return)
+    if s.window.notice.text():
+        s.person.click("Dismiss")  # the message bar's ✕
 
 
 @state("08-query-error", after=clear_query)
@@ -232,7 +275,7 @@ async def query_error(s: Screens) -> None:
 
     field = s.person.type_into("Query", "SELEC * FROM devices")
     QTest.keyClick(field, Qt.Key.Key_Return)
-    await s.until(lambda: s.window.notice.text() != "", 20, "the query's error")
+    await s.person.wait_to_see("expected SELECT", 20)  # the error, where it was typed
 
 
 @state("09-about")
@@ -267,6 +310,51 @@ async def diff_before_save(s: Screens) -> None:
     await s.person.wait_to_see("changed line")
 
 
+@state("13-local-hub-details")
+async def local_hub_details(s: Screens) -> None:
+    s.person.menu("Hub", "Local Hub Details")
+    await s.until(lambda: s.dialog("Local Hub Details") is not None, 10, "the details dialog")
+
+
+@state("14-keyboard-shortcuts")
+async def keyboard_shortcuts(s: Screens) -> None:
+    s.person.menu("Help", "Keyboard Shortcuts")
+    await s.until(lambda: s.dialog("Keyboard Shortcuts") is not None, 10, "the shortcuts")
+    await s.person.wait_to_see("Save Twin")
+
+
+@state("15-simulator-telemetry")
+async def simulator_telemetry(s: Screens) -> None:
+    pane = await s.simulating()
+    s.person.tab("Telemetry", within=pane)
+    s.person.click("Send One", within=pane)
+    await s.until(lambda: s.person.sees('"count": ', within=pane), 15, "the message listed")
+
+
+@state("16-method-answered")
+async def method_answered(s: Screens) -> None:
+    pane = await s.simulating()
+    s.person.tab("Methods", within=pane)
+    s.person.type_into("method name", "reboot")
+    s.person.type_into("answer payload", '{"ok": true}')
+    s.person.click("Set", within=pane)
+    await s.until(lambda: s.person.sees('reboot: 200 {"ok":true}', within=pane), 10, "the rule")
+    s.person.menu("Module", "Invoke Direct Method")
+    await s.until(lambda: s.dialog("Direct Method") is not None, 10, "the method dialog")
+    dialog = s.person.window_titled("Direct Method")
+    s.person.type_into("Method name", "reboot")
+    s.person.click("Invoke", within=dialog)
+    await s.until(lambda: s.person.sees("Status 200", within=dialog), 20, "the answer")
+
+
+@state("17-add-connection")
+async def add_connection(s: Screens) -> None:
+    s.person.menu("Hub", "Connections")
+    await s.until(lambda: s.dialog("Hub Connections") is not None, 10, "the connections")
+    s.person.click("Add…", within=s.person.window_titled("Hub Connections"))
+    await s.until(lambda: s.dialog("Add Connection") is not None, 10, "the add dialog")
+
+
 # -- running -------------------------------------------------------------------------------
 
 
@@ -279,6 +367,7 @@ async def run_states(s: Screens, chosen: list[State]) -> list[tuple[str, str]]:
                 await item.drive(s)
                 await s.settled()
             s.shoot(item.name)
+            s.forget_failure(item.name)
             outcome = f"ok ({time.monotonic() - started:.1f} s)"
         except BaseException as exc:  # one state failing must not stop the rest
             if isinstance(exc, KeyboardInterrupt | SystemExit):

@@ -10,9 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import requests
+from azure.iot.device import IoTHubDeviceClient, Message, ProxyOptions
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import READY_KEYS, HubProcess
+from tests.hubfixtures import READY_KEYS, HubProcess, auth_header
 
 
 def test_ready_line_and_clean_exit_on_sigterm(local_hub):
@@ -66,6 +68,40 @@ def test_an_acknowledged_create_survives_sigkill(local_hub):
     rm = local_hub.registry_manager()
     assert rm.get_device("durable").device_id == "durable"
     assert rm.get_twin("durable").tags == {"kept": True}
+
+
+def test_acknowledged_telemetry_survives_sigkill(local_hub):
+    # IoT Hub may deliver a QoS 1 message twice, never drop one it acknowledged: every
+    # message whose send_message returned (PUBACK) is in the log after a crash.
+    rm = local_hub.registry_manager()
+    key = rm.create_device_with_sas("sender", None, None, "enabled").authentication
+    connection_string = (
+        f"HostName={local_hub.hostname};DeviceId=sender;"
+        f"SharedAccessKey={key.symmetric_key.primary_key}"
+    )
+    client = IoTHubDeviceClient.create_from_connection_string(
+        connection_string,
+        server_verification_cert=Path(local_hub.ca_cert).read_text(),
+        proxy_options=ProxyOptions("HTTP", "127.0.0.1", local_hub.proxy_port),
+    )
+    count = 300
+    try:
+        client.connect()
+        for i in range(count):
+            client.send_message(Message(f"m{i}"))  # returns on the hub's PUBACK
+        assert local_hub.kill() == -9  # right after the last PUBACK
+    finally:
+        client.shutdown()
+    local_hub.start()
+    response = requests.get(
+        f"https://{local_hub.hostname}:{local_hub.rest_port}/_localhub/telemetry/sender",
+        params={"limit": "1"},
+        headers={"Authorization": auth_header(local_hub.service_connection_string)},
+        verify=local_hub.ca_cert,
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.json()["count"] == count
 
 
 _PROXIED_CLIENT = textwrap.dedent(

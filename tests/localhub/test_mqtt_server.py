@@ -20,6 +20,7 @@ from tests.localhub.mqtt_support import (
     watch_log,
 )
 from twin_explorer.localhub.errors import HubError
+from twin_explorer.localhub.protocols.mqtt.codec import encode
 from twin_explorer.localhub.protocols.mqtt.packets import (
     Connack,
     Pingreq,
@@ -125,6 +126,36 @@ def test_a_re_sent_reported_patch_is_merged_once(hub: ThreadedHub) -> None:
         second, _ = answer(client)
         assert first.topic == second.topic == "$iothub/twin/res/204/?$rid=same&$version=2"
         assert hub.run(hub.server.core.device_twin, "d1", "m1")["reported"]["$version"] == 2
+
+
+def test_pubacks_keep_publish_order_and_telemetry_is_written_first(hub: ThreadedHub) -> None:
+    # Telemetry is PUBACKed only once the event log has written it; the PUBACKs of the
+    # requests after it wait behind it, in the order the PUBLISHes came (MQTT-4.6.0-2).
+    packets = [
+        Publish("devices/d1/messages/events/", b"t1", 1, packet_id=1),
+        Publish("$iothub/twin/GET/?$rid=g", b" ", 1, packet_id=2),
+        Publish("$iothub/twin/PATCH/properties/reported/?$rid=p", b"{}", 1, packet_id=3),
+        Publish("devices/d1/messages/events/", b"t2", 1, packet_id=4),
+    ]
+    reader = hub.server.core.store.open_reader()  # sees committed rows only
+
+    def written() -> int:
+        query = "SELECT count(*) FROM events WHERE kind = 'telemetry' AND device_id = 'd1'"
+        return reader.execute(query).fetchone()[0]
+
+    try:
+        with connected(hub, "d1") as client:
+            client.send(b"".join(encode(packet) for packet in packets))  # one loop turn
+            acks = []
+            while len(acks) < 4:
+                packet = client.recv()
+                if isinstance(packet, Puback):
+                    assert packet.packet_id != 1 or written() >= 1
+                    acks.append(packet.packet_id)
+            assert acks == [1, 2, 3, 4]
+            assert written() == 2
+    finally:
+        reader.close()
 
 
 def test_requests_re_sent_after_a_reconnect_are_answered_again(hub: ThreadedHub) -> None:

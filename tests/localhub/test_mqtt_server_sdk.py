@@ -373,3 +373,26 @@ async def test_telemetry_is_counted(mqtt_hub: MqttHub) -> None:
     assert messages[3]["properties"] == {"n": "3"}
     assert messages[3]["systemProperties"]["$.mid"] == "id-3"
     assert messages[-1]["systemProperties"]["$.on"] == "output 1"
+
+
+async def test_c2d_reaches_the_device_sdk_and_completes_on_its_puback(mqtt_hub: MqttHub) -> None:
+    core = mqtt_hub.core
+    connection_string = ensure_identity(core, "dev")
+    core.send_c2d("dev", b"while away", {"k": "v"}, message_id="m1")  # queued: offline
+    inbox = Inbox()
+    with watch_log(*SERVER_LOGS) as log:
+        async with mqtt_hub.client(connection_string) as device:
+            await device.connect()
+            await set_handler(device, "on_message_received", inbox)
+            first = await inbox.get()
+            core.send_c2d("dev", "grüße".encode(), {"a/b": "x=y&z", "$.ct": "text/plain"})
+            second = await inbox.get()
+            await log.wait_for_async("dev acknowledged", "/messages/devicebound/", count=2)
+    assert (first.data, first.message_id, first.custom_properties) == (
+        b"while away",
+        "m1",
+        {"k": "v"},
+    )
+    assert second.data.decode() == "grüße"
+    assert second.custom_properties == {"a/b": "x=y&z"} and second.content_type == "text/plain"
+    assert core.c2d.depth("dev") == 0  # both completed by the device's PUBACK

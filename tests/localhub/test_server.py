@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from typing import Any
 
 import aiohttp
@@ -60,14 +61,20 @@ class _FakeDevice:
     """A delivery target: records method requests and answers them through the core."""
 
     accepts_methods = True
+    accepts_c2d = False
 
     def __init__(self, fake: FakeMqtt, device_id: str, module_id: str | None) -> None:
         self.fake, self.identity = fake, Identity(device_id, module_id)
 
     def deliver_method(self, name: str, rid: str, payload: bytes) -> bool:
         fake = self.fake
+        # The response timeout the caller gave, as the core's deadline for this request.
+        deadline = fake.core.methods.deadline(rid)
+        assert deadline is not None
+        answer_within = round(deadline - asyncio.get_running_loop().time())
+        identity = self.identity
         fake.calls.append(
-            (self.identity.device_id, self.identity.module_id, name, json.loads(payload))
+            (identity.device_id, identity.module_id, name, json.loads(payload), answer_within)
         )
         fake.called.set()
         if not fake.block:
@@ -95,13 +102,6 @@ def _fake_factory(store: list[FakeMqtt]):
         return fake
 
     return factory
-
-
-async def until_true(condition: Any) -> None:
-    """Wait (at most 10 s) for a condition nothing signals."""
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110 - the core has no event for it
-            await asyncio.sleep(0.01)
 
 
 def _other_tasks() -> set[asyncio.Task]:
@@ -181,7 +181,9 @@ async def test_a_caller_that_gives_up_ends_the_method_wait(hub_data_dir):
             )
             await asyncio.wait_for(fakes[0].called.wait(), 10)
             call.cancel()  # closes the client's connection mid-request
-            await until_true(lambda: hub.core.methods.pending_count == 0)
+            async with asyncio.timeout(10):
+                await hub.core.methods.wait_idle()
+            assert hub.core.methods.pending_count == 0
         finally:
             await client.close()
         # The hub itself carries on.
@@ -210,25 +212,45 @@ async def test_method_invoker_seam(hub_data_dir):
             CloudToDeviceMethod(method_name="reboot", payload={"in": 5}),
         )
         assert (result.status, result.payload) == (201, {"rebooted": True})
-        assert fake.calls[-1] == ("d1", "m1", "reboot", {"in": 5})
+        # The SDK's defaults: responseTimeoutInSeconds 30, connectTimeoutInSeconds 0.
+        assert fake.calls[-1] == ("d1", "m1", "reboot", {"in": 5}, 30)
+        from msrest.exceptions import HttpOperationError
+
+        async def fails(device_id: str, method: CloudToDeviceMethod) -> tuple[Any, float]:
+            start = time.monotonic()
+            with pytest.raises(HttpOperationError) as info:
+                await asyncio.to_thread(rm.invoke_device_method, device_id, method)
+            return info.value.response, time.monotonic() - start
 
         fake.block = True  # no answer within the response timeout
-        method = CloudToDeviceMethod(
+        slow = CloudToDeviceMethod(
             method_name="slow",
             payload=None,
             response_timeout_in_seconds=7,
             connect_timeout_in_seconds=2,
         )
-        from msrest.exceptions import HttpOperationError
-
-        with pytest.raises(HttpOperationError) as info:
-            await asyncio.to_thread(rm.invoke_device_method, "d1", method)
-        response = info.value.response
+        await asyncio.to_thread(rm.create_device_with_sas, "offline", None, None, "enabled")
+        offline = CloudToDeviceMethod(
+            method_name="late", response_timeout_in_seconds=7, connect_timeout_in_seconds=2
+        )
+        (response, took), (missing, waited), (at_once, no_wait) = await asyncio.gather(
+            fails("d1", slow),
+            fails("offline", offline),
+            fails("offline", CloudToDeviceMethod(method_name="now")),
+        )
         assert response.status_code == 504
         assert response.headers["iothub-errorcode"] == "GatewayTimeout"
         assert '\\"errorCode\\":504101' in response.text
         assert '\\"timeout\\":\\"00:00:07\\"' in response.text
-        assert fake.calls[-1] == ("d1", None, "slow", "")  # the SDK sends "" for None
+        assert 7 <= took < 9  # the device had the 7 s the caller gave it
+        assert fake.calls[-1] == ("d1", None, "slow", "", 7)  # the SDK sends "" for None
+        # An offline identity: 404103 once the connect timeout (2 s) ran out, and at once
+        # with the default connect timeout 0.
+        for refused in (missing, at_once):
+            assert refused.status_code == 404
+            assert '\\"errorCode\\":404103' in refused.text
+        assert 2 <= waited < 4
+        assert no_wait < 1.5
 
 
 async def test_busy_ports_fall_back_to_os_chosen(hub_data_dir, caplog):

@@ -49,8 +49,11 @@ async def service(hub: HubProcess, method: str, *args: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def tutorial_module(hub: HubProcess) -> AsyncIterator[tuple[Any, Inbox, Inbox]]:
-    """The tutorial's module, connected and listening: (client, states, desired patches)."""
+async def tutorial_module(
+    hub: HubProcess,
+) -> AsyncIterator[tuple[Any, Inbox, Inbox, str]]:
+    """The tutorial's module, connected and listening: (client, states, desired patches,
+    its connection string)."""
     connection_string = await asyncio.to_thread(create_identities, hub)
     ca_pem = await asyncio.to_thread(Path(hub.ca_cert).read_text)
     async with sdk_client(connection_string, ca_pem, proxy_of(hub)) as module:
@@ -59,11 +62,11 @@ async def tutorial_module(hub: HubProcess) -> AsyncIterator[tuple[Any, Inbox, In
         await module.connect()
         assert await states.get() is True
         await set_handler(module, "on_twin_desired_properties_patch_received", patches)
-        yield module, states, patches
+        yield module, states, patches, connection_string
 
 
 async def test_module_twin_tutorial(local_hub: HubProcess) -> None:
-    async with tutorial_module(local_hub) as (module, states, patches):
+    async with tutorial_module(local_hub) as (module, states, patches, connection_string):
         twin = await module.get_twin()
         assert twin == {"desired": {"$version": 1}, "reported": {"$version": 1}}
 
@@ -98,13 +101,19 @@ async def test_module_twin_tutorial(local_hub: HubProcess) -> None:
         assert [(t.device_id, t.module_id) for t in result.items] == [(DEVICE, MODULE)]
         assert result.items[0].tags == {"site": "lab"}
 
-        # Deleting the module drops its connection, and the SDK's reconnect is refused.
+        # Deleting the module drops its connection, and connecting again is refused.
         await service(local_hub, "delete_module", DEVICE, MODULE)
         assert await states.get() is False
-        with pytest.raises(CredentialError):
-            # An explicit connect: an operation's implicit one may surface the refusal as
-            # ConnectionFailedError instead, depending on SDK thread timing.
-            await module.connect()
+        # A client of its own, without the SDK's background reconnects: paho reports a
+        # refused CONNACK twice (on_connect, then on_disconnect with the same code), and
+        # a background attempt's second report can land on an explicit connect() as
+        # ConnectionFailedError. Alone, the refusal reads as what it is.
+        ca_pem = await asyncio.to_thread(Path(local_hub.ca_cert).read_text)
+        async with sdk_client(
+            connection_string, ca_pem, proxy_of(local_hub), connection_retry=False
+        ) as again:
+            with pytest.raises(CredentialError):
+                await again.connect()
 
 
 async def test_subscriptions_survive_a_hub_restart(start_local_hub) -> None:
@@ -116,7 +125,7 @@ async def test_subscriptions_survive_a_hub_restart(start_local_hub) -> None:
     connects again explicitly, as an app would, and sends no SUBSCRIBE when it does.
     """
     hub: HubProcess = start_local_hub()
-    async with tutorial_module(hub) as (module, states, patches):
+    async with tutorial_module(hub) as (module, states, patches, _):
         # Same proxy port after the restart: the client dials the one it was given.
         hub.extra_args = ["--proxy-port", str(hub.proxy_port)]
         await asyncio.to_thread(hub.stop)

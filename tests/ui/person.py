@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from tests.ui.conftest import until
-from twin_explorer.ui.shortcuts_dialog import plain as _plain  # a control's text as shown
+from twin_explorer.ui.chrome.shortcuts_dialog import plain as _plain  # a control's text as shown
 
 
 def _showing(widget: QWidget) -> bool:

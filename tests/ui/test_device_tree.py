@@ -17,8 +17,8 @@ from tests.ui.hubwindow import open_window
 from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.runtime.demo import seed_bulk
 from twin_explorer.service.browse import DeviceRow
-from twin_explorer.ui.device_tree_model import DeviceTreeModel
-from twin_explorer.ui.tree_pane import CONNECTION_POLL_MS
+from twin_explorer.ui.panes.tree.device_tree_model import DeviceTreeModel
+from twin_explorer.ui.panes.tree.tree_pane import CONNECTION_POLL_MS
 
 
 @pytest.fixture

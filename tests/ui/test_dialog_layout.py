@@ -7,8 +7,8 @@ from PySide6.QtWidgets import QPushButton
 
 from tests.ui.hub_info import INFO
 from tests.ui.hubwindow import open_window
-from twin_explorer.ui.hub_details import LocalHubDetailsDialog
-from twin_explorer.ui.shortcuts_dialog import ShortcutsDialog
+from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
+from twin_explorer.ui.chrome.shortcuts_dialog import ShortcutsDialog
 
 
 def _button(dialog, text: str) -> QPushButton:

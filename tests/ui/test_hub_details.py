@@ -7,8 +7,8 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QWidget
 
 from tests.ui.hub_info import INFO, KEY
-from twin_explorer.ui.hub_details import LocalHubDetailsDialog
-from twin_explorer.ui.hub_details.snippets import MASK
+from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
+from twin_explorer.ui.chrome.hub_details.snippets import MASK
 
 
 def _in_sight(widget: QWidget, position: int) -> bool:

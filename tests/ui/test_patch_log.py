@@ -29,10 +29,10 @@ from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.patchlog import read_jsonl
 from twin_explorer.twin.events import Direction, PatchEvent, Section
-from twin_explorer.ui.device_tree_model import RowRole
 from twin_explorer.ui.main_window import MainWindow
-from twin_explorer.ui.patch_log.model import COLUMNS, PATCH
-from twin_explorer.ui.patch_log.watching import saved_interval
+from twin_explorer.ui.panes.patch_log.model import COLUMNS, PATCH
+from twin_explorer.ui.panes.patch_log.watching import saved_interval
+from twin_explorer.ui.panes.tree.device_tree_model import RowRole
 
 TIME = "2026-01-01T00:00:00.0000000Z"
 
@@ -381,8 +381,13 @@ def test_the_view_follows_the_newest_row_unless_scrolled_up(qtbot):
     burst(0)
     qtbot.waitUntil(lambda: scroll.maximum() > 0 and scroll.value() == scroll.maximum())
     burst(100)
-    visible_rows = log.view.viewport().height() // log.view.rowHeight(0)
-    qtbot.waitUntil(lambda: scroll.maximum() == 200 - visible_rows)  # laid out
+
+    def laid_out() -> bool:
+        # Read the viewport each time: the window may still be settling its docks' heights.
+        visible_rows = log.view.viewport().height() // log.view.rowHeight(0)
+        return scroll.maximum() == 200 - visible_rows
+
+    qtbot.waitUntil(laid_out)
     assert scroll.value() == scroll.maximum() and log.following
 
     scroll.setValue(150)  # the user scrolls up to row 150

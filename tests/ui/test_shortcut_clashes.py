@@ -18,7 +18,7 @@ from collections import defaultdict
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication
 from twin_explorer.ui.main_window import MainWindow
-from twin_explorer.ui.shortcuts_dialog import plain
+from twin_explorer.ui.chrome.shortcuts_dialog import plain
 
 app = QApplication([])
 window = MainWindow()

@@ -16,10 +16,10 @@ from twin_explorer.service.local_hub import LocalHubInfo, default_data_dir
 from twin_explorer.simulator import Behaviour, Status
 from twin_explorer.simulator.behaviour import STAMP_KEY
 from twin_explorer.twin.events import Direction, Section
+from twin_explorer.ui.chrome.method_dialog import MethodDialog
 from twin_explorer.ui.main_window import MainWindow
-from twin_explorer.ui.method_dialog import MethodDialog
-from twin_explorer.ui.simulator import SimulatorPanel, session_transport
-from twin_explorer.ui.simulator.telemetry_list import (
+from twin_explorer.ui.panes.simulators import SimulatorPanel, session_transport
+from twin_explorer.ui.panes.simulators.telemetry_list import (
     CONTENT,
     PROPERTIES,
     MessageListModel,

@@ -11,14 +11,15 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QStyleFactory, QWidget
 
 from tests.ui.editor_fixtures import START, hub, hub_tls, opened, window
+from tests.ui.theme_support import contrast, scheme
 from twin_explorer.service.edit_diff import diff_documents
-from twin_explorer.ui import theme
-from twin_explorer.ui.notice import NoticeBar
-from twin_explorer.ui.patch_log.diff_view import DiffView
-from twin_explorer.ui.twin_editor.code_view import CodeView
-from twin_explorer.ui.twin_editor.diff_view import SideBySideView
+from twin_explorer.ui.chrome.notice import NoticeBar
+from twin_explorer.ui.common import theme
+from twin_explorer.ui.panes.patch_log.diff_view import DiffView
+from twin_explorer.ui.panes.twin_editor.code_view import CodeView
+from twin_explorer.ui.panes.twin_editor.diff_view import SideBySideView
 
-__all__ = ["hub", "hub_tls", "window"]
+__all__ = ["hub", "hub_tls", "scheme", "window"]
 
 # Window and base colours of the palettes the app meets: Fusion's light one, its own
 # dark one, and GTK's Adwaita light and dark (as Qt's gtk3 theme reports them).
@@ -30,20 +31,6 @@ DARK_GROUNDS = (
     "#353535",
     "#2d2d2d",
 )
-
-
-def luminance(colour: QColor) -> float:
-    def channel(value: float) -> float:
-        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(v) for v in (colour.redF(), colour.greenF(), colour.blueF()))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(one: QColor | str, other: QColor | str) -> float:
-    """The WCAG 2 contrast ratio of two colours (1 to 21)."""
-    high, low = sorted((luminance(QColor(one)), luminance(QColor(other))), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 def test_the_contrast_formula_matches_wcag():
@@ -75,21 +62,6 @@ def test_the_dark_palette_reads_and_is_dark():
     ]
     for text, ground in pairs:
         assert contrast(palette.color(text), palette.color(ground)) >= 4.5, (text, ground)
-
-
-@pytest.fixture
-def scheme(qapp):
-    """Switch the OS colour scheme the way the platform reports a change."""
-    watcher = theme.follow_system()
-    hints = qapp.styleHints()
-
-    def switch(to: Qt.ColorScheme) -> None:
-        hints.colorSchemeChanged.emit(to)
-        qapp.processEvents()
-
-    yield switch
-    watcher.apply_scheme(Qt.ColorScheme.Light)
-    assert not theme.is_dark()
 
 
 def pixel(widget, x: int, y: int) -> QColor:

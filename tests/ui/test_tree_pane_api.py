@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QApplication, QMenu
 from tests.hubfixtures import service_for
 from tests.ui.conftest import until
 from tests.ui.hubwindow import open_window
-from twin_explorer.ui.tree_pane import TreePane
+from twin_explorer.service.app_model import Selection
+from twin_explorer.ui.panes.tree.tree_pane import TreePane
 
 
 async def _two_devices(hub):
@@ -68,5 +69,28 @@ def test_context_menu_on_a_row_offers_the_identity_actions(qtbot, qrun, local_hu
         items = {a.text() for a in menu.actions() if a.isEnabled()}
         assert {"&Delete…", "New &Module…", "D&isable Device"} <= items
         menu.close()
+
+    qrun(scenario())
+
+
+def test_the_pane_sets_the_models_selection_and_answers_its_requests(qtbot, qrun, local_hub):
+    selection = Selection()
+    pane = TreePane(selection)
+    qtbot.addWidget(pane)
+    chosen: list[object] = []
+    deleted: list[object] = []
+    selection.subscribe(chosen.append)
+    selection.deleted.subscribe(deleted.append)
+
+    async def scenario():
+        pane.set_service(await _two_devices(local_hub))
+        await until(lambda: pane.model.rowCount() == 2, what="two devices")
+        assert pane.select("d2")
+        assert selection.identity == "d2" and chosen[-1].device_id == "d2"
+        selection.request("d1")  # e.g. the editor putting the selection back
+        assert pane.current_row().device_id == "d1" and selection.identity == "d1"
+        pane.identities_deleted([("d2", None)])
+        assert deleted == [[("d2", None)]]
+        await pane.aclose()
 
     qrun(scenario())

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel
 
 from tests.hubfixtures import service_for
 from tests.ui.conftest import until
@@ -101,7 +102,7 @@ def test_read_only_parts_are_apart_and_look_it(window, hub, qrun):
         editor.ui.show_metadata.setChecked(True)
         shown = json.loads(readonly.toPlainText())
         assert "$lastUpdated" in shown["properties"]["desired"]["$metadata"]
-        assert "Read-only" in editor.findChild(type(editor.ui.title), "readOnlyTitle").text()
+        assert "Read-only" in editor.findChild(QLabel, "readOnlyTitle").text()
 
     qrun(scenario())
 

@@ -20,7 +20,7 @@ from tests.ui.editor_fixtures import (
 )
 from twin_explorer.service.edit_conflict import Choice
 from twin_explorer.twin.events import Section
-from twin_explorer.ui.twin_editor.layout import TAB_CONFLICT, TAB_EDIT
+from twin_explorer.ui.panes.twin_editor.layout import TAB_CONFLICT, TAB_EDIT
 
 __all__ = ["hub", "hub_tls", "sent", "window"]
 

@@ -22,7 +22,7 @@ from tests.ui.editor_fixtures import (
 )
 from twin_explorer.service.edit_status import SyncState
 from twin_explorer.twin.events import Direction, PatchEvent, Section
-from twin_explorer.ui.twin_editor.layout import TAB_STATUS
+from twin_explorer.ui.panes.twin_editor.layout import TAB_STATUS
 
 __all__ = ["hub", "hub_tls", "window"]
 

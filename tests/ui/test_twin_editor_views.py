@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from twin_explorer.service.edit_diff import diff_documents
 from twin_explorer.service.edit_text import validate_text
-from twin_explorer.ui import theme
-from twin_explorer.ui.twin_editor.code_view import CodeView, json_tokens
-from twin_explorer.ui.twin_editor.diff_view import FILLER, SideBySideView
+from twin_explorer.ui.common import theme
+from twin_explorer.ui.panes.twin_editor.code_view import CodeView, json_tokens
+from twin_explorer.ui.panes.twin_editor.diff_view import FILLER, SideBySideView
 
 
 def test_tokens_are_in_utf16_units():

@@ -15,8 +15,8 @@ from tests.ui.hubwindow import open_window
 from twin_explorer import paths
 from twin_explorer.connection.profiles import ProfileManager
 from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui.connections_dialog import EDITOR_WIDTH, ConnectionsDialog
-from twin_explorer.ui.patch_log import PatchLogWidget
+from twin_explorer.ui.chrome.connections_dialog import EDITOR_WIDTH, ConnectionsDialog
+from twin_explorer.ui.panes.patch_log import PatchLogWidget
 
 
 def test_id_column_stays_readable_at_800_by_500(qtbot, qrun):

@@ -16,7 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from twin_explorer import APP_ID, APP_NAME, __version__, logs, resources
-from twin_explorer.ui import theme
+from twin_explorer.ui.common import theme
 
 log = logging.getLogger(__name__)
 

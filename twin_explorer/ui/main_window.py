@@ -1,8 +1,10 @@
 """The main window: device tree | twin editor, the patch log and simulated modules as tabs
 in the bottom dock area, with menus, a toolbar and a status bar.
 
-Each pane is placed whole (DESIGN "Each pane is one whole widget"): the window wires
-panes by their public signals, slots and actions, never by their children.
+The window's state is the Qt-free ``AppModel``; each pane is built whole from its part of
+it and placed whole (DESIGN "Each pane is one whole widget"). The window wires panes by
+their public signals and slots, never by their children, and places the menu and toolbar
+entries each pane offers (``pane_actions()``) in one loop.
 """
 
 from __future__ import annotations
@@ -20,35 +22,36 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QSplitter,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer import APP_NAME
+from twin_explorer.service.app_model import AppModel
 from twin_explorer.service.errors import ServiceError
-from twin_explorer.service.history import TwinHistory
-from twin_explorer.twin.events import PatchStream
-from twin_explorer.ui import theme, window_state
-from twin_explorer.ui.about import AboutDialog
-from twin_explorer.ui.connections_dialog import ConnectionsDialog
-from twin_explorer.ui.hub_details import LocalHubDetailsDialog
-from twin_explorer.ui.hub_session import LOCAL_HUB, HubSession
-from twin_explorer.ui.identity_actions import IdentityActions
-from twin_explorer.ui.notice import NoticeBar
-from twin_explorer.ui.patch_log import PatchLogWidget, WatchController, add_menu_actions
-from twin_explorer.ui.shortcuts_dialog import ShortcutsDialog
-from twin_explorer.ui.simulator import SimulatorDock, session_transport
-from twin_explorer.ui.tree_pane import TreePane
-from twin_explorer.ui.twin_editor import TwinEditor
-from twin_explorer.ui.window_actions import (
-    METHOD,
-    QUERY,
+from twin_explorer.service.settings import HUB_LAST, WATCH_INTERVAL
+from twin_explorer.ui.chrome import window_state
+from twin_explorer.ui.chrome.about import AboutDialog
+from twin_explorer.ui.chrome.connections_dialog import ConnectionsDialog
+from twin_explorer.ui.chrome.dock_room import DockRoom
+from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
+from twin_explorer.ui.chrome.notice import NoticeBar
+from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry, place
+from twin_explorer.ui.chrome.settings import settings
+from twin_explorer.ui.chrome.shortcuts_dialog import ShortcutsDialog
+from twin_explorer.ui.chrome.window_actions import (
     REFRESH,
-    SAVE,
-    SIMULATE,
-    build_toolbar,
+    TOOLBAR_ORDER,
+    fill_toolbar,
     name_shortcuts_in_tooltips,
 )
+from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.hub_session import LOCAL_HUB, HubSession
+from twin_explorer.ui.panes.patch_log import PatchLogPane
+from twin_explorer.ui.panes.simulators import SimulatorDock, session_transport
+from twin_explorer.ui.panes.tree import IdentityActions, TreePane
+from twin_explorer.ui.panes.twin_editor import TwinEditor
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +95,46 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
         self._shutdown_steps: list[Callable[[], Awaitable[None]]] = []
-        self.patches = PatchStream()  # every patch sent, received, reported or observed
+        # The window's state, without Qt; each pane is built whole from its part.
+        self.model = AppModel(
+            session=session.state if session is not None else None,
+            watch_interval=settings().get(WATCH_INTERVAL),
+        )
+        model = self.model
+        self.patches = model.patches  # every patch sent, received, reported or observed
+        self.history = model.history
+        self.session = session or HubSession(parent=self, state=model.session)
+        self.add_shutdown_step(model.aclose)
 
-        # -- twin editor ----------------------------------------------------------------
-        self.editor = TwinEditor(self.patches)
-        # -- patch log: one stream of patch events; history of watched twins --
-        self.history = TwinHistory()
-        self.patch_log = PatchLogWidget(self.patches, self.history)
+        self.tree_pane = TreePane(model.selection)
+        self.editor = TwinEditor(model.patches, model.selection)
+        self.log = PatchLogPane(
+            model.patches, model.history, model.watcher, model.selection, parent=self
+        )
+        self.patch_log = self.log.widget
+        self.watch = self.log.watch
+        self.patch_log_actions = self.log.actions
+        self.simulators = SimulatorDock(
+            self,
+            patches=model.patches,
+            report=self.show_error,
+            notify=self.show_status,
+            local_transport=lambda: session_transport(self.session),
+            selection=model.selection,
+        )
+        self.identity = IdentityActions(
+            self,
+            self.tree_pane,
+            report=self.show_error,
+            notify=self.show_status,
+            method_calls=model.method_calls,
+        )
+        self.identity.identity_actions.append(self.simulators.simulate_action)
+        self.simulators.connectionChanged.connect(self.tree_pane.refresh_connections_soon)
 
-        self.tree_pane = TreePane()
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
         self.editor_pane.setMinimumSize(EDITOR_MIN_WIDTH, editor_min_height(self.editor))
         self.tree_pane.setMinimumWidth(TREE_MIN_WIDTH)
-
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
         self.main_splitter.setChildrenCollapsible(False)
@@ -125,6 +155,10 @@ class MainWindow(QMainWindow):
         self.log_pane = _dock(self, "patchLog", "Patch Log", self.patch_log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_pane)
         self.setDockNestingEnabled(False)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
+        self.tabifyDockWidget(self.log_pane, self.simulators)
+        self.log_pane.raise_()
+        self.dock_room = DockRoom(self, [self.log_pane, self.simulators])  # editor first
 
         self.hub_status = QLabel("No hub")
         self.hub_status.setObjectName("hubStatus")
@@ -133,55 +167,24 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.hub_status, 1)
         self.statusBar().addPermanentWidget(self.connection_status)
 
-        self.session = session or HubSession(parent=self)
-        self.session.serviceChanged.connect(self.tree_pane.set_service)
+        # Every pane follows the hub, reports in the window's message bar and closes
+        # its work when the window shuts down.
+        for pane in (self.tree_pane, self.identity, self.editor, self.watch, self.simulators):
+            self.session.serviceChanged.connect(pane.set_service)
+        for errors_of in (self.session, self.tree_pane, self.editor, self.patch_log):
+            errors_of.errorOccurred.connect(self.show_error)
         self.session.statusChanged.connect(self._hub_status_changed)
-        self.session.errorOccurred.connect(self.show_error)
-        self.tree_pane.errorOccurred.connect(self.show_error)
-        self.add_shutdown_step(self.tree_pane.aclose)
         self.tree_pane.refreshed.connect(self.session.recount)
-        self.add_shutdown_step(self.session.aclose)
-
-        self.identity = IdentityActions(
-            self,
-            self.tree_pane,
-            report=self.show_error,
-            notify=self.show_status,
-            patches=self.patches,
-        )
-        self.session.serviceChanged.connect(self.identity.set_service)
-        self.add_shutdown_step(self.identity.aclose)
-
-        # -- twin editor: follows the tree and the hub, asks before dropping an edit -------
-        self.session.serviceChanged.connect(self.editor.set_service)
-        self.editor.attach_tree(self.tree_pane)
-        self.editor.errorOccurred.connect(self.show_error)
         self.editor.statusMessage.connect(self.show_status)
-        self.add_shutdown_step(self.editor.aclose)
-
-        # -- twin watching: the selected twin and pinned ones, polled by etag --
-        self.watch = WatchController(self.patches, self.history, parent=self)
-        self.session.serviceChanged.connect(self.watch.set_service)
-        self.tree_pane.selectionChanged.connect(self.watch.select)
-        self.watch.statusChanged.connect(self.patch_log.set_watch_status)
-        self.patch_log.errorOccurred.connect(self.show_error)
-        self.add_shutdown_step(self.watch.aclose)
-        # -- simulated modules (ui/simulator) --
-        self.simulators = SimulatorDock(
-            self,
-            patches=self.patches,
-            report=self.show_error,
-            notify=self.show_status,
-            local_transport=lambda: session_transport(self.session),
-        )
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
-        self.tabifyDockWidget(self.log_pane, self.simulators)
-        self.log_pane.raise_()
-        self.session.serviceChanged.connect(self.simulators.set_service)
-        self.tree_pane.selectionChanged.connect(self.simulators.set_selection)
-        self.identity.identity_actions.append(self.simulators.simulate_action)
-        self.add_shutdown_step(self.simulators.aclose)
-        # -- end simulated modules --
+        for step in (
+            self.tree_pane.aclose,
+            self.session.aclose,
+            self.identity.aclose,
+            self.editor.aclose,
+            self.log.aclose,
+            self.simulators.aclose,
+        ):
+            self.add_shutdown_step(step)
 
         self.menus: dict[str, QMenu] = {}
         self._build_menus()
@@ -196,15 +199,36 @@ class MainWindow(QMainWindow):
     # -- menus -----------------------------------------------------------------------------
 
     def _build_menus(self) -> None:
+        """The window's own entries and each pane's, placed in one loop; the order of the
+        list is the order in each menu."""
         bar = self.menuBar()
         for title in MENU_TITLES:
             self.menus[title.replace("&", "")] = bar.addMenu(title)
+        self.toolbar = QToolBar("Main Toolbar", self)
+        entries = [
+            *self._hub_actions(),
+            *self.tree_pane.pane_actions(),
+            PaneAction("Hub", self.hub_details_action),
+            *self._pane_toggles(),
+            *self.identity.pane_actions(),
+            *self.editor.pane_actions(),
+            *self.simulators.pane_actions(),
+            *self._view_actions(),
+            *self.log.pane_actions(),
+            *self._file_and_help_actions(),
+        ]
+        place(entries, self.menus)
+        self.menus["Hub"].setToolTipsVisible(True)  # says why Local Hub Details is off
+        on_toolbar = [(e.action, e.toolbar) for e in entries if e.toolbar is not None]
+        on_toolbar.sort(key=lambda pair: TOOLBAR_ORDER.index(pair[1].glyph))
+        fill_toolbar(self, self.toolbar, [(a, t.glyph, t.label) for a, t in on_toolbar])
+        name_shortcuts_in_tooltips(self)
 
+    def _hub_actions(self) -> list[PaneAction]:
         connections = QAction("&Connections…", self)
         connections.setObjectName("connectionsAction")
         connections.setShortcut(QKeySequence("Ctrl+Shift+O"))
         connections.triggered.connect(self.show_connections)
-        self.menus["Hub"].addAction(connections)
         self.refresh_action = QAction("&Refresh", self)
         self.refresh_action.setObjectName("refreshAction")
         # The platform's Refresh keys (GNOME and KDE add Ctrl+R to F5), less the twin
@@ -212,65 +236,22 @@ class MainWindow(QMainWindow):
         taken = self.editor.reload_action.shortcut()
         keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh)
         self.refresh_action.setShortcuts([k for k in keys if k != taken] or [QKeySequence("F5")])
-        self.refresh_action.setToolTip("Read the device list from the hub again")
+        self.refresh_action.setToolTip(
+            "Read the devices shown again from the hub; expansion and selection stay"
+        )
         self.refresh_action.triggered.connect(self.tree_pane.reload)
-        self.menus["Hub"].addAction(self.refresh_action)
-        find = QAction("&Filter Devices", self)
-        find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(self.tree_pane.focus_filter)
-        self.menus["Hub"].addAction(find)
-        self.query_action = QAction("&Query Devices", self)
-        self.query_action.setObjectName("queryAction")
-        self.query_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.query_action.setToolTip("Type an IoT Hub query for the device list")
-        self.query_action.triggered.connect(self.tree_pane.focus_query)
-        self.menus["Hub"].addAction(self.query_action)
+        self.query_action = self.tree_pane.query_action
         self.hub_details_action = QAction("Local Hub &Details…", self)
         self.hub_details_action.setObjectName("localHubDetailsAction")
         self.hub_details_action.triggered.connect(self.show_local_hub_details)
-        self.menus["Hub"].addAction(self.hub_details_action)
-        self.menus["Hub"].setToolTipsVisible(True)  # says why Local Hub Details is off
         self.session.serviceChanged.connect(lambda _service: self._update_hub_details())
         self._update_hub_details()
+        return [
+            PaneAction("Hub", connections),
+            PaneAction("Hub", self.refresh_action, toolbar=ToolbarEntry(REFRESH, "Refresh")),
+        ]
 
-        hub = self.menus["Hub"]
-        hub.addSeparator()
-        for act in (
-            self.identity.new_device,
-            self.identity.delete,
-            self.identity.enable,
-            self.identity.disable,
-        ):
-            hub.addAction(act)
-        module = self.menus["Module"]
-        for act in (
-            self.identity.new_module,
-            self.identity.regenerate,
-            self.identity.copy_primary,
-            self.identity.copy_secondary,
-            self.identity.method,
-        ):
-            module.addAction(act)
-        module.addSeparator()
-        module.addAction(self.simulators.simulate_action)
-        module.addAction(self.simulators.simulate_string_action)
-        show_simulators = self.simulators.toggleViewAction()
-        show_simulators.setText("Show Simulated &Modules")
-        module.addAction(show_simulators)
-
-        twin = self.menus["Twin"]
-        for act in self.editor.menu_actions():
-            if act is None:
-                twin.addSeparator()
-            else:
-                twin.addAction(act)
-
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        self.menus["File"].addAction(quit_action)
-
-        view = self.menus["View"]
+    def _pane_toggles(self) -> list[PaneAction]:
         self.pane_toggles: list[QAction] = []
         for pane, label in ((self.tree_pane, "Device &Tree"), (self.editor_pane, "Twin &Editor")):
             toggle = QAction(label, self, checkable=True, checked=True)
@@ -282,39 +263,36 @@ class MainWindow(QMainWindow):
         log_toggle.toggled.connect(self.log_pane.setVisible)
         self.log_pane.toggleViewAction().toggled.connect(log_toggle.setChecked)  # its ✕ button
         self.pane_toggles.append(log_toggle)
-        for toggle in self.pane_toggles:
-            view.addAction(toggle)
-        view.addAction(show_simulators)
-        view.addSeparator()
+        return [PaneAction("View", toggle) for toggle in self.pane_toggles]
+
+    def _view_actions(self) -> list[PaneAction]:
         reset = QAction("&Reset Layout", self)
         reset.setObjectName("resetLayout")
         reset.triggered.connect(self.reset_layout)
-        view.addAction(reset)
+        return [
+            PaneAction("View", self.toolbar.toggleViewAction(), separator_before=True),
+            PaneAction("View", reset),
+        ]
 
+    def _file_and_help_actions(self) -> list[PaneAction]:
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
         shortcuts = QAction("&Keyboard Shortcuts", self)
         shortcuts.setObjectName("shortcutsAction")
         shortcuts.setShortcut(QKeySequence("Ctrl+/"))
         shortcuts.triggered.connect(self.show_shortcuts)
-        self.menus["Help"].addAction(shortcuts)
         about = QAction(f"&About {APP_NAME}", self)
         about.setObjectName("aboutAction")
         about.triggered.connect(self.show_about)
-        self.menus["Help"].addAction(about)
         about_qt = QAction("About &Qt", self)
         about_qt.triggered.connect(QApplication.aboutQt)
-        self.menus["Help"].addAction(about_qt)
-        self.patch_log_actions = add_menu_actions(self)  # File/Twin/View: log and watching
-        self.toolbar = build_toolbar(
-            self,
-            [
-                (self.refresh_action, REFRESH, "Refresh"),
-                (self.query_action, QUERY, "Query"),
-                (self.editor.save_action, SAVE, "Save Twin"),
-                (self.simulators.simulate_action, SIMULATE, "Simulate"),
-                (self.identity.method, METHOD, "Invoke Method"),
-            ],
-        )
-        name_shortcuts_in_tooltips(self)
+        return [
+            PaneAction("File", quit_action, separator_before=True),
+            PaneAction("Help", shortcuts),
+            PaneAction("Help", about),
+            PaneAction("Help", about_qt),
+        ]
 
     def _default_geometry(self) -> None:
         screen = self.screen().availableGeometry()
@@ -328,12 +306,11 @@ class MainWindow(QMainWindow):
 
     def open_hub(self, name: str | None = None) -> None:
         """Open a connection; by default the one used last (the local hub at first)."""
-        name = name or window_state.settings().value("hub/last", LOCAL_HUB)
+        store = settings()
+        name = name or store.get(HUB_LAST)
         if name != LOCAL_HUB and name not in self.session.profile_names():
             name = LOCAL_HUB
-        store = window_state.settings()
-        store.setValue("hub/last", name)
-        store.sync()
+        store.set(HUB_LAST, name)
         self.session.open(name)
 
     def show_connections(self) -> ConnectionsDialog:

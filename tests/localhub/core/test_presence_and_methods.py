@@ -18,8 +18,10 @@ from twin_explorer.localhub.errors import HubError
 class FakeTarget:
     """A connection as the core sees it: records what the core delivers."""
 
-    def __init__(self, accepts_methods: bool = True) -> None:
+    def __init__(self, accepts_methods: bool = True, accepts_c2d: bool = False) -> None:
         self.accepts_methods = accepts_methods
+        self.accepts_c2d = accepts_c2d
+        self.c2d: list[Any] = []
         self.methods: list[tuple[str, str, Any]] = []
         self.desired: list[dict] = []
         self.closed: str | None = None
@@ -32,7 +34,8 @@ class FakeTarget:
         self.desired.append(patch)
 
     def deliver_c2d(self, message: Any) -> bool:
-        return False
+        self.c2d.append(message)
+        return True
 
     def close(self, reason: str) -> None:
         self.closed = reason
@@ -127,3 +130,34 @@ def test_a_resent_reported_patch_is_merged_once(core: HubCore) -> None:
     assert core.get_twin("d1")["properties"]["reported"]["$version"] == 2
     bad = core.devices.reported_patch(who, "8", b"not json")
     assert bad.status == 400
+
+
+def test_c2d_waits_for_the_device_and_stays_locked_until_completed(core: HubCore) -> None:
+    core.put_device("d1", sas_body(), None)
+    core.send_c2d("d1", b"early", {"k": "v"}, message_id="m1")  # offline: it waits
+    target = FakeTarget(accepts_c2d=True)
+    core.presence.connect(Identity("d1", None), target)
+    assert [(m.message_id, m.body, m.properties) for m in target.c2d] == [
+        ("m1", b"early", {"k": "v"})
+    ]
+    core.send_c2d("d1", b"later")
+    assert [m.body for m in target.c2d] == [b"early", b"later"]
+    assert core.c2d.depth("d1") == 2  # delivered, locked until the device takes them
+    assert core.complete_c2d("d1", target.c2d[0].lock_token)
+    assert not core.complete_c2d("d1", target.c2d[0].lock_token)  # once
+    assert core.c2d.depth("d1") == 1
+    with pytest.raises(HubError) as info:
+        core.send_c2d("nobody", b"x")
+    assert info.value.status == 404
+
+
+def test_c2d_is_not_offered_to_a_connection_that_does_not_take_it(core: HubCore) -> None:
+    core.put_device("d1", sas_body(), None)
+    target = FakeTarget(accepts_c2d=False)
+    core.presence.connect(Identity("d1", None), target)
+    core.send_c2d("d1", b"kept")
+    assert target.c2d == [] and core.c2d.depth("d1") == 1
+    target.accepts_c2d = True
+    core.presence.ready(Identity("d1", None))  # it subscribed
+    assert [m.body for m in target.c2d] == [b"kept"]
+    assert target.c2d[0].delivery_count == 1

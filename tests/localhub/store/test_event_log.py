@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.localhub.conftest import sas_body
+from twin_explorer.localhub.core.auth import Identity
 from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.store.event_log import EventLog, Retention, partition_of
 from twin_explorer.localhub.store.sqlite import Store
@@ -75,3 +77,39 @@ def test_hub_events_land_in_the_log(core: HubCore) -> None:
     assert kinds == ["deviceLifecycleEvents", "twinChangeEvents", "telemetry"]
     assert events[0].properties["opType"] == "IdentityCreated"
     assert events[-1].body == b"hello" and events[-1].properties == {"p": "1"}
+
+
+def test_when_committed_waits_for_the_write(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    log = EventLog(store)
+    said: list[bool] = []
+    log.when_committed(said.append)
+    assert said == [True]  # nothing pending: written already
+    _append(log, "d1", b"x")
+    log.when_committed(said.append)
+    reader = store.open_reader()
+    assert said == [True] and reader.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    log.flush()
+    assert said == [True, True]
+    assert reader.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    reader.close()
+    store.close()
+
+
+async def test_one_loop_turn_is_one_commit_and_acks_follow_it(core: HubCore) -> None:
+    core.put_device("d1", sas_body(), None)
+    identity = Identity("d1", None)
+    acks: list[bool] = []
+    commits = core.commits.commits
+    for i in range(3):
+        core.devices.telemetry(identity, {"i": str(i)}, {}, b"m")
+        core.devices.after_commit(acks.append)
+    assert acks == []  # nothing is acknowledged before it is written
+    written = asyncio.get_running_loop().create_future()
+    core.devices.after_commit(written.set_result)
+    assert await written is True
+    assert acks == [True, True, True] and core.commits.commits == commits + 1
+    reader = core.store.open_reader()
+    rows = reader.execute("SELECT count(*) FROM events WHERE kind = 'telemetry'").fetchone()
+    reader.close()
+    assert rows == (3,)

@@ -38,6 +38,13 @@ def test_demo_a_simulated_module(person, qrun, caplog):
         sims = person.pane("Simulated Modules")
         await until(lambda: person.sees("Connected", within=sims), 30, "the module connected")
         assert person.sees(MODULE, within=sims)
+        # The tree's Connection column says so too.
+        module_row = person.row(tree, "myFirstModule")
+        await until(
+            lambda: module_row.siblingAtColumn(2).data() == "Connected",
+            2,
+            "the tree to show the module connected",
+        )
 
         # A desired change saved in the twin editor comes back as the module's echo, and
         # the panel's header follows the desired $version (1 in the demo data, then 2).
@@ -90,8 +97,13 @@ def test_demo_a_simulated_module(person, qrun, caplog):
         await until(lambda: not _found(person.window_titled, "Direct Method"), 5, "closed")
         person.type_into("Payload", '{"late": true}')
         person.click("Answer", within=sims)
+        # Both sides of the call, in whichever order they land.
         await until(lambda: log_row('confirm({}) → 200 {"late":true}', "· module"), 15, "sent")
-        assert log_row('confirm({}) → 200 {"late":true}', "· asked: answered by you")
+        await until(
+            lambda: log_row('confirm({}) → 200 {"late":true}', "· asked: answered by you"),
+            5,
+            "received",
+        )
 
         # Telemetry: each message sent is listed with its content type.
         person.tab("Telemetry", within=sims)

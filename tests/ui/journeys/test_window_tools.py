@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QPlainTextEdit, QTableW
 
 from tests.node.harness import NODE_DIR, node_or_skip
 from tests.ui.conftest import until
-from twin_explorer.ui.shortcuts_dialog import plain
+from twin_explorer.ui.chrome.shortcuts_dialog import plain
 
 
 def _dialog(title: str):

@@ -3,9 +3,10 @@
 IoT Hub keeps up to 50 messages per device (C.6); a message is *enqueued*, handed to the
 device (*invisible* under a lock token until completed, rejected or abandoned), and
 dead-lettered when it expires or has been delivered ``max_delivery_count`` times.
-Abandoning puts it back at the head of the queue. Transports take messages with
-:meth:`C2DQueues.receive` when the device can take one, and settle them with the lock
-token. In memory: a hub restart empties the queues.
+Abandoning puts it back at the head of the queue. The core takes messages with
+:meth:`C2DQueues.receive` and hands them to the device's connection when it is connected
+and subscribed (``HubCore.send_c2d``); the transport settles them with the lock token
+(MQTT: completed on PUBACK). In memory: a hub restart empties the queues.
 """
 
 from __future__ import annotations

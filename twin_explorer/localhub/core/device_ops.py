@@ -86,6 +86,7 @@ class RecentReplies:
 
 
 TelemetrySink = Callable[[str, str | None, dict[str, Any], dict[str, Any], bytes], None]
+Committed = Callable[[bool], None]
 
 
 class DeviceOps:
@@ -97,8 +98,10 @@ class DeviceOps:
         methods: DirectMethods,
         record_telemetry: TelemetrySink,
         touch: Callable[[str, str | None], None],
+        after_commit: Callable[[Committed], None],
     ) -> None:
         self._twins = twins
+        self._after_commit = after_commit
         self._methods = methods
         self._record_telemetry = record_telemetry
         self._touch = touch
@@ -136,13 +139,19 @@ class DeviceOps:
         body: bytes,
         output_name: str | None = None,
     ) -> None:
-        """Take a device-to-cloud message into the event log (the built-in endpoint)."""
+        """Take a device-to-cloud message into the event log (the built-in endpoint).
+        Acknowledge it to the device from :meth:`after_commit`, not before."""
         if output_name is not None:
             # Module outputs are routed nowhere yet; IoT Hub would apply its routes.
             logger.debug("%s sent to output %r; no route takes it", identity, output_name)
         self._record_telemetry(
             identity.device_id, identity.module_id, properties, system_properties, body
         )
+
+    def after_commit(self, callback: Committed) -> None:
+        """``callback(True)`` once the messages taken so far are written (with the group
+        commit of this loop turn); ``callback(False)``: they could not be, and are lost."""
+        self._after_commit(callback)
 
     def method_response(self, identity: Identity, rid: str, status: int, body: bytes) -> bool:
         """A device answered a method request; False if no call waits for ``rid``."""

@@ -4,7 +4,8 @@ besides its SQLite file.
 It composes its parts and hands each the shared :class:`CoreContext`: ``registry``,
 ``twins``, ``bulk``, ``presence`` (who is online), ``methods`` (direct method routing),
 ``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``events`` (the bus
-of hub events) and ``event_log`` (the durable log the bus feeds). The methods below are
+of hub events), ``event_log`` (the durable log the bus feeds) and ``commits`` (its group
+commit, which acknowledgements of telemetry wait for). The methods below are
 the service-side surface REST and the app use, each one line over a part.
 
 Synchronous on purpose: each operation is a few SQLite statements (well under a
@@ -28,7 +29,7 @@ from twin_explorer.connection.strings import build_device, build_module, build_s
 from twin_explorer.localhub.core import auth
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
-from twin_explorer.localhub.core.c2d import C2DQueues
+from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.events import (
@@ -38,6 +39,7 @@ from twin_explorer.localhub.core.events import (
     TelemetryReceived,
     TwinChanged,
 )
+from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
 from twin_explorer.localhub.core.methods import DirectMethods
 from twin_explorer.localhub.core.presence import Presence
@@ -81,9 +83,12 @@ class HubCore:
         self.twins = Twins(ctx)
         self.bulk = BulkRegistry(ctx, self.registry, self.twins)
         self.event_log = EventLog(store)
+        self.commits = GroupCommit(self.event_log)
         self.methods = DirectMethods(self._method_target)
-        self.presence = Presence(self._connection_changed, self.methods.target_ready)
-        self.devices = DeviceOps(self.twins, self.methods, self.record_telemetry, ctx.touch)
+        self.presence = Presence(self._connection_changed, self._target_ready)
+        self.devices = DeviceOps(
+            self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
+        )
         self.c2d = C2DQueues(clock)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
@@ -107,6 +112,7 @@ class HubCore:
 
     def close(self) -> None:
         self.methods.close()
+        self.commits.close()
         self.ctx.flush_activity()
         self.event_log.close()
         self.store.close()
@@ -312,6 +318,52 @@ class HubCore:
 
     def _method_target(self, client_id: str) -> Any:
         return self.presence.method_target(client_id)
+
+    def _target_ready(self, client_id: str) -> None:
+        """A connection came or subscribed: waiting method calls and C2D messages go."""
+        self.methods.target_ready(client_id)
+        if "/" not in client_id:  # modules get no cloud-to-device messages
+            self._offer_c2d(client_id)
+
+    def _offer_c2d(self, device_id: str) -> None:
+        """Hand the device's waiting C2D messages to its connection, if it takes them."""
+        target = self.presence.target(device_id)
+        while target is not None and target.accepts_c2d:
+            message = self.c2d.receive(device_id)
+            if message is None:
+                return
+            assert message.lock_token is not None
+            if not target.deliver_c2d(message):
+                self.c2d.abandon(device_id, message.lock_token)
+                return
+
+    def send_c2d(
+        self,
+        device_id: str,
+        body: bytes,
+        properties: dict[str, str] | None = None,
+        *,
+        message_id: str | None = None,
+        ttl_ns: int = DEFAULT_TTL_NS,
+    ) -> C2DMessage:
+        """Queue a cloud-to-device message and deliver it if the device is connected and
+        subscribed. 404 for no such device, 403004 when its queue is full."""
+        self.ctx.device(device_id)
+        message = self.c2d.enqueue(
+            device_id, body, properties, message_id=message_id, ttl_ns=ttl_ns
+        )
+        self._offer_c2d(device_id)
+        return message
+
+    def complete_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device took a delivered message; False if its lock had run out (the
+        message went back to the queue and comes again)."""
+        try:
+            self.c2d.complete(device_id, lock_token)
+        except HubError:
+            logger.info("%s acknowledged a C2D message after its lock ran out", device_id)
+            return False
+        return True
 
     def _deliver_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
         """Every desired change goes to the identity's connection (C.7) and the log."""

@@ -46,6 +46,7 @@ class _Pending:
     client_id: str
     name: str
     future: asyncio.Future[tuple[int, Any]]
+    deadline: float  # loop time by which the device must answer
 
 
 class DirectMethods:
@@ -60,6 +61,7 @@ class DirectMethods:
         self._find_target = find_target
         self._pending: dict[str, _Pending] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._idle: list[asyncio.Future[None]] = []  # wait_idle() callers
         # Short, URL-safe request ids, as the hub's own small hex numbers (A.9).
         self._ids = itertools.count(1)
         self._closed = False
@@ -67,6 +69,19 @@ class DirectMethods:
     @property
     def pending_count(self) -> int:
         return len(self._pending)
+
+    def deadline(self, rid: str) -> float | None:
+        """The loop time by which the call sent as request ``rid`` must be answered (its
+        caller's response timeout from delivery), None if no call waits for ``rid``."""
+        pending = self._pending.get(rid)
+        return None if pending is None else pending.deadline
+
+    async def wait_idle(self) -> None:
+        """Return once no method call is pending (answered, timed out or given up)."""
+        while self._pending:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._idle.append(waiter)
+            await waiter
 
     async def invoke_method(
         self,
@@ -92,20 +107,27 @@ class DirectMethods:
         client_id = identity_path(device_id, module_id)
         target = await self._wait_for_target(client_id, connect_timeout)
         rid = format(next(self._ids), "x")
-        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = _Pending(client_id, name, future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, Any]] = loop.create_future()
+        deadline = loop.time() + response_timeout
+        self._pending[rid] = _Pending(client_id, name, future, deadline)
         try:
             if not target.deliver_method(name, rid, body):
                 raise device_not_online()
             logger.debug("method %r sent to %s as request %s", name, client_id, rid)
             try:
-                async with asyncio.timeout(response_timeout):
+                async with asyncio.timeout_at(deadline):
                     return await future
             except TimeoutError:
                 logger.info("method %r on %s: no answer in %gs", name, client_id, response_timeout)
                 raise gateway_timeout() from None
         finally:
             self._pending.pop(rid, None)
+            if not self._pending:
+                idle, self._idle = self._idle, []
+                for waiter in idle:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     async def _wait_for_target(self, client_id: str, connect_timeout: float) -> MethodTarget:
         loop = asyncio.get_running_loop()

@@ -37,8 +37,14 @@ class DeliveryTarget(Protocol):
         """Send a desired-properties patch (with ``$version``) if the device asked for them."""
         ...
 
+    @property
+    def accepts_c2d(self) -> bool:
+        """Connected and subscribed to cloud-to-device messages."""
+        ...
+
     def deliver_c2d(self, message: Any) -> bool:
-        """Send a cloud-to-device message; False if the connection cannot take it."""
+        """Send a cloud-to-device message (locked for this delivery); False if the
+        connection cannot take it. The transport completes it with ``complete_c2d``."""
         ...
 
     def close(self, reason: str) -> None:

@@ -7,10 +7,13 @@ partition's stream of bodies); each event also carries its enqueued time and a p
 identity, per kind sequence number. Retention drops events older than ``max_age`` and,
 per partition, all but the newest ``max_events`` events and ``max_bytes`` of bodies.
 
-Appends are cheap on purpose: they go to memory and are written in one transaction
-without fsync at most every ``FLUSH_SECONDS`` or ``FLUSH_EVENTS`` events, and before
-every read and at close. A crash can cost the last fraction of a second of events, as
-it can cost ``lastActivityTime``; nothing the hub acknowledged to a client depends on it.
+Appends are cheap on purpose: each is encoded once into a row in memory, and the rows
+are written in one transaction (WAL, ``synchronous=NORMAL``: it survives a crash of the
+hub's process, not a power cut, and costs no fsync) when :meth:`EventLog.flush` runs,
+when ``FLUSH_EVENTS`` wait, and before every read. Whoever must not acknowledge an event
+before it is written (a PUBACK for telemetry: IoT Hub may duplicate a QoS 1 message, never
+drop it) asks :meth:`EventLog.when_committed`; the core's group commit flushes once per
+loop turn for everything that arrived in it (core/group_commit.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ logger = logging.getLogger(__name__)
 PARTITIONS = 4  # IoT Hub's default for the built-in endpoint
 FLUSH_SECONDS = 0.25
 FLUSH_EVENTS = 512
+# Retention runs with a commit at most this often: it costs a few index lookups.
+TRIM_SECONDS = 1.0
 DAY_NS = 24 * 3600 * 10**9
 
 
@@ -69,6 +74,14 @@ _COLUMNS = (
 )
 
 
+# One encoder for every event: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return _encode(value) if value else "{}"
+
+
 def _row_event(row: tuple) -> LoggedEvent:
     p, seq, off, ns, kind, dev, mod, iseq, props, sysprops, body = row
     return LoggedEvent(
@@ -101,8 +114,11 @@ class EventLog:
         self.partitions = partitions
         self.retention = retention or Retention()
         self._monotonic = monotonic
-        self._pending: list[tuple] = []
+        self._pending: list[tuple] = []  # rows as INSERT takes them
+        self._waiting: list[Callable[[bool], None]] = []  # when_committed callbacks
         self._last_flush = monotonic()
+        self._last_trim = monotonic()
+        self._untrimmed_ns: int | None = None  # newest enqueued time written since a trim
         self._next: list[tuple[int, int]] = []  # (sequence, offset) per partition
         for partition in range(partitions):
             row = store.conn.execute(
@@ -124,34 +140,49 @@ class EventLog:
         properties: dict[str, Any],
         system_properties: dict[str, Any],
         body: bytes,
-    ) -> LoggedEvent:
-        """Take one event; it is written with the next batch."""
+    ) -> None:
+        """Take one event; it is written with the next commit."""
         partition = partition_of(device_id, self.partitions)
         sequence, offset = self._next[partition]
         self._next[partition] = (sequence + 1, offset + len(body))
         key = (device_id, module_id or "", kind)
-        count = self._identity_count(key) + 1
-        self._identity_counts[key] = count
-        event = LoggedEvent(
-            partition,
-            sequence,
-            offset,
-            enqueued_ns,
-            kind,
-            device_id,
-            module_id,
-            count,
-            dict(properties),
-            dict(system_properties),
-            bytes(body),
+        count = self._identity_counts.get(key)
+        if count is None:
+            count = self._identity_count(key)
+        self._identity_counts[key] = count + 1
+        self._pending.append(
+            (
+                partition,
+                sequence,
+                offset,
+                enqueued_ns,
+                kind,
+                device_id,
+                module_id or "",
+                count + 1,
+                _dumps(properties),
+                _dumps(system_properties),
+                bytes(body),
+            )
         )
-        self._pending.append(event)
         if (
             len(self._pending) >= FLUSH_EVENTS
             or self._monotonic() - self._last_flush >= FLUSH_SECONDS
         ):
             self.flush()
-        return event
+
+    @property
+    def pending(self) -> int:
+        """Events taken but not written yet."""
+        return len(self._pending)
+
+    def when_committed(self, callback: Callable[[bool], None]) -> None:
+        """``callback(True)`` once every event taken so far is written (now, if it is);
+        ``callback(False)`` if writing them failed (the disk is full): they are lost."""
+        if self._pending:
+            self._waiting.append(callback)
+        else:
+            callback(True)
 
     def _identity_count(self, key: tuple[str, str, str]) -> int:
         count = self._identity_counts.get(key)
@@ -165,51 +196,63 @@ class EventLog:
             count = self._identity_counts[key] = row[0] or 0
         return count
 
-    def flush(self) -> None:
-        """Write pending events and apply retention, in one transaction without fsync."""
-        self._last_flush = self._monotonic()
-        if not self._pending:
-            return
-        rows = [
-            (
-                e.partition,
-                e.sequence,
-                e.offset,
-                e.enqueued_ns,
-                e.kind,
-                e.device_id,
-                e.module_id or "",
-                e.identity_sequence,
-                json.dumps(e.properties, separators=(",", ":")),
-                json.dumps(e.system_properties, separators=(",", ":")),
-                e.body,
-            )
-            for e in self._pending
-        ]
-        self._pending.clear()
+    def flush(self, *, trim: bool = False) -> None:
+        """Write pending events in one transaction without fsync and tell whoever waits
+        for them. Retention runs with it at most every ``TRIM_SECONDS``, or when ``trim``."""
+        self._last_flush = now = self._monotonic()
+        rows, self._pending = self._pending, []
+        waiting, self._waiting = self._waiting, []
+        if rows:
+            self._untrimmed_ns = rows[-1][3]
+        until_ns = self._untrimmed_ns
+        trim = until_ns is not None and (
+            trim or len(rows) >= FLUSH_EVENTS or now - self._last_trim >= TRIM_SECONDS
+        )
+        written = False
         try:
-            with self._store.transaction(durable=False) as conn:
-                conn.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 11)})", rows
-                )
-                self._trim(conn, rows[-1][3])
+            if rows or trim:
+                with self._store.transaction(durable=False) as conn:
+                    if rows:
+                        conn.executemany(
+                            f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                            rows,
+                        )
+                    if trim:
+                        self._trim(conn, until_ns)
+                if trim:
+                    self._last_trim, self._untrimmed_ns = now, None
+            written = True
         except DiskFull:
             pass  # the store said so once; the events are lost, the hub goes on
+        finally:
+            for callback in waiting:
+                try:
+                    callback(written)
+                except Exception:
+                    logger.exception("event log commit callback %r failed", callback)
 
     def _trim(self, conn: Any, now_ns: int) -> None:
         keep = self.retention
         conn.execute("DELETE FROM events WHERE enqueued_ns < ?", (now_ns - keep.max_age_ns,))
         for partition, (sequence, offset) in enumerate(self._next):
+            # Offsets grow with sequence numbers: the first event inside the byte budget,
+            # found walking the primary key from the oldest kept event (which, once
+            # trimmed, is already inside it), so no scan of the partition.
+            row = conn.execute(
+                "SELECT sequence FROM events WHERE partition = ? AND byte_offset >= ? "
+                "ORDER BY sequence LIMIT 1",
+                (partition, offset - keep.max_bytes),
+            ).fetchone()
+            first = max(sequence - keep.max_events, sequence if row is None else row[0])
             conn.execute(
-                "DELETE FROM events WHERE partition = ? AND (sequence < ? OR byte_offset < ?)",
-                (partition, sequence - keep.max_events, offset - keep.max_bytes),
+                "DELETE FROM events WHERE partition = ? AND sequence < ?", (partition, first)
             )
 
     # -- reading ------------------------------------------------------------------------
 
     def read(self, partition: int, from_sequence: int = 0, limit: int = 100) -> list[LoggedEvent]:
         """Events of one partition from ``from_sequence`` on, oldest first."""
-        self.flush()
+        self.flush(trim=True)
         rows = self._store.conn.execute(
             f"SELECT {_COLUMNS} FROM events WHERE partition = ? AND sequence >= ? "
             "ORDER BY sequence LIMIT ?",
@@ -219,7 +262,7 @@ class EventLog:
 
     def bounds(self, partition: int) -> tuple[int, int]:
         """(first kept sequence, next sequence) of a partition; equal when it is empty."""
-        self.flush()
+        self.flush(trim=True)
         row = self._store.conn.execute(
             "SELECT min(sequence) FROM events WHERE partition = ?", (partition,)
         ).fetchone()
@@ -230,7 +273,7 @@ class EventLog:
         self, kind: str, device_id: str, module_id: str | None, limit: int | None
     ) -> list[LoggedEvent]:
         """The newest ``limit`` events of one kind from one identity, oldest first."""
-        self.flush()
+        self.flush(trim=True)
         rows = self._store.conn.execute(
             f"SELECT {_COLUMNS} FROM events WHERE device_id = ? AND module_id = ? AND kind = ? "
             "ORDER BY identity_sequence DESC LIMIT ?",
@@ -244,7 +287,7 @@ class EventLog:
 
     def forget(self, kind: str, device_id: str, module_id: str | None) -> None:
         """Drop an identity's events of one kind; None as module: the device's modules too."""
-        self.flush()
+        self.flush(trim=True)
         if module_id is None:
             where, args = "device_id = ? AND kind = ?", (device_id, kind)
         else:
@@ -259,4 +302,4 @@ class EventLog:
                 del self._identity_counts[key]
 
     def close(self) -> None:
-        self.flush()
+        self.flush(trim=True)

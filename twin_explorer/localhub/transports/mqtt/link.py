@@ -3,8 +3,10 @@
 A :class:`DeviceLink` runs as one task. It reads, feeds the state machine, maps each event
 to a core call (CONNECT: authenticate and join presence; twin requests, telemetry and
 method responses: the core's device operations) and the core's deliveries (method
-requests, desired patches, close) to PUBLISH packets, and writes whatever the state
-machine produced, in order. It is the core's :class:`DeliveryTarget` for its identity.
+requests, desired patches, C2D messages, close) to PUBLISH packets, and writes whatever
+the state machine produced, in order. It is the core's :class:`DeliveryTarget` for its
+identity. Telemetry is PUBACKed only once the event log has written it (group commit);
+a C2D message is completed by the client's PUBACK.
 
 Memory stays bounded per connection: reading pauses while the socket's send buffer is
 above its high-water mark (so a client that asks without reading is simply not read), and
@@ -40,12 +42,12 @@ from twin_explorer.localhub.protocols.mqtt import (
     Unsubscribed,
 )
 from twin_explorer.localhub.protocols.mqtt.iothub_topics import (
-    METHOD_REQUEST_FILTER,
     MethodResponse,
     ReportedPatch,
     Telemetry,
     TopicError,
     TwinGet,
+    c2d_topic,
     desired_patch_topic,
     may_subscribe,
     method_request_topic,
@@ -56,6 +58,7 @@ from twin_explorer.twin.identity import identity_path
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.auth import Identity
+    from twin_explorer.localhub.core.c2d import C2DMessage
     from twin_explorer.localhub.core.hub import HubCore
     from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
 
@@ -114,6 +117,9 @@ class DeviceLink:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.close_reason: str | None = None
+        # Client packet ids to PUBACK once the event log commits (see _release_acks).
+        self._held_acks: list[int] = []
+        self._awaiting_commit = False
         writer.transport.set_write_buffer_limits(high=HIGH_WATER)
 
     def __repr__(self) -> str:
@@ -198,13 +204,19 @@ class DeviceLink:
                     [clip(f) for f in rejected],
                 )
                 self._sessions.save()
-                if self.identity is not None and METHOD_REQUEST_FILTER in filters:
+                if self.identity is not None and filters:
+                    # Method calls and C2D messages may now go to this connection.
                     self._core.presence.ready(self.identity)
             case Unsubscribed(filters=filters):
                 logger.debug("%s unsubscribed from %s", self.name, filters)
                 self._sessions.save()
             case PubAcked(packet_id=packet_id, topic=topic):
                 logger.debug("%s acknowledged %d (%s)", self.name, packet_id, topic)
+                identity = self.identity
+                if identity is not None:
+                    lock_token = self._sessions.c2d_acked(identity.client_id, packet_id)
+                    if lock_token is not None:  # a C2D message: completed on PUBACK
+                        self._core.complete_c2d(identity.device_id, lock_token)
 
     # -- device requests ----------------------------------------------------------------
 
@@ -253,7 +265,28 @@ class DeviceLink:
                 )
         devices.activity(identity)
         if event.needs_ack and event.packet_id is not None:
-            self.send(self.conn.ack(event.packet_id))
+            self._ack(event.packet_id, written_first=isinstance(request, Telemetry))
+
+    def _ack(self, packet_id: int, *, written_first: bool) -> None:
+        """PUBACK a message; telemetry only once the event log has written it (group
+        commit), and every PUBACK in the order the PUBLISHes came (MQTT-4.6.0-2)."""
+        if not written_first and not self._awaiting_commit:
+            self.send(self.conn.ack(packet_id))
+            return
+        self._held_acks.append(packet_id)
+        if not self._awaiting_commit:
+            self._awaiting_commit = True
+            self._core.devices.after_commit(self._release_acks)
+
+    def _release_acks(self, written: bool) -> None:
+        """The event log wrote what this connection sent: PUBACK it, in order."""
+        self._awaiting_commit = False
+        held, self._held_acks = self._held_acks, []
+        if not written:
+            # Unacknowledged, the messages come again on the client's next connection.
+            self.close("the hub could not write its messages (disk full)", abort=True)
+            return
+        self.send(b"".join(self.conn.ack(packet_id) for packet_id in held))
 
     def _reply(self, rid: str, reply: Reply) -> None:
         # Sent even without a subscription to $iothub/twin/res/#: the SDK may ask before
@@ -307,9 +340,9 @@ class DeviceLink:
         # a failure code keeps the client connected and tells it which filter was refused.
         own = functools.partial(may_subscribe, identity.device_id, identity.module_id)
         accept = self.conn.accept(session, present, may_subscribe=own)
+        self.send(accept)  # CONNACK before what joining presence may deliver (C2D)
         # Presence closes an older connection of this identity and records this one.
         self._core.presence.connect(identity, self)
-        self.send(accept)
         logger.info(
             "%s connected from %s (keep-alive %ds, %s)",
             identity.client_id,
@@ -357,8 +390,37 @@ class DeviceLink:
         if self.granted_qos(topic) is not None:
             self.publish(topic, encode_json(patch), TWIN_QOS)
 
-    def deliver_c2d(self, message: Any) -> bool:
-        return False  # the MQTT link does not carry cloud-to-device messages yet
+    @property
+    def accepts_c2d(self) -> bool:
+        identity = self.identity
+        if identity is None or identity.module_id is not None:
+            return False
+        return self.granted_qos(c2d_topic(identity.device_id)) is not None
+
+    def deliver_c2d(self, message: C2DMessage) -> bool:
+        """``devices/<d>/messages/devicebound/<bag>`` at QoS 1, as IoT Hub sends it (A.11);
+        the client's PUBACK completes the message. Called on the loop (the core's thread)."""
+        identity = self.identity
+        assert message.lock_token is not None
+        if identity is None or threading.get_ident() != self._loop_thread:
+            return False
+        bag = {
+            "$.mid": message.message_id,
+            "$.to": f"/devices/{identity.device_id}/messages/deviceBound",
+            **message.properties,
+        }
+        topic = c2d_topic(identity.device_id, bag)
+        qos = min(1, self.granted_qos(topic) or 0)
+        if not self.publish(topic, message.body, qos):
+            return False
+        session = self.conn.session
+        if qos == 0 or session is None:  # no PUBACK will come: delivered is taken
+            self._core.complete_c2d(identity.device_id, message.lock_token)
+        else:
+            packet_id = session.in_flight[-1].packet_id
+            assert packet_id is not None
+            self._sessions.c2d_sent(identity.client_id, packet_id, message.lock_token)
+        return True
 
     # -- output -------------------------------------------------------------------------
 

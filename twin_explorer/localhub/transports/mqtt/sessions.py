@@ -24,6 +24,9 @@ class MqttSessions:
     def __init__(self, store: Store) -> None:
         self.sessions = SessionStore()
         self._saved = SavedSubscriptions(store)
+        # Per client id, the lock token of each C2D message in flight, by packet id: the
+        # session re-sends it on the next connection, whose PUBACK then completes it.
+        self._c2d_locks: dict[str, dict[int, str]] = {}
         try:
             if restored := self._restore():
                 logger.info("restored the MQTT sessions of %d clients", restored)
@@ -40,18 +43,32 @@ class MqttSessions:
 
     def attach(self, client_id: str, clean: bool) -> tuple[Session, bool]:
         session, present = self.sessions.attach(client_id, clean)
+        if clean or not present:
+            self._c2d_locks.pop(client_id, None)  # no session re-sends those messages
         if clean:
             self.save()  # a clean start ends the kept session
         return session, present
 
     def release(self, session: Session) -> None:
+        current = self.sessions.get(session.client_id) in (None, session)
         self.sessions.release(session)
+        if session.clean and current:  # its in-flight messages go; their locks run out
+            self._c2d_locks.pop(session.client_id, None)
+
+    def c2d_sent(self, client_id: str, packet_id: int, lock_token: str) -> None:
+        self._c2d_locks.setdefault(client_id, {})[packet_id] = lock_token
+
+    def c2d_acked(self, client_id: str, packet_id: int) -> str | None:
+        """The lock token of the C2D message ``packet_id`` acknowledged, if it was one."""
+        locks = self._c2d_locks.get(client_id)
+        return None if locks is None else locks.pop(packet_id, None)
 
     def discard(self, device_id: str, module_id: str | None) -> None:
         """A deleted identity's sessions go (all of a device's when module_id is None)."""
         for session in list(self.sessions):
             if covers(device_id, module_id, session.client_id):
                 self.sessions.discard(session.client_id)
+                self._c2d_locks.pop(session.client_id, None)
         self.save()
 
     def save(self) -> None:

@@ -1,0 +1,1 @@
+"""What panes and chrome share: theme, icons, background tasks, small widgets."""

@@ -1,8 +1,0 @@
-"""Panels for simulated modules: a dock with one tab per module."""
-
-from __future__ import annotations
-
-from twin_explorer.ui.simulator.dock import SimulatorDock, session_transport
-from twin_explorer.ui.simulator.panel import SimulatorPanel
-
-__all__ = ["SimulatorDock", "SimulatorPanel", "session_transport"]
