@@ -281,8 +281,11 @@ class TreePane(QWidget):
 
     def refresh_connections_soon(self, *_: object) -> None:
         """Something changed a connection (the app's own simulated module): re-read the
-        rows in sight once things settle, not at the next poll."""
-        self._scroll_timer.restart()
+        rows in sight now, not at the next poll (or once the read in flight is done)."""
+        if self._polls.busy:
+            self._scroll_timer.restart()
+        else:
+            self.refresh_connections()
 
     def refresh_connections(self) -> None:
         """Re-read the connection state of the rows in sight (one small query)."""
