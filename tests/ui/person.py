@@ -37,7 +37,23 @@ from twin_explorer.ui.chrome.shortcuts_dialog import plain as _plain  # a contro
 
 
 def _showing(widget: QWidget) -> bool:
-    return widget.isVisible() and widget.width() > 0 and widget.height() > 0
+    return (
+        widget.isVisible()
+        and widget.width() > 0
+        and widget.height() > 0
+        and not _behind_a_tab(widget)
+    )
+
+
+def _behind_a_tab(widget: QWidget) -> bool:
+    """In a dock that another dock's tab covers: Qt still calls it visible (it is moved
+    out of the window), a person does not see it."""
+    parent: QWidget | None = widget
+    while parent is not None:
+        if isinstance(parent, QDockWidget):
+            return parent.visibleRegion().isEmpty()
+        parent = parent.parentWidget()
+    return False
 
 
 def _open_windows() -> list[QWidget]:

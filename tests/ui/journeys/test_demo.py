@@ -20,6 +20,12 @@ def test_demo_a_simulated_module(person, qrun, caplog):
     def log_row(start: str, end: str = "") -> bool:
         return any(t.startswith(start) and t.endswith(end) for t in person.texts())
 
+    async def in_the_log(start: str, end: str, within: float, what: str) -> None:
+        """Bring the Patch Log tab forward, wait for the row, go back to the modules."""
+        person.tab("Patch Log")
+        await until(lambda: log_row(start, end), within, what)
+        person.tab("Simulated Modules")
+
     async def invoke(dialog, method: str) -> None:
         person.type_into("Method name", method)
         person.click("Invoke", within=dialog)
@@ -75,8 +81,8 @@ def test_demo_a_simulated_module(person, qrun, caplog):
         await until(lambda: person.sees("Status 200", within=dialog), 15, "the rule's answer")
         assert person.sees('"ok": true', within=dialog)
         # The call in the patch log: the app's side (sent) and the module's (rule).
-        await until(lambda: log_row('reboot({}) → 200 {"ok":true}', "· module"), 5, "sent")
-        await until(lambda: log_row('reboot({}) → 200 {"ok":true}', "· rule"), 5, "received")
+        await in_the_log('reboot({}) → 200 {"ok":true}', "· module", 5, "sent")
+        await in_the_log('reboot({}) → 200 {"ok":true}', "· rule", 5, "received")
 
         # "Ask me": answered from the panel while the dialog stays open.
         person.type_into("method name", "confirm")
@@ -98,12 +104,9 @@ def test_demo_a_simulated_module(person, qrun, caplog):
         person.type_into("Payload", '{"late": true}')
         person.click("Answer", within=sims)
         # Both sides of the call, in whichever order they land.
-        await until(lambda: log_row('confirm({}) → 200 {"late":true}', "· module"), 15, "sent")
-        await until(
-            lambda: log_row('confirm({}) → 200 {"late":true}', "· asked: answered by you"),
-            5,
-            "received",
-        )
+        await in_the_log('confirm({}) → 200 {"late":true}', "· module", 15, "sent")
+        late = 'confirm({}) → 200 {"late":true}'
+        await in_the_log(late, "· asked: answered by you", 5, "received")
 
         # Telemetry: each message sent is listed with its content type.
         person.tab("Telemetry", within=sims)
