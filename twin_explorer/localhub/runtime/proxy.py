@@ -226,7 +226,7 @@ class ConnectProxy:
         self._closed = True
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            await self._gate.stop_serving(server)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -116,7 +116,7 @@ class MqttServer:
         self._unsubscribe = lambda: None
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            await self._gate.stop_serving(server)
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
