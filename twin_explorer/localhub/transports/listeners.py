@@ -440,6 +440,18 @@ class ConnectionGate:
         loop.set_exception_handler(handler)
 
 
+def abort_when_done(task: asyncio.Task[Any], writer: asyncio.StreamWriter) -> None:
+    """Abort the connection once ``task`` ends, should it not have closed it itself: a
+    task cancelled before its first step (the listener closing) never runs its
+    ``finally``, and its stream would be left to the garbage collector."""
+
+    def done(_: asyncio.Task[Any]) -> None:
+        if not writer.transport.is_closing():
+            writer.transport.abort()
+
+    task.add_done_callback(done)
+
+
 @contextlib.contextmanager
 def busy_while(gate: ConnectionGate | None, transport: asyncio.BaseTransport | None):
     """Mark a REST connection busy for one request, idle after it."""
