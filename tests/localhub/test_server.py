@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import socket
 import time
+import warnings
 from typing import Any
 
 import aiohttp
@@ -314,3 +316,20 @@ async def test_demo_data_is_seeded_once(hub_data_dir):
     ) as hub:
         ids = [device["deviceId"] for device in hub.core.list_devices()]
         assert first not in ids and len(ids) == len(devices) - 1
+
+
+async def test_close_right_after_a_connect_leaves_no_socket_to_the_collector(hub_data_dir):
+    # A connection the listener accepts just as the hub closes: asyncio builds its
+    # transport a step later, and a server closed in between used to drop the socket.
+    hub = HubServer(hub_data_dir(), rest_port=0, mqtt_port=None, proxy_port=0)
+    await hub.start()
+    ports = (hub.rest_port, hub.proxy_port)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for port in ports:
+            _refused(port)
+        await hub.close()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []

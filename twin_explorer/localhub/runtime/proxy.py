@@ -22,7 +22,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits
+from twin_explorer.localhub.transports.listeners import (
+    ConnectionGate,
+    Limits,
+    abort_when_done,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +230,7 @@ class ConnectProxy:
         self._closed = True
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            await self._gate.stop_serving(server)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -243,6 +247,7 @@ class ConnectProxy:
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        abort_when_done(task, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -263,9 +268,15 @@ class ConnectProxy:
             logger.exception("proxy connection from %s crashed", peer)
         finally:
             self._gate.close_outbound()
-            for stream in (writer, upstream):
-                if stream is not None:
-                    await _close_stream(stream, graceful=graceful)
+            try:
+                for stream in (writer, upstream):
+                    if stream is not None:
+                        await _close_stream(stream, graceful=graceful)
+            finally:
+                # Cancelled (the proxy closing) while the first stream closed: the
+                # upstream one must not be left to the garbage collector.
+                if upstream is not None and not upstream.transport.is_closing():
+                    upstream.transport.abort()
 
     async def _open_tunnel(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object

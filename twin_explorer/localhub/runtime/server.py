@@ -235,6 +235,7 @@ class HubServer:
             except Exception:
                 logger.exception("closing the %s listener failed", listener.name)
         self.gate.close()  # connections still in their TLS handshake
+        await self.gate.wait_closed()
         if core is not None:
             core.close()
         self._folder_lock.release()

@@ -220,6 +220,8 @@ class _Conn(asyncio.Protocol):
         logger.debug("closing a %s connection: %s", self.state, why)
         if self._handshake is not None and not self._handshake.done():
             self._handshake.cancel()
+            self.gate._ending.add(self._handshake)
+            self._handshake.add_done_callback(self.gate._ending.discard)
         for transport in (self.transport, self.raw):
             if transport is not None:
                 transport.abort()
@@ -253,6 +255,8 @@ class ConnectionGate:
         self._quiet: dict[str, int] = {"cap": 0, "accept": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous_handler: Any = None
+        self._closed = False
+        self._ending: set[asyncio.Task[None]] = set()  # handshakes cancelled, not yet done
 
     # -- listeners ------------------------------------------------------------------------
 
@@ -261,10 +265,27 @@ class ConnectionGate:
     ) -> asyncio.Server:
         """Listen on ``host:port`` (TLS when ``tls`` is an SSLContext) through the gate."""
         loop = asyncio.get_running_loop()
+        self._closed = False
         self._watch_accept_errors(loop)
         return await loop.create_server(
             lambda: _Conn(self, factory, tls), host, port, backlog=self.backlog
         )
+
+    @staticmethod
+    async def stop_serving(server: asyncio.Server) -> None:
+        """Close a listener from :meth:`serve` without leaking what it accepted last.
+
+        asyncio accepts a socket, then builds its transport in a task of its own; on
+        Python 3.11, should the server close in between, building fails and the accepted
+        socket is left to the garbage collector. So stop accepting first, give those tasks
+        their one step (the transport then exists and the gate, or the listener, closes
+        it), and only then close the server.
+        """
+        loop = asyncio.get_running_loop()
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
+        await asyncio.sleep(0)
+        server.close()
 
     @staticmethod
     def stream_factory(
@@ -282,7 +303,8 @@ class ConnectionGate:
 
     def close(self) -> None:
         """End every connection still open (listeners close theirs first) and stop
-        filtering the loop's accept errors."""
+        filtering the loop's accept errors. Connections accepted from now on are refused."""
+        self._closed = True
         for conn in list(self._conns):
             conn.close("the hub is closing")
         self._tls_queue.clear()
@@ -292,6 +314,10 @@ class ConnectionGate:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.set_exception_handler(self._previous_handler)
         self._loop = None
+
+    async def wait_closed(self) -> None:
+        """Wait for the TLS handshakes :meth:`close` cancelled (they close their socket)."""
+        await asyncio.gather(*self._ending, return_exceptions=True)
 
     # -- what listeners tell the gate ------------------------------------------------------
 
@@ -330,7 +356,7 @@ class ConnectionGate:
     # -- internals ------------------------------------------------------------------------
 
     def _admit(self, conn: _Conn) -> bool:
-        if not self._make_room():
+        if self._closed or not self._make_room():
             return False
         self._conns.add(conn)
         self._evictable[conn] = None
@@ -412,6 +438,18 @@ class ConnectionGate:
                 loop.default_exception_handler(context)
 
         loop.set_exception_handler(handler)
+
+
+def abort_when_done(task: asyncio.Task[Any], writer: asyncio.StreamWriter) -> None:
+    """Abort the connection once ``task`` ends, should it not have closed it itself: a
+    task cancelled before its first step (the listener closing) never runs its
+    ``finally``, and its stream would be left to the garbage collector."""
+
+    def done(_: asyncio.Task[Any]) -> None:
+        if not writer.transport.is_closing():
+            writer.transport.abort()
+
+    task.add_done_callback(done)
 
 
 @contextlib.contextmanager

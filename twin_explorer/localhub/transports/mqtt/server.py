@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from twin_explorer.localhub.core.events import HubEvent, IdentityDeleted
 from twin_explorer.localhub.protocols.mqtt import Disconnected
-from twin_explorer.localhub.transports.listeners import ConnectionGate
+from twin_explorer.localhub.transports.listeners import ConnectionGate, abort_when_done
 from twin_explorer.localhub.transports.mqtt.link import MAX_OUTBOUND, DeviceLink
 from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
 from twin_explorer.twin.identity import identity_path
@@ -116,7 +116,7 @@ class MqttServer:
         self._unsubscribe = lambda: None
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            await self._gate.stop_serving(server)
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
@@ -148,6 +148,7 @@ class MqttServer:
         task = asyncio.get_running_loop().create_task(link.run())
         self._links[link] = task
         task.add_done_callback(lambda _: self._links.pop(link, None))
+        abort_when_done(task, writer)
 
     # -- what the core tells us ---------------------------------------------------------
 

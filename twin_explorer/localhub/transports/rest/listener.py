@@ -103,6 +103,11 @@ class _GatedSite(web.BaseSite):
         )
         self.bound_port = self._server.sockets[0].getsockname()[1]
 
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._gate.stop_serving(self._server)
+        await super().stop()
+
 
 def _gated_requests(gate: ConnectionGate) -> Any:
     """Tell the gate when a REST connection is busy; the body must arrive in time."""
