@@ -9,10 +9,13 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from twin_explorer.connection import strings
+from twin_explorer.connection.strings import MASK
 from twin_explorer.service.local_hub import LocalHubInfo
 
+__all__ = ["MASK", "Snippets", "masked", "needs_proxy", "snippets"]
+
 DEVICE_PORT = 8883  # the device SDKs always dial this port
-MASK = "•" * 12
 
 
 @dataclass(frozen=True)
@@ -36,12 +39,9 @@ def needs_proxy(info: LocalHubInfo) -> bool:
 
 
 def masked(connection_string: str) -> str:
-    """The connection string with its key hidden: shows which hub and policy it is."""
-    parts = []
-    for part in connection_string.split(";"):
-        name, sep, _value = part.partition("=")
-        parts.append(f"{name}={MASK}" if sep and name == "SharedAccessKey" else part)
-    return ";".join(parts)
+    """The connection string with its key hidden, as everywhere else in the app: shows
+    which hub and policy it is."""
+    return strings.parse(connection_string).masked()
 
 
 def snippets(info: LocalHubInfo, *, reveal: bool = False) -> Snippets:
