@@ -15,24 +15,25 @@ from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.api import InfoSource, RestApi
 from twin_explorer.localhub.transports.rest.bad_requests import quiet_malformed_requests
-from twin_explorer.localhub.transports.rest.methods import MethodInvoker, NoDevicesOnline
+from twin_explorer.localhub.transports.rest.methods import MethodInvoker
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.hub import HubCore
 
-__all__ = ["MethodInvoker", "NoDevicesOnline", "RestApi", "create_app"]
+__all__ = ["MethodInvoker", "RestApi", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 
 def create_app(
     core: HubCore,
-    invoker: MethodInvoker | None = None,
+    invoker: MethodInvoker,
     info: InfoSource | None = None,
 ) -> web.Application:
-    """The REST application over ``core``; ``invoker`` delivers direct methods (without
-    one every method call answers 404103) and ``info`` feeds ``GET /_localhub/info``."""
+    """The REST application over ``core``; ``invoker`` delivers direct methods (the core's
+    router: an identity that is not online answers 404103) and ``info`` feeds
+    ``GET /_localhub/info``."""
     quiet_malformed_requests()
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api = RestApi(core, invoker, info)

@@ -23,7 +23,6 @@ from twin_explorer.localhub.transports.rest.bulk import bulk_registry_response
 from twin_explorer.localhub.transports.rest.methods import (
     NESTED_ERROR_CODES,
     MethodInvoker,
-    NoDevicesOnline,
     method_error_response,
     parse_method_call,
 )
@@ -55,11 +54,11 @@ class RestApi:
     def __init__(
         self,
         core: HubCore,
-        invoker: MethodInvoker | None = None,
+        invoker: MethodInvoker,
         info: InfoSource | None = None,
     ) -> None:
         self.core = core
-        self.invoker: MethodInvoker = invoker or NoDevicesOnline()
+        self.invoker = invoker
         self._info = info or dict
         self._queries = QueryRunner(core)
         self._waiting: set[asyncio.Future[tuple[int, Any]]] = set()

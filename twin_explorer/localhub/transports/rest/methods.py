@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from twin_explorer.localhub.errors import HubError, argument_invalid, device_not_online
+from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.wire import json_response, read_object
 
 # B.7: responseTimeoutInSeconds defaults to 30 within 5..300; connectTimeoutInSeconds to
@@ -49,20 +49,6 @@ class MethodInvoker(Protocol):
         connect_timeout: float,
     ) -> tuple[int, Any]: ...
 
-
-class NoDevicesOnline:
-    """The invoker of a hub without MQTT: nothing can connect, so nothing is online."""
-
-    async def invoke_method(
-        self,
-        device_id: str,
-        module_id: str | None,
-        name: str,
-        payload: Any,
-        response_timeout: float,
-        connect_timeout: float,
-    ) -> tuple[int, Any]:
-        raise device_not_online(device_id, module_id)
 
 
 @dataclass(frozen=True)
