@@ -106,8 +106,9 @@ class C2DQueues:
         queue.waiting.append(message)
         return message
 
-    def receive(self, device_id: str) -> C2DMessage | None:
-        """The next message, locked for delivery (``lock_token`` set), or None."""
+    def receive(self, device_id: str, *, lock_ns: int | None = None) -> C2DMessage | None:
+        """The next message, locked for delivery (``lock_token`` set) for ``lock_ns``
+        (the queue's lock time by default), or None."""
         queue = self._queues.get(device_id)
         if queue is None:
             return None
@@ -117,7 +118,7 @@ class C2DQueues:
         message = queue.waiting.popleft()
         token = format(next(self._ids), "x")
         locked = replace(message, delivery_count=message.delivery_count + 1, lock_token=token)
-        queue.locked[token] = (locked, self._clock() + self._lock_ns)
+        queue.locked[token] = (locked, self._clock() + (lock_ns or self._lock_ns))
         return locked
 
     def complete(self, device_id: str, lock_token: str) -> C2DMessage:

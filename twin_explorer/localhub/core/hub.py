@@ -31,6 +31,7 @@ from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy,
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
+from twin_explorer.localhub.core.device_messages import DeviceMessages
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.events import (
     Connected,
@@ -90,6 +91,7 @@ class HubCore:
             self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
         )
         self.c2d = C2DQueues(clock)
+        self.device_messages = DeviceMessages(self.devices, self.c2d, self._offer_c2d)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
