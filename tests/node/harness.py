@@ -1,5 +1,6 @@
-"""Drive the unmodified Node.js SDKs from a test: ``device_client.js`` (device SDK, MQTT)
-and ``service_client.js`` (service SDK, ``Registry`` over HTTPS).
+"""Drive the unmodified Node.js SDKs from a test: ``device_client.js`` (device SDK, MQTT),
+``http_device_client.js`` (device SDK, HTTPS) and ``service_client.js`` (service SDK,
+``Registry`` over HTTPS).
 
 Each program takes JSON commands on stdin and prints JSON events on stdout; the harness
 sends one command and waits, with a time limit, for its answer, keeping every other event
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 NODE_DIR = Path(__file__).resolve().parent
 PROGRAM = NODE_DIR / "device_client.js"
+HTTP_PROGRAM = NODE_DIR / "http_device_client.js"
 SERVICE_PROGRAM = NODE_DIR / "service_client.js"
 TIMEOUT = 30.0
 
@@ -141,6 +143,25 @@ class NodeDevice(NodeProgram):
         if event.get("op") == op and event["event"] == "error":
             raise AssertionError(f"node: {op} failed: {event['message']}")
         return event
+
+
+class NodeHttpDevice(NodeDevice):
+    """One ``http_device_client.js`` process: a device over the SDK's HTTPS transport,
+    reaching the hub through its HTTP CONNECT proxy (the SDK's ``http.agent`` option)."""
+
+    UNSOLICITED = ("message", "client_error")
+
+    @classmethod
+    async def start_https(
+        cls, connection_string: str, proxy_port: int, ca_file: Path
+    ) -> NodeHttpDevice:
+        env = {
+            **os.environ,
+            "TE_CONNECTION_STRING": connection_string,
+            "TE_CA_FILE": str(ca_file),
+            "TE_PROXY_PORT": str(proxy_port),
+        }
+        return cls(await cls.spawn(HTTP_PROGRAM, env))
 
 
 class NodeService(NodeProgram):
