@@ -155,10 +155,16 @@ async def test_iot_hubs_size_limits_per_message_and_per_batch(
     batch = json.dumps([{"body": half}, {"body": half}]).encode()
     response = await _post(hub_rest, path, token, batch, {"Content-Type": BATCH})
     await assert_error(response, 413, "MessageTooLarge", "batch")
+    # IoT Hub counts bytes only; this hub also bounds how many messages one batch holds.
+    many = json.dumps([{"body": ""}] * 1001).encode()
+    response = await _post(hub_rest, path, token, many, {"Content-Type": BATCH})
+    await assert_error(response, 413, "MessageTooLarge", "1001 messages")
+    full = json.dumps([{"body": ""}] * 1000).encode()
+    assert (await _post(hub_rest, path, token, full, {"Content-Type": BATCH}))[0] == 204
     # Past the hub's request limit the body is never read, and still IoT Hub's error.
     huge = await _post(hub_rest, path, token, b"z" * (2 << 20))
     await assert_error(huge, 413, "MessageTooLarge")
-    assert hub_server.core.telemetry_count("d1") == 1
+    assert hub_server.core.telemetry_count("d1") == 1001
 
 
 async def test_credentials_as_iot_hub_takes_them(

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from twin_explorer.localhub.core.device_ops import DeviceOps
 
 MAX_MESSAGE_BYTES = 256 * 1024  # one D2C message, and one batch of them
+# IoT Hub bounds a batch by bytes only; this hub also bounds its count, so that a batch of
+# empty messages cannot hold the loop (each message costs about 20 us to record).
+MAX_BATCH_MESSAGES = 1000
 # IoT Hub holds a received C2D message for a minute; clients may ask for another lock
 # time (``iothub-messagelocktimeout``), which the hub keeps within these bounds.
 DEFAULT_LOCK_SECONDS = 60
@@ -41,6 +44,20 @@ def message_too_large(size: int | None, what: str = "message") -> HubError:
         413001,
         f"The {what} is {measured}; IoT Hub takes at most {MAX_MESSAGE_BYTES} bytes.",
     )
+
+
+def check_batch_count(count: int) -> None:
+    """400 for an empty batch; 413001 for one over this hub's count bound."""
+    if not count:
+        raise argument_invalid("The batch holds no messages.")
+    if count > MAX_BATCH_MESSAGES:
+        raise HubError(
+            413,
+            "MessageTooLarge",
+            413001,
+            f"The batch holds {count} messages; this hub takes at most {MAX_BATCH_MESSAGES} "
+            "in one batch.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +96,7 @@ class DeviceMessages:
         """Record one message or a batch, all or nothing: 413001 when one message or the
         whole batch is over 256 KB, 400 for an empty batch. Answer the device from
         ``DeviceOps.after_commit``, once the event log has them."""
-        if not messages:
-            raise argument_invalid("The batch holds no messages.")
+        check_batch_count(len(messages))
         total = 0
         for message in messages:
             size = message.size

@@ -30,6 +30,7 @@ from aiohttp import web
 from twin_explorer.localhub.core.device_messages import (
     LOCK_SECONDS_RANGE,
     D2CMessage,
+    check_batch_count,
     message_too_large,
 )
 from twin_explorer.localhub.errors import HubError, argument_invalid
@@ -174,6 +175,7 @@ def parse_batch(raw: bytes) -> list[D2CMessage]:
     items = parse_json(raw)
     if not isinstance(items, list):
         raise argument_invalid("A message batch must be a JSON array of messages.")
+    check_batch_count(len(items))  # before the work of reading each one
     return [_batch_message(index, item) for index, item in enumerate(items)]
 
 
