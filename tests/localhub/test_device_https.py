@@ -11,8 +11,12 @@ import base64
 import json
 import time
 
+import pytest
+from azure.iot.device import ProxyOptions
+from azure.iot.device.exceptions import ClientError
+
 from tests.hubfixtures import RestClient, assert_error
-from tests.localhub.mqtt_support import ensure_identity
+from tests.localhub.mqtt_support import ensure_identity, sdk_client
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
 from twin_explorer.localhub.runtime.server import HubServer
 
@@ -284,3 +288,34 @@ async def test_a_lock_runs_out_after_the_time_the_device_asked_for(
     )
     bad = await _receive(hub_rest, token, **{"IotHub-MessageLockTimeout": "lots"})
     await assert_error(bad, 400, "ArgumentInvalid", "iothub-messagelocktimeout")
+
+
+async def test_file_upload_is_refused_as_a_hub_without_storage_refuses_it(
+    hub_server: HubServer, hub_rest: RestClient
+) -> None:
+    """No blob store stands behind the local hub: the SDK's first upload step fails with
+    IoT Hub's 400 (errorCode 400022) in the nested envelope, after the usual auth."""
+    connection_string = ensure_identity(hub_server.core, "d1")
+    assert hub_server.proxy_port is not None
+    proxy = ProxyOptions("HTTP", "127.0.0.1", hub_server.proxy_port)
+    ca_pem = hub_server.certificates.ca_cert.read_text()
+    async with sdk_client(connection_string, ca_pem, proxy) as device:
+        with pytest.raises(ClientError) as refused:
+            await device.get_storage_info_for_blob("photo.jpg")
+    assert "400" in str(refused.value.__cause__)
+    status, _, body = await hub_rest.request(
+        "POST", "/devices/d1/files", json_body={"blobName": "a"}, auth=_token(hub_server, "d1")
+    )
+    assert status == 400
+    inner = json.loads(json.loads(body)["Message"])
+    assert inner["errorCode"] == 400022
+    assert "storage account" in inner["message"]
+    # Credentials first: someone else's token is 401, not a hint about storage.
+    ensure_identity(hub_server.core, "d2")
+    await assert_error(
+        await hub_rest.request(
+            "POST", "/devices/d1/files", data=b"{}", auth=_token(hub_server, "d2")
+        ),
+        401,
+        "IotHubUnauthorizedAccess",
+    )

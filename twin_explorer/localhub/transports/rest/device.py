@@ -13,6 +13,10 @@ headers. ``DELETE .../deviceBound/{etag}`` completes it, with ``?reject`` reject
 ``POST .../deviceBound/{etag}/abandon`` abandons it: 204, or 412 (412002) for a lock that
 is unknown or ran out. Node spells the segment ``devicebound``, .NET ``deviceBound``.
 
+``POST /devices/{d}/files`` (and ``.../files/notifications``): file upload needs a blob
+store, which the local hub does not have; it answers as IoT Hub does when it cannot hand
+out a blob SAS URI: 400 with errorCode 400022 in the nested envelope.
+
 Handlers only turn requests into core calls (``core.device_messages``) and back.
 """
 
@@ -35,7 +39,11 @@ from twin_explorer.localhub.core.device_messages import (
 )
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.device_auth import device_identity
-from twin_explorer.localhub.transports.rest.wire import int_param, parse_json
+from twin_explorer.localhub.transports.rest.wire import (
+    int_param,
+    nested_error_response,
+    parse_json,
+)
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.c2d import C2DMessage
@@ -79,6 +87,8 @@ def device_routes(core: HubCore) -> list[web.RouteDef]:
         web.get(bound, api.receive),
         web.delete(bound + "/{lock_token}", api.complete_or_reject),
         web.post(bound + "/{lock_token}/abandon", api.abandon),
+        web.post(device + "/files", api.file_upload),
+        web.post(device + "/files/notifications", api.file_upload),
     ]
 
 
@@ -134,6 +144,24 @@ class DeviceApi:
         identity = device_identity(self.core, request)
         self.core.device_messages.abandon(identity, _lock_token(request))
         return web.Response(status=204)
+
+    async def file_upload(self, request: web.Request) -> web.Response:
+        """No blob store stands behind the local hub: every upload step is refused."""
+        identity = device_identity(self.core, request)
+        self.core.devices.activity(identity)
+        return nested_error_response(no_file_storage())
+
+
+def no_file_storage() -> HubError:
+    """What IoT Hub answers a file upload request with when it cannot hand out a blob SAS
+    URI (errorCode 400022, "BadRequest", in the nested envelope)."""
+    return HubError(
+        400,
+        "BadRequest",
+        400022,
+        "File upload needs a storage account linked to the hub; the local hub has none, "
+        "so devices cannot upload files to it.",
+    )
 
 
 def too_large(request: web.Request) -> HubError | None:
