@@ -18,6 +18,7 @@ from azure.iot.device.exceptions import ClientError
 from tests.hubfixtures import RestClient, assert_error
 from tests.localhub.mqtt_support import ensure_identity, sdk_client
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
+from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.runtime.server import HubServer
 
 BATCH = "application/vnd.microsoft.iothub.json"
@@ -205,6 +206,12 @@ async def _raw_post(rest: RestClient, path: str, token: str) -> tuple:
         return response.status, response.headers, await response.read()
 
 
+def _device_d1(hub: HubServer) -> tuple[HubCore, str]:
+    """The core, with device d1 registered, and a token of d1's."""
+    ensure_identity(hub.core, "d1")
+    return hub.core, _token(hub, "d1")
+
+
 async def _receive(rest: RestClient, token: str, **headers: str) -> tuple:
     return await rest.request(
         "GET", "/devices/d1/messages/devicebound", auth=token, headers=headers
@@ -214,9 +221,7 @@ async def _receive(rest: RestClient, token: str, **headers: str) -> tuple:
 async def test_c2d_poll_complete_reject_and_abandon(
     hub_server: HubServer, hub_rest: RestClient
 ) -> None:
-    core = hub_server.core
-    ensure_identity(core, "d1")
-    token = _token(hub_server, "d1")
+    core, token = _device_d1(hub_server)
     assert (await _receive(hub_rest, token))[:1] == (204,)
     # Where the AMQP service path lands, send_c2d_message takes over from send_c2d.
     core.send_c2d(
@@ -269,9 +274,7 @@ async def test_c2d_poll_complete_reject_and_abandon(
 async def test_a_lock_runs_out_after_the_time_the_device_asked_for(
     hub_server: HubServer, hub_rest: RestClient
 ) -> None:
-    core = hub_server.core
-    ensure_identity(core, "d1")
-    token = _token(hub_server, "d1")
+    core, token = _device_d1(hub_server)
     core.send_c2d("d1", b"once")
     status, headers, _ = await _receive(hub_rest, token, **{"IotHub-MessageLockTimeout": "1"})
     assert status == 200

@@ -61,6 +61,11 @@ class NodeProgram:
         self._pending: list[dict[str, Any]] = []
 
     @staticmethod
+    def environment(**values: str) -> dict[str, str]:
+        """This process's environment plus ``values`` (the program's settings)."""
+        return {**os.environ, **values}
+
+    @staticmethod
     async def spawn(
         program: Path, env: dict[str, str], preexec_fn: Callable[[], None] | None = None
     ) -> asyncio.subprocess.Process:
@@ -136,11 +141,10 @@ class NodeDevice(NodeProgram):
 
     @classmethod
     async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
-        env = {
-            **os.environ,
-            "TE_CONNECTION_STRING": via_mqtt_port(connection_string, mqtt_port),
-            "TE_CA_FILE": str(ca_file),
-        }
+        env = cls.environment(
+            TE_CONNECTION_STRING=via_mqtt_port(connection_string, mqtt_port),
+            TE_CA_FILE=str(ca_file),
+        )
         return cls(await cls.spawn(PROGRAM, env))
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
@@ -161,12 +165,11 @@ class NodeHttpDevice(NodeDevice):
     async def start_https(
         cls, connection_string: str, proxy_port: int, ca_file: Path
     ) -> NodeHttpDevice:
-        env = {
-            **os.environ,
-            "TE_CONNECTION_STRING": connection_string,
-            "TE_CA_FILE": str(ca_file),
-            "TE_PROXY_PORT": str(proxy_port),
-        }
+        env = cls.environment(
+            TE_CONNECTION_STRING=connection_string,
+            TE_CA_FILE=str(ca_file),
+            TE_PROXY_PORT=str(proxy_port),
+        )
         return cls(await cls.spawn(HTTP_PROGRAM, env))
 
 
@@ -178,11 +181,10 @@ class NodeService(NodeProgram):
     async def start(
         cls, connection_string: str, ca_file: Path, network: PrivateLoopback
     ) -> NodeService:
-        env = {
-            **os.environ,
-            "TE_CONNECTION_STRING": connection_string,
-            "NODE_EXTRA_CA_CERTS": str(ca_file),  # Node's own way to trust one more CA
-        }
+        env = cls.environment(
+            TE_CONNECTION_STRING=connection_string,
+            NODE_EXTRA_CA_CERTS=str(ca_file),  # Node's own way to trust one more CA
+        )
         for key in ("HTTPS_PROXY", "https_proxy", "NODE_OPTIONS"):
             env.pop(key, None)
         return cls(await cls.spawn(SERVICE_PROGRAM, env, network.enter))

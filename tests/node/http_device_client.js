@@ -20,10 +20,9 @@ const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const tls = require('tls');
-const readline = require('readline');
 const { Client, Message } = require('azure-iot-device');
 const { Http } = require('azure-iot-device-http');
-const { emit, withTimeout } = require('./lines');
+const { emit, serve } = require('./lines');
 
 const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
 const proxyPort = Number(process.env.TE_PROXY_PORT);
@@ -102,32 +101,11 @@ const operations = {
   },
 };
 
-async function run(command) {
-  const operation = operations[command.op];
-  if (!operation) return { event: 'error', op: command.op, message: 'unknown op' };
-  try {
-    return await withTimeout(command.op, operation(command));
-  } catch (err) {
-    return {
-      event: 'error',
-      op: command.op,
-      name: err && err.constructor ? err.constructor.name : 'Error',
-      status: err && err.response ? err.response.statusCode : null,
-      message: String(err && err.message),
-    };
-  }
-}
-
 async function main() {
   // The SDK answers setOptions only when it holds a receive policy (Http.setOptions).
   const agent = new TunnelAgent({ keepAlive: true });
   await client.setOptions({ ca, http: { agent, receivePolicy: { interval: 1 } } });
-  const lines = readline.createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    if (line.trim()) emit(await run(JSON.parse(line)));
-  }
-  await withTimeout('close', client.close()).catch(() => {});
-  process.exit(0);
+  await serve(operations, () => client.close());
 }
 
 main().catch((err) => {
