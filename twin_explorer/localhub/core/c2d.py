@@ -12,6 +12,7 @@ and subscribed (``HubCore.send_c2d``); the transport settles them with the lock 
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -116,7 +117,8 @@ class C2DQueues:
         if not queue.waiting:
             return None
         message = queue.waiting.popleft()
-        token = format(next(self._ids), "x")
+        # A GUID, as IoT Hub's: unique across hub restarts, which empty the queues.
+        token = str(uuid.uuid4())
         locked = replace(message, delivery_count=message.delivery_count + 1, lock_token=token)
         queue.locked[token] = (locked, self._clock() + (lock_ns or self._lock_ns))
         return locked

@@ -3,7 +3,8 @@ besides its SQLite file.
 
 It composes its parts and hands each the shared :class:`CoreContext`: ``registry``,
 ``twins``, ``bulk``, ``presence`` (who is online), ``methods`` (direct method routing),
-``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``events`` (the bus
+``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``device_messages``
+(telemetry in and C2D polling for HTTPS devices), ``events`` (the bus
 of hub events), ``event_log`` (the durable log the bus feeds) and ``commits`` (its group
 commit, which acknowledgements of telemetry wait for). The methods below are
 the service-side surface REST and the app use, each one line over a part.
