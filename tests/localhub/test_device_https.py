@@ -322,3 +322,25 @@ async def test_file_upload_is_refused_as_a_hub_without_storage_refuses_it(
         401,
         "IotHubUnauthorizedAccess",
     )
+
+
+async def test_dotnet_asks_for_its_lock_time_in_the_query(
+    hub_server: HubServer, hub_rest: RestClient
+) -> None:
+    """.NET's HttpTransportHandler puts iothub-messagelocktimeout in the query string."""
+    core, token = _device_d1(hub_server)
+    core.send_c2d("d1", b"m")
+    path = "/devices/d1/messages/deviceBound?api-version=2021-04-12&iothub-messagelocktimeout="
+    bad = await hub_rest.request("GET", path + "0", auth=token, api_version=None)
+    await assert_error(bad, 400, "ArgumentInvalid", "between 1 and 300")
+    status, _, body = await hub_rest.request("GET", path + "60", auth=token, api_version=None)
+    assert (status, body) == (200, b"m")
+
+
+async def test_a_disabled_device_is_refused(hub_server: HubServer, hub_rest: RestClient) -> None:
+    core, token = _device_d1(hub_server)
+    device = core.get_device("d1")
+    core.put_device("d1", {**device, "status": "disabled"}, "*")
+    response = await _post(hub_rest, "/devices/d1/messages/events", token, b"x")
+    await assert_error(response, 401, "IotHubUnauthorizedAccess", "disabled")
+    await assert_error(await _receive(hub_rest, token), 401, "IotHubUnauthorizedAccess")
