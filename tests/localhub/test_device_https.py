@@ -242,11 +242,13 @@ async def test_c2d_poll_complete_reject_and_abandon(
     assert headers["iothub-app-k"] == "v"
     assert headers["Content-Type"] == "text/plain"
     assert headers["iothub-deliverycount"] == "0"
+    assert headers["iothub-sequencenumber"] == "1"
     lock = etag.strip('"')
     bound = "/devices/d1/messages/deviceBound/"
     # The first is locked: the next poll gets the second, its newline percent-encoded.
     status, headers, body = await _receive(hub_rest, token)
     assert (status, body, headers["iothub-app-line"]) == (200, b"second", "a%0Ab")
+    assert headers["iothub-sequencenumber"] == "2"
     second = headers["ETag"].strip('"')
     assert (await _receive(hub_rest, token))[0] == 204
     assert (await hub_rest.request("DELETE", bound + lock, auth=token))[0] == 204

@@ -51,12 +51,14 @@ class C2DMessage:
     expiry_ns: int = 0
     delivery_count: int = 0
     lock_token: str | None = None
+    sequence_number: int = 0  # per device, from 1, in the order messages were queued
 
 
 @dataclass
 class _Queue:
     waiting: deque[C2DMessage] = field(default_factory=deque)
     locked: dict[str, tuple[C2DMessage, int]] = field(default_factory=dict)  # token -> until
+    sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __len__(self) -> int:
         return len(self.waiting) + len(self.locked)
@@ -103,6 +105,7 @@ class C2DQueues:
             dict(properties or {}),
             now,
             now + ttl_ns,
+            sequence_number=next(queue.sequence),
         )
         queue.waiting.append(message)
         return message

@@ -244,6 +244,7 @@ def c2d_headers(message: C2DMessage) -> dict[str, str]:
     headers = {
         "ETag": f'"{message.lock_token}"',
         "iothub-messageid": message.message_id,
+        "iothub-sequencenumber": str(message.sequence_number),
         "iothub-to": f"/devices/{message.device_id}/messages/deviceBound",
         "iothub-enqueuedtime": _dotnet_time(message.enqueued_ns),
         # 0 on the first delivery, as the hub counts earlier deliveries.
