@@ -317,13 +317,14 @@ async def test_file_upload_is_refused_as_a_hub_without_storage_refuses_it(
     assert "storage account" in inner["message"]
     # Credentials first: someone else's token is 401, not a hint about storage.
     ensure_identity(hub_server.core, "d2")
-    await assert_error(
-        await hub_rest.request(
-            "POST", "/devices/d1/files", data=b"{}", auth=_token(hub_server, "d2")
-        ),
-        401,
-        "IotHubUnauthorizedAccess",
+    other = _token(hub_server, "d2")
+    for path in ("/devices/d1/files", "/devices/d1/files/notifications"):
+        response = await hub_rest.request("POST", path, data=b"{}", auth=other)
+        await assert_error(response, 401, "IotHubUnauthorizedAccess")
+    notified = await hub_rest.request(
+        "POST", "/devices/d1/files/notifications", data=b"{}", auth=_token(hub_server, "d1")
     )
+    assert json.loads(json.loads(notified[2])["Message"])["errorCode"] == 400022
 
 
 async def test_dotnet_asks_for_its_lock_time_in_the_query(
