@@ -128,6 +128,12 @@ class Array:
     element_code: int
     items: tuple[Any, ...] | list[Any]
 
+    def __post_init__(self) -> None:
+        # One canonical code per type (the form we write), so equality ignores width.
+        code = _WIDE.get(self.element_code, _FIXED_ELEMENT.get(self.element_code))
+        if code is not None:
+            object.__setattr__(self, "element_code", code)
+
 
 # ---------------------------------------------------------------- encoding
 
