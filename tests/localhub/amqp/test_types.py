@@ -61,6 +61,7 @@ GOLDEN = [
     ({Symbol("status"): Int(200)}, b"\xc1\x0e\x02\xa3\x06status\x71\x00\x00\x00\xc8"),
     (Array(0xA3, [Symbol("MSSBCBS"), Symbol("PLAIN")]),
      b"\xe0\x16\x02\xb3\x00\x00\x00\x07MSSBCBS\x00\x00\x00\x05PLAIN"),
+    (Array(0xA3, []), b"\xe0\x02\x00\xb3"),  # an empty array8: size 2 is valid
     (Described(Symbol("apache.org:selector-filter:string"), "x > 1"),
      b"\x00\xa3\x21apache.org:selector-filter:string\xa1\x05x > 1"),
     (Typed(0x94, bytes(16)), b"\x94" + bytes(16)),

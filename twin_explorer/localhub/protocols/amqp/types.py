@@ -467,7 +467,7 @@ def decode_value(buf: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
         body, end = pos + 8, pos + 4 + size
     else:
         raise AmqpDecodeError(f"unknown type code 0x{code:02x}")
-    if size < (1 if code < 0xD0 else 4):
+    if size < (1 if code in (0xC0, 0xC1, 0xE0) else 4):
         raise AmqpDecodeError("compound size smaller than its count")
     _need(buf, pos, end - pos)
     # Each element takes at least one byte: a count larger than the body is a lie that
