@@ -584,3 +584,15 @@ def test_flow_without_link_credit_keeps_the_credit():
     assert ev == [] and link.credit == 7
     (echo,) = peer.performatives()
     assert (echo.handle, echo.link_credit) == (0, 7)
+
+
+def test_client_settling_in_second_mode_frees_the_unsettled_slot():
+    peer = opened(conn=ServerConnection(max_unsettled=1))
+    session(peer)
+    link = client_sender(peer, credit=100)
+    for i in range(3):
+        (got,) = peer.feed(transfer(0, i, MESSAGE))
+        peer.conn.settle(link, i, Accepted(), settled=False)  # mode second: outcome first
+        peer.feed(frame(0, Disposition(role=False, first=i, settled=True, state=Accepted())))
+        assert isinstance(got, MessageReceived) and link.unsettled == {}
+    assert [d.settled for d in peer.performatives(Disposition)] == [False] * 3
