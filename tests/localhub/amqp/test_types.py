@@ -89,6 +89,7 @@ def test_plain_python_ints_encode_as_long():
     (b"\xd0\x00\x00\x00\x06\x00\x00\x00\x02\x40\x41", [None, True]),  # list32
     (b"\xd1\x00\x00\x00\x08\x00\x00\x00\x02\xa1\x01k\x41", {"k": True}),  # map32
     (b"\x56\x01", True),                            # boolean with a byte
+    (b"\xe0\x02\x03\x40", Array(0x40, [None] * 3)),   # array of nulls
     (b"\x70\x00\x00\x00\x05", UInt(5)),             # uint in its wide form
     (b"\xf0\x00\x00\x00\x0d\x00\x00\x00\x02\x70\x00\x00\x00\x01\x00\x00\x00\x02",
      Array(0x70, [UInt(1), UInt(2)])),             # array32 of uint
@@ -96,6 +97,7 @@ def test_plain_python_ints_encode_as_long():
 def test_wide_and_alternative_forms_decode(wire, value):
     decoded = decode(wire)
     assert decoded == value and type(decoded) is type(value)
+    assert decode(encode(decoded)) == decoded
 
 
 def test_strings_beyond_255_bytes_use_32_bit_forms():
