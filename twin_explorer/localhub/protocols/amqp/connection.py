@@ -389,6 +389,9 @@ class ServerConnection:
         self._send_detach(session, link, error, closed=closed)
 
     def close(self, error: Error | None = None) -> None:
+        """Write our CLOSE (the peer's CLOSE then gives ConnectionClosed). Before the AMQP
+        header and OPEN there is nothing to close: the engine just stops and the transport
+        drops the socket."""
         if self.state in (State.CLOSED, State.CLOSE_SENT):
             return
         if self.state in (State.OPEN, State.OPENED):
