@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub.core import auth
@@ -220,6 +221,20 @@ class HubCore:
             self.ctx.seconds(),
         )
 
+    def authenticate_token(self, token: str) -> auth.TokenGrant:
+        """What a SAS token presented on a connection allows (AMQP CBS and SASL PLAIN):
+        a device or module token speaks as that identity (checked as a device login is),
+        a hub-wide one grants its policy's rights. AuthError otherwise."""
+        try:
+            scope = auth.resource_identity(sas.parse_token(token).resource)
+        except sas.SasTokenError as exc:
+            raise AuthError(f"The token is not a valid SharedAccessSignature: {exc}.") from None
+        if scope is None:
+            return auth.check_hub_token(self._policies, self.hostname, token, self.ctx.seconds())
+        identity = self.authenticate_device(identity_path(*scope), None, token)
+        rights = frozenset({Right.DEVICE_CONNECT})
+        return auth.TokenGrant(auth.token_expiry(token), identity, identity.policy, rights)
+
     # -- connections, activity and telemetry --------------------------------------------
 
     def set_connected(
@@ -362,6 +377,27 @@ class HubCore:
             self.c2d.complete(device_id, lock_token)
         except HubError:
             logger.info("%s acknowledged a C2D message after its lock ran out", device_id)
+            return False
+        return True
+
+    def reject_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device refused a delivered message: dead-lettered. False if its lock ran out."""
+        return self._settle_c2d(self.c2d.reject, device_id, lock_token)
+
+    def abandon_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device gave a delivered message back: it comes again (up to the delivery
+        count). False if its lock had run out."""
+        settled = self._settle_c2d(self.c2d.abandon, device_id, lock_token)
+        self._offer_c2d(device_id)
+        return settled
+
+    def _settle_c2d(
+        self, settle: Callable[[str, str], C2DMessage], device_id: str, lock_token: str
+    ) -> bool:
+        try:
+            settle(device_id, lock_token)
+        except HubError:
+            logger.info("%s settled a C2D message after its lock ran out", device_id)
             return False
         return True
 
