@@ -297,11 +297,9 @@ class AmqpConnection:
         if mechanism in ("ANONYMOUS", "MSSBCBS"):
             self.conn.sasl_outcome(True)
             return
-        if mechanism == "PLAIN" and event.initial_response:
-            parts = bytes(event.initial_response).split(b"\x00")
-            password = parts[-1].decode("utf-8", "replace") if len(parts) >= 3 else ""
+        if mechanism == "PLAIN":
             try:
-                self._grant(self.core.authenticate_token(password))
+                self._grant(self.core.authenticate_token(event.password or ""))
             except AuthError as error:
                 logger.info("SASL PLAIN from %s refused: %s", self.peer, clip(error.message, 512))
                 self.conn.sasl_outcome(False)
@@ -317,12 +315,7 @@ class AmqpConnection:
             return 400, "Only put-token is supported."
         if str(application.get("type", "")) not in SAS_TOKEN_TYPES:
             return 400, "Only SAS tokens (servicebus.windows.net:sastoken) are supported."
-        body = message.body
-        token = getattr(body, "value", None)
-        if isinstance(token, bytes):
-            token = token.decode("utf-8", "replace")
-        if not isinstance(token, str):
-            token = messages.body_bytes(message).decode("utf-8", "replace")
+        token = messages.body_bytes(message).decode("utf-8", "replace")
         try:
             grant = self.core.authenticate_token(token)
         except AuthError as error:
@@ -671,4 +664,3 @@ class AmqpConnection:
             transport.abort()
         elif not transport.is_closing():
             transport.close()
-

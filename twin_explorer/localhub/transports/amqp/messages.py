@@ -19,6 +19,7 @@ from twin_explorer.localhub.protocols.amqp import (
     Properties,
     Symbol,
     Timestamp,
+    Value,
 )
 
 OUTPUT_NAME = "iothub-outputname"
@@ -39,25 +40,12 @@ _SYSTEM = {
 def body_bytes(message: Message) -> bytes:
     """The payload: the data sections joined; an amqp-value string or bytes as such."""
     body = message.body
-    if isinstance(body, (list, tuple)):
-        return b"".join(_section_bytes(section) for section in body)
-    if isinstance(body, Data):
-        return _section_bytes(body)
-    value = getattr(body, "value", None)
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return b""
-
-
-def _section_bytes(section: Any) -> bytes:
-    if isinstance(section, (bytes, bytearray, memoryview)):
-        return bytes(section)
-    value = getattr(section, "data", None)
-    if value is None:
-        value = getattr(section, "value", b"")
-    return bytes(value)
+    if isinstance(body, Value):
+        value = body.value
+        if isinstance(value, bytes):
+            return value
+        return value.encode("utf-8") if isinstance(value, str) else b""
+    return message.data
 
 
 def _text(value: Any) -> str | None:
