@@ -562,6 +562,11 @@ class AmqpConnection:
             "DELETE",
         ):
             endpoint.desired = operation == "PUT"
+            logger.debug(
+                "%s %s desired properties",
+                identity.client_id,
+                "subscribed to" if endpoint.desired else "unsubscribed from",
+            )
             status, body = 200, b""
         else:
             status = 400
