@@ -4,6 +4,7 @@ Node module-twin tutorial's transport) against an in-process hub."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub, node_over_amqp
 from tests.localhub.mqtt_support import watch_log
@@ -18,8 +19,10 @@ TIMEOUT = 20.0
 async def _until(condition, within: float = TIMEOUT) -> None:
     """Wait for a condition the hub's loop makes true (the test shares that loop)."""
     async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.01)
+        for _ in itertools.count():
+            if condition():
+                return
+            await asyncio.sleep(0.01)  # polled: the core announces none of these
 
 
 async def _next(node: NodeDevice, kind: str) -> dict:

@@ -165,7 +165,7 @@ class AmqpConnection:
     async def _serve(self) -> None:
         while self.open:
             data = await self._reader.read(READ_CHUNK)
-            self._handle(self.conn.receive_data(data))
+            self._handle(self.conn.receive_data(data, now=self._clock()))
             self._flush()
             if not data or not self.open:
                 return
@@ -198,8 +198,8 @@ class AmqpConnection:
                 self._attach(link)
             case MessageReceived():
                 self._received(event)
-            case CreditChanged(link=link):
-                self._credit(link)
+            case CreditChanged(link=link, drain=drain):
+                self._credit(link, drain)
             case DeliveryUpdated():
                 self._delivery_updated(event)
             case LinkDetached(link=link, error=error):
@@ -220,7 +220,7 @@ class AmqpConnection:
 
     def _flush(self) -> None:
         """Write what the engine queued and schedule its next heartbeat or timeout."""
-        data = self.conn.data_to_send()
+        data = self.conn.data_to_send(now=self._clock())
         if data:
             transport = self._writer.transport
             if transport.is_closing():
@@ -277,9 +277,11 @@ class AmqpConnection:
             route.waiting.append((message, True, None))
         return True
 
-    def _credit(self, link: Any) -> None:
+    def _credit(self, link: Any, drain: bool) -> None:
         route = self._routes.get(link)
         if route is None:
+            if drain:
+                self.conn.complete_drain(link)
             return
         while route.waiting:
             message, settled, tag = route.waiting[0]
@@ -289,25 +291,27 @@ class AmqpConnection:
         endpoint = route.endpoint
         if endpoint is not None and link in (endpoint.c2d_receiver, endpoint.methods_receiver):
             self.core.presence.ready(endpoint.identity)  # waiting C2D and method calls go
+        if drain and not route.waiting:
+            self.conn.complete_drain(link)
 
     # -- SASL and CBS ----------------------------------------------------------------------
 
     def _sasl(self, event: SaslInitReceived) -> None:
         mechanism = str(event.mechanism).upper()
         if mechanism in ("ANONYMOUS", "MSSBCBS"):
-            self.conn.sasl_outcome(True)
+            self._handle(self.conn.sasl_outcome(True))
             return
         if mechanism == "PLAIN":
             try:
                 self._grant(self.core.authenticate_token(event.password or ""))
             except AuthError as error:
                 logger.info("SASL PLAIN from %s refused: %s", self.peer, clip(error.message, 512))
-                self.conn.sasl_outcome(False)
+                self._handle(self.conn.sasl_outcome(False))
                 return
-            self.conn.sasl_outcome(True)
+            self._handle(self.conn.sasl_outcome(True))
             return
         logger.info("SASL %s from %s refused: not offered", clip(mechanism, 40), self.peer)
-        self.conn.sasl_outcome(False)
+        self._handle(self.conn.sasl_outcome(False))
 
     def _put_token(self, message: Message) -> tuple[int, str]:
         application = message.application_properties or {}
@@ -629,7 +633,7 @@ class AmqpConnection:
         if not abort:
             with contextlib.suppress(Exception):
                 self.conn.close(Error(conditions.CONNECTION_FORCED, reason, None))
-                data = self.conn.data_to_send()
+                data = self.conn.data_to_send(now=self._clock())
                 if data and not self._writer.transport.is_closing():
                     self._writer.write(data)
         self._shut(abort=abort)
