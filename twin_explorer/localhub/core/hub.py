@@ -427,13 +427,13 @@ class HubCore:
         return self.registry.put_device(device_id, body, if_match)
 
     def get_device(self, device_id: str) -> dict[str, Any]:
-        return self.registry.get_device(device_id)
+        return self._c2d_count(self.registry.get_device(device_id))
 
     def delete_device(self, device_id: str, if_match: str | None) -> None:
         self.registry.delete_device(device_id, if_match)
 
     def list_devices(self, top: int | None = None) -> list[dict[str, Any]]:
-        return self.registry.list_devices(top)
+        return [self._c2d_count(device) for device in self.registry.list_devices(top)]
 
     def put_module(
         self, device_id: str, module_id: str, body: object, if_match: str | None
@@ -453,7 +453,14 @@ class HubCore:
         return self.bulk.bulk_registry(entries)
 
     def get_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
-        return self.twins.get_twin(device_id, module_id)
+        twin = self.twins.get_twin(device_id, module_id)
+        return twin if module_id else self._c2d_count(twin)
+
+    def _c2d_count(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``cloudToDeviceMessageCount``: the messages the device's C2D queue holds now."""
+        if "cloudToDeviceMessageCount" in document:
+            document["cloudToDeviceMessageCount"] = self.c2d.depth(document["deviceId"])
+        return document
 
     def patch_twin(
         self, device_id: str, module_id: str | None, body: object, if_match: str | None
