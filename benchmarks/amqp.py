@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,10 +32,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
 import aiohttp  # noqa: E402
+from roundtrip import percentiles, rss_mb  # noqa: E402
 
 from tests.hubfixtures import auth_header  # noqa: E402
 from tests.localhub.amqp.raw_client import RECEIVER, SENDER, RawClient, data_message  # noqa: E402
@@ -50,21 +52,6 @@ RT_DEVICE, RT_MODULE = "rt-device", "rt-module"
 PER_DEVICE = 10
 SAS = {"authentication": {"symmetricKey": {}, "type": "sas"}}
 TIMEOUT = 120.0
-
-
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-    }
 
 
 def seed(data_dir: Path, clients: int) -> dict[str, Any]:

@@ -128,9 +128,18 @@ def authorize_service(
     if not header or not header.strip():
         raise AuthError("The request has no Authorization header.")
     token = _parse(header, "Authorization header")
-    if not resource_matches(token.resource, hostname) or not resource_matches(
-        hostname, token.resource
-    ):
+    policy = _hub_policy(policies, hostname, token, token.resource, now)
+    if not any(right in policy.rights for right in wanted):
+        needed = " or ".join(right.label for right in wanted)
+        raise AuthError(f"Policy {policy.name!r} lacks the {needed} permission.")
+    return policy.name
+
+
+def _hub_policy(
+    policies: Mapping[str, Policy], hostname: str, token: SasToken, scope: str, now: float
+) -> Policy:
+    """The policy a hub-wide token (``scope``: its resource, for this hub) is signed with."""
+    if not resource_matches(scope, hostname) or not resource_matches(hostname, scope):
         raise AuthError(f"The token is for {token.resource!r}, not for this hub ({hostname!r}).")
     if token.key_name is None:
         raise AuthError("The token names no shared access policy (skn).")
@@ -138,10 +147,7 @@ def authorize_service(
     if policy is None:
         raise AuthError(f"The hub has no shared access policy {token.key_name!r}.")
     _verify(token, policy.keys, f"policy {policy.name!r}", now)
-    if not any(right in policy.rights for right in wanted):
-        needed = " or ".join(right.label for right in wanted)
-        raise AuthError(f"Policy {policy.name!r} lacks the {needed} permission.")
-    return policy.name
+    return policy
 
 
 def split_client_id(client_id: str) -> tuple[str, str | None]:
@@ -243,15 +249,7 @@ def check_hub_token(
     policy): the policy's rights, or AuthError."""
     token = _parse(text, "token")
     host = token.resource.partition("://")[2] or token.resource
-    host = host.split("/", 1)[0]
-    if not (resource_matches(host, hostname) and resource_matches(hostname, host)):
-        raise AuthError(f"The token is for {token.resource!r}, not for this hub ({hostname!r}).")
-    if token.key_name is None:
-        raise AuthError("The token names no shared access policy (skn).")
-    policy = policies.get(token.key_name)
-    if policy is None:
-        raise AuthError(f"The hub has no shared access policy {token.key_name!r}.")
-    _verify(token, policy.keys, f"policy {policy.name!r}", now)
+    policy = _hub_policy(policies, hostname, token, host.split("/", 1)[0], now)
     return TokenGrant(token.expiry, None, policy.name, policy.rights)
 
 
