@@ -85,14 +85,26 @@ class RawClient:
     async def connect(
         cls,
         port: int,
-        tls: ssl.SSLContext,
+        tls: ssl.SSLContext | None,
         *,
         sasl: tuple[str, bytes | None] | None = None,
         host: str = "127.0.0.1",
+        proxy: int | None = None,
     ) -> RawClient:
-        reader, writer = await asyncio.open_connection(
-            host, port, ssl=tls, server_hostname="localhost"
-        )
+        """To ``host:port`` (TLS unless ``tls`` is None), or through the HTTP CONNECT
+        proxy on port ``proxy`` to ``localhost:port``."""
+        if proxy is None:
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=tls, server_hostname=None if tls is None else "localhost"
+            )
+        else:
+            reader, writer = await asyncio.open_connection(host, proxy)
+            writer.write(f"CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise ConnectionError(head.decode(errors="replace"))
+            assert tls is not None
+            await writer.start_tls(tls, server_hostname="localhost")
         if sasl is not None:
             writer.write(SASL_HEADER)
             assert await reader.readexactly(8) == SASL_HEADER

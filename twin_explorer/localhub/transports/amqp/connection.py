@@ -636,6 +636,7 @@ class AmqpConnection:
                 data = self.conn.data_to_send(now=self._clock())
                 if data and not self._writer.transport.is_closing():
                     self._writer.write(data)
+        self._ended()  # offline now, not once the client has gone too
         self._shut(abort=abort)
 
     def _note_close(self, reason: str) -> None:
