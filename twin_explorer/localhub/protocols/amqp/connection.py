@@ -188,6 +188,9 @@ class ServerConnection:
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._sessions: dict[int, _Session] = {}
+        # Channels whose session ended: azure-eventhub detaches links after its own END, so
+        # frames on them are dropped rather than treated as a protocol error.
+        self._ended: set[int] = set()
         self._link_count = 0
         self._partials: dict[tuple[int, int], _Partial] = {}
         self._tag_counter = 0
@@ -453,6 +456,8 @@ class ServerConnection:
             return
         if self.state is State.CLOSE_SENT and not isinstance(performative, Close):
             return  # spec 2.4.3: after our close, only the peer's close matters
+        if channel in self._ended and not isinstance(performative, Begin | Close):
+            return
         if isinstance(performative, Transfer):
             self._on_transfer(channel, performative, body[pos:], events)
             return
@@ -514,6 +519,7 @@ class ServerConnection:
         if channel in self._sessions:
             raise _Protocol(errors.NOT_ALLOWED, f"channel {channel} already has a session")
         self._sessions[channel] = _Session(channel, begin, self.incoming_window)
+        self._ended.discard(channel)
         self._emit(encode_frame(channel, Begin(
             remote_channel=channel, next_outgoing_id=0, incoming_window=self.incoming_window,
             outgoing_window=self.incoming_window, handle_max=HANDLE_MAX)))
@@ -525,6 +531,7 @@ class ServerConnection:
         if not session.ending:
             self._emit(encode_frame(channel, End()))
         del self._sessions[channel]
+        self._ended.add(channel)
         events.append(SessionEnded(channel))
 
     def _end_session(self, session: _Session, error: Error, events: list[Event]) -> None:
@@ -701,10 +708,8 @@ class ServerConnection:
         session.incoming_window -= 1
         if session.ending:
             return
-        if session.incoming_window < 0:
-            self._end_session(session, Error(errors.WINDOW_VIOLATION,
-                                             "transfer beyond the session window"), events)
-            return
+        # Transfers are handed on as they arrive, so the window only paces the client:
+        # reopen it at half, before a polite client ever has to wait.
         if session.incoming_window <= session.window // 2:
             session.incoming_window = session.window
             self._send_flow(session, None)

@@ -128,6 +128,12 @@ class Array:
     element_code: int
     items: tuple[Any, ...] | list[Any]
 
+    def __post_init__(self) -> None:
+        # One canonical code per type (the form we write), so equality ignores width.
+        code = _WIDE.get(self.element_code, _FIXED_ELEMENT.get(self.element_code))
+        if code is not None:
+            object.__setattr__(self, "element_code", code)
+
 
 # ---------------------------------------------------------------- encoding
 
@@ -461,7 +467,7 @@ def decode_value(buf: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
         body, end = pos + 8, pos + 4 + size
     else:
         raise AmqpDecodeError(f"unknown type code 0x{code:02x}")
-    if size < (1 if code < 0xD0 else 4):
+    if size < (1 if code in (0xC0, 0xC1, 0xE0) else 4):
         raise AmqpDecodeError("compound size smaller than its count")
     _need(buf, pos, end - pos)
     # Each element takes at least one byte: a count larger than the body is a lie that
