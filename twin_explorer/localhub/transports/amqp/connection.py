@@ -68,7 +68,7 @@ logger = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 HIGH_WATER = 256 * 1024  # reading pauses above this much unsent data
 MAX_OUTBOUND = 4 * 1024 * 1024  # hub-pushed data beyond this drops the client
-MAX_WAITING = 1000  # messages a link may hold waiting for credit
+MAX_WAITING = 1000  # messages a connection's links may hold waiting for credit, all together
 WRITE_TIMEOUT = 60.0
 CLIENT_CREDIT = 100  # credit we grant client senders, topped up as messages come
 PUT_TOKEN = "put-token"
@@ -126,6 +126,7 @@ class AmqpConnection:
         self._routes: dict[Any, _Route] = {}
         self._cbs_senders: list[Any] = []
         self._held: list[tuple[Any, int]] = []  # telemetry deliveries awaiting the commit
+        self._waiting = 0  # messages held for links without credit (see push)
         self._awaiting_commit = False
         self._tick: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -271,10 +272,11 @@ class AmqpConnection:
         if route.waiting or not self.send_now(link, message, settled=True, tag=None):
             if not self.open:
                 return False
-            if len(route.waiting) >= MAX_WAITING:
+            if self._waiting >= MAX_WAITING:
                 self.close(f"{MAX_WAITING} messages wait for link credit it does not grant")
                 return False
             route.waiting.append((message, True, None))
+            self._waiting += 1
         return True
 
     def _credit(self, link: Any, drain: bool) -> None:
@@ -288,6 +290,7 @@ class AmqpConnection:
             if self.conn.send(link, message, settled=settled, tag=tag) is None:
                 break
             route.waiting.popleft()
+            self._waiting -= 1
         endpoint = route.endpoint
         if endpoint is not None and link in (endpoint.c2d_receiver, endpoint.methods_receiver):
             self.core.presence.ready(endpoint.identity)  # waiting C2D and method calls go
@@ -366,6 +369,7 @@ class AmqpConnection:
             for link, route in list(self._routes.items()):
                 if route.grant == key:
                     self._routes.pop(link, None)
+                    self._waiting -= len(route.waiting)
                     if route.endpoint is not None:
                         route.endpoint.forget(link)
                     self.conn.detach(link, error)
@@ -449,6 +453,8 @@ class AmqpConnection:
 
     def _detached(self, link: Any, error: Any) -> None:
         route = self._routes.pop(link, None)
+        if route is not None:
+            self._waiting -= len(route.waiting)
         with contextlib.suppress(ValueError):
             self._cbs_senders.remove(link)
         if route is not None and route.endpoint is not None:
