@@ -153,6 +153,8 @@ class NodeService(NodeProgram):
     """One ``service_client.js`` process: the Node service SDK's ``Registry``, reaching
     the hub through a :class:`~tests.node.netns.PrivateLoopback` (see its module doc)."""
 
+    UNSOLICITED = ("feedback",)
+
     @classmethod
     async def start(
         cls, connection_string: str, ca_file: Path, network: PrivateLoopback

@@ -22,6 +22,7 @@ from tests.hubfixtures import strip_port
 from tests.localhub.amqp.raw_client import SENDER, data_message
 from tests.localhub.amqp.support import amqp_hub, node_over_amqp, raw_client
 from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_handler
+from tests.node.harness import NodeService
 from tests.node.netns import HTTPS_PORT, PrivateLoopback, private_loopback_or_skip
 from twin_explorer.connection.sas import generate_service_token
 from twin_explorer.localhub.core.c2d import MAX_QUEUE_DEPTH
@@ -130,6 +131,46 @@ async def test_c2d_for_an_unknown_device_or_a_full_queue_is_rejected(amqp_hub: H
         assert amqp_hub.core.c2d.depth("full") == MAX_QUEUE_DEPTH
     finally:
         await client.close()
+
+
+async def _feedback(service: NodeService) -> list[dict]:
+    event = await service.next_event()
+    assert event["event"] == "feedback", event
+    return event["records"]
+
+
+async def test_the_node_service_client_sends_c2d_and_hears_its_feedback(
+    amqp_hub: HubServer, network: PrivateLoopback
+) -> None:
+    """azure-iothub's Client over AMQP: send with ack "full" to a Node AMQP device that
+    completes one message and rejects the next; the feedback receiver hears both."""
+    service_string = strip_port(amqp_hub.service_connection_string("service"), amqp_hub.hostname)
+    async with (
+        await node_over_amqp(amqp_hub, "fbdev") as device,
+        await NodeService.start(service_string, amqp_hub.certificates.ca_cert, network) as service,
+    ):
+        await device.call("open")
+        await device.call("on_c2d", settle="complete")
+        assert (await service.answer("c2d_feedback"))["event"] == "feedback_ready"
+        sent = await service.answer(
+            "c2d_send", device="fbdev", body="on", messageId="fb-1", ack="full"
+        )
+        assert sent["event"] == "c2d_sent", sent
+        assert (await device.next_event())["messageId"] == "fb-1"
+        [record] = await _feedback(service)
+        assert (record["originalMessageId"], record["statusCode"], record["deviceId"]) == (
+            "fb-1",
+            "Success",
+            "fbdev",
+        )
+        await device.call("on_c2d", settle="reject")
+        await service.answer(
+            "c2d_send", device="fbdev", body="off", messageId="fb-2", ack="negative"
+        )
+        assert (await device.next_event())["messageId"] == "fb-2"
+        [record] = await _feedback(service)
+        assert (record["originalMessageId"], record["statusCode"]) == ("fb-2", "Rejected")
+    assert len(amqp_hub.core.feedback) == 0
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -58,13 +58,23 @@ from .peer import AMQP, SASL, frame
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 symbols = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20).map(Symbol)
 scalars = st.one_of(
-    st.none(), st.booleans(), text, symbols, st.binary(max_size=40),
-    st.integers(0, 0xFF).map(UByte), st.integers(0, 0xFFFF).map(UShort),
-    st.integers(0, 0xFFFFFFFF).map(UInt), st.integers(0, 2**64 - 1).map(ULong),
-    st.integers(-128, 127).map(Byte), st.integers(-(2**15), 2**15 - 1).map(Short),
-    st.integers(-(2**31), 2**31 - 1).map(Int), st.integers(-(2**63), 2**63 - 1).map(Long),
-    st.integers(-(2**63), 2**63 - 1).map(Timestamp), st.uuids(),
-    st.floats(allow_nan=False), st.floats(allow_nan=False, width=32).map(Float),
+    st.none(),
+    st.booleans(),
+    text,
+    symbols,
+    st.binary(max_size=40),
+    st.integers(0, 0xFF).map(UByte),
+    st.integers(0, 0xFFFF).map(UShort),
+    st.integers(0, 0xFFFFFFFF).map(UInt),
+    st.integers(0, 2**64 - 1).map(ULong),
+    st.integers(-128, 127).map(Byte),
+    st.integers(-(2**15), 2**15 - 1).map(Short),
+    st.integers(-(2**31), 2**31 - 1).map(Int),
+    st.integers(-(2**63), 2**63 - 1).map(Long),
+    st.integers(-(2**63), 2**63 - 1).map(Timestamp),
+    st.uuids(),
+    st.floats(allow_nan=False),
+    st.floats(allow_nan=False, width=32).map(Float),
 )
 hashable = st.one_of(text, symbols, st.binary(max_size=10), st.integers(0, 2**32 - 1).map(UInt))
 arrays = st.one_of(
@@ -112,13 +122,20 @@ def test_garbage_values_fail_only_with_decode_errors(blob):
             pass
 
 
-@given(st.builds(Message,
-                 message_annotations=st.none() | st.dictionaries(symbols, scalars, max_size=3),
-                 properties=st.none() | st.builds(Properties, message_id=st.none() | text
-                                                  | st.uuids() | st.integers(0, 9).map(ULong),
-                                                  correlation_id=st.none() | st.uuids()),
-                 application_properties=st.none() | st.dictionaries(text, scalars, max_size=3),
-                 body=st.lists(st.binary(max_size=30).map(Data), max_size=3)))
+@given(
+    st.builds(
+        Message,
+        message_annotations=st.none() | st.dictionaries(symbols, scalars, max_size=3),
+        properties=st.none()
+        | st.builds(
+            Properties,
+            message_id=st.none() | text | st.uuids() | st.integers(0, 9).map(ULong),
+            correlation_id=st.none() | st.uuids(),
+        ),
+        application_properties=st.none() | st.dictionaries(text, scalars, max_size=3),
+        body=st.lists(st.binary(max_size=30).map(Data), max_size=3),
+    )
+)
 def test_any_message_round_trips(message):
     assert decode_message(encode_message(message)) == message
 
@@ -166,14 +183,16 @@ def drive(prefix: bytes, blob: bytes, cuts: list[int], conn: ServerConnection) -
     return hub
 
 
-prefixes = st.sampled_from([
-    AMQP,
-    AMQP + frame(0, Open(container_id="c", max_frame_size=512)),
-    AMQP + frame(0, Open(container_id="c")) + frame(0, Begin(next_outgoing_id=0,
-                                                             incoming_window=3,
-                                                             outgoing_window=9)),
-    SASL + frame(0, SaslInit(Symbol("ANONYMOUS"), b""), sasl=True) + AMQP,
-])
+prefixes = st.sampled_from(
+    [
+        AMQP,
+        AMQP + frame(0, Open(container_id="c", max_frame_size=512)),
+        AMQP
+        + frame(0, Open(container_id="c"))
+        + frame(0, Begin(next_outgoing_id=0, incoming_window=3, outgoing_window=9)),
+        SASL + frame(0, SaslInit(Symbol("ANONYMOUS"), b""), sasl=True) + AMQP,
+    ]
+)
 
 
 @settings(max_examples=300, deadline=2000)
@@ -187,37 +206,78 @@ small = st.integers(0, 6).map(UInt)
 channels = st.integers(0, 2)
 terminus = st.none() | st.builds(Source, address=st.none() | text) | st.builds(Target)
 performatives = st.one_of(
-    st.builds(Begin, remote_channel=st.none() | st.integers(0, 2).map(UShort),
-              next_outgoing_id=small, incoming_window=small, outgoing_window=small),
-    st.builds(Attach, name=text, handle=handles, role=st.booleans(), source=terminus,
-              target=terminus, initial_delivery_count=st.none() | small,
-              max_message_size=st.none() | st.integers(0, 2000).map(ULong)),
-    st.builds(Flow, next_incoming_id=st.none() | small, incoming_window=small,
-              next_outgoing_id=small, outgoing_window=small, handle=st.none() | handles,
-              delivery_count=st.none() | small, link_credit=st.none() | small,
-              drain=st.booleans(), echo=st.booleans()),
-    st.builds(Transfer, handle=handles, delivery_id=st.none() | small,
-              delivery_tag=st.none() | st.binary(max_size=4), settled=st.none() | st.booleans(),
-              more=st.booleans(), aborted=st.booleans()),
-    st.builds(Disposition, role=st.booleans(), first=small, last=st.none() | small,
-              settled=st.booleans(), state=st.sampled_from([None, Accepted(), Released()])),
+    st.builds(
+        Begin,
+        remote_channel=st.none() | st.integers(0, 2).map(UShort),
+        next_outgoing_id=small,
+        incoming_window=small,
+        outgoing_window=small,
+    ),
+    st.builds(
+        Attach,
+        name=text,
+        handle=handles,
+        role=st.booleans(),
+        source=terminus,
+        target=terminus,
+        initial_delivery_count=st.none() | small,
+        max_message_size=st.none() | st.integers(0, 2000).map(ULong),
+    ),
+    st.builds(
+        Flow,
+        next_incoming_id=st.none() | small,
+        incoming_window=small,
+        next_outgoing_id=small,
+        outgoing_window=small,
+        handle=st.none() | handles,
+        delivery_count=st.none() | small,
+        link_credit=st.none() | small,
+        drain=st.booleans(),
+        echo=st.booleans(),
+    ),
+    st.builds(
+        Transfer,
+        handle=handles,
+        delivery_id=st.none() | small,
+        delivery_tag=st.none() | st.binary(max_size=4),
+        settled=st.none() | st.booleans(),
+        more=st.booleans(),
+        aborted=st.booleans(),
+    ),
+    st.builds(
+        Disposition,
+        role=st.booleans(),
+        first=small,
+        last=st.none() | small,
+        settled=st.booleans(),
+        state=st.sampled_from([None, Accepted(), Released()]),
+    ),
     st.builds(Detach, handle=handles, closed=st.booleans()),
     st.builds(End),
     st.builds(Close),
     st.builds(Open, container_id=text),
 )
-payloads = st.sampled_from([b"", encode_message(Message(body=[Data(b"m")])), b"\x00\x53",
-                            b"\x00\x53\x75\xa0\x03abc"])
+payloads = st.sampled_from(
+    [b"", encode_message(Message(body=[Data(b"m")])), b"\x00\x53", b"\x00\x53\x75\xa0\x03abc"]
+)
 
 
 @settings(max_examples=300, deadline=2000)
-@given(st.lists(st.tuples(channels, performatives, payloads, st.booleans()), max_size=25),
-       st.lists(st.integers(0, 4000), max_size=4))
+@given(
+    st.lists(st.tuples(channels, performatives, payloads, st.booleans()), max_size=25),
+    st.lists(st.integers(0, 4000), max_size=4),
+)
 def test_any_sequence_of_well_formed_frames_ends_in_events(frames, cuts):
-    blob = b"".join(frame(ch, p, payload if isinstance(p, Transfer) else b"", short=short)
-                    for ch, p, payload, short in frames)
-    drive(AMQP + frame(0, Open(container_id="c", max_frame_size=600)), blob, cuts,
-          ServerConnection(max_links=6, max_unsettled=3, channel_max=1))
+    blob = b"".join(
+        frame(ch, p, payload if isinstance(p, Transfer) else b"", short=short)
+        for ch, p, payload, short in frames
+    )
+    drive(
+        AMQP + frame(0, Open(container_id="c", max_frame_size=600)),
+        blob,
+        cuts,
+        ServerConnection(max_links=6, max_unsettled=3, channel_max=1),
+    )
 
 
 @settings(max_examples=30, deadline=None)

@@ -40,6 +40,7 @@ from twin_explorer.localhub.core.events import (
     TelemetryReceived,
     TwinChanged,
 )
+from twin_explorer.localhub.core.feedback import C2DFeedback
 from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
 from twin_explorer.localhub.core.methods import DirectMethods
@@ -90,7 +91,8 @@ class HubCore:
         self.devices = DeviceOps(
             self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
         )
-        self.c2d = C2DQueues(clock)
+        self.feedback = C2DFeedback(ctx)
+        self.c2d = C2DQueues(clock, on_outcome=self.feedback.outcome)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")

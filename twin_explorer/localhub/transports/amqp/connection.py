@@ -127,6 +127,8 @@ class AmqpConnection:
         self._cbs_senders: list[Any] = []
         self._held: list[tuple[Any, int]] = []  # telemetry deliveries awaiting the commit
         self._waiting = 0  # messages held for links without credit (see push)
+        self._feedback_links: list[Any] = []
+        self._unsubscribe_feedback: Callable[[], None] | None = None
         self._awaiting_commit = False
         self._tick: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -291,6 +293,8 @@ class AmqpConnection:
                 break
             route.waiting.popleft()
             self._waiting -= 1
+        if route.node.kind is Kind.FEEDBACK:
+            self._send_feedback()
         endpoint = route.endpoint
         if endpoint is not None and link in (endpoint.c2d_receiver, endpoint.methods_receiver):
             self.core.presence.ready(endpoint.identity)  # waiting C2D and method calls go
@@ -402,6 +406,10 @@ class AmqpConnection:
             return
         endpoint = self.endpoints.get(node.client_id) if node.client_id else None
         route = _Route(node, grant_key, endpoint)
+        if node.kind is Kind.FEEDBACK:
+            self._feedback_links.append(link)
+            if self._unsubscribe_feedback is None:
+                self._unsubscribe_feedback = self.core.feedback.subscribe(self._send_feedback)
         if endpoint is not None:
             endpoint.links.add(link)
             if not sender:
@@ -455,8 +463,9 @@ class AmqpConnection:
         route = self._routes.pop(link, None)
         if route is not None:
             self._waiting -= len(route.waiting)
-        with contextlib.suppress(ValueError):
-            self._cbs_senders.remove(link)
+        for links in (self._cbs_senders, self._feedback_links):
+            with contextlib.suppress(ValueError):
+                links.remove(link)
         if route is not None and route.endpoint is not None:
             route.endpoint.forget(link)
         if error is not None:
@@ -533,6 +542,19 @@ class AmqpConnection:
             if link in self._routes:
                 self.conn.settle(link, delivery_id, Accepted())
         self._flush()
+
+    def _send_feedback(self) -> None:
+        """C2D feedback records to a service's feedback receiver with credit, in batches
+        as IoT Hub sends them (reference D.2)."""
+        if threading.get_ident() != self.loop_thread:
+            self.loop.call_soon_threadsafe(self._send_feedback)
+            return
+        for link in self._feedback_links:
+            while self.open and link.credit > 0 and len(self.core.feedback):
+                if not self.send_now(
+                    link, messages.feedback(self.core.feedback.take()), settled=True, tag=None
+                ):
+                    break
 
     def _cbs_reply(self, message: Message) -> None:
         status, description = self._put_token(message)
@@ -667,6 +689,9 @@ class AmqpConnection:
             if handle is not None:
                 handle.cancel()
         self._tick = self._expiry = None
+        if self._unsubscribe_feedback is not None:
+            self._unsubscribe_feedback()
+            self._unsubscribe_feedback = None
         endpoints, self.endpoints = self.endpoints, {}
         for endpoint in endpoints.values():
             self._leave(endpoint)

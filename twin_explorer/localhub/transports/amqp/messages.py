@@ -8,6 +8,7 @@ Properties map to the same names the MQTT transport gives the core (``$.mid``, `
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -26,6 +27,7 @@ OUTPUT_NAME = "iothub-outputname"
 INPUT_NAME = Symbol("x-opt-input-name")
 METHOD_NAME = "IoThub-methodname"
 METHOD_STATUS = "IoThub-status"
+FEEDBACK_CONTENT_TYPE = Symbol("application/vnd.microsoft.iothub.feedback.json")
 
 # AMQP properties <-> IoT Hub system properties (the MQTT property bag's names).
 _SYSTEM = {
@@ -206,4 +208,16 @@ def c2d_message(
         application_properties=custom or None,
         body=[Data(body)],
         footer=None,
+    )
+
+
+def feedback(records: list[dict[str, Any]]) -> Message:
+    """A batch of C2D feedback records for the service (reference D.2)."""
+    return Message(
+        properties=Properties(
+            message_id=str(uuid.uuid4()),
+            content_type=FEEDBACK_CONTENT_TYPE,
+            content_encoding=Symbol("utf-8"),
+        ),
+        body=[Data(json.dumps(records).encode("utf-8"))],
     )
