@@ -644,3 +644,33 @@ def test_output_waiting_for_the_transport_is_counted():
     assert peer.conn.pending_output_bytes > 1000
     peer.conn.data_to_send()
     assert peer.conn.pending_output_bytes == 0
+
+
+def test_bytes_piling_up_during_sasl_are_bounded():
+    peer = Peer(ServerConnection(max_frame_size=4096))
+    peer.feed(SASL, frame(0, SaslInit(Symbol("ANONYMOUS")), sasl=True))
+    assert peer.feed(b"\x00" * 4096) == []
+    closed_with(peer.feed(b"\x00"), errors.FRAMING_ERROR)
+
+
+def test_transfer_before_we_answered_the_attach_refuses_the_link_properly():
+    peer = opened()
+    session(peer)
+    (req,) = peer.feed(frame(0, Attach(name="early", handle=0, role=False, source=Source(),
+                                       target=Target(address="/x"))))
+    (detached,) = peer.feed(transfer(0, 0, MESSAGE))
+    assert detached.link is req.link
+    attach, detach = peer.performatives()
+    assert isinstance(attach, Attach) and attach.target is None, "attach comes before detach"
+    assert detach.error.condition == errors.NOT_ALLOWED
+
+
+def test_flow_without_link_credit_keeps_the_credit():
+    peer = opened()
+    session(peer)
+    link = client_receiver(peer, credit=7)
+    ev = peer.feed(frame(0, Flow(next_incoming_id=0, incoming_window=10, next_outgoing_id=0,
+                                 outgoing_window=10, handle=1, echo=True)))
+    assert ev == [] and link.credit == 7
+    (echo,) = peer.performatives()
+    assert (echo.handle, echo.link_credit) == (0, 7)

@@ -3,6 +3,7 @@ in events or ConnectionClosed, never an exception, never a hang."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -116,10 +117,8 @@ def test_any_value_round_trips_with_its_types(value):
 @given(st.binary(max_size=400))
 def test_garbage_values_fail_only_with_decode_errors(blob):
     for parse in (decode, decode_message):
-        try:
+        with contextlib.suppress(AmqpDecodeError):
             parse(blob)
-        except AmqpDecodeError:
-            pass
 
 
 @given(

@@ -237,6 +237,10 @@ class ServerConnection:
         else:
             self._last_rx = now
         self._reader.feed(data)
+        if self.state is State.SASL_OUTCOME and self._reader.buffered > self.max_frame_size:
+            # Nothing is read while the hub checks credentials: bound what may pile up.
+            self._fail(events, Error(errors.FRAMING_ERROR, "data while SASL is pending"))
+            return events
         self._pump(events)
         return events
 
@@ -308,11 +312,6 @@ class ServerConnection:
         session = self._live_session(link)
         if session is None or link.detached:
             return
-        if not link.attached:
-            we_send = link.role == "receiver"
-            self._send_attach(session, link, None if we_send else link.source,
-                              link.target if we_send else None, None,
-                              initial_delivery_count=0 if we_send else None)
         self._send_detach(session, link, error, closed=True)
 
     def grant_credit(self, link: Link, credit: int) -> None:
@@ -384,9 +383,6 @@ class ServerConnection:
     def detach(self, link: Link, error: Error | None = None, *, closed: bool = True) -> None:
         session = self._live_session(link)
         if session is None or link.detached:
-            return
-        if not link.attached:
-            self.refuse_link(link, error or Error(errors.LINK_DETACH_FORCED, "link refused"))
             return
         self._send_detach(session, link, error, closed=closed)
 
@@ -596,6 +592,12 @@ class ServerConnection:
 
     def _send_detach(self, session: _Session, link: Link, error: Error | None, *,
                      closed: bool) -> None:
+        if not link.attached:
+            # Spec 2.6.3: a link is refused by attaching (our terminus null), then detaching.
+            we_send = link.role == "receiver"
+            self._send_attach(session, link, None if we_send else link.source,
+                              link.target if we_send else None, None,
+                              initial_delivery_count=0 if we_send else None)
         link.detached = True
         self._partials.pop(link.key, None)
         self._emit(encode_frame(session.channel,
@@ -622,9 +624,6 @@ class ServerConnection:
             return
         we_started = link.detached
         if not we_started:
-            if not link.attached:  # detached before we answered its attach
-                self._send_attach(session, link, link.source, link.target, None,
-                                  initial_delivery_count=0 if link.role == "receiver" else None)
             self._send_detach(session, link, None, closed=detach.closed)
         self._forget_link(session, link)
         if not we_started:
@@ -671,10 +670,10 @@ class ServerConnection:
             self._end_session(session, Error(errors.UNATTACHED_HANDLE,
                                              f"flow on unknown handle {flow.handle}"), events)
             return
-        if link.role == "receiver" and not link.detached:
+        if link.role == "receiver" and not link.detached and flow.link_credit is not None:
             # Spec 2.6.7: credit = receiver's delivery-count + link-credit - ours.
             count = 0 if flow.delivery_count is None else flow.delivery_count
-            credit = (count + (flow.link_credit or 0) - link.delivery_count) % SEQUENCE_MOD
+            credit = (count + flow.link_credit - link.delivery_count) % SEQUENCE_MOD
             link.credit = credit if credit < SEQUENCE_MOD // 2 else 0
             link.drain = flow.drain
             events.append(CreditChanged(link, link.credit, flow.drain))

@@ -357,25 +357,32 @@ _unpack = struct.unpack_from
 # Described composites register here: descriptor (ULong code or Symbol name) -> builder.
 _COMPOSITE_DECODERS: dict[Any, Callable[[Any], Any]] = {}
 
+def _wire_int(cls: type, fmt: str) -> Callable[[bytes, int], Any]:
+    """Reader for an integer type: values off the wire are in range, skip the check."""
+    unpack = struct.Struct(fmt).unpack_from
+    make = int.__new__
+    return lambda b, p: make(cls, unpack(b, p)[0])
+
+
 _FIXED: dict[int, tuple[int, Callable[[bytes, int], Any]]] = {
-    0x50: (1, lambda b, p: UByte(b[p])),
-    0x51: (1, lambda b, p: Byte(_unpack(">b", b, p)[0])),
-    0x52: (1, lambda b, p: UInt(b[p])),
-    0x53: (1, lambda b, p: ULong(b[p])),
-    0x54: (1, lambda b, p: Int(_unpack(">b", b, p)[0])),
-    0x55: (1, lambda b, p: Long(_unpack(">b", b, p)[0])),
+    0x50: (1, _wire_int(UByte, ">B")),
+    0x51: (1, _wire_int(Byte, ">b")),
+    0x52: (1, _wire_int(UInt, ">B")),
+    0x53: (1, _wire_int(ULong, ">B")),
+    0x54: (1, _wire_int(Int, ">b")),
+    0x55: (1, _wire_int(Long, ">b")),
     0x56: (1, lambda b, p: _bool_byte(b[p])),
-    0x60: (2, lambda b, p: UShort(_unpack(">H", b, p)[0])),
-    0x61: (2, lambda b, p: Short(_unpack(">h", b, p)[0])),
-    0x70: (4, lambda b, p: UInt(_unpack(">I", b, p)[0])),
-    0x71: (4, lambda b, p: Int(_unpack(">i", b, p)[0])),
+    0x60: (2, _wire_int(UShort, ">H")),
+    0x61: (2, _wire_int(Short, ">h")),
+    0x70: (4, _wire_int(UInt, ">I")),
+    0x71: (4, _wire_int(Int, ">i")),
     0x72: (4, lambda b, p: Float(_unpack(">f", b, p)[0])),
     0x73: (4, lambda b, p: _char(_unpack(">I", b, p)[0])),
     0x74: (4, lambda b, p: Typed(0x74, bytes(b[p:p + 4]))),
-    0x80: (8, lambda b, p: ULong(_unpack(">Q", b, p)[0])),
-    0x81: (8, lambda b, p: Long(_unpack(">q", b, p)[0])),
+    0x80: (8, _wire_int(ULong, ">Q")),
+    0x81: (8, _wire_int(Long, ">q")),
     0x82: (8, lambda b, p: _unpack(">d", b, p)[0]),
-    0x83: (8, lambda b, p: Timestamp(_unpack(">q", b, p)[0])),
+    0x83: (8, _wire_int(Timestamp, ">q")),
     0x84: (8, lambda b, p: Typed(0x84, bytes(b[p:p + 8]))),
     0x94: (16, lambda b, p: Typed(0x94, bytes(b[p:p + 16]))),
     0x98: (16, lambda b, p: uuid.UUID(bytes=bytes(b[p:p + 16]))),
@@ -422,81 +429,125 @@ def decode(data: bytes) -> Any:
     return value
 
 
-def decode_value(buf: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
-    """Decode one value at `pos`; return it and the position after it."""
+# One reader per constructor code: (buffer, position after the code, depth) -> (value, end).
+_Reader = Callable[[bytes, int, int], tuple[Any, int]]
+
+
+def _constant(value: Any) -> _Reader:
+    return lambda buf, pos, depth: (value, pos)
+
+
+def _fixed(width: int, read: Callable[[bytes, int], Any]) -> _Reader:
+    def reader(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        if pos + width > len(buf):
+            raise AmqpDecodeError("value runs past the end of its frame")
+        return read(buf, pos), pos + width
+    return reader
+
+
+def _sized(code: int, wide: bool) -> _Reader:
+    def reader(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        if wide:
+            _need(buf, pos, 4)
+            size = _unpack(">I", buf, pos)[0]
+            pos += 4
+        else:
+            _need(buf, pos, 1)
+            size = buf[pos]
+            pos += 1
+        end = pos + size
+        if end > len(buf):
+            raise AmqpDecodeError("value runs past the end of its frame")
+        return _text(code, bytes(buf[pos:end])), end
+    return reader
+
+
+def _described(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if depth > MAX_DEPTH:
         raise AmqpDecodeError("values nested too deeply")
-    _need(buf, pos, 1)
-    code = buf[pos]
-    pos += 1
-    if code == 0x00:
-        descriptor, pos = decode_value(buf, pos, depth + 1)
-        if isinstance(descriptor, Described):
-            raise AmqpDecodeError("a descriptor cannot itself be described")
-        value, pos = decode_value(buf, pos, depth + 1)
-        build = _COMPOSITE_DECODERS.get(descriptor)
-        if build is not None:
-            return build(value), pos
-        return Described(descriptor, value), pos
-    if code in _EMPTY:
-        return ([] if code == 0x45 else _EMPTY[code]), pos
-    fixed = _FIXED.get(code)
-    if fixed is not None:
-        width, read = fixed
-        _need(buf, pos, width)
-        return read(buf, pos), pos + width
-    if code in (0xA0, 0xA1, 0xA3):
-        _need(buf, pos, 1)
-        size = buf[pos]
-        pos += 1
-        _need(buf, pos, size)
-        return _text(code, bytes(buf[pos:pos + size])), pos + size
-    if code in (0xB0, 0xB1, 0xB3):
-        _need(buf, pos, 4)
-        size = _unpack(">I", buf, pos)[0]
-        pos += 4
-        _need(buf, pos, size)
-        return _text(code, bytes(buf[pos:pos + size])), pos + size
-    if code in (0xC0, 0xC1, 0xE0):
-        _need(buf, pos, 2)
-        size, count = buf[pos], buf[pos + 1]
-        body, end = pos + 2, pos + 1 + size
-    elif code in (0xD0, 0xD1, 0xF0):
-        _need(buf, pos, 8)
-        size, count = _unpack(">II", buf, pos)
-        body, end = pos + 8, pos + 4 + size
-    else:
-        raise AmqpDecodeError(f"unknown type code 0x{code:02x}")
-    if size < (1 if code in (0xC0, 0xC1, 0xE0) else 4):
-        raise AmqpDecodeError("compound size smaller than its count")
-    _need(buf, pos, end - pos)
-    # Each element takes at least one byte: a count larger than the body is a lie that
-    # would otherwise cost work (or memory) before the truncation shows.
-    if count > end - body and code not in (0xE0, 0xF0):
-        raise AmqpDecodeError("compound count larger than its size")
-    if code in (0xE0, 0xF0):
-        items, p = _decode_array(buf, body, end, count)
-        value: Any = items
-    else:
-        items = []
-        p = body
-        for _ in range(count):
-            item, p = decode_value(buf, p, depth + 1)
-            if p > end:
-                raise AmqpDecodeError("compound element runs past its size")
-            items.append(item)
-        if code in (0xC1, 0xD1):
-            if count % 2:
-                raise AmqpDecodeError("map with an odd number of elements")
-            try:
-                value = dict(zip(items[::2], items[1::2], strict=True))
-            except TypeError:
-                raise AmqpDecodeError("unhashable map key") from None
+    descriptor, pos = decode_value(buf, pos, depth + 1)
+    if isinstance(descriptor, Described):
+        raise AmqpDecodeError("a descriptor cannot itself be described")
+    value, pos = decode_value(buf, pos, depth + 1)
+    build = _COMPOSITE_DECODERS.get(descriptor)
+    if build is not None:
+        return build(value), pos
+    return Described(descriptor, value), pos
+
+
+def _compound_reader(code: int) -> _Reader:
+    wide = code in (0xD0, 0xD1, 0xF0)
+    is_map = code in (0xC1, 0xD1)
+    is_array = code in (0xE0, 0xF0)
+
+    def reader(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        if depth > MAX_DEPTH:
+            raise AmqpDecodeError("values nested too deeply")
+        if wide:
+            _need(buf, pos, 8)
+            size, count = _unpack(">II", buf, pos)
+            body, end = pos + 8, pos + 4 + size
+            if size < 4:
+                raise AmqpDecodeError("compound size smaller than its count")
         else:
-            value = items
-    if p != end:
-        raise AmqpDecodeError("compound size does not match its elements")
-    return value, end
+            _need(buf, pos, 2)
+            size, count = buf[pos], buf[pos + 1]
+            body, end = pos + 2, pos + 1 + size
+            if size < 1:
+                raise AmqpDecodeError("compound size smaller than its count")
+        if end > len(buf):
+            raise AmqpDecodeError("value runs past the end of its frame")
+        if is_array:
+            value, p = _decode_array(buf, body, end, count)
+        else:
+            # Each element takes at least one byte: a count larger than the body is a lie
+            # that would otherwise cost work (or memory) before the truncation shows.
+            if count > end - body:
+                raise AmqpDecodeError("compound count larger than its size")
+            items = []
+            p = body
+            for _ in range(count):
+                item, p = decode_value(buf, p, depth + 1)
+                if p > end:
+                    raise AmqpDecodeError("compound element runs past its size")
+                items.append(item)
+            if is_map:
+                if count % 2:
+                    raise AmqpDecodeError("map with an odd number of elements")
+                try:
+                    value = dict(zip(items[::2], items[1::2], strict=True))
+                except TypeError:
+                    raise AmqpDecodeError("unhashable map key") from None
+            else:
+                value = items
+        if p != end:
+            raise AmqpDecodeError("compound size does not match its elements")
+        return value, end
+    return reader
+
+
+def _list0(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    return [], pos
+
+
+_READERS: dict[int, _Reader] = {
+    0x00: _described,
+    0x45: _list0,
+    **{code: _constant(value) for code, value in _EMPTY.items() if code != 0x45},
+    **{code: _fixed(width, read) for code, (width, read) in _FIXED.items()},
+    **{code: _sized(code, code >= 0xB0) for code in (0xA0, 0xA1, 0xA3, 0xB0, 0xB1, 0xB3)},
+    **{code: _compound_reader(code) for code in (0xC0, 0xC1, 0xD0, 0xD1, 0xE0, 0xF0)},
+}
+
+
+def decode_value(buf: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
+    """Decode one value at `pos`; return it and the position after it."""
+    if pos >= len(buf):
+        raise AmqpDecodeError("value runs past the end of its frame")
+    reader = _READERS.get(buf[pos])
+    if reader is None:
+        raise AmqpDecodeError(f"unknown type code 0x{buf[pos]:02x}")
+    return reader(buf, pos + 1, depth)
 
 
 def _decode_array(buf: bytes, pos: int, end: int, count: int) -> tuple[Array, int]:
