@@ -216,10 +216,13 @@ class AmqpConnection:
     # -- output --------------------------------------------------------------------------
 
     def _buffered(self) -> int:
+        """Bytes written and not yet sent, and frames the engine holds for a shut
+        session window."""
         try:
-            return self._writer.transport.get_write_buffer_size()
+            written = self._writer.transport.get_write_buffer_size()
         except (AttributeError, NotImplementedError):
-            return 0
+            written = 0
+        return written + self.conn.pending_output_bytes
 
     def _flush(self) -> None:
         """Write what the engine queued and schedule its next heartbeat or timeout."""
