@@ -656,8 +656,14 @@ def test_bytes_piling_up_during_sasl_are_bounded():
 def test_transfer_before_we_answered_the_attach_refuses_the_link_properly():
     peer = opened()
     session(peer)
-    (req,) = peer.feed(frame(0, Attach(name="early", handle=0, role=False, source=Source(),
-                                       target=Target(address="/x"))))
+    (req,) = peer.feed(
+        frame(
+            0,
+            Attach(
+                name="early", handle=0, role=False, source=Source(), target=Target(address="/x")
+            ),
+        )
+    )
     (detached,) = peer.feed(transfer(0, 0, MESSAGE))
     assert detached.link is req.link
     attach, detach = peer.performatives()
@@ -669,8 +675,19 @@ def test_flow_without_link_credit_keeps_the_credit():
     peer = opened()
     session(peer)
     link = client_receiver(peer, credit=7)
-    ev = peer.feed(frame(0, Flow(next_incoming_id=0, incoming_window=10, next_outgoing_id=0,
-                                 outgoing_window=10, handle=1, echo=True)))
+    ev = peer.feed(
+        frame(
+            0,
+            Flow(
+                next_incoming_id=0,
+                incoming_window=10,
+                next_outgoing_id=0,
+                outgoing_window=10,
+                handle=1,
+                echo=True,
+            ),
+        )
+    )
     assert ev == [] and link.credit == 7
     (echo,) = peer.performatives()
     assert (echo.handle, echo.link_credit) == (0, 7)
