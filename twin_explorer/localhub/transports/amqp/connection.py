@@ -45,6 +45,7 @@ from twin_explorer.localhub.protocols.amqp import (
     DeliveryUpdated,
     Error,
     Int,
+    Link,
     LinkAttachRequested,
     LinkDetached,
     Message,
@@ -123,11 +124,11 @@ class AmqpConnection:
         self.close_reason: str | None = None
         self._grants: dict[str, TokenGrant] = {}
         self.endpoints: dict[str, IdentityEndpoint] = {}
-        self._routes: dict[Any, _Route] = {}
-        self._cbs_senders: list[Any] = []
-        self._held: list[tuple[Any, int]] = []  # telemetry deliveries awaiting the commit
+        self._routes: dict[Link, _Route] = {}
+        self._cbs_senders: list[Link] = []
+        self._held: list[tuple[Link, int]] = []  # telemetry deliveries awaiting the commit
         self._waiting = 0  # messages held for links without credit (see push)
-        self._feedback_links: list[Any] = []
+        self._feedback_links: list[Link] = []
         self._unsubscribe_feedback: Callable[[], None] | None = None
         self._awaiting_commit = False
         self._tick: asyncio.TimerHandle | None = None
@@ -260,7 +261,7 @@ class AmqpConnection:
         if not self.open:
             self._shut(abort=False)
 
-    def send_now(self, link: Any, message: Message, *, settled: bool, tag: bytes | None) -> bool:
+    def send_now(self, link: Link, message: Message, *, settled: bool, tag: bytes | None) -> bool:
         """Send on a link with credit; False (nothing sent) without."""
         if not self.open:
             return False
@@ -269,7 +270,7 @@ class AmqpConnection:
         self._flush()
         return self.open
 
-    def push(self, link: Any, message: Message) -> bool:
+    def push(self, link: Link, message: Message) -> bool:
         """Send ``message`` settled on a link of ours, or queue it until credit comes."""
         route = self._routes.get(link)
         if route is None or not self.open:
@@ -284,7 +285,7 @@ class AmqpConnection:
             self._waiting += 1
         return True
 
-    def _credit(self, link: Any, drain: bool) -> None:
+    def _credit(self, link: Link, drain: bool) -> None:
         route = self._routes.get(link)
         if route is None:
             if drain:
@@ -389,7 +390,7 @@ class AmqpConnection:
 
     # -- links -----------------------------------------------------------------------------
 
-    def _attach(self, link: Any) -> None:
+    def _attach(self, link: Link) -> None:
         node = parse_address(link.address)
         sender = link.role == "sender"  # the client sends, we receive
         if node.kind is Kind.CBS:
@@ -456,13 +457,13 @@ class AmqpConnection:
             return None, f"The connection's tokens do not cover {client_id!r}."
         return None, "No token was put on $cbs for this connection."
 
-    def _accept(self, link: Any, route: _Route, *, credit: bool) -> None:
+    def _accept(self, link: Link, route: _Route, *, credit: bool) -> None:
         self._routes[link] = route
         self.conn.accept_link(link, properties=getattr(link, "properties", None) or None)
         if credit:
             self.conn.grant_credit(link, CLIENT_CREDIT)
 
-    def _detached(self, link: Any, error: Any) -> None:
+    def _detached(self, link: Link, error: Error | None) -> None:
         route = self._routes.pop(link, None)
         if route is not None:
             self._waiting -= len(route.waiting)
@@ -525,7 +526,7 @@ class AmqpConnection:
         if not event.settled:
             self.conn.settle(event.link, event.delivery_id, outcome)
 
-    def _hold(self, link: Any, delivery_id: int) -> None:
+    def _hold(self, link: Link, delivery_id: int) -> None:
         """Accept telemetry once the event log has written it (group commit), as MQTT
         PUBACKs it."""
         self._held.append((link, delivery_id))
