@@ -88,6 +88,15 @@ async def test_sasl_plain_checks_its_password_as_a_sas_token(amqp_hub: HubServer
         await client.close()
     with pytest.raises(PermissionError):
         await raw_client(amqp_hub, sasl=("PLAIN", b"\0d1@sas.localhost\0" + token[:-3].encode()))
+    # A policy's token (user <policy>@sas.root.<hub>) opens the service nodes.
+    key = amqp_hub.core.policy_keys("service")[0]
+    service = generate_service_token("localhost", "service", key).encode()
+    client = await raw_client(amqp_hub, sasl=("PLAIN", b"\0service@sas.root.localhost\0" + service))
+    try:
+        await client.attach("/messages/devicebound", SENDER)
+        assert await _refused(client, "/devices/d1/twin", SENDER) == UNAUTHORIZED
+    finally:
+        await client.close()
 
 
 async def test_an_expired_token_detaches_its_links_unless_renewed(amqp_hub: HubServer) -> None:

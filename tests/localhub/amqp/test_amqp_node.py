@@ -42,6 +42,7 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
     core = amqp_hub.core
     with watch_log(*SERVER_LOGS) as log:
         async with await node_over_amqp(amqp_hub, "tut", "mod") as node:
+            idle_since = core.get_module("tut", "mod")["lastActivityTime"]
             await node.call("open")
             assert core.presence.online() == ["tut/mod"]
             assert core.get_module("tut", "mod")["connectionState"] == "Connected"
@@ -71,6 +72,7 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
             sent = core.telemetry("tut", "mod")
             assert [m["body"] for m in sent] == [b'{"temp":20}', b'{"temp":21}']
             assert sent[1]["systemProperties"]["$.on"] == "out1"
+            assert core.get_module("tut", "mod")["lastActivityTime"] > idle_since
             await node.call("close")
         await _until(lambda: core.presence.online() == [])
         assert core.get_module("tut", "mod")["connectionState"] == "Disconnected"
