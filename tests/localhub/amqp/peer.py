@@ -11,7 +11,6 @@ from typing import Any
 
 from twin_explorer.localhub.protocols.amqp import ServerConnection
 from twin_explorer.localhub.protocols.amqp.composite import Composite
-from twin_explorer.localhub.protocols.amqp.frames import encode_frame
 from twin_explorer.localhub.protocols.amqp.types import decode_value, encode, encode_list
 
 AMQP = b"AMQP\x00\x01\x00\x00"
@@ -113,7 +112,3 @@ class Peer:
     def performatives(self, kind: type | None = None) -> list[Any]:
         items = [o.performative for o in self.output() if o.performative is not None]
         return [p for p in items if kind is None or isinstance(p, kind)]
-
-
-def encode_frame_full(channel: int, performative: Composite, payload: bytes = b"") -> bytes:
-    return encode_frame(channel, performative, payload)

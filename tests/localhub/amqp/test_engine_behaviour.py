@@ -691,3 +691,82 @@ def test_flow_without_link_credit_keeps_the_credit():
     assert ev == [] and link.credit == 7
     (echo,) = peer.performatives()
     assert (echo.handle, echo.link_credit) == (0, 7)
+
+
+def test_client_settling_in_second_mode_frees_the_unsettled_slot():
+    peer = opened(conn=ServerConnection(max_unsettled=1))
+    session(peer)
+    link = client_sender(peer, credit=100)
+    for i in range(3):
+        (got,) = peer.feed(transfer(0, i, MESSAGE))
+        peer.conn.settle(link, i, Accepted(), settled=False)  # mode second: outcome first
+        peer.feed(frame(0, Disposition(role=False, first=i, settled=True, state=Accepted())))
+        assert isinstance(got, MessageReceived) and link.unsettled == {}
+    assert [d.settled for d in peer.performatives(Disposition)] == [False] * 3
+
+
+@pytest.mark.parametrize(("frames", "condition"), [
+    ([frame(0, Begin(next_outgoing_id=0, incoming_window=1, outgoing_window=1))],
+     errors.NOT_ALLOWED),                                      # begin before open
+    ([frame(0, Open(container_id="c")), frame(0, Open(container_id="c"))],
+     errors.NOT_ALLOWED),                                      # a second open
+    ([frame(0, Open(container_id="c")), frame(0, SaslInit(Symbol("PLAIN")), sasl=True)],
+     errors.FRAMING_ERROR),                                    # SASL frame after SASL
+    ([frame(0, Open(container_id="c")), frame(0, SaslInit(Symbol("PLAIN")))],
+     errors.NOT_ALLOWED),                                      # SASL body in an AMQP frame
+    ([frame(0, Open(container_id="c")), frame(0, End(), b"\x40")],
+     errors.FRAMING_ERROR),                                    # payload after END
+    ([frame(0, Open(container_id="c"))] + [frame(0, Begin(
+        next_outgoing_id=0, incoming_window=1, outgoing_window=1))] * 2,
+     errors.NOT_ALLOWED),                                      # two sessions on one channel
+    ([frame(0, Open(container_id="c")), frame(0, Begin(
+        remote_channel=0, next_outgoing_id=0, incoming_window=1, outgoing_window=1))],
+     errors.NOT_ALLOWED),                                      # answer to a begin never sent
+])
+def test_protocol_violations_close_with_a_condition(frames, condition):
+    peer = Peer()
+    events = peer.feed(AMQP, *frames)
+    closed_with(events, condition)
+    assert isinstance(peer.performatives()[-1], Close)
+
+
+def test_first_transfer_without_a_tag_closes():
+    peer = opened()
+    session(peer)
+    client_sender(peer)
+    closed_with(peer.feed(transfer(0, 0, MESSAGE, tag=None)), errors.INVALID_FIELD)
+
+
+def test_detach_of_an_unknown_handle_ends_the_session():
+    peer = opened()
+    session(peer)
+    peer.feed(frame(0, Detach(handle=7)))
+    (end,) = peer.performatives()
+    assert end.error.condition == errors.UNATTACHED_HANDLE
+
+
+@pytest.mark.parametrize("response", [None, b"only-one-part", b"\x00user\x00\xff\xfe"])
+def test_malformed_plain_response_gives_no_credentials(response):
+    peer = Peer()
+    (init,) = peer.feed(SASL, frame(0, SaslInit(Symbol("PLAIN"), response), sasl=True))
+    assert (init.authcid, init.password) == (None, None)
+
+
+def test_sending_the_last_credit_ends_a_drain():
+    peer = opened()
+    session(peer)
+    link = client_receiver(peer, credit=0)
+    peer.feed(flow(1, 1, drain=True))
+    assert link.drain
+    peer.conn.send(link, Message(), settled=True)
+    assert not link.drain and link.credit == 0
+    peer.conn.complete_drain(link)
+    assert peer.performatives(Flow) == [], "nothing left to drain"
+
+
+def test_close_before_open_just_drops_the_connection():
+    peer = Peer()
+    peer.feed(SASL)
+    peer.output()
+    peer.conn.close()
+    assert peer.conn.closed and peer.output() == []
