@@ -523,6 +523,9 @@ class AmqpConnection:
         devices.activity(identity)
 
     def _settle(self, event: MessageReceived, outcome: Any) -> None:
+        # Settled at once, also on links in receiver-settle-mode second: uamqp's C2D sender
+        # asks for that mode yet waits for a settled disposition (its send never completes
+        # on an unsettled one), as the prototype found too (reference F.3).
         if not event.settled:
             self.conn.settle(event.link, event.delivery_id, outcome)
 
