@@ -55,6 +55,7 @@ from twin_explorer.localhub.protocols.amqp import (
     Released,
     SaslInitReceived,
     ServerConnection,
+    Symbol,
 )
 from twin_explorer.localhub.protocols.amqp import errors as conditions
 from twin_explorer.localhub.transports.amqp import messages
@@ -74,6 +75,9 @@ WRITE_TIMEOUT = 60.0
 CLIENT_CREDIT = 100  # credit we grant client senders, topped up as messages come
 PUT_TOKEN = "put-token"
 SAS_TOKEN_TYPES = ("servicebus.windows.net:sastoken", "azure-devices.net:sastoken")
+# Tokens a connection may have refused before it is closed: a client guessing keys (or
+# one stuck with a bad one) gets a few answers, not a log line per message forever.
+MAX_REFUSED_TOKENS = 8
 
 
 @dataclass
@@ -134,6 +138,7 @@ class AmqpConnection:
         self._tick: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._authenticated = False
+        self._refused_tokens = 0
         with contextlib.suppress(AttributeError, NotImplementedError):
             writer.transport.set_write_buffer_limits(high=HIGH_WATER)
 
@@ -334,6 +339,7 @@ class AmqpConnection:
         try:
             grant = self.core.authenticate_token(token)
         except AuthError as error:
+            self._refused_tokens += 1
             logger.info("put-token on %s refused: %s", self.name, clip(error.message, 512))
             return 401, error.message
         self._grant(grant)
@@ -581,6 +587,11 @@ class AmqpConnection:
             },
         )
         self.push(links[0], answer)
+        if self._refused_tokens >= MAX_REFUSED_TOKENS:
+            self.close(
+                f"{MAX_REFUSED_TOKENS} tokens refused on one connection",
+                condition=conditions.UNAUTHORIZED_ACCESS,
+            )
 
     def _twin_request(self, endpoint: IdentityEndpoint, message: Message) -> None:
         operation = str(messages.annotation(message, "operation") or "").upper()
@@ -657,17 +668,22 @@ class AmqpConnection:
 
     # -- closing ---------------------------------------------------------------------------
 
-    def close(self, reason: str, *, abort: bool = False) -> None:
-        """End the connection from the hub's side; the task then finishes by itself."""
+    def close(
+        self, reason: str, *, abort: bool = False, condition: Symbol = conditions.CONNECTION_FORCED
+    ) -> None:
+        """End the connection from the hub's side (a close with ``condition`` unless
+        ``abort``); the task then finishes by itself."""
         if threading.get_ident() != self.loop_thread:
-            self.loop.call_soon_threadsafe(functools.partial(self.close, reason, abort=abort))
+            self.loop.call_soon_threadsafe(
+                functools.partial(self.close, reason, abort=abort, condition=condition)
+            )
             return
         if self.close_reason is not None:
             return
         self._note_close(reason)
         if not abort:
             with contextlib.suppress(Exception):
-                self.conn.close(Error(conditions.CONNECTION_FORCED, reason, None))
+                self.conn.close(Error(condition, reason, None))
                 data = self.conn.data_to_send(now=self._clock())
                 if data and not self._writer.transport.is_closing():
                     self._writer.write(data)
