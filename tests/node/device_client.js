@@ -1,4 +1,5 @@
-// One device or module identity driven by the unmodified Node.js device SDK (MQTT transport).
+// One device or module identity driven by the unmodified Node.js device SDK (MQTT by default;
+// TE_TRANSPORT picks another: Mqtt, MqttWs, Amqp, AmqpWs).
 //
 // Commands come from stdin, one JSON object a line; events go to stdout, one JSON object a
 // line, so a test can run a script of its own and wait for each answer:
@@ -8,19 +9,30 @@
 //                                     for every desired patch the twin receives
 //   {"op": "report", "patch": ..}  -> {"event": "reported"}
 //   {"op": "send", "body": ".."}   -> {"event": "sent"}
+//   {"op": "answer_method", "name": "..", "status": 200, "payload": ..}
+//                                  -> {"event": "answering"}, and then for every call of
+//                                     that method {"event": "method", "name", "payload"}
+//                                     as it answers ``status`` and ``payload``
 //   {"op": "close"}                -> {"event": "closed"}
 //   {"op": "new_client"}           -> {"event": "client"}  (close() ends the old one first)
 // A failed command answers {"event": "error", "op": .., "message": ..}. Every command has a
 // time limit (TE_OP_TIMEOUT_MS, 20 s by default); end of stdin ends the program.
 //
 // Environment: TE_CONNECTION_STRING (a device or module connection string; GatewayHostName
-// may carry the hub's MQTT port, see README), TE_CA_FILE (the hub's CA certificate, PEM).
+// may carry the hub's MQTT port, see README), TE_CA_FILE (the hub's CA certificate, PEM),
+// TE_TRANSPORT (optional; the WebSocket transports always dial port 443).
 'use strict';
 
 const fs = require('fs');
 const readline = require('readline');
 const { Client, ModuleClient, Message } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
+const TRANSPORTS = {
+  Mqtt: () => require('azure-iot-device-mqtt').Mqtt,
+  MqttWs: () => require('azure-iot-device-mqtt').MqttWs,
+  Amqp: () => require('azure-iot-device-amqp').Amqp,
+  AmqpWs: () => require('azure-iot-device-amqp').AmqpWs,
+};
+const Transport = TRANSPORTS[process.env.TE_TRANSPORT || 'Mqtt']();
 const { emit, withTimeout } = require('./lines');
 
 const connectionString = process.env.TE_CONNECTION_STRING;
@@ -28,7 +40,7 @@ const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
 
 async function newClient() {
   const factory = /;ModuleId=/.test(connectionString) ? ModuleClient : Client;
-  const client = factory.fromConnectionString(connectionString, Mqtt);
+  const client = factory.fromConnectionString(connectionString, Transport);
   await client.setOptions({ ca }); // settles asynchronously: an open() before it has no CA
   client.on('error', (err) => emit({ event: 'client_error', message: String(err && err.message) }));
   return client;
@@ -59,6 +71,15 @@ const operations = {
   async send(command) {
     await client.sendEvent(new Message(command.body));
     return { event: 'sent' };
+  },
+  async answer_method(command) {
+    const answer = (request, response) => {
+      emit({ event: 'method', name: request.methodName, payload: request.payload });
+      response.send(command.status, command.payload, () => {});
+    };
+    if (client.onMethod) client.onMethod(command.name, answer);
+    else client.onDeviceMethod(command.name, answer);
+    return { event: 'answering' };
   },
   async close() {
     if (client) await client.close();

@@ -9,7 +9,9 @@ sends one command and waits, with a time limit, for its answer, keeping every ot
 The Node SDK dials ``mqtts://<GatewayHostName or HostName>`` and takes no proxy for MQTT
 over TCP; mqtt.js takes a port in that URL, so ``GatewayHostName=localhost:<port>`` sends it
 to the local hub's MQTT port while the SAS token and username still name ``HostName``.
-The service SDK only ever dials port 443: see ``tests/node/netns.py``.
+The service SDK only ever dials port 443: see ``tests/node/netns.py``; so do the device
+SDK's WebSocket transports (``MqttWs``, ``AmqpWs``: ``wss://<host>:443/$iothub/websocket``),
+which a device process then reaches the same way (``transport=`` and ``network=``).
 """
 
 from __future__ import annotations
@@ -124,16 +126,31 @@ class NodeProgram:
 class NodeDevice(NodeProgram):
     """One ``device_client.js`` process for one identity."""
 
-    UNSOLICITED = ("desired", "client_error")
+    UNSOLICITED = ("desired", "method", "client_error")
 
     @classmethod
-    async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
+    async def start(
+        cls,
+        connection_string: str,
+        mqtt_port: int | None,
+        ca_file: Path,
+        *,
+        transport: str = "Mqtt",
+        network: PrivateLoopback | None = None,
+    ) -> NodeDevice:
+        """``transport``: the SDK's transport class (``Mqtt``, ``MqttWs``, ``Amqp``,
+        ``AmqpWs``); ``mqtt_port`` goes into GatewayHostName (None: the string as it is),
+        ``network`` runs the program in that namespace (port 443 for the WebSockets)."""
+        if mqtt_port is not None:
+            connection_string = via_mqtt_port(connection_string, mqtt_port)
         env = {
             **os.environ,
-            "TE_CONNECTION_STRING": via_mqtt_port(connection_string, mqtt_port),
+            "TE_CONNECTION_STRING": connection_string,
             "TE_CA_FILE": str(ca_file),
+            "TE_TRANSPORT": transport,
         }
-        return cls(await cls.spawn(PROGRAM, env))
+        preexec_fn = network.enter if network is not None else None
+        return cls(await cls.spawn(PROGRAM, env, preexec_fn))
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
         """Run one command; its answer, or AssertionError when it failed."""

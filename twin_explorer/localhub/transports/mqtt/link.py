@@ -101,8 +101,10 @@ class DeviceLink:
         settled: Callable[[], None] = lambda: None,
         max_outbound: int = MAX_OUTBOUND,
         write_timeout: float = WRITE_TIMEOUT,
+        via: str = "mqtts",
     ) -> None:
         self._core = core
+        self.via = via  # "mqtts" (TLS) or "wss" (a WebSocket): for logs
         self._sessions = sessions
         self._settled = settled  # the listener's gate: MQTT keep-alive rules from here on
         self._loop = asyncio.get_running_loop()
@@ -344,9 +346,10 @@ class DeviceLink:
         # Presence closes an older connection of this identity and records this one.
         self._core.presence.connect(identity, self)
         logger.info(
-            "%s connected from %s (keep-alive %ds, %s)",
+            "%s connected from %s over %s (keep-alive %ds, %s)",
             identity.client_id,
             self.peer,
+            self.via,
             event.keepalive,
             "session resumed" if present else "new session",
         )
