@@ -99,7 +99,7 @@ class WebSocketEndpoint:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
             protocols=self.handlers.names,
-            max_msg_size=self.limits.max_message_size,
+            max_msg_size=self.limits.max_message_size + 1,  # aiohttp refuses at the size
             compress=False,  # binary protocols: deflate would cost CPU and buy nothing
             autoping=True,
         )

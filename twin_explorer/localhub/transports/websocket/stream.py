@@ -154,9 +154,12 @@ class WebSocketTransport(asyncio.Transport):
         """Move bytes both ways until the stream is over, then tell the protocol."""
         sending = asyncio.get_running_loop().create_task(self._send())
         try:
-            await self._receive()
-            # The peer is done sending; what we still send goes out before the close.
+            refusal = await self._receive()
+            # The peer is done sending (or refused): the protocol hears it at once, and
+            # what it still sends goes out before the close.
             self._call_protocol("eof_received")
+            if refusal is not None:
+                await self._close_ws(*refusal)
             await sending
         finally:
             sending.cancel()
@@ -166,7 +169,8 @@ class WebSocketTransport(asyncio.Transport):
                 self._base_abort()
             self._connection_lost()
 
-    async def _receive(self) -> None:
+    async def _receive(self) -> tuple[int, str] | None:
+        """Feed the protocol until the peer is done; a close we owe it (code, why)."""
         ws = self._ws
         while not ws.closed:
             await self._reading.wait()
@@ -174,20 +178,19 @@ class WebSocketTransport(asyncio.Transport):
                 message = await ws.receive(timeout=self._idle_timeout)
             except TimeoutError:
                 self._note(f"idle for {self._idle_timeout:g}s")
-                await self._close_ws(WSCloseCode.GOING_AWAY, "idle")
-                return
+                return WSCloseCode.GOING_AWAY, "idle"
             if message.type is WSMsgType.BINARY:
                 self._call_protocol("data_received", message.data)
             elif message.type is WSMsgType.TEXT:
                 self._note("a text message (binary only)")
-                await self._close_ws(WSCloseCode.UNSUPPORTED_DATA, "binary messages only")
-                return
+                return WSCloseCode.UNSUPPORTED_DATA, "binary messages only"
             elif message.type is WSMsgType.ERROR:
                 self._note(f"error: {message.data!r}")  # e.g. a message over the limit
-                return
+                return None
             else:  # CLOSE, CLOSING, CLOSED
                 self._note("closed" if self._closing else "closed by the peer")
-                return
+                return None
+        return None
 
     async def _send(self) -> None:
         ws = self._ws
