@@ -1,8 +1,10 @@
 """The unmodified Node.js device SDK over WebSockets: ``MqttWs`` (and ``AmqpWs``).
 
-Both dial ``wss://<HostName>:443/$iothub/websocket`` and take no port or proxy for it, so
-the program runs in a private network namespace whose port 443 leads to the hub's REST
-port (``tests/node/netns.py``), where the WebSocket endpoint serves them.
+Both dial ``wss://<HostName>:443/$iothub/websocket`` and take no port for it. They reach
+the hub's REST port, where the WebSocket endpoint serves them, either through the hub's
+HTTP CONNECT proxy (the SDK's documented ``webSocketAgent`` option with
+https-proxy-agent), or from a private network namespace whose port 443 leads there
+(``tests/node/netns.py``), as a program unaware of any proxy would.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
 
+import pytest
 from azure.iot.hub.models import CloudToDeviceMethod
 
 from tests.hubfixtures import server_registry_manager
@@ -31,9 +34,25 @@ DESIRED_FILTER = "$iothub/twin/PATCH/properties/desired/#"
 
 
 @contextlib.asynccontextmanager
-async def node_module_over(hub: MqttHub, transport: str) -> AsyncIterator[NodeDevice]:
-    """The tutorial's module in a Node program using ``transport``, which reaches the hub's
-    REST port as ``localhost:443``."""
+async def node_module_via_proxy(hub: MqttHub, transport: str) -> AsyncIterator[NodeDevice]:
+    """The tutorial's module in a Node program using ``transport`` through the hub's
+    CONNECT proxy, which routes ``localhost:443`` to the REST port."""
+    connection_string = ensure_identity(hub.core, DEVICE, MODULE)
+    node = await NodeDevice.start(
+        connection_string,
+        None,
+        hub.server.certificates.ca_cert,
+        transport=transport,
+        ws_proxy_port=hub.server.proxy_port,
+    )
+    async with node:
+        yield node
+
+
+@contextlib.asynccontextmanager
+async def node_module_on_443(hub: MqttHub, transport: str) -> AsyncIterator[NodeDevice]:
+    """The tutorial's module in a Node program using ``transport``, in a namespace whose
+    ``localhost:443`` is the hub's REST port."""
     connection_string = ensure_identity(hub.core, DEVICE, MODULE)
     network = private_loopback_or_skip()
     try:
@@ -92,9 +111,10 @@ async def tutorial_flow(hub: MqttHub, node: NodeDevice, subscribed: Awaitable[ob
     await node.call("close")
 
 
-async def test_node_module_tutorial_over_mqtt_ws(mqtt_hub: MqttHub) -> None:
+@pytest.mark.parametrize("reach", [node_module_via_proxy, node_module_on_443])
+async def test_node_module_tutorial_over_mqtt_ws(mqtt_hub: MqttHub, reach) -> None:
     with watch_log(*SERVER_LOGS) as log:
-        async with node_module_over(mqtt_hub, "MqttWs") as node:
+        async with reach(mqtt_hub, "MqttWs") as node:
             subscribed = log.wait_for_async(f"{DEVICE}/{MODULE} subscribed to", DESIRED_FILTER)
             await tutorial_flow(mqtt_hub, node, subscribed)
         assert log.find(f"{DEVICE}/{MODULE} connected", "over wss")

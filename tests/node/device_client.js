@@ -20,7 +20,9 @@
 //
 // Environment: TE_CONNECTION_STRING (a device or module connection string; GatewayHostName
 // may carry the hub's MQTT port, see README), TE_CA_FILE (the hub's CA certificate, PEM),
-// TE_TRANSPORT (optional; the WebSocket transports always dial port 443).
+// TE_TRANSPORT (optional; the WebSocket transports always dial port 443), TE_WS_PROXY
+// (optional, http://host:port: the WebSocket transports go through that HTTP CONNECT proxy,
+// the SDK's documented way, with https-proxy-agent as their webSocketAgent).
 'use strict';
 
 const fs = require('fs');
@@ -41,7 +43,14 @@ const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
 async function newClient() {
   const factory = /;ModuleId=/.test(connectionString) ? ModuleClient : Client;
   const client = factory.fromConnectionString(connectionString, Transport);
-  await client.setOptions({ ca }); // settles asynchronously: an open() before it has no CA
+  const options = { ca };
+  if (process.env.TE_WS_PROXY) {
+    const { HttpsProxyAgent } = require('https-proxy-agent');
+    const webSocketAgent = new HttpsProxyAgent(process.env.TE_WS_PROXY);
+    options.mqtt = { webSocketAgent };
+    options.amqp = { webSocketAgent };
+  }
+  await client.setOptions(options); // settles asynchronously: an open() before it has no CA
   client.on('error', (err) => emit({ event: 'client_error', message: String(err && err.message) }));
   return client;
 }

@@ -137,10 +137,12 @@ class NodeDevice(NodeProgram):
         *,
         transport: str = "Mqtt",
         network: PrivateLoopback | None = None,
+        ws_proxy_port: int | None = None,
     ) -> NodeDevice:
         """``transport``: the SDK's transport class (``Mqtt``, ``MqttWs``, ``Amqp``,
-        ``AmqpWs``); ``mqtt_port`` goes into GatewayHostName (None: the string as it is),
-        ``network`` runs the program in that namespace (port 443 for the WebSockets)."""
+        ``AmqpWs``); ``mqtt_port`` goes into GatewayHostName (None: the string as it is);
+        the WebSocket transports dial 443, which ``network`` (a namespace to run in) or
+        the hub's CONNECT proxy on ``ws_proxy_port`` leads to the hub."""
         if mqtt_port is not None:
             connection_string = via_mqtt_port(connection_string, mqtt_port)
         env = {
@@ -149,6 +151,8 @@ class NodeDevice(NodeProgram):
             "TE_CA_FILE": str(ca_file),
             "TE_TRANSPORT": transport,
         }
+        if ws_proxy_port is not None:
+            env["TE_WS_PROXY"] = f"http://127.0.0.1:{ws_proxy_port}"
         preexec_fn = network.enter if network is not None else None
         return cls(await cls.spawn(PROGRAM, env, preexec_fn))
 
@@ -166,8 +170,10 @@ class NodeService(NodeProgram):
 
     @classmethod
     async def start(
-        cls, connection_string: str, ca_file: Path, network: PrivateLoopback
+        cls, connection_string: str, ca_file: Path, network: PrivateLoopback | None
     ) -> NodeService:
+        """``network``: the namespace to run in; None: this process's own (a test already
+        in a private one, see ``netns.run_in_private_network``)."""
         env = {
             **os.environ,
             "TE_CONNECTION_STRING": connection_string,
@@ -175,7 +181,8 @@ class NodeService(NodeProgram):
         }
         for key in ("HTTPS_PROXY", "https_proxy", "NODE_OPTIONS"):
             env.pop(key, None)
-        return cls(await cls.spawn(SERVICE_PROGRAM, env, network.enter))
+        preexec_fn = network.enter if network is not None else None
+        return cls(await cls.spawn(SERVICE_PROGRAM, env, preexec_fn))
 
     async def registry(self, method: str, *args: Any) -> dict[str, Any]:
         """``registry[method](...args)``: ``{"event": "result", "status", "body"}`` or

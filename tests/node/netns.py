@@ -25,8 +25,12 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
@@ -152,3 +156,32 @@ def private_loopback_or_skip() -> PrivateLoopback:
         if exc.errno in (errno.EPERM, errno.EACCES):
             pytest.skip(f"no private network namespace here ({exc.strerror}); needs root")
         raise
+
+
+def run_in_private_network(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``scenario()`` on an event loop of its own in a thread that has a fresh network
+    namespace with its loopback up: what it binds (port 443, say) and every process it
+    starts stay there. Skips the test without the privilege to make one."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            _loopback_up()
+        except OSError as exc:
+            outcome.append(exc)
+            return
+        try:
+            outcome.append(asyncio.run(scenario()))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="private-netns-loop")
+    thread.start()
+    thread.join()
+    (result,) = outcome
+    if isinstance(result, OSError) and result.errno in (errno.EPERM, errno.EACCES):
+        pytest.skip(f"no private network namespace here ({result.strerror}); needs root")
+    if isinstance(result, BaseException):
+        raise result
+    return result
