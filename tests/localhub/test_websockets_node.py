@@ -1,4 +1,4 @@
-"""The unmodified Node.js device SDK over WebSockets: ``MqttWs`` (and ``AmqpWs``).
+"""The unmodified Node.js device SDK over WebSockets: ``MqttWs`` and ``AmqpWs``.
 
 Both dial ``wss://<HostName>:443/$iothub/websocket`` and take no port for it. They reach
 the hub's REST port, where the WebSocket endpoint serves them, either through the hub's
@@ -12,55 +12,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from azure.iot.hub.models import CloudToDeviceMethod
 
 from tests.hubfixtures import server_registry_manager
-from tests.localhub.mqtt_support import (
-    SERVER_LOGS,
-    MqttHub,
-    ensure_identity,
-    mqtt_hub,
-    watch_log,
-)
+from tests.localhub.mqtt_support import SERVER_LOGS, ensure_identity, watch_log
 from tests.node.harness import NodeDevice
 from tests.node.netns import private_loopback_or_skip
+from twin_explorer.localhub.runtime.server import HubServer
 
-__all__ = ["mqtt_hub"]  # the fixture
+# The AMQP connections' log (who connected, over what, subscribing to what).
+LOGS = (*SERVER_LOGS, "twin_explorer.localhub.transports.amqp.connection")
+
+
+@pytest_asyncio.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[HubServer]:
+    async with HubServer(
+        tmp_path / "hub", rest_port=0, mqtt_port=0, amqp_port=0, proxy_port=0
+    ) as server:
+        yield server
+
 
 DEVICE, MODULE = "nodews", "mod"
-DESIRED_FILTER = "$iothub/twin/PATCH/properties/desired/#"
 
 
 @contextlib.asynccontextmanager
-async def node_module_via_proxy(hub: MqttHub, transport: str) -> AsyncIterator[NodeDevice]:
+async def node_module_via_proxy(hub: HubServer, transport: str) -> AsyncIterator[NodeDevice]:
     """The tutorial's module in a Node program using ``transport`` through the hub's
     CONNECT proxy, which routes ``localhost:443`` to the REST port."""
     connection_string = ensure_identity(hub.core, DEVICE, MODULE)
     node = await NodeDevice.start(
         connection_string,
         None,
-        hub.server.certificates.ca_cert,
+        hub.certificates.ca_cert,
         transport=transport,
-        ws_proxy_port=hub.server.proxy_port,
+        ws_proxy_port=hub.proxy_port,
     )
     async with node:
         yield node
 
 
 @contextlib.asynccontextmanager
-async def node_module_on_443(hub: MqttHub, transport: str) -> AsyncIterator[NodeDevice]:
+async def node_module_on_443(hub: HubServer, transport: str) -> AsyncIterator[NodeDevice]:
     """The tutorial's module in a Node program using ``transport``, in a namespace whose
     ``localhost:443`` is the hub's REST port."""
     connection_string = ensure_identity(hub.core, DEVICE, MODULE)
     network = private_loopback_or_skip()
     try:
-        await network.forward_to("127.0.0.1", hub.server.rest_port)
+        await network.forward_to("127.0.0.1", hub.rest_port)
         node = await NodeDevice.start(
             connection_string,
             None,
-            hub.server.certificates.ca_cert,
+            hub.certificates.ca_cert,
             transport=transport,
             network=network,
         )
@@ -80,7 +86,7 @@ async def _next(node: NodeDevice, kind: str, check=lambda event: True) -> dict:
         assert event["event"] in ("desired", "method"), event
 
 
-async def tutorial_flow(hub: MqttHub, node: NodeDevice, subscribed: Awaitable[object]) -> None:
+async def tutorial_flow(hub: HubServer, node: NodeDevice, subscribed: Awaitable[object]) -> None:
     """open, getTwin, desired patch received, reported patch, method answered, telemetry.
     ``subscribed``: done once the SDK's desired-patch subscription is in place (the SDK
     says nothing when it is)."""
@@ -99,8 +105,8 @@ async def tutorial_flow(hub: MqttHub, node: NodeDevice, subscribed: Awaitable[ob
     await node.call("report", patch={"telemetryInterval": 5})
     assert hub.core.get_twin(DEVICE, MODULE)["properties"]["reported"]["telemetryInterval"] == 5
 
-    await node.call("answer_method", name="reboot", status=200, payload={"ok": True})
-    manager = server_registry_manager(hub.server)
+    await node.call("on_method", name="reboot", status=200, payload={"ok": True})
+    manager = server_registry_manager(hub)
     method = CloudToDeviceMethod(method_name="reboot", payload={"in": 1})
     result = await asyncio.to_thread(manager.invoke_device_module_method, DEVICE, MODULE, method)
     assert (result.status, result.payload) == (200, {"ok": True})
@@ -112,9 +118,11 @@ async def tutorial_flow(hub: MqttHub, node: NodeDevice, subscribed: Awaitable[ob
 
 
 @pytest.mark.parametrize("reach", [node_module_via_proxy, node_module_on_443])
-async def test_node_module_tutorial_over_mqtt_ws(mqtt_hub: MqttHub, reach) -> None:
-    with watch_log(*SERVER_LOGS) as log:
-        async with reach(mqtt_hub, "MqttWs") as node:
-            subscribed = log.wait_for_async(f"{DEVICE}/{MODULE} subscribed to", DESIRED_FILTER)
-            await tutorial_flow(mqtt_hub, node, subscribed)
-        assert log.find(f"{DEVICE}/{MODULE} connected", "over wss")
+@pytest.mark.parametrize("transport", ["mqttws", "amqpws"])
+async def test_node_module_tutorial_over_websockets(hub: HubServer, transport: str, reach) -> None:
+    with watch_log(*LOGS) as log:
+        async with reach(hub, transport) as node:
+            # MQTT logs the SUBSCRIBE to the desired topic, AMQP the desired link's attach.
+            subscribed = log.wait_for_async(f"{DEVICE}/{MODULE} subscribed to", "desired")
+            await tutorial_flow(hub, node, subscribed)
+        assert log.find(f"{DEVICE}/{MODULE} connected", "wss")

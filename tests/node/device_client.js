@@ -1,5 +1,6 @@
-// One device or module identity driven by the unmodified Node.js device SDK (MQTT by default;
-// TE_TRANSPORT picks another: Mqtt, MqttWs, Amqp, AmqpWs).
+// One device or module identity driven by the unmodified Node.js device SDK, over MQTT or,
+// with TE_TRANSPORT=amqp, over AMQP (the transport of the Node module-twin tutorial), or over
+// WebSockets (TE_TRANSPORT=mqttws or amqpws).
 //
 // Commands come from stdin, one JSON object a line; events go to stdout, one JSON object a
 // line, so a test can run a script of its own and wait for each answer:
@@ -9,10 +10,14 @@
 //                                     for every desired patch the twin receives
 //   {"op": "report", "patch": ..}  -> {"event": "reported"}
 //   {"op": "send", "body": ".."}   -> {"event": "sent"}
-//   {"op": "answer_method", "name": "..", "status": 200, "payload": ..}
-//                                  -> {"event": "answering"}, and then for every call of
-//                                     that method {"event": "method", "name", "payload"}
-//                                     as it answers ``status`` and ``payload``
+//   {"op": "send_output", "output": "o", "body": ".."} -> {"event": "sent"}  (modules)
+//   {"op": "on_method", "name": "m", "status": 200, "payload": ..}
+//                                  -> {"event": "method_ready"}, then for each call
+//                                     {"event": "method", "name", "payload"} as it answers
+//   {"op": "on_c2d", "settle": "complete" | "reject" | "abandon"}
+//                                  -> {"event": "c2d_ready"}, then for each C2D message
+//                                     {"event": "c2d", "body", "messageId", "properties"}
+//                                     after settling it that way (a later on_c2d changes it)
 //   {"op": "close"}                -> {"event": "closed"}
 //   {"op": "new_client"}           -> {"event": "client"}  (close() ends the old one first)
 // A failed command answers {"event": "error", "op": .., "message": ..}. Every command has a
@@ -28,13 +33,13 @@
 const fs = require('fs');
 const readline = require('readline');
 const { Client, ModuleClient, Message } = require('azure-iot-device');
-const TRANSPORTS = {
-  Mqtt: () => require('azure-iot-device-mqtt').Mqtt,
-  MqttWs: () => require('azure-iot-device-mqtt').MqttWs,
-  Amqp: () => require('azure-iot-device-amqp').Amqp,
-  AmqpWs: () => require('azure-iot-device-amqp').AmqpWs,
+const transports = {
+  mqtt: () => require('azure-iot-device-mqtt').Mqtt,
+  amqp: () => require('azure-iot-device-amqp').Amqp,
+  mqttws: () => require('azure-iot-device-mqtt').MqttWs,
+  amqpws: () => require('azure-iot-device-amqp').AmqpWs,
 };
-const Transport = TRANSPORTS[process.env.TE_TRANSPORT || 'Mqtt']();
+const Transport = transports[process.env.TE_TRANSPORT || 'mqtt']();
 const { emit, withTimeout } = require('./lines');
 
 const connectionString = process.env.TE_CONNECTION_STRING;
@@ -57,6 +62,17 @@ async function newClient() {
 
 let client = null;
 let twin = null;
+let c2dSettle = 'complete';
+
+function c2dListener(msg) {
+  const properties = {};
+  for (const item of msg.properties.propertyList) properties[item.key] = item.value;
+  const body = msg.data === undefined ? '' : msg.data.toString();
+  const done = (err) => emit(err
+    ? { event: 'error', op: 'c2d', message: String(err.message) }
+    : { event: 'c2d', body, messageId: msg.messageId, properties, settled: c2dSettle });
+  client[c2dSettle](msg, done);
+}
 
 const operations = {
   async open() {
@@ -81,14 +97,26 @@ const operations = {
     await client.sendEvent(new Message(command.body));
     return { event: 'sent' };
   },
-  async answer_method(command) {
-    const answer = (request, response) => {
-      emit({ event: 'method', name: request.methodName, payload: request.payload });
-      response.send(command.status, command.payload, () => {});
+  async send_output(command) {
+    await client.sendOutputEvent(command.output, new Message(command.body));
+    return { event: 'sent' };
+  },
+  async on_method(command) {
+    const handler = (request, response) => {
+      response.send(command.status, command.payload, (err) => {
+        emit(err
+          ? { event: 'error', op: 'method', message: String(err.message) }
+          : { event: 'method', name: request.methodName, payload: request.payload });
+      });
     };
-    if (client.onMethod) client.onMethod(command.name, answer);
-    else client.onDeviceMethod(command.name, answer);
-    return { event: 'answering' };
+    if (client instanceof ModuleClient) client.onMethod(command.name, handler);
+    else client.onDeviceMethod(command.name, handler);
+    return { event: 'method_ready' };
+  },
+  async on_c2d(command) {
+    c2dSettle = command.settle || 'complete';
+    if (client.listenerCount('message') === 0) client.on('message', c2dListener);
+    return { event: 'c2d_ready' };
   },
   async close() {
     if (client) await client.close();

@@ -126,30 +126,31 @@ class NodeProgram:
 class NodeDevice(NodeProgram):
     """One ``device_client.js`` process for one identity."""
 
-    UNSOLICITED = ("desired", "method", "client_error")
+    UNSOLICITED = ("desired", "client_error", "method", "c2d")
 
     @classmethod
     async def start(
         cls,
         connection_string: str,
-        mqtt_port: int | None,
+        port: int | None,
         ca_file: Path,
         *,
-        transport: str = "Mqtt",
+        transport: str = "mqtt",
         network: PrivateLoopback | None = None,
         ws_proxy_port: int | None = None,
     ) -> NodeDevice:
-        """``transport``: the SDK's transport class (``Mqtt``, ``MqttWs``, ``Amqp``,
-        ``AmqpWs``); ``mqtt_port`` goes into GatewayHostName (None: the string as it is);
-        the WebSocket transports dial 443, which ``network`` (a namespace to run in) or
-        the hub's CONNECT proxy on ``ws_proxy_port`` leads to the hub."""
-        if mqtt_port is not None:
-            connection_string = via_mqtt_port(connection_string, mqtt_port)
+        """``transport``: "mqtt", "amqp", "mqttws" or "amqpws"; ``port`` the hub's port for
+        it, put in ``GatewayHostName`` (the SDK dials that over MQTT and AMQP; None: the
+        string as it is). The WebSocket transports dial 443, which ``network`` (a namespace
+        to run in) or the hub's CONNECT proxy on ``ws_proxy_port`` leads to the hub."""
+        if port is not None:
+            connection_string = via_mqtt_port(connection_string, port)
         env = {
             **os.environ,
             "TE_CONNECTION_STRING": connection_string,
             "TE_CA_FILE": str(ca_file),
             "TE_TRANSPORT": transport,
+            "NODE_EXTRA_CA_CERTS": str(ca_file),  # the AMQP transport's TLS trusts it so
         }
         if ws_proxy_port is not None:
             env["TE_WS_PROXY"] = f"http://127.0.0.1:{ws_proxy_port}"
@@ -167,6 +168,8 @@ class NodeDevice(NodeProgram):
 class NodeService(NodeProgram):
     """One ``service_client.js`` process: the Node service SDK's ``Registry``, reaching
     the hub through a :class:`~tests.node.netns.PrivateLoopback` (see its module doc)."""
+
+    UNSOLICITED = ("feedback",)
 
     @classmethod
     async def start(

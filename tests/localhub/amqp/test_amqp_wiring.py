@@ -1,0 +1,81 @@
+"""The AMQP listener in the hub: through the CONNECT proxy as ``<hostname>:5671``, over any
+stream already past TLS (``serve_stream``, what WebSockets carry), and in the core's
+presence (one connection per identity; a deleted identity's connection closes)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.localhub.amqp.raw_client import SENDER, RawClient
+from tests.localhub.amqp.support import amqp_hub, identity_token, raw_client
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.runtime.tls import client_context
+
+__all__ = ["amqp_hub"]  # the fixture
+
+
+async def test_the_proxy_routes_5671_to_the_amqp_listener(amqp_hub: HubServer) -> None:
+    assert amqp_hub.public_info()["amqp_port"] == amqp_hub.amqp_port
+    client = await RawClient.connect(
+        5671, client_context(amqp_hub.certificates), proxy=amqp_hub.proxy_port
+    )
+    try:
+        assert await client.put_token(identity_token(amqp_hub, "viaproxy")) == (200, "OK")
+        assert amqp_hub.core.presence.online() == ["viaproxy"]
+    finally:
+        await client.close()
+
+
+async def test_serve_stream_carries_amqp_over_a_stream_past_tls(amqp_hub: HubServer) -> None:
+    amqp = amqp_hub.amqp
+    assert amqp is not None
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await amqp.serve_stream(reader, writer, via="test stream")
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = await RawClient.connect(port, None)
+    try:
+        assert await client.put_token(identity_token(amqp_hub, "streamed")) == (200, "OK")
+        await client.attach("/devices/streamed/twin", SENDER)
+        assert amqp.connected_clients() == ["streamed"]
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_newer_connection_takes_the_identity_over_and_deletion_closes_it(
+    amqp_hub: HubServer,
+) -> None:
+    first, second = await raw_client(amqp_hub), await raw_client(amqp_hub)
+    try:
+        assert (await first.put_token(identity_token(amqp_hub, "twice")))[0] == 200
+        assert (await second.put_token(identity_token(amqp_hub, "twice")))[0] == 200
+        async with asyncio.timeout(10):
+            await first.closed
+        assert not second.closed.done()
+        amqp_hub.core.delete_device("twice", None)
+        async with asyncio.timeout(10):
+            await second.closed
+        assert amqp_hub.core.presence.online() == []
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_the_hub_command_takes_an_amqp_port() -> None:
+    from twin_explorer.cli import build_parser
+
+    assert build_parser().parse_args(["hub"]).amqp_port == 5671
+    assert build_parser().parse_args(["hub", "--amqp-port", "0"]).amqp_port == 0
+    assert build_parser().parse_args(["hub", "--amqp-port", "off"]).amqp_port is None
+
+
+async def test_amqp_off(hub_data_dir) -> None:
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=None, amqp_port=None, proxy_port=None
+    ) as hub:
+        assert hub.amqp is None and hub.public_info()["amqp_port"] is None
+        assert [listener.name for listener in hub.listeners] == ["REST"]
