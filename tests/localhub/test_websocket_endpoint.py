@@ -300,8 +300,8 @@ async def test_a_handler_that_reads_nothing_stops_the_websocket_being_read(start
 
 async def test_a_flooding_websocket_client_does_not_stall_another(start_hub) -> None:
     """One client pours twin requests in and reads nothing back; a Python SDK module over
-    WebSockets meanwhile gets its twin as quickly as ever, and the flooder is held back,
-    not dropped and not buffered."""
+    WebSockets meanwhile connects and gets its twin quickly, and the flooder is held back,
+    not dropped."""
     hub, _ = await start_hub()
     ensure_identity(hub.core, "flood")
     username = "localhost/flood/?api-version=2019-10-01"
@@ -328,14 +328,15 @@ async def test_a_flooding_websocket_client_does_not_stall_another(start_hub) -> 
         proxy = ProxyOptions("HTTP", "127.0.0.1", hub.proxy_port)
         ca_pem = hub.certificates.ca_cert.read_text()
         async with sdk_client(connection_string, ca_pem, proxy, websockets=True) as module:
+            started = time.monotonic()
             await module.connect()
-            slowest = 0.0
             for _ in range(5):
-                started = time.monotonic()
                 await module.get_twin()
-                slowest = max(slowest, time.monotonic() - started)
+            took = time.monotonic() - started
         assert not flooding.done(), "the flood ended before the other client was done"
-        assert slowest < 5.0
+        # Unflooded this takes some 30 ms; beside the flood under a second, also on a busy
+        # machine. A flooder's whole read per turn made it 10 s (a turn per TLS round trip).
+        assert took < 5.0, f"connecting and five twin GETs took {took:.1f}s beside the flood"
     finally:
         flooding.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
