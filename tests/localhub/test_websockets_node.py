@@ -12,31 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from azure.iot.hub.models import CloudToDeviceMethod
 
 from tests.hubfixtures import server_registry_manager
+from tests.localhub.amqp.support import amqp_hub
 from tests.localhub.mqtt_support import SERVER_LOGS, ensure_identity, watch_log
 from tests.node.harness import NodeDevice
 from tests.node.netns import private_loopback_or_skip
 from twin_explorer.localhub.runtime.server import HubServer
 
-# The AMQP connections' log (who connected, over what, subscribing to what).
-LOGS = (*SERVER_LOGS, "twin_explorer.localhub.transports.amqp.connection")
-
-
-@pytest_asyncio.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[HubServer]:
-    async with HubServer(
-        tmp_path / "hub", rest_port=0, mqtt_port=0, amqp_port=0, proxy_port=0
-    ) as server:
-        yield server
-
+__all__ = ["amqp_hub"]  # the fixture: a hub with every listener on an OS-chosen port
 
 DEVICE, MODULE = "nodews", "mod"
+# The AMQP connections' log too (who connected, over what, subscribing to what).
+LOGS = (*SERVER_LOGS, "twin_explorer.localhub.transports.amqp.connection")
 
 
 @contextlib.asynccontextmanager
@@ -107,7 +98,11 @@ async def tutorial_flow(hub: HubServer, node: NodeDevice, subscribed: Awaitable[
 
     await node.call("on_method", name="reboot", status=200, payload={"ok": True})
     manager = server_registry_manager(hub)
-    method = CloudToDeviceMethod(method_name="reboot", payload={"in": 1})
+    # The SDK attaches its method link (AMQP) after on_method answers: the call waits
+    # for it as IoT Hub does, up to its connect timeout.
+    method = CloudToDeviceMethod(
+        method_name="reboot", payload={"in": 1}, connect_timeout_in_seconds=10
+    )
     result = await asyncio.to_thread(manager.invoke_device_module_method, DEVICE, MODULE, method)
     assert (result.status, result.payload) == (200, {"ok": True})
     assert (await _next(node, "method"))["payload"] == {"in": 1}
@@ -119,7 +114,10 @@ async def tutorial_flow(hub: HubServer, node: NodeDevice, subscribed: Awaitable[
 
 @pytest.mark.parametrize("reach", [node_module_via_proxy, node_module_on_443])
 @pytest.mark.parametrize("transport", ["mqttws", "amqpws"])
-async def test_node_module_tutorial_over_websockets(hub: HubServer, transport: str, reach) -> None:
+async def test_node_module_tutorial_over_websockets(
+    amqp_hub: HubServer, transport: str, reach
+) -> None:
+    hub = amqp_hub
     with watch_log(*LOGS) as log:
         async with reach(hub, transport) as node:
             # MQTT logs the SUBSCRIBE to the desired topic, AMQP the desired link's attach.

@@ -464,6 +464,20 @@ def abort_when_done(task: asyncio.Task[Any], writer: asyncio.StreamWriter) -> No
     task.add_done_callback(done)
 
 
+async def until_served(task: asyncio.Task[Any] | None) -> None:
+    """Wait for a connection's task for a stream handler (``serve_stream``, a WebSocket's):
+    our own cancellation cancels the connection too and passes on; the listener's
+    ``close()`` cancelling the connection ends the wait quietly."""
+    if task is None:
+        return
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+
+
 @contextlib.contextmanager
 def busy_while(gate: ConnectionGate | None, transport: asyncio.BaseTransport | None):
     """Mark a REST connection busy for one request, idle after it."""

@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING
 
 from twin_explorer.localhub.core.events import HubEvent, IdentityDeleted
 from twin_explorer.localhub.protocols.mqtt import Disconnected
-from twin_explorer.localhub.transports.listeners import ConnectionGate, abort_when_done
+from twin_explorer.localhub.transports.listeners import (
+    ConnectionGate,
+    abort_when_done,
+    until_served,
+)
 from twin_explorer.localhub.transports.mqtt.link import MAX_OUTBOUND, DeviceLink
 from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
 from twin_explorer.twin.identity import identity_path
@@ -138,15 +142,7 @@ class MqttServer:
     ) -> None:
         """Serve one client over a stream that is already past TLS (a WebSocket's, see
         ``transports/websocket``) until it ends; the TCP listener uses the same path."""
-        task = self._start_link(reader, writer, via)
-        if task is None:
-            return
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # we were cancelled (and so was the link); else close() ended it
+        await until_served(self._start_link(reader, writer, via))
 
     def _start_link(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str
