@@ -218,6 +218,21 @@ async def test_a_websocket_that_never_starts_its_protocol_is_closed(start_hub) -
     await ws.aclose()
 
 
+async def test_websockets_count_in_the_hubs_connection_cap(start_hub) -> None:
+    """At the cap, a WebSocket whose protocol has not started yet is evicted for a new
+    connection, as any waiting connection is; the new one is served."""
+    hub, _ = await start_hub(limits=Limits(max_connections=3))
+    waiting = [await _open(hub, "mqtt") for _ in range(3)]
+    served = await _open(hub)  # the fourth socket: the oldest waiting one makes room
+    served.send(b"ping")
+    assert await served.recv_bytes(4) == b"ping"
+    data, _ = await waiting[0].recv_until_close()
+    assert data == b""
+    assert hub.gate.open_count <= 3
+    for ws in (*waiting, served):
+        await ws.aclose()
+
+
 async def test_an_accepted_client_silent_past_the_idle_timeout_is_closed(start_hub) -> None:
     """MQTT keep-alive 0 turns MQTT's own timeout off; the WebSocket's idle timeout
     still closes a connection that says nothing at all (1001, going away)."""
