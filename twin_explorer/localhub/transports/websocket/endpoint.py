@@ -92,10 +92,6 @@ class WebSocketEndpoint:
         app.add_routes(self.routes())
         app.on_shutdown.append(self._shutdown)
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._open)
-
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
             protocols=self.handlers.names,

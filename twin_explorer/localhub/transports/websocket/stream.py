@@ -72,13 +72,13 @@ class WebSocketTransport(asyncio.Transport):
         self._lost = False
         self.close_reason: str | None = None
 
-    # -- asyncio.Transport ------------------------------------------------------------------
-
     def forward_gate_state(self, state: str) -> None:
         """What a protocol server tells its gate about this stream ("settled": its client
         is accepted) goes to the gate that holds the WebSocket's connection."""
         if self._on_gate_state is not None:
             self._on_gate_state(state)
+
+    # -- asyncio.Transport ------------------------------------------------------------------
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._extra.get(name, default)
@@ -129,7 +129,10 @@ class WebSocketTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         base = self._base
-        queued = base.get_write_buffer_size() if isinstance(base, asyncio.WriteTransport) else 0
+        queued = 0
+        # A closed SSL transport has no buffer left to ask about (it raises instead).
+        if isinstance(base, asyncio.WriteTransport) and not base.is_closing():
+            queued = base.get_write_buffer_size()
         return len(self._out) + queued
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
