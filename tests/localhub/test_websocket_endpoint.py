@@ -204,6 +204,22 @@ async def test_a_close_in_the_middle_of_an_mqtt_packet_ends_the_connection(start
     await ws.aclose()
 
 
+async def test_the_hub_closing_says_going_away_to_websocket_clients(start_hub) -> None:
+    hub, echo = await start_hub()
+    ws = await _open(hub)
+    ws.send(b"hi")
+    assert await ws.recv_bytes(2) == b"hi"
+    closing = asyncio.ensure_future(hub.close())
+    data, close = await ws.recv_until_close()
+    assert data == b""
+    assert close is not None and close.close_code == 1001
+    ws.close(1001)  # the client answers; the hub's close completes
+    async with asyncio.timeout(10):
+        await closing
+    assert echo.ended.is_set()
+    await ws.aclose()
+
+
 # --- timeouts and limits --------------------------------------------------------------
 
 
