@@ -19,6 +19,7 @@ from azure.iot.hub.models import CloudToDeviceMethod
 from tests.hubfixtures import server_registry_manager
 from tests.localhub.amqp.support import amqp_hub
 from tests.localhub.mqtt_support import SERVER_LOGS, ensure_identity, watch_log
+from tests.localhub.ws_support import until
 from tests.node.harness import NodeDevice
 from tests.node.netns import private_loopback_or_skip
 from twin_explorer.localhub.runtime.server import HubServer
@@ -31,10 +32,12 @@ LOGS = (*SERVER_LOGS, "twin_explorer.localhub.transports.amqp.connection")
 
 
 @contextlib.asynccontextmanager
-async def node_module_via_proxy(hub: HubServer, transport: str) -> AsyncIterator[NodeDevice]:
-    """The tutorial's module in a Node program using ``transport`` through the hub's
-    CONNECT proxy, which routes ``localhost:443`` to the REST port."""
-    connection_string = ensure_identity(hub.core, DEVICE, MODULE)
+async def node_module_via_proxy(
+    hub: HubServer, transport: str, module_id: str | None = MODULE
+) -> AsyncIterator[NodeDevice]:
+    """The tutorial's module (or its device) in a Node program using ``transport``
+    through the hub's CONNECT proxy, which routes ``localhost:443`` to the REST port."""
+    connection_string = ensure_identity(hub.core, DEVICE, module_id)
     node = await NodeDevice.start(
         connection_string,
         None,
@@ -74,7 +77,7 @@ async def _next(node: NodeDevice, kind: str, check=lambda event: True) -> dict:
         event = await node.next_event()
         if event["event"] == kind and check(event):
             return event
-        assert event["event"] in ("desired", "method"), event
+        assert event["event"] in ("desired", "method", "c2d"), event
 
 
 async def tutorial_flow(hub: HubServer, node: NodeDevice, subscribed: Awaitable[object]) -> None:
@@ -124,3 +127,22 @@ async def test_node_module_tutorial_over_websockets(
             subscribed = log.wait_for_async(f"{DEVICE}/{MODULE} subscribed to", "desired")
             await tutorial_flow(hub, node, subscribed)
         assert log.find(f"{DEVICE}/{MODULE} connected", "wss")
+
+
+@pytest.mark.parametrize("transport", ["mqttws", "amqpws"])
+async def test_c2d_to_a_node_device_over_websockets_is_completed(
+    amqp_hub: HubServer, transport: str
+) -> None:
+    core = amqp_hub.core
+    async with node_module_via_proxy(amqp_hub, transport, None) as node:
+        await node.call("open")
+        await node.call("on_c2d", settle="complete")
+        core.send_c2d(DEVICE, b"hello", {"k": "v"}, message_id="m1")
+        event = await _next(node, "c2d")
+        assert (event["body"], event["messageId"], event["properties"]) == (
+            "hello",
+            "m1",
+            {"k": "v"},
+        )
+        await until(lambda: core.c2d.depth(DEVICE) == 0, what="the message to be completed")
+        assert not core.c2d.dead_letters
