@@ -38,11 +38,14 @@ async def test_module_twin_tutorial_over_websockets(mqtt_hub: MqttHub) -> None:
     """connect, get twin, desired patch received, reported patch, method answered, telemetry."""
     connection_string = ensure_identity(mqtt_hub.core, "wsdev", "wsmod")
     manager = server_registry_manager(mqtt_hub.server)
-    with watch_log(*SERVER_LOGS) as log:
+    with watch_log(*SERVER_LOGS, "twin_explorer.localhub.runtime.proxy") as log:
         async with mqtt_hub.client(connection_string, websockets=True) as module:
             patches = Inbox()
             await module.connect()
             assert await log.wait_for_async("wsdev/wsmod connected", "over wss")
+            # The SDK asked the proxy for localhost:443; the proxy led it to the REST port.
+            rest = f"('127.0.0.1', {mqtt_hub.server.rest_port})"
+            assert log.find("tunnel", "-> localhost:443 ->", rest)
 
             twin = await module.get_twin()
             assert twin == {"desired": {"$version": 1}, "reported": {"$version": 1}}
