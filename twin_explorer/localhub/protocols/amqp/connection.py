@@ -254,11 +254,8 @@ class ServerConnection:
         if self.idle_timeout and now - self._last_rx >= self.idle_timeout:
             self._fail(events, Error(errors.RESOURCE_LIMIT_EXCEEDED, "local-idle-timeout expired"))
             return events
-        if (
-            self.peer_idle_timeout
-            and self.state in (State.OPENED, State.CLOSE_SENT)
-            and now - self._last_tx >= self.peer_idle_timeout / 2
-        ):
+        if (self.peer_idle_timeout and self.state in (State.OPENED, State.CLOSE_SENT)
+                and now - self._last_tx >= self.peer_idle_timeout / 2):
             self._emit(EMPTY_FRAME)
             self._last_tx = now
         return events
@@ -297,15 +294,9 @@ class ServerConnection:
         self._pump(events)
         return events
 
-    def accept_link(
-        self,
-        link: Link,
-        *,
-        properties: dict | None = None,
-        max_message_size: int | None = None,
-        source: Source | None = None,
-        target: Target | None = None,
-    ) -> None:
+    def accept_link(self, link: Link, *, properties: dict | None = None,
+                    max_message_size: int | None = None, source: Source | None = None,
+                    target: Target | None = None) -> None:
         session = self._live_session(link)
         if session is None or link.attached or link.detached:
             return
@@ -313,14 +304,8 @@ class ServerConnection:
         link.our_max_message_size = max_message_size or self.max_message_size
         link.source = source or link.source or Source()
         link.target = target or link.target or Target()
-        self._send_attach(
-            session,
-            link,
-            link.source,
-            link.target,
-            properties,
-            initial_delivery_count=0 if we_send else None,
-        )
+        self._send_attach(session, link, link.source, link.target, properties,
+                          initial_delivery_count=0 if we_send else None)
 
     def refuse_link(self, link: Link, error: Error) -> None:
         """Attach reply with a null terminus on our side (spec 2.6.3), then detach closed."""
@@ -337,18 +322,12 @@ class ServerConnection:
         link.credit = max(0, credit)
         self._send_flow(session, link)
 
-    def send(
-        self, link: Link, message: Message | bytes, *, settled: bool, tag: bytes | None = None
-    ) -> Delivery | None:
+    def send(self, link: Link, message: Message | bytes, *, settled: bool,
+             tag: bytes | None = None) -> Delivery | None:
         """Send one message on a link the client receives on; None when it has no credit."""
         session = self._live_session(link)
-        if (
-            session is None
-            or not link.attached
-            or link.detached
-            or link.role != "receiver"
-            or link.credit <= 0
-        ):
+        if (session is None or not link.attached or link.detached
+                or link.role != "receiver" or link.credit <= 0):
             return None
         payload = encode_message(message) if isinstance(message, Message) else bytes(message)
         if tag is None:
@@ -366,15 +345,12 @@ class ServerConnection:
         first = True
         while first or offset < len(payload):
             transfer = Transfer(
-                handle=link.our_handle,
-                delivery_id=delivery_id,
-                delivery_tag=tag if first else None,
-                message_format=0 if first else None,
-                settled=settled if first else None,
-                more=True,
+                handle=link.our_handle, delivery_id=delivery_id,
+                delivery_tag=tag if first else None, message_format=0 if first else None,
+                settled=settled if first else None, more=True,
             )
             room = limit - len(encode(transfer))  # `more` is one byte either way
-            chunk = payload[offset : offset + room]
+            chunk = payload[offset:offset + room]
             offset += len(chunk)
             transfer.more = offset < len(payload)
             self._send_transfer(session, encode_frame(session.channel, transfer, chunk))
@@ -393,25 +369,16 @@ class ServerConnection:
         link.drain = False
         self._send_flow(session, link, drain=True)
 
-    def settle(self, link: Link, delivery_id: int, outcome: Any, *, settled: bool = True) -> None:
+    def settle(self, link: Link, delivery_id: int, outcome: Any, *,
+               settled: bool = True) -> None:
         """Disposition for a delivery we received (no-op if the client sent it settled)."""
         session = self._live_session(link)
         if session is None or delivery_id not in link.unsettled:
             return
         if settled:
             del link.unsettled[delivery_id]
-        self._emit(
-            encode_frame(
-                session.channel,
-                Disposition(
-                    role=RECEIVER,
-                    first=delivery_id,
-                    last=delivery_id,
-                    settled=settled,
-                    state=outcome,
-                ),
-            )
-        )
+        self._emit(encode_frame(session.channel, Disposition(
+            role=RECEIVER, first=delivery_id, last=delivery_id, settled=settled, state=outcome)))
 
     def detach(self, link: Link, error: Error | None = None, *, closed: bool = True) -> None:
         session = self._live_session(link)
@@ -505,13 +472,11 @@ class ServerConnection:
             self._emit(encode_frame(0, SaslOutcome(code=1), frame_type=SASL_FRAME))
             raise _Protocol(errors.UNAUTHORIZED_ACCESS, f"SASL mechanism {mechanism} not offered")
         self.sasl_mechanism = mechanism
-        authcid, password = (
-            _plain_response(init.initial_response) if mechanism == "PLAIN" else (None, None)
-        )
+        authcid, password = (_plain_response(init.initial_response)
+                             if mechanism == "PLAIN" else (None, None))
         self.state = State.SASL_OUTCOME
-        events.append(
-            SaslInitReceived(mechanism, init.initial_response, init.hostname, authcid, password)
-        )
+        events.append(SaslInitReceived(mechanism, init.initial_response, init.hostname,
+                                       authcid, password))
 
     def _on_open(self, open_: Open, events: list[Event]) -> None:
         self.peer_open = open_
@@ -522,33 +487,17 @@ class ServerConnection:
         self.peer_idle_timeout = open_.idle_timeout / 1000 if open_.idle_timeout else None
         self._send_open()
         self.state = State.OPENED
-        events.append(
-            ConnectionOpened(
-                open_.container_id,
-                open_.hostname,
-                open_.max_frame_size,
-                self.peer_idle_timeout,
-                open_.properties,
-            )
-        )
+        events.append(ConnectionOpened(open_.container_id, open_.hostname, open_.max_frame_size,
+                                       self.peer_idle_timeout, open_.properties))
 
     def _send_open(self) -> None:
         if self._open_sent:
             return
         self._open_sent = True
         idle = int(self.idle_timeout * 1000) if self.idle_timeout else None
-        self._emit(
-            encode_frame(
-                0,
-                Open(
-                    container_id=self.container_id,
-                    hostname=None,
-                    max_frame_size=self.max_frame_size,
-                    channel_max=self.channel_max,
-                    idle_timeout=idle,
-                ),
-            )
-        )
+        self._emit(encode_frame(0, Open(
+            container_id=self.container_id, hostname=None, max_frame_size=self.max_frame_size,
+            channel_max=self.channel_max, idle_timeout=idle)))
 
     # ------------------------------------------------------------------ sessions
 
@@ -567,18 +516,9 @@ class ServerConnection:
             raise _Protocol(errors.NOT_ALLOWED, f"channel {channel} already has a session")
         self._sessions[channel] = _Session(channel, begin, self.incoming_window)
         self._ended.discard(channel)
-        self._emit(
-            encode_frame(
-                channel,
-                Begin(
-                    remote_channel=channel,
-                    next_outgoing_id=0,
-                    incoming_window=self.incoming_window,
-                    outgoing_window=self.incoming_window,
-                    handle_max=HANDLE_MAX,
-                ),
-            )
-        )
+        self._emit(encode_frame(channel, Begin(
+            remote_channel=channel, next_outgoing_id=0, incoming_window=self.incoming_window,
+            outgoing_window=self.incoming_window, handle_max=HANDLE_MAX)))
         events.append(SessionBegun(channel))
 
     def _on_end(self, channel: int, end: End, events: list[Event]) -> None:
@@ -614,28 +554,21 @@ class ServerConnection:
         if session.ending:
             return
         if attach.handle > HANDLE_MAX:
-            self._end_session(
-                session,
-                Error(errors.RESOURCE_LIMIT_EXCEEDED, f"handle over handle-max {HANDLE_MAX}"),
-                events,
-            )
+            self._end_session(session, Error(errors.RESOURCE_LIMIT_EXCEEDED,
+                                             f"handle over handle-max {HANDLE_MAX}"), events)
             return
         if attach.handle in session.links:
-            self._end_session(
-                session, Error(errors.HANDLE_IN_USE, f"handle {attach.handle} in use"), events
-            )
+            self._end_session(session, Error(errors.HANDLE_IN_USE,
+                                             f"handle {attach.handle} in use"), events)
             return
         if self._link_count >= self.max_links:
             raise _Protocol(errors.RESOURCE_LIMIT_EXCEEDED, "too many links on one connection")
         link = Link(
-            session=channel,
-            handle=attach.handle,
-            name=attach.name,
+            session=channel, handle=attach.handle, name=attach.name,
             role="receiver" if attach.role == RECEIVER else "sender",
             source=attach.source if isinstance(attach.source, Source) else None,
             target=attach.target if isinstance(attach.target, Target) else None,
-            snd_settle_mode=attach.snd_settle_mode,
-            rcv_settle_mode=attach.rcv_settle_mode,
+            snd_settle_mode=attach.snd_settle_mode, rcv_settle_mode=attach.rcv_settle_mode,
             properties=dict(attach.properties or {}),
             max_message_size=attach.max_message_size or None,
             delivery_count=(attach.initial_delivery_count or 0) if attach.role == SENDER else 0,
@@ -645,56 +578,30 @@ class ServerConnection:
         self._link_count += 1
         events.append(LinkAttachRequested(link))
 
-    def _send_attach(
-        self,
-        session: _Session,
-        link: Link,
-        source: Source | None,
-        target: Target | None,
-        properties: dict | None,
-        *,
-        initial_delivery_count: int | None,
-    ) -> None:
+    def _send_attach(self, session: _Session, link: Link, source: Source | None,
+                     target: Target | None, properties: dict | None, *,
+                     initial_delivery_count: int | None) -> None:
         link.attached = True
-        self._emit(
-            encode_frame(
-                session.channel,
-                Attach(
-                    name=link.name,
-                    handle=link.our_handle,
-                    role=SENDER if link.role == "receiver" else RECEIVER,
-                    snd_settle_mode=link.snd_settle_mode,
-                    rcv_settle_mode=link.rcv_settle_mode,
-                    source=source,
-                    target=target,
-                    initial_delivery_count=initial_delivery_count,
-                    max_message_size=link.our_max_message_size or self.max_message_size,
-                    properties=properties,
-                ),
-            )
-        )
+        self._emit(encode_frame(session.channel, Attach(
+            name=link.name, handle=link.our_handle,
+            role=SENDER if link.role == "receiver" else RECEIVER,
+            snd_settle_mode=link.snd_settle_mode, rcv_settle_mode=link.rcv_settle_mode,
+            source=source, target=target, initial_delivery_count=initial_delivery_count,
+            max_message_size=link.our_max_message_size or self.max_message_size,
+            properties=properties)))
 
-    def _send_detach(
-        self, session: _Session, link: Link, error: Error | None, *, closed: bool
-    ) -> None:
+    def _send_detach(self, session: _Session, link: Link, error: Error | None, *,
+                     closed: bool) -> None:
         if not link.attached:
             # Spec 2.6.3: a link is refused by attaching (our terminus null), then detaching.
             we_send = link.role == "receiver"
-            self._send_attach(
-                session,
-                link,
-                None if we_send else link.source,
-                link.target if we_send else None,
-                None,
-                initial_delivery_count=0 if we_send else None,
-            )
+            self._send_attach(session, link, None if we_send else link.source,
+                              link.target if we_send else None, None,
+                              initial_delivery_count=0 if we_send else None)
         link.detached = True
         self._partials.pop(link.key, None)
-        self._emit(
-            encode_frame(
-                session.channel, Detach(handle=link.our_handle, closed=closed, error=error)
-            )
-        )
+        self._emit(encode_frame(session.channel,
+                                Detach(handle=link.our_handle, closed=closed, error=error)))
 
     def _forget_link(self, session: _Session, link: Link) -> None:
         link.detached = True
@@ -711,11 +618,9 @@ class ServerConnection:
         link = session.links.get(detach.handle)
         if link is None:
             if not session.ending:
-                self._end_session(
-                    session,
-                    Error(errors.UNATTACHED_HANDLE, f"detach of unknown handle {detach.handle}"),
-                    events,
-                )
+                self._end_session(session, Error(errors.UNATTACHED_HANDLE,
+                                                 f"detach of unknown handle {detach.handle}"),
+                                  events)
             return
         we_started = link.detached
         if not we_started:
@@ -734,14 +639,11 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ flow
 
-    def _send_flow(
-        self, session: _Session, link: Link | None, *, drain: bool = False, echo: bool = False
-    ) -> None:
+    def _send_flow(self, session: _Session, link: Link | None, *, drain: bool = False,
+                   echo: bool = False) -> None:
         flow = Flow(
-            next_incoming_id=session.next_incoming_id,
-            incoming_window=session.incoming_window,
-            next_outgoing_id=session.next_outgoing_id,
-            outgoing_window=self.incoming_window,
+            next_incoming_id=session.next_incoming_id, incoming_window=session.incoming_window,
+            next_outgoing_id=session.next_outgoing_id, outgoing_window=self.incoming_window,
             echo=echo,
         )
         if link is not None:
@@ -757,8 +659,7 @@ class ServerConnection:
             return
         next_incoming = 0 if flow.next_incoming_id is None else flow.next_incoming_id
         session.remote_incoming_window = max(
-            0, (next_incoming + flow.incoming_window - session.next_outgoing_id) % SEQUENCE_MOD
-        )
+            0, (next_incoming + flow.incoming_window - session.next_outgoing_id) % SEQUENCE_MOD)
         self._release_held(session)
         if flow.handle is None:
             if flow.echo:
@@ -766,11 +667,8 @@ class ServerConnection:
             return
         link = session.links.get(flow.handle)
         if link is None:
-            self._end_session(
-                session,
-                Error(errors.UNATTACHED_HANDLE, f"flow on unknown handle {flow.handle}"),
-                events,
-            )
+            self._end_session(session, Error(errors.UNATTACHED_HANDLE,
+                                             f"flow on unknown handle {flow.handle}"), events)
             return
         if link.role == "receiver" and not link.detached and flow.link_credit is not None:
             # Spec 2.6.7: credit = receiver's delivery-count + link-credit - ours.
@@ -802,9 +700,8 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ transfers
 
-    def _on_transfer(
-        self, channel: int, transfer: Transfer, payload: bytes, events: list[Event]
-    ) -> None:
+    def _on_transfer(self, channel: int, transfer: Transfer, payload: bytes,
+                     events: list[Event]) -> None:
         session = self._session(channel)
         session.next_incoming_id = (session.next_incoming_id + 1) % SEQUENCE_MOD
         session.incoming_window -= 1
@@ -817,21 +714,15 @@ class ServerConnection:
             self._send_flow(session, None)
         link = session.links.get(transfer.handle)
         if link is None:
-            self._end_session(
-                session,
-                Error(errors.UNATTACHED_HANDLE, f"transfer on unknown handle {transfer.handle}"),
-                events,
-            )
+            self._end_session(session, Error(errors.UNATTACHED_HANDLE,
+                                             f"transfer on unknown handle {transfer.handle}"),
+                              events)
             return
         if link.detached:
             return  # in flight when we detached it
         if link.role != "sender" or not link.attached:
-            self._send_detach(
-                session,
-                link,
-                Error(errors.NOT_ALLOWED, "transfer on a link we send on"),
-                closed=True,
-            )
+            self._send_detach(session, link, Error(errors.NOT_ALLOWED,
+                                                   "transfer on a link we send on"), closed=True)
             events.append(LinkDetached(link, None, True))
             return
         partial = self._partials.get(link.key)
@@ -839,17 +730,13 @@ class ServerConnection:
             if transfer.delivery_id is None or transfer.delivery_tag is None:
                 raise _Protocol(errors.INVALID_FIELD, "first transfer lacks delivery-id or tag")
             if link.credit <= 0:
-                self._link_error(
-                    session,
-                    link,
-                    errors.TRANSFER_LIMIT_EXCEEDED,
-                    "transfer without link credit",
-                    events,
-                )
+                self._link_error(session, link, errors.TRANSFER_LIMIT_EXCEEDED,
+                                 "transfer without link credit", events)
                 return
             link.credit -= 1
             link.delivery_count = (link.delivery_count + 1) % SEQUENCE_MOD
-            partial = _Partial(transfer.delivery_id, transfer.delivery_tag, bool(transfer.settled))
+            partial = _Partial(transfer.delivery_id, transfer.delivery_tag,
+                               bool(transfer.settled))
             self._partials[link.key] = partial
         elif transfer.delivery_id not in (None, partial.delivery_id):
             raise _Protocol(errors.INVALID_FIELD, "transfer interleaves two deliveries")
@@ -860,13 +747,8 @@ class ServerConnection:
             return
         partial.size += len(payload)
         if partial.size > link.our_max_message_size:
-            self._link_error(
-                session,
-                link,
-                errors.MESSAGE_SIZE_EXCEEDED,
-                f"message over {link.our_max_message_size} bytes",
-                events,
-            )
+            self._link_error(session, link, errors.MESSAGE_SIZE_EXCEEDED,
+                             f"message over {link.our_max_message_size} bytes", events)
             return
         partial.chunks.append(payload)
         if transfer.more:
@@ -874,54 +756,34 @@ class ServerConnection:
         del self._partials[link.key]
         self._deliver(session, link, partial, events)
 
-    def _deliver(
-        self, session: _Session, link: Link, partial: _Partial, events: list[Event]
-    ) -> None:
+    def _deliver(self, session: _Session, link: Link, partial: _Partial,
+                 events: list[Event]) -> None:
         data = b"".join(partial.chunks)
         try:
             message = decode_message(data)
         except AmqpDecodeError as exc:
             if not partial.settled:
-                self._emit(
-                    encode_frame(
-                        session.channel,
-                        Disposition(
-                            role=RECEIVER,
-                            first=partial.delivery_id,
-                            settled=True,
-                            state=Rejected(Error(errors.DECODE_ERROR, str(exc))),
-                        ),
-                    )
-                )
+                self._emit(encode_frame(session.channel, Disposition(
+                    role=RECEIVER, first=partial.delivery_id, settled=True,
+                    state=Rejected(Error(errors.DECODE_ERROR, str(exc))))))
             return
         if not partial.settled:
             if len(link.unsettled) >= self.max_unsettled:
-                self._link_error(
-                    session,
-                    link,
-                    errors.RESOURCE_LIMIT_EXCEEDED,
-                    "too many unsettled deliveries",
-                    events,
-                )
+                self._link_error(session, link, errors.RESOURCE_LIMIT_EXCEEDED,
+                                 "too many unsettled deliveries", events)
                 return
             link.unsettled[partial.delivery_id] = partial.tag
-        events.append(
-            MessageReceived(link, partial.delivery_id, partial.tag, message, partial.settled)
-        )
+        events.append(MessageReceived(link, partial.delivery_id, partial.tag, message,
+                                      partial.settled))
 
-    def _link_error(
-        self,
-        session: _Session,
-        link: Link,
-        condition: Symbol,
-        description: str,
-        events: list[Event],
-    ) -> None:
+    def _link_error(self, session: _Session, link: Link, condition: Symbol, description: str,
+                    events: list[Event]) -> None:
         error = Error(condition, description)
         self._send_detach(session, link, error, closed=True)
         events.append(LinkDetached(link, error, True))
 
-    def _on_disposition(self, channel: int, disposition: Disposition, events: list[Event]) -> None:
+    def _on_disposition(self, channel: int, disposition: Disposition,
+                        events: list[Event]) -> None:
         session = self._session(channel)
         if session.ending or disposition.role != RECEIVER:
             return  # role=sender settles deliveries we received: nothing waits on that
@@ -941,9 +803,8 @@ class ServerConnection:
             if disposition.settled:
                 del session.sent_unsettled[delivery_id]
                 delivery.settled = True
-            events.append(
-                DeliveryUpdated(delivery.link, delivery.tag, disposition.state, disposition.settled)
-            )
+            events.append(DeliveryUpdated(delivery.link, delivery.tag, disposition.state,
+                                          disposition.settled))
 
     # ------------------------------------------------------------------ close
 

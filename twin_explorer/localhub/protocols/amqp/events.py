@@ -26,10 +26,8 @@ class SaslInitReceived:
     password: str | None = None
 
     def __repr__(self) -> str:  # never show the password (a SAS token) in a log line
-        return (
-            f"SaslInitReceived(mechanism={self.mechanism!r}, hostname={self.hostname!r}, "
-            f"authcid={self.authcid!r})"
-        )
+        return (f"SaslInitReceived(mechanism={self.mechanism!r}, hostname={self.hostname!r}, "
+                f"authcid={self.authcid!r})")
 
 
 @dataclass(frozen=True)
@@ -100,15 +98,6 @@ class ConnectionClosed:
     error: Error | None
 
 
-Event = (
-    SaslInitReceived
-    | ConnectionOpened
-    | SessionBegun
-    | LinkAttachRequested
-    | CreditChanged
-    | MessageReceived
-    | DeliveryUpdated
-    | LinkDetached
-    | SessionEnded
-    | ConnectionClosed
-)
+Event = (SaslInitReceived | ConnectionOpened | SessionBegun | LinkAttachRequested
+         | CreditChanged | MessageReceived | DeliveryUpdated | LinkDetached | SessionEnded
+         | ConnectionClosed)

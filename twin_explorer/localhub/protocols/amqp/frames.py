@@ -24,9 +24,8 @@ EMPTY_FRAME = b"\x00\x00\x00\x08\x02\x00\x00\x00"  # a heartbeat
 _header = struct.Struct(">IBBH")
 
 
-def encode_frame(
-    channel: int, performative: Any, payload: bytes = b"", frame_type: int = AMQP_FRAME
-) -> bytes:
+def encode_frame(channel: int, performative: Any, payload: bytes = b"",
+                 frame_type: int = AMQP_FRAME) -> bytes:
     out = bytearray(HEADER_SIZE)
     encode_into(performative, out)
     out += payload
@@ -70,6 +69,6 @@ class FrameReader:
             raise AmqpFramingError(f"unknown frame type {frame_type}")
         if len(buffer) < size:
             return None
-        body = bytes(buffer[doff * 4 : size])
+        body = bytes(buffer[doff * 4:size])
         del buffer[:size]
         return frame_type, channel, body

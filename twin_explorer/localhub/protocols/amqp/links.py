@@ -43,10 +43,8 @@ class Link:
         return None if terminus is None else terminus.address
 
     def __repr__(self) -> str:  # events are logged: keep it to what identifies the link
-        return (
-            f"Link(session={self.session}, handle={int(self.handle)}, name={self.name!r}, "
-            f"role={self.role!r}, address={self.address!r})"
-        )
+        return (f"Link(session={self.session}, handle={int(self.handle)}, name={self.name!r}, "
+                f"role={self.role!r}, address={self.address!r})")
 
     @property
     def key(self) -> tuple[int, int]:

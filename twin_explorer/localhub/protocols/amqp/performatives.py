@@ -162,9 +162,8 @@ class Begin(Composite):
 class Attach(Composite):
     DESCRIPTOR = 0x12
     NAME = "amqp:attach:list"
-    KINDS = (
-        "str! uint! bool! ubyte ubyte composite composite map bool uint ulong symbols symbols map"
-    )
+    KINDS = ("str! uint! bool! ubyte ubyte composite composite map bool uint ulong "
+             "symbols symbols map")
     name: str = ""
     handle: int = 0
     role: bool = False

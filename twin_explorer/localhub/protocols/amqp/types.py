@@ -256,16 +256,8 @@ def _raw_variable(item: Any) -> bytes:
 
 # Element codes we write in their 32-bit form inside arrays (all items share one width).
 _WIDE = {0xA0: 0xB0, 0xA1: 0xB1, 0xA3: 0xB3, 0xB0: 0xB0, 0xB1: 0xB1, 0xB3: 0xB3}
-_FIXED_ELEMENT = {
-    0x52: 0x70,
-    0x43: 0x70,
-    0x53: 0x80,
-    0x44: 0x80,
-    0x54: 0x71,
-    0x55: 0x81,
-    0x41: 0x56,
-    0x42: 0x56,
-}
+_FIXED_ELEMENT = {0x52: 0x70, 0x43: 0x70, 0x53: 0x80, 0x44: 0x80, 0x54: 0x71, 0x55: 0x81,
+                  0x41: 0x56, 0x42: 0x56}
 
 
 def encode_array(array: Array, out: bytearray) -> None:
@@ -287,20 +279,10 @@ def encode_array(array: Array, out: bytearray) -> None:
 
 
 _FIXED_PACK: dict[int, Callable[[Any], bytes]] = {
-    0x50: _pack_B,
-    0x60: _pack_H,
-    0x70: _pack_I,
-    0x80: _pack_Q,
-    0x51: _pack_b,
-    0x61: _pack_h,
-    0x71: _pack_i,
-    0x81: _pack_q,
-    0x83: _pack_q,
-    0x72: _pack_f,
-    0x82: _pack_d,
+    0x50: _pack_B, 0x60: _pack_H, 0x70: _pack_I, 0x80: _pack_Q, 0x51: _pack_b, 0x61: _pack_h,
+    0x71: _pack_i, 0x81: _pack_q, 0x83: _pack_q, 0x72: _pack_f, 0x82: _pack_d,
     0x56: lambda v: b"\x01" if v else b"\x00",
-    0x98: lambda v: v.bytes,
-    0x73: lambda v: ord(v).to_bytes(4, "big"),
+    0x98: lambda v: v.bytes, 0x73: lambda v: ord(v).to_bytes(4, "big"),
 }
 
 
@@ -375,7 +357,6 @@ _unpack = struct.unpack_from
 # Described composites register here: descriptor (ULong code or Symbol name) -> builder.
 _COMPOSITE_DECODERS: dict[Any, Callable[[Any], Any]] = {}
 
-
 def _wire_int(cls: type, fmt: str) -> Callable[[bytes, int], Any]:
     """Reader for an integer type: values off the wire are in range, skip the check."""
     unpack = struct.Struct(fmt).unpack_from
@@ -397,22 +378,17 @@ _FIXED: dict[int, tuple[int, Callable[[bytes, int], Any]]] = {
     0x71: (4, _wire_int(Int, ">i")),
     0x72: (4, lambda b, p: Float(_unpack(">f", b, p)[0])),
     0x73: (4, lambda b, p: _char(_unpack(">I", b, p)[0])),
-    0x74: (4, lambda b, p: Typed(0x74, bytes(b[p : p + 4]))),
+    0x74: (4, lambda b, p: Typed(0x74, bytes(b[p:p + 4]))),
     0x80: (8, _wire_int(ULong, ">Q")),
     0x81: (8, _wire_int(Long, ">q")),
     0x82: (8, lambda b, p: _unpack(">d", b, p)[0]),
     0x83: (8, _wire_int(Timestamp, ">q")),
-    0x84: (8, lambda b, p: Typed(0x84, bytes(b[p : p + 8]))),
-    0x94: (16, lambda b, p: Typed(0x94, bytes(b[p : p + 16]))),
-    0x98: (16, lambda b, p: uuid.UUID(bytes=bytes(b[p : p + 16]))),
+    0x84: (8, lambda b, p: Typed(0x84, bytes(b[p:p + 8]))),
+    0x94: (16, lambda b, p: Typed(0x94, bytes(b[p:p + 16]))),
+    0x98: (16, lambda b, p: uuid.UUID(bytes=bytes(b[p:p + 16]))),
 }
 _EMPTY: dict[int, Any] = {
-    0x40: None,
-    0x41: True,
-    0x42: False,
-    0x43: UInt(0),
-    0x44: ULong(0),
-    0x45: None,
+    0x40: None, 0x41: True, 0x42: False, 0x43: UInt(0), 0x44: ULong(0), 0x45: None,
 }
 
 
@@ -466,7 +442,6 @@ def _fixed(width: int, read: Callable[[bytes, int], Any]) -> _Reader:
         if pos + width > len(buf):
             raise AmqpDecodeError("value runs past the end of its frame")
         return read(buf, pos), pos + width
-
     return reader
 
 
@@ -484,7 +459,6 @@ def _sized(code: int, wide: bool) -> _Reader:
         if end > len(buf):
             raise AmqpDecodeError("value runs past the end of its frame")
         return _text(code, bytes(buf[pos:end])), end
-
     return reader
 
 
@@ -549,7 +523,6 @@ def _compound_reader(code: int) -> _Reader:
         if p != end:
             raise AmqpDecodeError("compound size does not match its elements")
         return value, end
-
     return reader
 
 
@@ -606,7 +579,7 @@ def _decode_array(buf: bytes, pos: int, end: int, count: int) -> tuple[Array, in
             size = buf[pos] if width == 1 else _unpack(">I", buf, pos)[0]
             pos += width
             _need(buf, pos, size)
-            items.append(_text(code, bytes(buf[pos : pos + size])))
+            items.append(_text(code, bytes(buf[pos:pos + size])))
             pos += size
         else:
             raise AmqpDecodeError(f"unknown array element code 0x{code:02x}")

@@ -50,6 +50,7 @@ class MethodInvoker(Protocol):
     ) -> tuple[int, Any]: ...
 
 
+
 @dataclass(frozen=True)
 class MethodCall:
     name: str
