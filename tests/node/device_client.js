@@ -1,5 +1,6 @@
 // One device or module identity driven by the unmodified Node.js device SDK, over MQTT or,
-// with TE_TRANSPORT=amqp, over AMQP (the transport of the Node module-twin tutorial).
+// with TE_TRANSPORT=amqp, over AMQP (the transport of the Node module-twin tutorial), or over
+// WebSockets (TE_TRANSPORT=mqttws or amqpws).
 //
 // Commands come from stdin, one JSON object a line; events go to stdout, one JSON object a
 // line, so a test can run a script of its own and wait for each answer:
@@ -23,7 +24,10 @@
 // time limit (TE_OP_TIMEOUT_MS, 20 s by default); end of stdin ends the program.
 //
 // Environment: TE_CONNECTION_STRING (a device or module connection string; GatewayHostName
-// may carry the hub's MQTT port, see README), TE_CA_FILE (the hub's CA certificate, PEM).
+// may carry the hub's MQTT port, see README), TE_CA_FILE (the hub's CA certificate, PEM),
+// TE_TRANSPORT (optional; the WebSocket transports always dial port 443), TE_WS_PROXY
+// (optional, http://host:port: the WebSocket transports go through that HTTP CONNECT proxy,
+// the SDK's documented way, with https-proxy-agent as their webSocketAgent).
 'use strict';
 
 const fs = require('fs');
@@ -31,6 +35,8 @@ const { Client, ModuleClient, Message } = require('azure-iot-device');
 const transports = {
   mqtt: () => require('azure-iot-device-mqtt').Mqtt,
   amqp: () => require('azure-iot-device-amqp').Amqp,
+  mqttws: () => require('azure-iot-device-mqtt').MqttWs,
+  amqpws: () => require('azure-iot-device-amqp').AmqpWs,
 };
 const Transport = transports[process.env.TE_TRANSPORT || 'mqtt']();
 const { emit, serve } = require('./lines');
@@ -41,7 +47,14 @@ const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
 async function newClient() {
   const factory = /;ModuleId=/.test(connectionString) ? ModuleClient : Client;
   const client = factory.fromConnectionString(connectionString, Transport);
-  await client.setOptions({ ca }); // settles asynchronously: an open() before it has no CA
+  const options = { ca };
+  if (process.env.TE_WS_PROXY) {
+    const { HttpsProxyAgent } = require('https-proxy-agent');
+    const webSocketAgent = new HttpsProxyAgent(process.env.TE_WS_PROXY);
+    options.mqtt = { webSocketAgent };
+    options.amqp = { webSocketAgent };
+  }
+  await client.setOptions(options); // settles asynchronously: an open() before it has no CA
   client.on('error', (err) => emit({ event: 'client_error', message: String(err && err.message) }));
   return client;
 }

@@ -10,7 +10,9 @@ sends one command and waits, with a time limit, for its answer, keeping every ot
 The Node SDK dials ``mqtts://<GatewayHostName or HostName>`` and takes no proxy for MQTT
 over TCP; mqtt.js takes a port in that URL, so ``GatewayHostName=localhost:<port>`` sends it
 to the local hub's MQTT port while the SAS token and username still name ``HostName``.
-The service SDK only ever dials port 443: see ``tests/node/netns.py``.
+The service SDK only ever dials port 443: see ``tests/node/netns.py``; so do the device
+SDK's WebSocket transports (``MqttWs``, ``AmqpWs``: ``wss://<host>:443/$iothub/websocket``),
+which a device process then reaches the same way (``transport=`` and ``network=``).
 """
 
 from __future__ import annotations
@@ -141,17 +143,31 @@ class NodeDevice(NodeProgram):
 
     @classmethod
     async def start(
-        cls, connection_string: str, port: int, ca_file: Path, *, transport: str = "mqtt"
+        cls,
+        connection_string: str,
+        port: int | None,
+        ca_file: Path,
+        *,
+        transport: str = "mqtt",
+        network: PrivateLoopback | None = None,
+        ws_proxy_port: int | None = None,
     ) -> NodeDevice:
-        """``transport`` "mqtt" or "amqp"; ``port`` the hub's port for it (the SDK dials
-        ``GatewayHostName`` over both)."""
+        """``transport``: "mqtt", "amqp", "mqttws" or "amqpws"; ``port`` the hub's port for
+        it, put in ``GatewayHostName`` (the SDK dials that over MQTT and AMQP; None: the
+        string as it is). The WebSocket transports dial 443, which ``network`` (a namespace
+        to run in) or the hub's CONNECT proxy on ``ws_proxy_port`` leads to the hub."""
+        if port is not None:
+            connection_string = via_mqtt_port(connection_string, port)
         env = cls.environment(
-            TE_CONNECTION_STRING=via_mqtt_port(connection_string, port),
+            TE_CONNECTION_STRING=connection_string,
             TE_CA_FILE=str(ca_file),
             TE_TRANSPORT=transport,
             NODE_EXTRA_CA_CERTS=str(ca_file),  # the AMQP transport's TLS trusts it so
         )
-        return cls(await cls.spawn(PROGRAM, env))
+        if ws_proxy_port is not None:
+            env["TE_WS_PROXY"] = f"http://127.0.0.1:{ws_proxy_port}"
+        preexec_fn = network.enter if network is not None else None
+        return cls(await cls.spawn(PROGRAM, env, preexec_fn))
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
         """Run one command; its answer, or AssertionError when it failed."""
@@ -187,15 +203,18 @@ class NodeService(NodeProgram):
 
     @classmethod
     async def start(
-        cls, connection_string: str, ca_file: Path, network: PrivateLoopback
+        cls, connection_string: str, ca_file: Path, network: PrivateLoopback | None
     ) -> NodeService:
+        """``network``: the namespace to run in; None: this process's own (a test already
+        in a private one, see ``netns.run_in_private_network``)."""
         env = cls.environment(
             TE_CONNECTION_STRING=connection_string,
             NODE_EXTRA_CA_CERTS=str(ca_file),  # Node's own way to trust one more CA
         )
         for key in ("HTTPS_PROXY", "https_proxy", "NODE_OPTIONS"):
             env.pop(key, None)
-        return cls(await cls.spawn(SERVICE_PROGRAM, env, network.enter))
+        preexec_fn = network.enter if network is not None else None
+        return cls(await cls.spawn(SERVICE_PROGRAM, env, preexec_fn))
 
     async def registry(self, method: str, *args: Any) -> dict[str, Any]:
         """``registry[method](...args)``: ``{"event": "result", "status", "body"}`` or

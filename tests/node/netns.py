@@ -25,8 +25,12 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
@@ -75,29 +79,16 @@ class PrivateLoopback:
 
     @classmethod
     def create(cls, port: int = HTTPS_PORT, *more_ports: int) -> PrivateLoopback:
-        made: list[PrivateLoopback | BaseException] = []
+        def build() -> PrivateLoopback:
+            fd = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+            listeners = []
+            for each in (port, *more_ports):
+                listeners.append(_listener(socket.AF_INET, "127.0.0.1", each))
+                with contextlib.suppress(OSError):  # a kernel without IPv6 has no ::1
+                    listeners.append(_listener(socket.AF_INET6, "::1", each))
+            return cls(fd, listeners)
 
-        def build() -> None:
-            try:
-                _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-                fd = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
-                _loopback_up()
-                listeners = []
-                for each in (port, *more_ports):
-                    listeners.append(_listener(socket.AF_INET, "127.0.0.1", each))
-                    with contextlib.suppress(OSError):  # a kernel without IPv6 has no ::1
-                        listeners.append(_listener(socket.AF_INET6, "::1", each))
-                made.append(cls(fd, listeners))
-            except BaseException as exc:  # handed to the caller's thread
-                made.append(exc)
-
-        thread = threading.Thread(target=build, name="private-netns")
-        thread.start()
-        thread.join()
-        (result,) = made
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return _in_new_namespace(build, "private-netns")
 
     def enter(self) -> None:
         """Join the namespace: for ``preexec_fn`` in the child before it runs node."""
@@ -154,7 +145,50 @@ def private_loopback_or_skip(*ports: int) -> PrivateLoopback:
     """A :class:`PrivateLoopback` on ``ports`` (default 443), or skip the test."""
     try:
         return PrivateLoopback.create(*(ports or (HTTPS_PORT,)))
-    except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            pytest.skip(f"no private network namespace here ({exc.strerror}); needs root")
-        raise
+    except NamespaceRefused as exc:
+        _skip(exc)
+
+
+def run_in_private_network(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``scenario()`` on an event loop of its own in a thread that has a fresh network
+    namespace with its loopback up: what it binds (port 443, say) and every process it
+    starts stay there. Skips the test without the privilege to make one."""
+    try:
+        return _in_new_namespace(lambda: asyncio.run(scenario()), "private-netns-loop")
+    except NamespaceRefused as exc:
+        _skip(exc)
+
+
+class NamespaceRefused(OSError):
+    """The kernel would not make a network namespace for this process."""
+
+
+def _in_new_namespace(work: Callable[[], T], name: str) -> T:
+    """``work()`` on a thread of its own in a fresh network namespace with its loopback
+    up (``unshare`` moves only the calling thread); its result or exception, here."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            try:
+                _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            except OSError as exc:
+                raise NamespaceRefused(exc.errno, exc.strerror) from exc
+            _loopback_up()
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join()
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _skip(exc: NamespaceRefused) -> NoReturn:
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        pytest.skip(f"no private network namespace here ({exc.strerror}); needs root")
+    raise exc

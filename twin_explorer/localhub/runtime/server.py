@@ -46,10 +46,16 @@ from twin_explorer.localhub.transports.amqp.server import AmqpServer
 from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits
 from twin_explorer.localhub.transports.mqtt.server import MqttServer
 from twin_explorer.localhub.transports.rest.listener import RestListener
+from twin_explorer.localhub.transports.websocket import (
+    StreamHandlers,
+    WebSocketEndpoint,
+    WebSocketLimits,
+)
 
 logger = logging.getLogger(__name__)
 
 _UNAVAILABLE = (errno.EADDRINUSE, errno.EACCES)
+HTTPS_PORT = 443
 FLUSH_SECONDS = 1.0  # write-behind activity and events reach the disk at least this often
 
 
@@ -83,6 +89,7 @@ class HubServer:
         demo: bool = False,
         mqtt_factory: MqttFactory | None = None,
         limits: Limits | None = None,
+        websocket_limits: WebSocketLimits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         # One gate for every listener: timeouts, and one connection cap below the
@@ -98,6 +105,9 @@ class HubServer:
             "proxy": proxy_port,
         }
         self._mqtt_factory = mqtt_factory or functools.partial(MqttServer, gate=self.gate)
+        # Subprotocol -> serve_stream for WebSockets on the REST port (/$iothub/websocket).
+        self.stream_handlers = StreamHandlers()
+        self._websocket_limits = websocket_limits
         self._core: HubCore | None = None
         self._certs: CertPaths | None = None
         self._listeners: list[Listener] = []
@@ -175,11 +185,17 @@ class HubServer:
 
         wanted: list[tuple[Listener, int]] = []
         if self._wanted["mqtt"] is not None:
-            wanted.append((self._mqtt_factory(core, tls), self._wanted["mqtt"]))
+            mqtt = self._mqtt_factory(core, tls)
+            wanted.append((mqtt, self._wanted["mqtt"]))
+            if serve_stream := getattr(mqtt, "serve_stream", None):
+                self.stream_handlers.register("mqtt", serve_stream)
         if self._wanted["amqp"] is not None:
             self.amqp = AmqpServer(core, tls, gate=self.gate)
             wanted.append((self.amqp, self._wanted["amqp"]))
-        wanted.append((RestListener(core, tls, self.gate, self.public_info), self._wanted["rest"]))
+            self.stream_handlers.register("AMQPWSB10", self.amqp.serve_stream)
+        websockets = WebSocketEndpoint(self.stream_handlers, self.gate, self._websocket_limits)
+        rest = RestListener(core, tls, self.gate, self.public_info, extend=websockets.install)
+        wanted.append((rest, self._wanted["rest"]))
         for listener, port in wanted:
             await self._listen(listener, port)
 
@@ -281,8 +297,12 @@ class HubServer:
         return self._ports["proxy"]
 
     def service_connection_string(self, policy: str = "iothubowner") -> str:
-        """A service connection string with ``HostName=<hostname>:<rest port>``."""
-        return self.core.service_connection_string(policy, f"{self.hostname}:{self.rest_port}")
+        """A service connection string: ``HostName=<hostname>`` when the REST port is 443,
+        as IoT Hub's are (the Node service SDK takes no port in it), else
+        ``HostName=<hostname>:<rest port>`` (the Python SDK takes the port)."""
+        port = self.rest_port
+        host = self.hostname if port == HTTPS_PORT else f"{self.hostname}:{port}"
+        return self.core.service_connection_string(policy, host)
 
     def public_info(self) -> dict[str, Any]:
         """Where the hub listens; no secrets (``GET /_localhub/info``)."""

@@ -333,8 +333,20 @@ class ConnectionGate:
         """The listener's own rules take over (MQTT keep-alive, a proxy tunnel)."""
         self._set(transport, "settled")
 
+    def waiting(self, transport: asyncio.BaseTransport) -> None:
+        """A first request is due again (a WebSocket before its protocol accepted its
+        client): closed after ``header_timeout``, evicted when the cap is hit."""
+        self._set(transport, "waiting")
+
     def _set(self, transport: asyncio.BaseTransport, state: str) -> None:
         conn = self._by_transport.get(transport)
+        if conn is None:
+            # A stream layered on a connection (a WebSocket) passes the state on to the
+            # gate that holds its socket, whichever gate its protocol server uses.
+            forward = getattr(transport, "forward_gate_state", None)
+            if forward is not None:
+                forward(state)
+            return
         if conn is not None:
             conn.set_state(state)
 
@@ -450,6 +462,20 @@ def abort_when_done(task: asyncio.Task[Any], writer: asyncio.StreamWriter) -> No
             writer.transport.abort()
 
     task.add_done_callback(done)
+
+
+async def until_served(task: asyncio.Task[Any] | None) -> None:
+    """Wait for a connection's task for a stream handler (``serve_stream``, a WebSocket's):
+    our own cancellation cancels the connection too and passes on; the listener's
+    ``close()`` cancelling the connection ends the wait quietly."""
+    if task is None:
+        return
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 @contextlib.contextmanager

@@ -16,7 +16,11 @@ import ssl
 from typing import TYPE_CHECKING
 
 from twin_explorer.localhub.transports.amqp.connection import MAX_OUTBOUND, AmqpConnection
-from twin_explorer.localhub.transports.listeners import ConnectionGate, abort_when_done
+from twin_explorer.localhub.transports.listeners import (
+    ConnectionGate,
+    abort_when_done,
+    until_served,
+)
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.hub import HubCore
@@ -96,15 +100,7 @@ class AmqpServer:
     ) -> None:
         """Serve one AMQP connection over a stream already past TLS (the WebSocket
         endpoint's ``AMQPWSB10``) until it ends; the TCP listener uses the same path."""
-        task = self._start(reader, writer, via)
-        if task is None:
-            return
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # we were cancelled (and so was the connection); else close() ended it
+        await until_served(self._start(reader, writer, via))
 
     def _start(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str

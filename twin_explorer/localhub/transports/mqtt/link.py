@@ -72,6 +72,10 @@ MAX_OUTBOUND = 4 * 1024 * 1024
 # A client may leave this many of our QoS 1 messages unacknowledged (the SDK acks at once).
 MAX_IN_FLIGHT = 1000
 WRITE_TIMEOUT = 60.0
+# One read can hold thousands of small requests (64 KiB of twin GETs is 2000): handle
+# this many, then let the loop serve everyone else, so a client's flood costs the others
+# short turns, not a whole read's worth of work per turn.
+EVENTS_PER_TURN = 64
 # IoT Hub publishes twin responses and desired patches at QoS 0 (the Azure SDK for C
 # documents "Twin MQTT Publish messages will have QoS At most once"). QoS 1 would also
 # cost every SDK client ~40 ms per twin operation: paho leaves Nagle on, so its PUBACK
@@ -101,8 +105,10 @@ class DeviceLink:
         settled: Callable[[], None] = lambda: None,
         max_outbound: int = MAX_OUTBOUND,
         write_timeout: float = WRITE_TIMEOUT,
+        via: str = "mqtts",
     ) -> None:
         self._core = core
+        self.via = via  # "mqtts" (TLS) or "wss" (a WebSocket): for logs
         self._sessions = sessions
         self._settled = settled  # the listener's gate: MQTT keep-alive rules from here on
         self._loop = asyncio.get_running_loop()
@@ -162,6 +168,7 @@ class DeviceLink:
 
     async def _handle_events(self) -> bool:
         """Handle every complete packet; False once the connection is over."""
+        handled = 0
         while True:
             event = self.conn.next_event()
             if event is NEED_DATA:
@@ -182,6 +189,9 @@ class DeviceLink:
                 return False
             if self._writer.transport.get_write_buffer_size() > HIGH_WATER:
                 await self._drain()
+            handled += 1
+            if handled % EVENTS_PER_TURN == 0:
+                await asyncio.sleep(0)  # the other connections' turn
 
     async def _drain(self) -> None:
         try:
@@ -344,9 +354,10 @@ class DeviceLink:
         # Presence closes an older connection of this identity and records this one.
         self._core.presence.connect(identity, self)
         logger.info(
-            "%s connected from %s (keep-alive %ds, %s)",
+            "%s connected from %s over %s (keep-alive %ds, %s)",
             identity.client_id,
             self.peer,
+            self.via,
             event.keepalive,
             "session resumed" if present else "new session",
         )

@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING
 
 from twin_explorer.localhub.core.events import HubEvent, IdentityDeleted
 from twin_explorer.localhub.protocols.mqtt import Disconnected
-from twin_explorer.localhub.transports.listeners import ConnectionGate, abort_when_done
+from twin_explorer.localhub.transports.listeners import (
+    ConnectionGate,
+    abort_when_done,
+    until_served,
+)
 from twin_explorer.localhub.transports.mqtt.link import MAX_OUTBOUND, DeviceLink
 from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
 from twin_explorer.twin.identity import identity_path
@@ -131,9 +135,21 @@ class MqttServer:
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # A plain callback: the task exists the moment the connection does, so close()
         # cannot miss a connection whose coroutine has not started yet.
+        self._start_link(reader, writer, "mqtts")
+
+    async def serve_stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, via: str = "mqtts"
+    ) -> None:
+        """Serve one client over a stream that is already past TLS (a WebSocket's, see
+        ``transports/websocket``) until it ends; the TCP listener uses the same path."""
+        await until_served(self._start_link(reader, writer, via))
+
+    def _start_link(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str
+    ) -> asyncio.Task[None] | None:
         if self._closed:
             writer.transport.abort()
-            return
+            return None
         transport = writer.transport
         link = DeviceLink(
             self.core,
@@ -143,12 +159,14 @@ class MqttServer:
             self._clock,
             settled=lambda: self._gate.settled(transport),
             max_outbound=self._max_outbound,
+            via=via,
         )
-        logger.debug("TLS connection from %s", link.peer)
+        logger.debug("%s connection from %s", via, link.peer)
         task = asyncio.get_running_loop().create_task(link.run())
         self._links[link] = task
         task.add_done_callback(lambda _: self._links.pop(link, None))
         abort_when_done(task, writer)
+        return task
 
     # -- what the core tells us ---------------------------------------------------------
 

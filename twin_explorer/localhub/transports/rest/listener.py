@@ -42,8 +42,12 @@ class RestListener:
         tls: Any,
         gate: ConnectionGate,
         info: Callable[[], dict[str, Any]],
+        *,
+        extend: Callable[[web.Application], None] | None = None,
     ) -> None:
         app = create_app(core, invoker=core.methods, info=info)
+        if extend is not None:  # routes of other transports on this port (WebSockets)
+            extend(app)
         app.middlewares.append(_gated_requests(gate))
         app.middlewares.append(_answer_disk_full)
         self._runner = web.AppRunner(
