@@ -708,3 +708,23 @@ def test_attach_frames_kept_for_live_links_are_bounded():
             break
     closed_with(events, errors.RESOURCE_LIMIT_EXCEEDED)
     assert sum(isinstance(e, LinkAttachRequested) for e in events) < 20
+
+
+def test_an_outcome_the_client_leaves_unsettled_is_settled_by_us():
+    # .NET opens its C2D receiver in rcv-settle-mode second: it sends its outcome
+    # unsettled and waits for the sender to settle.
+    peer = opened()
+    session(peer)
+    link = client_receiver(peer)
+    sent = peer.conn.send(link, Message(), settled=False)
+    peer.performatives(Transfer)
+    (updated,) = peer.feed(frame(0, Disposition(role=True, first=sent.delivery_id,
+                                                last=sent.delivery_id, settled=False,
+                                                state=Accepted())))
+    assert updated.delivery_tag == sent.tag and updated.settled
+    (ours,) = peer.performatives(Disposition)
+    assert (ours.role, ours.first, ours.settled) == (False, sent.delivery_id, True)
+    assert isinstance(ours.state, Accepted)
+    # The client's own settling disposition afterwards changes nothing.
+    assert peer.feed(frame(0, Disposition(role=True, first=sent.delivery_id,
+                                          settled=True, state=Accepted()))) == []

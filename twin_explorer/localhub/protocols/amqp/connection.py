@@ -57,6 +57,7 @@ from .message import Message, decode_message, encode_message
 from .performatives import (
     RECEIVER,
     SENDER,
+    Accepted,
     Attach,
     Begin,
     Close,
@@ -65,8 +66,10 @@ from .performatives import (
     End,
     Error,
     Flow,
+    Modified,
     Open,
     Rejected,
+    Released,
     SaslInit,
     SaslMechanisms,
     SaslOutcome,
@@ -841,11 +844,19 @@ class ServerConnection:
             delivery = session.sent_unsettled.get(delivery_id)
             if delivery is None:
                 continue
-            if disposition.settled:
+            settled = disposition.settled
+            if not settled and isinstance(disposition.state, _TERMINAL):
+                # rcv-settle-mode second (.NET's C2D receiver): the client states its
+                # outcome and waits for us, the sender, to settle before it does.
+                self._emit(encode_frame(session.channel, Disposition(
+                    role=SENDER, first=delivery_id, last=delivery_id, settled=True,
+                    state=disposition.state)))
+                settled = True
+            if settled:
                 del session.sent_unsettled[delivery_id]
                 delivery.settled = True
             events.append(DeliveryUpdated(delivery.link, delivery.tag, disposition.state,
-                                          disposition.settled))
+                                          settled))
 
     # ------------------------------------------------------------------ close
 
@@ -892,6 +903,9 @@ class ServerConnection:
         Close: _on_close,
         Open: _on_unexpected,
     }
+
+
+_TERMINAL = (Accepted, Rejected, Released, Modified)
 
 
 def _in_range(disposition: Disposition, outstanding: dict[int, Any]) -> list[int]:
