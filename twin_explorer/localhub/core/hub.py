@@ -41,6 +41,7 @@ from twin_explorer.localhub.core.events import (
 )
 from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
+from twin_explorer.localhub.core.jobs import Jobs
 from twin_explorer.localhub.core.methods import DirectMethods
 from twin_explorer.localhub.core.presence import Presence
 from twin_explorer.localhub.core.querying import QueryPage, QueryReader, run_query
@@ -93,6 +94,7 @@ class HubCore:
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
+        self.jobs = Jobs(ctx, self.twins, self.methods, self.query_token_key, store.open_reader)
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
         ctx.on_desired_patch(self._deliver_desired)

@@ -1,0 +1,86 @@
+"""``/jobs/v2``: scheduled twin updates and direct methods (see ``core/jobs.py``).
+
+``PUT /jobs/v2/{id}`` takes a JobRequest and answers 200 with the JobResponse (the Python
+SDK accepts only 200); ``GET`` and ``POST .../cancel`` answer the JobResponse too.
+``GET /jobs/v2/query?jobType=&jobStatus=`` answers a JSON array of JobResponses, paged
+with ``x-ms-max-item-count`` and ``x-ms-continuation`` as ``POST /devices/query`` is.
+The runner starts and stops with the application, so jobs run while the hub serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from twin_explorer.localhub.core.auth import Right
+from twin_explorer.localhub.core.query import BadPageSize, page_size
+from twin_explorer.localhub.errors import argument_invalid
+from twin_explorer.localhub.transports.rest.wire import json_response, read_json
+
+if TYPE_CHECKING:
+    from twin_explorer.localhub.core.hub import HubCore
+    from twin_explorer.localhub.transports.rest.api import Handler
+
+_RUNNER = web.AppKey("jobs_runner", asyncio.Task)
+
+
+def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
+    """The routes, each behind ``guard(right, handler)`` (ServiceConnect, as IoT Hub's
+    jobs need)."""
+    jobs = core.jobs
+
+    async def create(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return json_response(jobs.create(request.match_info["job_id"], body))
+
+    async def get(request: web.Request) -> web.Response:
+        return json_response(jobs.get(request.match_info["job_id"]))
+
+    async def cancel(request: web.Request) -> web.Response:
+        return json_response(jobs.cancel(request.match_info["job_id"]))
+
+    async def query(request: web.Request) -> web.Response:
+        try:
+            size = page_size(request.headers.get("x-ms-max-item-count"))
+        except BadPageSize as exc:
+            raise argument_invalid(str(exc)) from None
+        items, token = jobs.query(
+            request.query.get("jobType") or None,
+            request.query.get("jobStatus") or None,
+            size,
+            request.headers.get("x-ms-continuation") or None,
+        )
+        headers = {"x-ms-item-type": "jobResponse"}
+        if token:
+            headers["x-ms-continuation"] = token
+        return json_response(items, headers=headers)
+
+    service = Right.SERVICE_CONNECT
+    handlers: list[tuple[str, str, Handler]] = [
+        # Before /jobs/v2/{job_id}: the same path shape.
+        ("GET", "/jobs/v2/query", query),
+        ("PUT", "/jobs/v2/{job_id}", create),
+        ("GET", "/jobs/v2/{job_id}", get),
+        ("POST", "/jobs/v2/{job_id}/cancel", cancel),
+    ]
+    return [web.route(method, path, guard(service, handler)) for method, path, handler in handlers]
+
+
+def run_jobs_with(app: web.Application, core: HubCore) -> None:
+    """Run the core's jobs on the application's loop from startup to shutdown."""
+
+    async def start(app: web.Application) -> None:
+        app[_RUNNER] = asyncio.get_running_loop().create_task(core.jobs.run())
+
+    async def stop(app: web.Application) -> None:
+        task = app.get(_RUNNER)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
