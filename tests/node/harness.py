@@ -164,3 +164,18 @@ class NodeService(NodeProgram):
         """``registry[method](...args)``: ``{"event": "result", "status", "body"}`` or
         ``{"event": "error", "name", "status", "body", "message"}``."""
         return await self.answer("registry", method=method, args=list(args))
+
+    async def job(
+        self, method: str, *args: Any, start: str | None = None, max_seconds: int | None = None
+    ) -> dict[str, Any]:
+        """``jobClient[method](...args[, new Date(start), max_seconds])``, answered as
+        :meth:`registry` answers."""
+        return await self.answer(
+            "job", method=method, args=list(args), start=start, maxSeconds=max_seconds
+        )
+
+    async def job_pages(self, *args: Any) -> list[list[dict[str, Any]]]:
+        """Every page of ``jobClient.createQuery(...args)`` (jobType, jobStatus, pageSize)."""
+        answer = await self.answer("jobQuery", args=list(args))
+        assert answer["event"] == "result", answer
+        return answer["pages"]
