@@ -44,6 +44,7 @@ from twin_explorer.localhub.core.query import (
 from twin_explorer.localhub.core.querying import _DEVICE_COLUMNS
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.store.jobs import JobRow, JobTables
+from twin_explorer.localhub.store.reader import BackgroundReader
 from twin_explorer.twin.clock import format_ns
 
 if TYPE_CHECKING:
@@ -211,9 +212,7 @@ class Jobs:
         self._twins = twins
         self._methods = methods
         self._token_key = token_key
-        self._open_reader = open_reader
-        self._reader: sqlite3.Connection | None = None
-        self._reader_lock = asyncio.Lock()
+        self._reader = BackgroundReader(open_reader)
         self._running: dict[str, _Running] = {}
         self._wake: asyncio.Event | None = None
 
@@ -352,9 +351,7 @@ class Jobs:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._running.clear()
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+            self._reader.close()
 
     def _start_due(self) -> int | None:
         """Start every job whose time has come; the next start time still ahead."""
@@ -384,16 +381,8 @@ class Jobs:
         self._running.pop(job_id, None)
         self._poke()
 
-    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Rows from the worker thread's own connection (the loop never scans)."""
-        async with self._reader_lock:
-            if self._reader is None:
-                self._reader = self._open_reader()
-            reader = self._reader
-            return await asyncio.to_thread(lambda: reader.execute(sql, params).fetchall())
-
     async def _next_devices(self, running: _Running, limit: int) -> list[str]:
-        rows = await self._read(
+        rows = await self._reader.rows(
             "SELECT device_id FROM twins WHERE is_module = 0 AND device_id > ?"
             f" AND ({running.where_sql}) ORDER BY is_module, device_id, module_id LIMIT ?",
             (running.row.cursor or "", *running.params, limit),
@@ -404,7 +393,7 @@ class Jobs:
         """Mark the job running and count its devices (on the worker thread)."""
         row = running.row
         if row.device_count is None:
-            count = await self._read(
+            count = await self._reader.rows(
                 f"SELECT COUNT(*) FROM twins WHERE is_module = 0 AND ({running.where_sql})",
                 tuple(running.params),
             )
