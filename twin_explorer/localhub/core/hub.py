@@ -30,6 +30,7 @@ from twin_explorer.localhub.core import auth
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
+from twin_explorer.localhub.core.configurations import Configurations
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.events import (
@@ -95,6 +96,7 @@ class HubCore:
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
         self.jobs = Jobs(ctx, self.twins, self.methods, self.query_token_key, store.open_reader)
+        self.configurations = Configurations(ctx, self.twins, self.registry, store.open_reader)
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
         ctx.on_desired_patch(self._deliver_desired)

@@ -69,6 +69,7 @@ class Twins:
             doc = self._save(device_id, module_id, root, twin)
         if note is not None:
             self.ctx.emit_desired(device_id, module_id, note)
+        self.ctx.emit_twin_written(device_id, module_id)
         return doc
 
     # -- device side --------------------------------------------------------------------
@@ -97,6 +98,7 @@ class Twins:
         if changed:
             event = TwinChanged(device_id, module_id, self.ctx.now(), "reported", version, patch)
             self.ctx.bus.publish(event)
+            self.ctx.emit_twin_written(device_id, module_id)
         return version
 
     # -- storage ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from aiohttp import web
 from twin_explorer.localhub.core.auth import Right
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.transports.rest.bulk import bulk_registry_response
+from twin_explorer.localhub.transports.rest.configurations import configuration_routes
 from twin_explorer.localhub.transports.rest.jobs import job_routes
 from twin_explorer.localhub.transports.rest.methods import (
     NESTED_ERROR_CODES,
@@ -115,6 +116,7 @@ class RestApi:
                 guard(service, self.telemetry),
             ),
             *job_routes(self.core, guard),
+            *configuration_routes(self.core, guard),
         ]
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from twin_explorer.localhub.core.hub import HubCore
     from twin_explorer.localhub.transports.rest.api import Handler
 
-_RUNNER = web.AppKey("jobs_runner", asyncio.Task)
+_RUNNERS = web.AppKey("hub_runners", list)
 
 
 def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
@@ -70,14 +70,18 @@ def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
 
 
 def run_jobs_with(app: web.Application, core: HubCore) -> None:
-    """Run the core's jobs on the application's loop from startup to shutdown."""
+    """Run the core's jobs and configurations on the application's loop from startup to
+    shutdown."""
 
     async def start(app: web.Application) -> None:
-        app[_RUNNER] = asyncio.get_running_loop().create_task(core.jobs.run())
+        loop = asyncio.get_running_loop()
+        app[_RUNNERS] = [
+            loop.create_task(core.jobs.run()),
+            loop.create_task(core.configurations.run()),
+        ]
 
     async def stop(app: web.Application) -> None:
-        task = app.get(_RUNNER)
-        if task is not None:
+        for task in app.get(_RUNNERS, []):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
