@@ -1,5 +1,6 @@
-"""Scheduled jobs driven by the unmodified Node.js service SDK (``azure-iothub``
-JobClient) against an in-process hub, a Python aio device answering the method.
+"""Scheduled jobs and configurations driven by the unmodified Node.js service SDK
+(``azure-iothub`` JobClient and Registry) against an in-process hub, a Python aio device
+answering the method.
 
 The SDK only dials port 443, so it runs in a private network namespace whose port 443
 leads to the hub (``tests/node/netns.py``).
@@ -127,3 +128,68 @@ async def test_job_errors_through_the_node_sdk(node: NodeService, mqtt_hub: Mqtt
     assert missing["body"]["Message"].startswith("ErrorCode:JobNotFound;")
     bad = await node.job("scheduleTwinUpdate", "bad", "deviceId ==", patch)
     assert (bad["status"], bad["name"]) == (400, "ArgumentError"), bad
+
+
+async def test_configurations_through_the_node_registry(
+    node: NodeService, mqtt_hub: MqttHub
+) -> None:
+    core = mqtt_hub.core
+    ensure_identity(core, "c1")
+    core.patch_twin("c1", None, {"tags": {"env": "lab"}}, None)
+    config = {
+        "id": "lab-settings",
+        "content": {"deviceContent": {"properties.desired.lab": {"mode": "quiet"}}},
+        "targetCondition": "tags.env = 'lab'",
+        "priority": 3,
+        "labels": {"team": "ops"},
+    }
+    added = await node.registry("addConfiguration", config)
+    assert added["event"] == "result" and added["status"] == 201, added
+    deadline = time.monotonic() + TIMEOUT
+    while core.configurations.targeting("c1") != {"lab-settings": "Applied"}:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert core.get_twin("c1")["properties"]["desired"]["lab"] == {"mode": "quiet"}
+    assert core.get_twin("c1")["configurations"] == {"lab-settings": {"status": "Applied"}}
+
+    got = await node.registry("getConfiguration", "lab-settings")
+    assert got["status"] == 200, got
+    body = got["body"]
+    assert body["schemaVersion"] == "1.0"  # the SDK sets it
+    assert body["systemMetrics"]["results"] == {"targetedCount": 1, "appliedCount": 1}
+    listed = await node.registry("getConfigurations")
+    assert [c["id"] for c in listed["body"]] == ["lab-settings"]
+
+    # updateConfiguration(config) sends If-Match with the configuration's etag, quoted.
+    body["priority"] = 9
+    updated = await node.registry("updateConfiguration", body)
+    assert updated["status"] == 200 and updated["body"]["priority"] == 9, updated
+    stale = await node.registry("updateConfiguration", body)
+    assert (stale["status"], stale["name"]) == (412, "InvalidEtagError"), stale
+    forced = await node.registry("updateConfiguration", {**body, "priority": 1}, True)
+    assert forced["status"] == 200, forced
+    duplicate = await node.registry("addConfiguration", config)
+    assert duplicate["status"] == 409, duplicate
+
+    removed = await node.registry("removeConfiguration", "lab-settings")
+    assert removed["status"] == 204, removed
+    missing = await node.registry("getConfiguration", "lab-settings")
+    assert missing["status"] == 404, missing
+
+
+async def test_apply_configuration_content_through_the_node_registry(
+    node: NodeService, mqtt_hub: MqttHub
+) -> None:
+    core = mqtt_hub.core
+    core.put_device("edge-n", {"capabilities": {"iotEdge": True}}, None)
+    content = {
+        "modulesContent": {
+            "$edgeAgent": {"properties.desired": {"schemaVersion": "1.1"}},
+            "$edgeHub": {"properties.desired": {"schemaVersion": "1.1", "routes": {"r": "x"}}},
+        }
+    }
+    applied = await node.registry("applyConfigurationContentOnDevice", "edge-n", content)
+    assert applied["status"] == 204, applied
+    agent = core.get_twin("edge-n", "$edgeAgent")["properties"]["desired"]
+    assert agent["schemaVersion"] == "1.1"
+    assert core.get_twin("edge-n", "$edgeHub")["properties"]["desired"]["routes"] == {"r": "x"}
