@@ -18,6 +18,7 @@ from azure.iot.hub import IoTHubJobManager
 from azure.iot.hub.models import CloudToDeviceMethod, JobRequest, Twin, TwinProperties
 from msrest.exceptions import HttpOperationError
 
+from tests.hubfixtures import server_registry_manager
 from tests.localhub.mqtt_support import (
     TIMEOUT,
     Inbox,
@@ -162,6 +163,25 @@ async def test_method_job_calls_each_device_and_records_its_answer(mqtt_hub: Mqt
     assert results["m2"]["status"] == "completed"  # the device answered, whatever it said
     assert results["m3"]["status"] == "failed"
     assert results["m3"]["error"]["code"] == "DeviceNotOnline"
+
+    # The same results through the registry's query of devices.jobs, a page at a time.
+    registry = server_registry_manager(mqtt_hub.server)
+    text = "SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'reboot-all'"
+    seen, token = [], None
+    while True:
+        page = await asyncio.to_thread(registry.query_iot_hub, {"query": text}, token, 2)
+        assert len(page.items) <= 2
+        seen += [(twin.device_id, twin.status) for twin in page.items]
+        token = page.continuation_token
+        if token is None:
+            break
+    assert page.type == "deviceJob"
+    assert seen == [("m1", "completed"), ("m2", "completed"), ("m3", "failed")]
+    failed = await asyncio.to_thread(
+        registry.query_iot_hub,
+        {"query": "SELECT deviceId, error.code FROM devices.jobs WHERE status = 'failed'"},
+    )
+    assert [item.additional_properties for item in failed.items] == [{"code": "DeviceNotOnline"}]
 
 
 async def test_future_start_time_waits_and_cancel_stops_it(mqtt_hub: MqttHub) -> None:

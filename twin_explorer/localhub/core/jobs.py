@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import sqlite3
@@ -35,10 +36,14 @@ from typing import TYPE_CHECKING, Any
 from twin_explorer.localhub.core.identity import validate_id
 from twin_explorer.localhub.core.query import (
     BadContinuation,
+    Count,
     QuerySyntaxError,
+    SelectStar,
     decode_token,
     encode_token,
+    matches,
     parse,
+    project,
     to_sql,
 )
 from twin_explorer.localhub.core.querying import _DEVICE_COLUMNS
@@ -82,6 +87,14 @@ METHOD_CONCURRENCY = 32  # method calls in flight per job
 _RESPONSE_TIMEOUT = (30, 5, 300)  # default, min, max (B.7)
 _CONNECT_TIMEOUT = (0, 0, 300)
 _FRACTION = re.compile(r"\.(\d+)")
+_DEVICE_JOBS = re.compile(r"\bFROM\s+devices\s*\.\s*jobs\b", re.IGNORECASE)
+DEVICE_JOBS_SCAN = 500  # device job rows read a chunk
+DEVICE_JOBS_CHUNKS = 20  # chunks read at most a page; a sparse match returns a short page
+
+
+def is_device_jobs_query(text: object) -> bool:
+    """Whether a query reads ``devices.jobs`` (the per-device job results)."""
+    return isinstance(text, str) and _DEVICE_JOBS.search(text) is not None
 
 
 def job_not_found(job_id: str) -> HubError:
@@ -317,6 +330,52 @@ class Jobs:
         if self.tables.get(job_id) is None:
             raise job_not_found(job_id)
         return self.tables.devices(job_id, status)
+
+    async def device_jobs_page(
+        self, text: str, page_size: int, continuation: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """``SELECT ... FROM devices.jobs [WHERE ...]``: device job rows oldest job first.
+        Paths may be written ``devices.jobs.status`` or ``status`` [IoT Hub's docs use the
+        former]. Rows are read on the worker thread, a chunk at a time."""
+        try:
+            query = parse(_DEVICE_JOBS.sub("FROM devices", text, count=1))
+        except QuerySyntaxError as exc:
+            raise argument_invalid(f"Invalid query: {exc}") from None
+        if isinstance(query.select, Count):
+            raise argument_invalid("COUNT() over devices.jobs is not supported by this hub.")
+        after: tuple[str, str] = ("", "")
+        if continuation:
+            try:
+                token = decode_token(continuation, key=self._token_key)
+            except BadContinuation as exc:
+                raise argument_invalid(f"Invalid continuation token: {exc}.") from None
+            last = token.get("dj")
+            if not (isinstance(last, list) and len(last) == 2):
+                raise argument_invalid("Invalid continuation token: it is damaged.")
+            after = (str(last[0]), str(last[1]))
+        limit = page_size if query.top is None else min(page_size, query.top)
+        items: list[dict[str, Any]] = []
+        for _ in range(DEVICE_JOBS_CHUNKS):
+            rows = await self._reader.rows(
+                "SELECT job_id, device_id, doc FROM job_devices WHERE (job_id, device_id) > (?, ?)"
+                " ORDER BY job_id, device_id LIMIT ?",
+                (*after, DEVICE_JOBS_SCAN),
+            )
+            for job_id, device_id, raw in rows:
+                after = (job_id, device_id)
+                doc = json.loads(raw)
+                seen = {**doc, "devices": {"jobs": doc}}
+                if matches(query.where, seen):
+                    star = isinstance(query.select, SelectStar)
+                    items.append(doc if star else project(query, seen))
+                    if len(items) == limit:
+                        break
+            if len(items) == limit or len(rows) < DEVICE_JOBS_SCAN:
+                break
+        exhausted = len(items) < limit and len(rows) < DEVICE_JOBS_SCAN
+        if exhausted or query.top is not None:
+            return items, None
+        return items, encode_token({"dj": list(after)}, key=self._token_key)
 
     def _response(self, job: JobRow) -> dict[str, Any]:
         running = self._running.get(job.job_id)

@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 _RUNNERS = web.AppKey("hub_runners", list)
 
 
+def _page_size(header: str | None) -> int:
+    """``x-ms-max-item-count`` as the twin query takes it: 100 by default, at most 1000."""
+    try:
+        return page_size(header)
+    except BadPageSize as exc:
+        raise argument_invalid(str(exc)) from None
+
+
 def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
     """The routes, each behind ``guard(right, handler)`` (ServiceConnect, as IoT Hub's
     jobs need)."""
@@ -43,10 +51,7 @@ def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
         return json_response(jobs.cancel(request.match_info["job_id"]))
 
     async def query(request: web.Request) -> web.Response:
-        try:
-            size = page_size(request.headers.get("x-ms-max-item-count"))
-        except BadPageSize as exc:
-            raise argument_invalid(str(exc)) from None
+        size = _page_size(request.headers.get("x-ms-max-item-count"))
         items, token = jobs.query(
             request.query.get("jobType") or None,
             request.query.get("jobStatus") or None,
@@ -67,6 +72,19 @@ def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
         ("POST", "/jobs/v2/{job_id}/cancel", cancel),
     ]
     return [web.route(method, path, guard(service, handler)) for method, path, handler in handlers]
+
+
+async def device_jobs_response(
+    core: HubCore, text: str, page_size: int | None, continuation: str | None
+) -> web.Response:
+    """``POST /devices/query`` over ``devices.jobs``: the per-device results of jobs, as
+    ``x-ms-item-type: deviceJob`` pages."""
+    size = _page_size(None if page_size is None else str(page_size))
+    items, token = await core.jobs.device_jobs_page(text, size, continuation)
+    headers = {"x-ms-item-type": "deviceJob"}
+    if token:
+        headers["x-ms-continuation"] = token
+    return json_response(items, headers=headers)
 
 
 def run_jobs_with(app: web.Application, core: HubCore) -> None:
