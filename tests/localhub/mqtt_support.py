@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,19 @@ async def mqtt_hub(tmp_path: Path) -> AsyncIterator[MqttHub]:
         mqtt_factory=capturing_factory(created),
     ) as server:
         yield MqttHub(server, created[0])
+
+
+async def sdk(manager: Any, method: str, *args: Any) -> Any:
+    """One blocking service SDK call, off the loop the hub runs on."""
+    return await asyncio.to_thread(getattr(manager, method), *args)
+
+
+async def until(condition: Callable[[], object], within: float = TIMEOUT) -> None:
+    """Wait, a few milliseconds at a time, until ``condition()`` is true."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 async def set_handler(client: Any, name: str, handler: Any) -> None:

@@ -8,8 +8,6 @@ limit).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -22,37 +20,27 @@ from azure.iot.hub.models import (
 )
 from msrest.exceptions import HttpOperationError
 
+from tests.hubfixtures import trusting_client
 from tests.localhub.mqtt_support import (
-    TIMEOUT,
     Inbox,
     MqttHub,
     ensure_identity,
     mqtt_hub,
+    sdk,
     set_handler,
+    until,
 )
 
 __all__ = ["mqtt_hub"]  # the fixture
 
 
 def config_manager(hub: MqttHub) -> IoTHubConfigurationManager:
-    manager = IoTHubConfigurationManager.from_connection_string(
-        hub.server.service_connection_string()
+    server = hub.server
+    return trusting_client(
+        IoTHubConfigurationManager,
+        server.service_connection_string(),
+        server.certificates.ca_cert,
     )
-    config = manager.protocol.config
-    config.connection.verify = str(hub.server.certificates.ca_cert)
-    config.proxies.use_env_settings = False
-    return manager
-
-
-async def sdk(manager: IoTHubConfigurationManager, method: str, *args: Any) -> Any:
-    return await asyncio.to_thread(getattr(manager, method), *args)
-
-
-async def until(condition, within: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def device_config(

@@ -16,27 +16,16 @@ from datetime import UTC, datetime, timedelta
 import pytest_asyncio
 from azure.iot.device import MethodResponse
 
-from tests.hubfixtures import strip_port
 from tests.localhub.mqtt_support import TIMEOUT, MqttHub, ensure_identity, mqtt_hub, set_handler
-from tests.node.harness import NodeService
-from tests.node.netns import private_loopback_or_skip
+from tests.node.harness import NodeService, node_service
 
 __all__ = ["mqtt_hub"]  # the fixture
 
 
 @pytest_asyncio.fixture
 async def node(mqtt_hub: MqttHub) -> AsyncIterator[NodeService]:
-    network = private_loopback_or_skip()
-    server = mqtt_hub.server
-    try:
-        await network.forward_to("127.0.0.1", server.rest_port)
-        connection_string = strip_port(server.service_connection_string(), server.hostname)
-        async with await NodeService.start(
-            connection_string, server.certificates.ca_cert, network
-        ) as service:
-            yield service
-    finally:
-        await network.close()
+    async with node_service(mqtt_hub.server) as service:
+        yield service
 
 
 async def job_until(node: NodeService, job_id: str, status: str) -> dict:

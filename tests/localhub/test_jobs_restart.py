@@ -16,16 +16,13 @@ from azure.iot.hub.models import (
     TwinProperties,
 )
 
-from tests.hubfixtures import HubProcess
+from tests.hubfixtures import HubProcess, trusting_client
 
 TIMEOUT = 30.0
 
 
 def _trusting(cls, hub: HubProcess):
-    manager = cls.from_connection_string(hub.service_connection_string)
-    manager.protocol.config.connection.verify = hub.ca_cert
-    manager.protocol.config.proxies.use_env_settings = False
-    return manager
+    return trusting_client(cls, hub.service_connection_string, hub.ca_cert)
 
 
 def test_a_scheduled_job_and_a_configuration_survive_a_restart(local_hub: HubProcess) -> None:

@@ -18,13 +18,14 @@ from azure.iot.hub import IoTHubJobManager
 from azure.iot.hub.models import CloudToDeviceMethod, JobRequest, Twin, TwinProperties
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import server_registry_manager
+from tests.hubfixtures import server_registry_manager, trusting_client
 from tests.localhub.mqtt_support import (
     TIMEOUT,
     Inbox,
     MqttHub,
     ensure_identity,
     mqtt_hub,
+    sdk,
     set_handler,
 )
 
@@ -33,16 +34,10 @@ __all__ = ["mqtt_hub"]  # the fixture
 
 def job_manager(hub: MqttHub) -> IoTHubJobManager:
     """The SDK's job manager trusting the hub's CA, environment proxies ignored (B.1)."""
-    manager = IoTHubJobManager.from_connection_string(hub.server.service_connection_string())
-    config = manager.protocol.config
-    config.connection.verify = str(hub.server.certificates.ca_cert)
-    config.proxies.use_env_settings = False
-    return manager
-
-
-async def sdk(manager: IoTHubJobManager, method: str, *args: Any) -> Any:
-    """One blocking SDK call, off the loop the hub runs on."""
-    return await asyncio.to_thread(getattr(manager, method), *args)
+    server = hub.server
+    return trusting_client(
+        IoTHubJobManager, server.service_connection_string(), server.certificates.ca_cert
+    )
 
 
 async def job_until(manager: IoTHubJobManager, job_id: str, *statuses: str) -> Any:

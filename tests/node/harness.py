@@ -15,10 +15,11 @@ The service SDK only ever dials port 443: see ``tests/node/netns.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -26,6 +27,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.node.netns import PrivateLoopback
+    from twin_explorer.localhub.runtime.server import HubServer
 
 NODE_DIR = Path(__file__).resolve().parent
 PROGRAM = NODE_DIR / "device_client.js"
@@ -179,3 +181,22 @@ class NodeService(NodeProgram):
         answer = await self.answer("jobQuery", args=list(args))
         assert answer["event"] == "result", answer
         return answer["pages"]
+
+
+@contextlib.asynccontextmanager
+async def node_service(server: HubServer) -> AsyncIterator[NodeService]:
+    """A :class:`NodeService` on an in-process hub, in its own network namespace whose
+    port 443 leads to the hub's REST port (skipped where namespaces are not allowed)."""
+    from tests.hubfixtures import strip_port
+    from tests.node.netns import private_loopback_or_skip
+
+    network = private_loopback_or_skip()
+    try:
+        await network.forward_to("127.0.0.1", server.rest_port)
+        connection_string = strip_port(server.service_connection_string(), server.hostname)
+        async with await NodeService.start(
+            connection_string, server.certificates.ca_cert, network
+        ) as service:
+            yield service
+    finally:
+        await network.close()
