@@ -109,6 +109,13 @@ class MqttHub:
     def ca_pem(self) -> str:
         return self.server.certificates.ca_cert.read_text()
 
+    def service(self, cls: type[T]) -> T:
+        """An unmodified service SDK manager (``IoTHubJobManager``, ...) trusting the hub."""
+        from tests.hubfixtures import trusting_client
+
+        server = self.server
+        return trusting_client(cls, server.service_connection_string(), server.certificates.ca_cert)
+
     def proxy(self) -> ProxyOptions:
         port = self.server.proxy_port
         assert port is not None
@@ -159,6 +166,14 @@ async def until(condition: Callable[[], object], within: float = TIMEOUT) -> Non
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def desired_patches(client: Any) -> Inbox:
+    """Connect an SDK client; the desired patches it receives from then on."""
+    await client.connect()
+    patches = Inbox()
+    await set_handler(client, "on_twin_desired_properties_patch_received", patches)
+    return patches
 
 
 async def set_handler(client: Any, name: str, handler: Any) -> None:

@@ -20,27 +20,16 @@ from azure.iot.hub.models import (
 )
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import trusting_client
 from tests.localhub.mqtt_support import (
-    Inbox,
     MqttHub,
+    desired_patches,
     ensure_identity,
     mqtt_hub,
     sdk,
-    set_handler,
     until,
 )
 
 __all__ = ["mqtt_hub"]  # the fixture
-
-
-def config_manager(hub: MqttHub) -> IoTHubConfigurationManager:
-    server = hub.server
-    return trusting_client(
-        IoTHubConfigurationManager,
-        server.service_connection_string(),
-        server.certificates.ca_cert,
-    )
 
 
 def device_config(
@@ -75,11 +64,9 @@ async def test_priority_decides_which_configuration_applies(mqtt_hub: MqttHub) -
     tag(mqtt_hub, "p1", env="prod")
     tag(mqtt_hub, "p2", env="prod")
     tag(mqtt_hub, "q1", env="test")
-    manager = config_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubConfigurationManager)
     async with mqtt_hub.client(core.identity_connection_string("p1")) as device:
-        await device.connect()
-        patches = Inbox()
-        await set_handler(device, "on_twin_desired_properties_patch_received", patches)
+        patches = await desired_patches(device)
 
         low = await sdk(
             manager,
@@ -117,7 +104,7 @@ async def test_equal_priority_the_newest_wins_and_twins_follow_their_tags(
 ) -> None:
     core = mqtt_hub.core
     ensure_identity(core, "t1")
-    manager = config_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubConfigurationManager)
     await sdk(manager, "create_configuration", device_config("first", "tags.ring = 1", {"v": 1}))
     await sdk(manager, "create_configuration", device_config("second", "tags.ring = 1", {"v": 2}))
     assert statuses(mqtt_hub, "t1") == {}
@@ -140,7 +127,7 @@ async def test_update_delete_metrics_and_errors(mqtt_hub: MqttHub) -> None:
         ensure_identity(core, device_id)
         tag(mqtt_hub, device_id, site="a")
     core.patch_reported("u1", None, {"fw": "1.0"})
-    manager = config_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubConfigurationManager)
     metrics = ConfigurationMetrics(
         queries={"onOld": "SELECT deviceId FROM devices WHERE properties.reported.fw = '1.0'"}
     )
@@ -207,7 +194,7 @@ async def test_module_configuration_targets_module_twins(mqtt_hub: MqttHub) -> N
     core = mqtt_hub.core
     ensure_identity(core, "md", "sensor")
     ensure_identity(core, "md", "other")
-    manager = config_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubConfigurationManager)
     config = Configuration(
         id="modcfg",
         content=ConfigurationContent(module_content={"properties.desired.rate": 5}),
@@ -225,7 +212,7 @@ async def test_apply_configuration_content_on_an_edge_device(mqtt_hub: MqttHub) 
     core = mqtt_hub.core
     core.put_device("edge1", {"capabilities": {"iotEdge": True}}, None)
     ensure_identity(core, "leaf")
-    manager = config_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubConfigurationManager)
     content = ConfigurationContent(
         modules_content={
             "$edgeAgent": {"properties.desired": {"schemaVersion": "1.1", "runtime": {}}},

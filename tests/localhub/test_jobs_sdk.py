@@ -18,11 +18,12 @@ from azure.iot.hub import IoTHubJobManager
 from azure.iot.hub.models import CloudToDeviceMethod, JobRequest, Twin, TwinProperties
 from msrest.exceptions import HttpOperationError
 
-from tests.hubfixtures import server_registry_manager, trusting_client
+from tests.hubfixtures import server_registry_manager
 from tests.localhub.mqtt_support import (
     TIMEOUT,
     Inbox,
     MqttHub,
+    desired_patches,
     ensure_identity,
     mqtt_hub,
     sdk,
@@ -30,14 +31,6 @@ from tests.localhub.mqtt_support import (
 )
 
 __all__ = ["mqtt_hub"]  # the fixture
-
-
-def job_manager(hub: MqttHub) -> IoTHubJobManager:
-    """The SDK's job manager trusting the hub's CA, environment proxies ignored (B.1)."""
-    server = hub.server
-    return trusting_client(
-        IoTHubJobManager, server.service_connection_string(), server.certificates.ca_cert
-    )
 
 
 async def job_until(manager: IoTHubJobManager, job_id: str, *statuses: str) -> Any:
@@ -85,11 +78,9 @@ async def test_twin_update_job_patches_matching_twins_and_notifies_devices(
         ensure_identity(core, device_id)
         building = "43" if device_id.startswith("a") else "7"
         core.patch_twin(device_id, None, {"tags": {"building": building}}, None)
-    manager = job_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubJobManager)
     async with mqtt_hub.client(ensure_identity(core, "a1")) as device:
-        await device.connect()
-        patches = Inbox()
-        await set_handler(device, "on_twin_desired_properties_patch_received", patches)
+        patches = await desired_patches(device)
 
         created = await sdk(
             manager,
@@ -122,7 +113,7 @@ async def test_method_job_calls_each_device_and_records_its_answer(mqtt_hub: Mqt
     core = mqtt_hub.core
     for device_id in ("m1", "m2", "m3"):
         ensure_identity(core, device_id)
-    manager = job_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubJobManager)
     async with (
         mqtt_hub.client(core.identity_connection_string("m1")) as one,
         mqtt_hub.client(core.identity_connection_string("m2")) as two,
@@ -182,7 +173,7 @@ async def test_method_job_calls_each_device_and_records_its_answer(mqtt_hub: Mqt
 async def test_future_start_time_waits_and_cancel_stops_it(mqtt_hub: MqttHub) -> None:
     core = mqtt_hub.core
     ensure_identity(core, "later")
-    manager = job_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubJobManager)
     soon = datetime.now(UTC) + timedelta(seconds=1.5)
     far = datetime.now(UTC) + timedelta(hours=1)
     await sdk(
@@ -215,7 +206,7 @@ async def test_future_start_time_waits_and_cancel_stops_it(mqtt_hub: MqttHub) ->
 async def test_max_execution_time_fails_a_job_that_runs_over(mqtt_hub: MqttHub) -> None:
     core = mqtt_hub.core
     ensure_identity(core, "mute")
-    manager = job_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubJobManager)
     async with mqtt_hub.client(core.identity_connection_string("mute")) as device:
         await device.connect()
         requests = Inbox()
@@ -240,7 +231,7 @@ async def test_max_execution_time_fails_a_job_that_runs_over(mqtt_hub: MqttHub) 
 
 
 async def test_job_errors_have_iot_hub_codes(mqtt_hub: MqttHub) -> None:
-    manager = job_manager(mqtt_hub)
+    manager = mqtt_hub.service(IoTHubJobManager)
     ensure_identity(mqtt_hub.core, "e1")
     request = twin_job("dup", "deviceId = 'e1'", {"a": 1})
     await sdk(manager, "create_scheduled_job", "dup", request)
