@@ -28,6 +28,7 @@ from tests.localhub.mqtt_support import (
     mqtt_hub,
     sdk,
     set_handler,
+    until,
 )
 
 __all__ = ["mqtt_hub"]  # the fixture
@@ -249,3 +250,24 @@ async def test_job_errors_have_iot_hub_codes(mqtt_hub: MqttHub) -> None:
     assert await status_of("create_scheduled_job", "bad", bad) == (400, "ArgumentInvalid")
     no_type = JobRequest(job_id="t", query_condition="deviceId = 'e1'")
     assert await status_of("create_scheduled_job", "t", no_type) == (400, "ArgumentInvalid")
+
+
+async def test_cancel_ends_the_method_calls_a_job_has_out(mqtt_hub: MqttHub) -> None:
+    core = mqtt_hub.core
+    ensure_identity(core, "silent")
+    manager = mqtt_hub.service(IoTHubJobManager)
+    async with mqtt_hub.client(core.identity_connection_string("silent")) as device:
+        await device.connect()
+        requests = Inbox()
+        await set_handler(device, "on_method_request_received", requests)
+        request = method_job("hold", "deviceId = 'silent'", "hold", response_timeout=300)
+        await sdk(manager, "create_scheduled_job", "hold", request)
+        await requests.get()  # the call is out; the device will never answer
+        cancelled = await sdk(manager, "cancel_scheduled_job", "hold")
+        assert cancelled.status == "cancelled"
+        assert cancelled.device_job_statistics.running_count == 0
+        # The job lets go of the call at once, not when its 300 s run out.
+        await until(lambda: core.methods.pending_count == 0, within=5)
+    (result,) = core.jobs.device_results("hold")
+    assert result["status"] == "canceled"
+    assert result["error"]["code"] == "JobCancelled"

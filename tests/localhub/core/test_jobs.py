@@ -92,15 +92,22 @@ async def test_a_job_over_many_twins_keeps_the_loop_free(tmp_path: Path) -> None
         runner = asyncio.get_running_loop().create_task(core.jobs.run())
         ticks = asyncio.get_running_loop().create_task(ticker())
         try:
+            began = time.monotonic()
             core.jobs.create("all", twin_job({"fw": "2.0"}))
-            deadline = time.monotonic() + TIMEOUT
+            deadline = began + TIMEOUT
             while core.jobs.get("all")["status"] != "completed":
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
+            took = time.monotonic() - began
         finally:
             await stop(ticks)
             await stop(runner)
         assert stats(core, "all")["succeededCount"] == devices
-        # A batch is 100 twin writes in one transaction: well under a tenth of a second
-        # even on a busy machine; the whole job is many times that.
-        assert max(gaps) < 0.25, f"the loop stalled for {max(gaps):.3f} s"
+        # A batch is 100 twin writes in one transaction (~20 ms here); a job that held
+        # the loop would stall it for most of the job. Bounds loose enough for a
+        # machine busy with other work.
+        gaps.sort()
+        assert gaps[len(gaps) * 9 // 10] < 0.1, (
+            f"the loop was slow: p90 {gaps[len(gaps) * 9 // 10]:.3f} s"
+        )
+        assert gaps[-1] < min(1.0, took / 4), f"the loop stalled {gaps[-1]:.3f} s of {took:.1f} s"

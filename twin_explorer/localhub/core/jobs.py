@@ -290,6 +290,8 @@ class Jobs:
             running = self._running.get(job_id)
             row = running.row if running is not None else job
             self._finish(row, "cancelled", None)
+            if running is not None and running.task is not None:
+                running.task.cancel()  # and with it the method calls it has out
             self._poke()
         return self.get(job_id)
 
