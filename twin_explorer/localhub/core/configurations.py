@@ -40,9 +40,8 @@ from twin_explorer.localhub.core.query import (
     QuerySyntaxError,
     matches,
     parse,
-    to_sql,
 )
-from twin_explorer.localhub.core.querying import _DEVICE_COLUMNS, _MODULE_COLUMNS
+from twin_explorer.localhub.core.querying import where_sql
 from twin_explorer.localhub.core.twinview import CONFIGURATIONS_KEY
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.store.configurations import ConfigurationTable
@@ -355,8 +354,7 @@ class Configurations:
         except QuerySyntaxError:
             return 0
         is_module = int(query.collection == "devices.modules")
-        columns = _MODULE_COLUMNS if is_module else _DEVICE_COLUMNS
-        where, params = to_sql(query.where, json_column="doc", columns=columns)
+        where, params = where_sql(query.where, modules=bool(is_module))
         rows = await self._reader.rows(
             f"SELECT COUNT(*) FROM twins WHERE is_module = ? AND ({where})", (is_module, *params)
         )

@@ -44,9 +44,8 @@ from twin_explorer.localhub.core.query import (
     matches,
     parse,
     project,
-    to_sql,
 )
-from twin_explorer.localhub.core.querying import _DEVICE_COLUMNS
+from twin_explorer.localhub.core.querying import where_sql
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.store.jobs import JobRow, JobTables
 from twin_explorer.localhub.store.reader import BackgroundReader
@@ -430,8 +429,8 @@ class Jobs:
                 self._finish(job, "failed", "The job did not finish within its time.")
                 continue
             where = parse(f"SELECT * FROM devices WHERE {job.doc['queryCondition']}").where
-            where_sql, params = to_sql(where, json_column="doc", columns=_DEVICE_COLUMNS)
-            running = _Running(job, where_sql, params)
+            sql, params = where_sql(where, modules=False)
+            running = _Running(job, sql, params)
             self._running[job.job_id] = running
             run = self._run_twin_job if job.type == TWIN_JOB else self._run_method_job
             running.task = asyncio.get_running_loop().create_task(run(running, deadline))
