@@ -432,10 +432,18 @@ class Jobs:
             sql, params = where_sql(where, modules=False)
             running = _Running(job, sql, params)
             self._running[job.job_id] = running
-            run = self._run_twin_job if job.type == TWIN_JOB else self._run_method_job
-            running.task = asyncio.get_running_loop().create_task(run(running, deadline))
+            running.task = asyncio.get_running_loop().create_task(self._run(running, deadline))
             running.task.add_done_callback(lambda _t, jid=job.job_id: self._ended(jid))
         return next_start
+
+    async def _run(self, running: _Running, deadline: int) -> None:
+        run = self._run_twin_job if running.row.type == TWIN_JOB else self._run_method_job
+        try:
+            await run(running, deadline)
+        except Exception as exc:  # a disk error, say: the job fails, the runner goes on
+            logger.exception("job %s failed", running.row.job_id)
+            with contextlib.suppress(Exception):
+                self._finish(running.row, "failed", f"The hub could not run the job: {exc}")
 
     def _ended(self, job_id: str) -> None:
         self._running.pop(job_id, None)
