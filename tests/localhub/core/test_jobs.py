@@ -103,11 +103,8 @@ async def test_a_job_over_many_twins_keeps_the_loop_free(tmp_path: Path) -> None
             await stop(ticks)
             await stop(runner)
         assert stats(core, "all")["succeededCount"] == devices
-        # A batch is 100 twin writes in one transaction (~20 ms here); a job that held
-        # the loop would stall it for most of the job. Bounds loose enough for a
-        # machine busy with other work.
-        gaps.sort()
-        assert gaps[len(gaps) * 9 // 10] < 0.1, (
-            f"the loop was slow: p90 {gaps[len(gaps) * 9 // 10]:.3f} s"
-        )
-        assert gaps[-1] < min(1.0, took / 4), f"the loop stalled {gaps[-1]:.3f} s of {took:.1f} s"
+        # A batch is 100 twin writes in one transaction (~20 ms on an idle machine); a
+        # job that held the loop would stall it for most of the job. Relative bounds, so
+        # a machine busy with other work slows both sides alike.
+        stall = max(gaps)
+        assert stall < took / 5, f"the loop stalled {stall:.3f} s of the job's {took:.1f} s"
