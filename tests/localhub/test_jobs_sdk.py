@@ -8,7 +8,9 @@ Every wait is on a condition with a time limit (:func:`job_until`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +45,17 @@ async def job_until(manager: IoTHubJobManager, job_id: str, *statuses: str) -> A
             return job
         assert time.monotonic() < deadline, f"job {job_id} stayed {job.status}"
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def silent_device(hub: MqttHub, device_id: str) -> AsyncIterator[Inbox]:
+    """A connected device that takes method requests (yielded as they come) and never
+    answers them."""
+    async with hub.client(ensure_identity(hub.core, device_id)) as device:
+        await device.connect()
+        requests = Inbox()
+        await set_handler(device, "on_method_request_received", requests)
+        yield requests
 
 
 def twin_job(job_id: str, condition: str, desired: dict[str, Any], **fields: Any) -> JobRequest:
@@ -206,12 +219,8 @@ async def test_future_start_time_waits_and_cancel_stops_it(mqtt_hub: MqttHub) ->
 
 async def test_max_execution_time_fails_a_job_that_runs_over(mqtt_hub: MqttHub) -> None:
     core = mqtt_hub.core
-    ensure_identity(core, "mute")
     manager = mqtt_hub.service(IoTHubJobManager)
-    async with mqtt_hub.client(core.identity_connection_string("mute")) as device:
-        await device.connect()
-        requests = Inbox()
-        await set_handler(device, "on_method_request_received", requests)
+    async with silent_device(mqtt_hub, "mute") as requests:
         await sdk(
             manager,
             "create_scheduled_job",
@@ -254,12 +263,8 @@ async def test_job_errors_have_iot_hub_codes(mqtt_hub: MqttHub) -> None:
 
 async def test_cancel_ends_the_method_calls_a_job_has_out(mqtt_hub: MqttHub) -> None:
     core = mqtt_hub.core
-    ensure_identity(core, "silent")
     manager = mqtt_hub.service(IoTHubJobManager)
-    async with mqtt_hub.client(core.identity_connection_string("silent")) as device:
-        await device.connect()
-        requests = Inbox()
-        await set_handler(device, "on_method_request_received", requests)
+    async with silent_device(mqtt_hub, "silent") as requests:
         request = method_job("hold", "deviceId = 'silent'", "hold", response_timeout=300)
         await sdk(manager, "create_scheduled_job", "hold", request)
         await requests.get()  # the call is out; the device will never answer
