@@ -121,6 +121,8 @@ async def test_twin_update_job_patches_matching_twins_and_notifies_devices(
         ("a1", "completed"),
         ("a2", "completed"),
     ]
+    assert results[0]["jobType"] == "scheduleUpdateTwin"
+    assert results[0]["outcome"] == {"deviceMethodResponse": None}  # the docs' sample
 
 
 async def test_method_job_calls_each_device_and_records_its_answer(mqtt_hub: MqttHub) -> None:

@@ -503,6 +503,7 @@ class Jobs:
             with self.ctx.store.transaction():
                 for device_id in devices:
                     doc = self._device_doc(row, device_id, "completed")
+                    doc["outcome"] = {"deviceMethodResponse": None}  # as IoT Hub shows it
                     try:
                         self._twins.patch_twin(device_id, None, patch, None)
                     except HubError as error:
