@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from azure.iot.hub import IoTHubConfigurationManager
+from azure.iot.hub import IoTHubConfigurationManager, IoTHubJobManager
 from azure.iot.hub.models import (
     Configuration,
     ConfigurationContent,
@@ -20,6 +20,7 @@ from azure.iot.hub.models import (
 )
 from msrest.exceptions import HttpOperationError
 
+from tests.hubfixtures import trusting_client
 from tests.localhub.mqtt_support import (
     MqttHub,
     desired_patches,
@@ -238,3 +239,25 @@ async def test_apply_configuration_content_on_an_edge_device(mqtt_hub: MqttHub) 
     with pytest.raises(HttpOperationError) as caught:
         await sdk(manager, "apply_configuration_on_edge_device", "ghost", content)
     assert caught.value.response.status_code == 404
+
+
+async def test_policies_without_the_right_are_refused(mqtt_hub: MqttHub) -> None:
+    """Configurations are registry writes, jobs service operations (B.9)."""
+    server = mqtt_hub.server
+
+    def manager(cls, policy: str):
+        return trusting_client(
+            cls, server.service_connection_string(policy), server.certificates.ca_cert
+        )
+
+    config = device_config("denied", "*", {"x": 1})
+    for cls, method, args in (
+        (IoTHubConfigurationManager, "create_configuration", (config,)),
+        (IoTHubJobManager, "get_scheduled_job", ("any",)),
+    ):
+        policy = "registryRead" if cls is IoTHubConfigurationManager else "registryReadWrite"
+        with pytest.raises(HttpOperationError) as caught:
+            await sdk(manager(cls, policy), method, *args)
+        assert caught.value.response.status_code == 401
+    reader = manager(IoTHubConfigurationManager, "registryRead")
+    assert await sdk(reader, "get_configurations") == []
