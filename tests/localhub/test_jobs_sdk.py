@@ -259,6 +259,8 @@ async def test_job_errors_have_iot_hub_codes(mqtt_hub: MqttHub) -> None:
     assert await status_of("cancel_scheduled_job", "nope") == (404, "JobNotFound")
     bad = twin_job("bad", "deviceId = = 'x'", {"a": 1})
     assert await status_of("create_scheduled_job", "bad", bad) == (400, "ArgumentInvalid")
+    dotted = twin_job("dotted", "deviceId = 'e1'", {"a.b": 1})  # no '.' in twin keys
+    assert await status_of("create_scheduled_job", "dotted", dotted) == (400, "ArgumentInvalid")
     no_type = JobRequest(job_id="t", query_condition="deviceId = 'e1'")
     assert await status_of("create_scheduled_job", "t", no_type) == (400, "ArgumentInvalid")
 
