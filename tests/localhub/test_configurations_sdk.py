@@ -171,6 +171,8 @@ async def test_update_delete_metrics_and_errors(mqtt_hub: MqttHub) -> None:
         id="nd", content=ConfigurationContent(device_content={"tags.x": 1}), target_condition="*"
     )
     assert await error_of("create_configuration", not_desired) == (400, "ArgumentInvalid")
+    bad_name = device_config("badname", "*", {"$reserved": 1})
+    assert await error_of("create_configuration", bad_name) == (400, "ArgumentInvalid")
     assert await error_of("get_configuration", "nope") == (404, "ConfigurationNotFound")
 
     listed = await sdk(manager, "get_configurations", 10)

@@ -42,6 +42,7 @@ from twin_explorer.localhub.core.query import (
     parse,
 )
 from twin_explorer.localhub.core.querying import where_sql
+from twin_explorer.localhub.core.twins import check_service_patch
 from twin_explorer.localhub.core.twinview import CONFIGURATIONS_KEY
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.store.configurations import ConfigurationTable
@@ -280,6 +281,8 @@ class Configurations:
             )
             created_ns = current.created_ns
         config = self._loaded(created_ns, doc)  # validates content and target
+        if current is None and config.patch is not None:
+            check_service_patch(config.patch)
         with self.ctx.store.transaction():
             doc["etag"] = self.ctx.next_etag()
             self.table.put(config_id, created_ns, doc)

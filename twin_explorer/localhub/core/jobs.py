@@ -46,12 +46,11 @@ from twin_explorer.localhub.core.query import (
     project,
 )
 from twin_explorer.localhub.core.querying import where_sql
-from twin_explorer.localhub.errors import HubError, argument_invalid, invalid_twin
+from twin_explorer.localhub.core.twins import check_service_patch
+from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.store.jobs import JobRow, JobTables
 from twin_explorer.localhub.store.reader import BackgroundReader
 from twin_explorer.twin.clock import format_ns
-from twin_explorer.twin.document import TwinDocument
-from twin_explorer.twin.errors import InvalidTwin
 
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.context import CoreContext
@@ -180,10 +179,7 @@ def _twin_patch(body: object) -> dict[str, Any]:
             patch["properties"] = {"desired": properties["desired"]}
     if not patch:
         raise argument_invalid("updateTwin must hold tags or properties.desired to update.")
-    try:  # the twin rules (names, depth, sizes) say no now rather than once per device
-        TwinDocument.new(format_ns(0)).apply_service_patch(patch, format_ns(0))
-    except InvalidTwin as exc:
-        raise invalid_twin(exc.issues) from None
+    check_service_patch(patch)  # now, rather than once per device
     return patch
 
 
