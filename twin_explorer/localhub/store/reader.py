@@ -25,7 +25,16 @@ class BackgroundReader:
             if self._conn is None:
                 self._conn = self._open()
             conn = self._conn
-            return await asyncio.to_thread(lambda: conn.execute(sql, params).fetchall())
+            work = asyncio.ensure_future(
+                asyncio.to_thread(lambda: conn.execute(sql, params).fetchall())
+            )
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The thread still holds the connection: keep the lock (and the
+                # connection open) until it lets go, then give up as asked.
+                await asyncio.wait({work})
+                raise
 
     def close(self) -> None:
         if self._conn is not None:
