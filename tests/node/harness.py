@@ -139,13 +139,19 @@ class NodeProgram:
 class NodeDevice(NodeProgram):
     """One ``device_client.js`` process for one identity."""
 
-    UNSOLICITED = ("desired", "client_error")
+    UNSOLICITED = ("desired", "client_error", "method", "c2d")
 
     @classmethod
-    async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
+    async def start(
+        cls, connection_string: str, port: int, ca_file: Path, *, transport: str = "mqtt"
+    ) -> NodeDevice:
+        """``transport`` "mqtt" or "amqp"; ``port`` the hub's port for it (the SDK dials
+        ``GatewayHostName`` over both)."""
         env = cls.environment(
-            TE_CONNECTION_STRING=via_mqtt_port(connection_string, mqtt_port),
+            TE_CONNECTION_STRING=via_mqtt_port(connection_string, port),
             TE_CA_FILE=str(ca_file),
+            TE_TRANSPORT=transport,
+            NODE_EXTRA_CA_CERTS=str(ca_file),  # the AMQP transport's TLS trusts it so
         )
         return cls(await cls.spawn(PROGRAM, env))
 
@@ -178,6 +184,8 @@ class NodeHttpDevice(NodeDevice):
 class NodeService(NodeProgram):
     """One ``service_client.js`` process: the Node service SDK's ``Registry``, reaching
     the hub through a :class:`~tests.node.netns.PrivateLoopback` (see its module doc)."""
+
+    UNSOLICITED = ("feedback",)
 
     @classmethod
     async def start(

@@ -10,7 +10,12 @@
 //    a Date after the arguments);
 //   {"op": "jobQuery", "args": [jobType, jobStatus, pageSize]}: every page of
 //    JobClient.createQuery -> {"event": "result", "pages": [<items>, ...]}.
-// Only the Registry and JobClient methods in METHODS and JOB_METHODS may be called. Every command has a time limit
+//   {"op": "c2d_send", "device": "d", "body": "..", "messageId": "m", "ack": "full"}
+//     -> {"event": "c2d_sent"}   (Client over AMQP: amqps://<HostName>:5671)
+//   {"op": "c2d_feedback"} -> {"event": "feedback_ready"}, then for every feedback message
+//     {"event": "feedback", "records": [..]}
+// Only the Registry and JobClient methods in METHODS and JOB_METHODS may be called. Every
+// command has a time limit
 // (TE_OP_TIMEOUT_MS, 20 s by default); end of stdin ends the program.
 //
 // Environment: TE_CONNECTION_STRING (a service connection string; the SDK dials
@@ -18,7 +23,8 @@
 'use strict';
 
 const readline = require('readline');
-const { JobClient, Registry } = require('azure-iothub');
+const { Client, JobClient, Registry } = require('azure-iothub');
+const { Message } = require('azure-iot-common');
 const { emit, withTimeout } = require('./lines');
 
 const METHODS = new Set([
@@ -40,6 +46,33 @@ function parsed(text) {
     return text;
   }
 }
+
+let client = null;
+
+async function openClient() {
+  if (!client) {
+    client = Client.fromConnectionString(process.env.TE_CONNECTION_STRING);
+    await client.open();
+  }
+  return client;
+}
+
+const c2d = {
+  async c2d_send(command) {
+    const message = new Message(command.body);
+    message.messageId = command.messageId;
+    if (command.ack) message.ack = command.ack;
+    await (await openClient()).send(command.device, message);
+    return { event: 'c2d_sent' };
+  },
+  async c2d_feedback() {
+    const opened = await openClient();
+    const receiver = await new Promise((resolve, reject) =>
+      opened.getFeedbackReceiver((err, r) => (err ? reject(err) : resolve(r))));
+    receiver.on('message', (msg) => emit({ event: 'feedback', records: JSON.parse(msg.data.toString()) }));
+    return { event: 'feedback_ready' };
+  },
+};
 
 function call(command) {
   if (command.op === 'registry' && METHODS.has(command.method)) {
@@ -64,6 +97,13 @@ async function allPages(args) {
 }
 
 async function run(command) {
+  if (c2d[command.op]) {
+    try {
+      return await withTimeout(command.op, c2d[command.op](command));
+    } catch (err) {
+      return { event: 'error', name: 'Error', message: String(err && err.message) };
+    }
+  }
   try {
     if (command.op === 'jobQuery') return await allPages(command.args);
     const pending = call(command);
@@ -95,6 +135,7 @@ async function main() {
   for await (const line of lines) {
     if (line.trim()) emit(await run(JSON.parse(line)));
   }
+  if (client) await withTimeout('close', client.close()).catch(() => {});
   process.exit(0);
 }
 

@@ -74,8 +74,11 @@ class C2DQueues:
         max_depth: int = MAX_QUEUE_DEPTH,
         max_delivery_count: int = MAX_DELIVERY_COUNT,
         lock_ns: int = LOCK_NS,
+        on_outcome: Callable[[C2DMessage, str], None] | None = None,
     ) -> None:
         self._clock = clock
+        # Told when a message's life ends: Success, Rejected, Expired, DeliveryCountExceeded.
+        self._on_outcome = on_outcome or (lambda message, status: None)
         self._max_depth = max_depth
         self._max_delivery_count = max_delivery_count
         self._lock_ns = lock_ns
@@ -128,12 +131,15 @@ class C2DQueues:
 
     def complete(self, device_id: str, lock_token: str) -> C2DMessage:
         """The device took the message: it leaves the queue."""
-        return self._settle(device_id, lock_token)
+        message = self._settle(device_id, lock_token)
+        self._on_outcome(message, "Success")
+        return message
 
     def reject(self, device_id: str, lock_token: str) -> C2DMessage:
         """The device refused the message: it is dead-lettered."""
         message = self._settle(device_id, lock_token)
         self.dead_letters.append(message)
+        self._on_outcome(message, "Rejected")
         return message
 
     def abandon(self, device_id: str, lock_token: str) -> C2DMessage:
@@ -167,6 +173,7 @@ class C2DQueues:
     def _requeue(self, device_id: str, queue: _Queue, message: C2DMessage) -> None:
         if message.delivery_count >= self._max_delivery_count:
             self.dead_letters.append(message)
+            self._on_outcome(message, "DeliveryCountExceeded")
         else:
             queue.waiting.appendleft(replace(message, lock_token=None))
 
@@ -180,3 +187,4 @@ class C2DQueues:
         for message in [m for m in queue.waiting if m.expiry_ns <= now]:
             queue.waiting.remove(message)
             self.dead_letters.append(message)
+            self._on_outcome(message, "Expired")

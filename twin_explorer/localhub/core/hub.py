@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub.core import auth
@@ -42,6 +43,7 @@ from twin_explorer.localhub.core.events import (
     TelemetryReceived,
     TwinChanged,
 )
+from twin_explorer.localhub.core.feedback import C2DFeedback
 from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
 from twin_explorer.localhub.core.jobs import Jobs
@@ -93,7 +95,8 @@ class HubCore:
         self.devices = DeviceOps(
             self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
         )
-        self.c2d = C2DQueues(clock)
+        self.feedback = C2DFeedback(ctx)
+        self.c2d = C2DQueues(clock, on_outcome=self.feedback.outcome)
         self.device_messages = DeviceMessages(self.devices, self.c2d, self._offer_c2d)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
@@ -226,6 +229,20 @@ class HubCore:
             self._policies,
             self.ctx.seconds(),
         )
+
+    def authenticate_token(self, token: str) -> auth.TokenGrant:
+        """What a SAS token presented on a connection allows (AMQP CBS and SASL PLAIN):
+        a device or module token speaks as that identity (checked as a device login is),
+        a hub-wide one grants its policy's rights. AuthError otherwise."""
+        try:
+            scope = auth.resource_identity(sas.parse_token(token).resource)
+        except sas.SasTokenError as exc:
+            raise AuthError(f"The token is not a valid SharedAccessSignature: {exc}.") from None
+        if scope is None:
+            return auth.check_hub_token(self._policies, self.hostname, token, self.ctx.seconds())
+        identity = self.authenticate_device(identity_path(*scope), None, token)
+        rights = frozenset({Right.DEVICE_CONNECT})
+        return auth.TokenGrant(auth.token_expiry(token), identity, identity.policy, rights)
 
     # -- connections, activity and telemetry --------------------------------------------
 
@@ -372,6 +389,27 @@ class HubCore:
             return False
         return True
 
+    def reject_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device refused a delivered message: dead-lettered. False if its lock ran out."""
+        return self._settle_c2d(self.c2d.reject, device_id, lock_token)
+
+    def abandon_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device gave a delivered message back: it comes again (up to the delivery
+        count). False if its lock had run out."""
+        settled = self._settle_c2d(self.c2d.abandon, device_id, lock_token)
+        self._offer_c2d(device_id)
+        return settled
+
+    def _settle_c2d(
+        self, settle: Callable[[str, str], C2DMessage], device_id: str, lock_token: str
+    ) -> bool:
+        try:
+            settle(device_id, lock_token)
+        except HubError:
+            logger.info("%s settled a C2D message after its lock ran out", device_id)
+            return False
+        return True
+
     def _deliver_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
         """Every desired change goes to the identity's connection (C.7) and the log."""
         target = self.presence.target(identity_path(device_id, module_id))
@@ -398,13 +436,13 @@ class HubCore:
         return self.registry.put_device(device_id, body, if_match)
 
     def get_device(self, device_id: str) -> dict[str, Any]:
-        return self.registry.get_device(device_id)
+        return self._c2d_count(self.registry.get_device(device_id))
 
     def delete_device(self, device_id: str, if_match: str | None) -> None:
         self.registry.delete_device(device_id, if_match)
 
     def list_devices(self, top: int | None = None) -> list[dict[str, Any]]:
-        return self.registry.list_devices(top)
+        return [self._c2d_count(device) for device in self.registry.list_devices(top)]
 
     def put_module(
         self, device_id: str, module_id: str, body: object, if_match: str | None
@@ -424,7 +462,14 @@ class HubCore:
         return self.bulk.bulk_registry(entries)
 
     def get_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
-        return self.twins.get_twin(device_id, module_id)
+        twin = self.twins.get_twin(device_id, module_id)
+        return twin if module_id else self._c2d_count(twin)
+
+    def _c2d_count(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``cloudToDeviceMessageCount``: the messages the device's C2D queue holds now."""
+        if "cloudToDeviceMessageCount" in document:
+            document["cloudToDeviceMessageCount"] = self.c2d.depth(document["deviceId"])
+        return document
 
     def patch_twin(
         self, device_id: str, module_id: str | None, body: object, if_match: str | None
