@@ -67,7 +67,13 @@ def trusting_registry_manager(connection_string: str, ca_cert: str, proxy: str |
     """
     from azure.iot.hub import IoTHubRegistryManager
 
-    manager = IoTHubRegistryManager.from_connection_string(connection_string)
+    return trusting_client(IoTHubRegistryManager, connection_string, ca_cert, proxy)
+
+
+def trusting_client(cls, connection_string: str, ca_cert: str | Path, proxy: str | None = None):
+    """Any unmodified service SDK manager class (registry, jobs, configurations) built
+    from ``connection_string``, trusting the hub's CA, as :func:`trusting_registry_manager`."""
+    manager = cls.from_connection_string(connection_string)
     config = manager.protocol.config
     config.connection.verify = str(ca_cert)
     config.proxies.use_env_settings = False

@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,13 @@ class MqttHub:
     def ca_pem(self) -> str:
         return self.server.certificates.ca_cert.read_text()
 
+    def service(self, cls: type[T]) -> T:
+        """An unmodified service SDK manager (``IoTHubJobManager``, ...) trusting the hub."""
+        from tests.hubfixtures import trusting_client
+
+        server = self.server
+        return trusting_client(cls, server.service_connection_string(), server.certificates.ca_cert)
+
     def proxy(self) -> ProxyOptions:
         port = self.server.proxy_port
         assert port is not None
@@ -145,6 +153,27 @@ async def mqtt_hub(tmp_path: Path) -> AsyncIterator[MqttHub]:
         mqtt_factory=capturing_factory(created),
     ) as server:
         yield MqttHub(server, created[0])
+
+
+async def sdk(manager: Any, method: str, *args: Any) -> Any:
+    """One blocking service SDK call, off the loop the hub runs on."""
+    return await asyncio.to_thread(getattr(manager, method), *args)
+
+
+async def until(condition: Callable[[], object], within: float = TIMEOUT) -> None:
+    """Wait, a few milliseconds at a time, until ``condition()`` is true."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def desired_patches(client: Any) -> Inbox:
+    """Connect an SDK client; the desired patches it receives from then on."""
+    await client.connect()
+    patches = Inbox()
+    await set_handler(client, "on_twin_desired_properties_patch_received", patches)
+    return patches
 
 
 async def set_handler(client: Any, name: str, handler: Any) -> None:

@@ -11,23 +11,13 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from tests.hubfixtures import strip_port
-from tests.node.harness import NodeService
-from tests.node.netns import private_loopback_or_skip
+from tests.node.harness import NodeService, node_service
 
 
 @pytest_asyncio.fixture
 async def registry(hub_server) -> AsyncIterator[NodeService]:
-    network = private_loopback_or_skip()
-    try:
-        await network.forward_to("127.0.0.1", hub_server.rest_port)
-        connection_string = strip_port(hub_server.service_connection_string(), hub_server.hostname)
-        async with await NodeService.start(
-            connection_string, hub_server.certificates.ca_cert, network
-        ) as service:
-            yield service
-    finally:
-        await network.close()
+    async with node_service(hub_server) as service:
+        yield service
 
 
 async def test_list_devices(registry: NodeService, hub_server) -> None:

@@ -18,10 +18,11 @@ which a device process then reaches the same way (``transport=`` and ``network=`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -29,6 +30,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.node.netns import PrivateLoopback
+    from twin_explorer.localhub.runtime.server import HubServer
 
 NODE_DIR = Path(__file__).resolve().parent
 PROGRAM = NODE_DIR / "device_client.js"
@@ -220,3 +222,37 @@ class NodeService(NodeProgram):
         """``registry[method](...args)``: ``{"event": "result", "status", "body"}`` or
         ``{"event": "error", "name", "status", "body", "message"}``."""
         return await self.answer("registry", method=method, args=list(args))
+
+    async def job(
+        self, method: str, *args: Any, start: str | None = None, max_seconds: int | None = None
+    ) -> dict[str, Any]:
+        """``jobClient[method](...args[, new Date(start), max_seconds])``, answered as
+        :meth:`registry` answers."""
+        return await self.answer(
+            "job", method=method, args=list(args), start=start, maxSeconds=max_seconds
+        )
+
+    async def job_pages(self, *args: Any) -> list[list[dict[str, Any]]]:
+        """Every page of ``jobClient.createQuery(...args)`` (jobType, jobStatus, pageSize)."""
+        answer = await self.answer("jobQuery", args=list(args))
+        assert answer["event"] == "result", answer
+        return answer["pages"]
+
+
+@contextlib.asynccontextmanager
+async def node_service(server: HubServer) -> AsyncIterator[NodeService]:
+    """A :class:`NodeService` on an in-process hub, in its own network namespace whose
+    port 443 leads to the hub's REST port (skipped where namespaces are not allowed)."""
+    from tests.hubfixtures import strip_port
+    from tests.node.netns import private_loopback_or_skip
+
+    network = private_loopback_or_skip()
+    try:
+        await network.forward_to("127.0.0.1", server.rest_port)
+        connection_string = strip_port(server.service_connection_string(), server.hostname)
+        async with await NodeService.start(
+            connection_string, server.certificates.ca_cert, network
+        ) as service:
+            yield service
+    finally:
+        await network.close()

@@ -5,11 +5,17 @@
 //   {"op": "registry", "method": "list", "args": []}
 //     -> {"event": "result", "status": <HTTP status>, "body": <response body>}
 //     or {"event": "error", "name": <SDK error class>, "status": .., "body": .., "message": ..}
+//   {"op": "job", "method": "scheduleTwinUpdate", "args": [..], "start": <ISO time>?,
+//    "maxSeconds": <n>?}: a JobClient method, the same answers (the start time goes in as
+//    a Date after the arguments);
+//   {"op": "jobQuery", "args": [jobType, jobStatus, pageSize]}: every page of
+//    JobClient.createQuery -> {"event": "result", "pages": [<items>, ...]}.
 //   {"op": "c2d_send", "device": "d", "body": "..", "messageId": "m", "ack": "full"}
 //     -> {"event": "c2d_sent"}   (Client over AMQP: amqps://<HostName>:5671)
 //   {"op": "c2d_feedback"} -> {"event": "feedback_ready"}, then for every feedback message
 //     {"event": "feedback", "records": [..]}
-// Only the Registry methods in METHODS may be called. Every command has a time limit
+// Only the Registry and JobClient methods in METHODS and JOB_METHODS may be called. Every
+// command has a time limit
 // (TE_OP_TIMEOUT_MS, 20 s by default); end of stdin ends the program.
 //
 // Environment: TE_CONNECTION_STRING (a service connection string; the SDK dials
@@ -17,14 +23,20 @@
 'use strict';
 
 const readline = require('readline');
-const { Client, Registry } = require('azure-iothub');
+const { Client, JobClient, Registry } = require('azure-iothub');
 const { Message } = require('azure-iot-common');
 const { emit, withTimeout } = require('./lines');
 
 const METHODS = new Set([
   'list', 'create', 'get', 'update', 'delete', 'addDevices', 'updateDevices', 'removeDevices',
+  'addConfiguration', 'getConfiguration', 'getConfigurations', 'updateConfiguration',
+  'removeConfiguration', 'applyConfigurationContentOnDevice',
+]);
+const JOB_METHODS = new Set([
+  'scheduleTwinUpdate', 'scheduleDeviceMethod', 'getJob', 'cancelJob',
 ]);
 const registry = Registry.fromConnectionString(process.env.TE_CONNECTION_STRING);
+const jobs = JobClient.fromConnectionString(process.env.TE_CONNECTION_STRING);
 
 function parsed(text) {
   if (typeof text !== 'string') return text === undefined ? null : text;
@@ -62,6 +74,28 @@ const c2d = {
   },
 };
 
+function call(command) {
+  if (command.op === 'registry' && METHODS.has(command.method)) {
+    return registry[command.method](...command.args);
+  }
+  if (command.op === 'job' && JOB_METHODS.has(command.method)) {
+    const args = [...command.args];
+    if (command.start) args.push(new Date(command.start), command.maxSeconds);
+    return jobs[command.method](...args);
+  }
+  return null;
+}
+
+async function allPages(args) {
+  const query = jobs.createQuery(...args);
+  const pages = [];
+  while (query.hasMoreResults) {
+    // next() without an argument would ask for the first page again.
+    pages.push((await withTimeout('next', query.next(query.continuationToken))).result);
+  }
+  return { event: 'result', pages };
+}
+
 async function run(command) {
   if (c2d[command.op]) {
     try {
@@ -70,15 +104,20 @@ async function run(command) {
       return { event: 'error', name: 'Error', message: String(err && err.message) };
     }
   }
-  if (command.op !== 'registry' || !METHODS.has(command.method)) {
-    return { event: 'error', name: 'UsageError', message: `cannot run ${JSON.stringify(command)}` };
-  }
   try {
-    const result = await withTimeout(command.method, registry[command.method](...command.args));
+    if (command.op === 'jobQuery') return await allPages(command.args);
+    const pending = call(command);
+    if (pending === null) {
+      return { event: 'error', name: 'UsageError', message: `cannot run ${JSON.stringify(command)}` };
+    }
+    const result = await withTimeout(command.method, pending);
+    // Registry answers {responseBody, httpResponse}; JobClient {jobStatus, response}.
+    const response = result.httpResponse || result.response;
+    const body = command.op === 'job' ? result.jobStatus : result.responseBody;
     return {
       event: 'result',
-      status: result.httpResponse ? result.httpResponse.statusCode : null,
-      body: result.responseBody === undefined ? null : result.responseBody,
+      status: response ? response.statusCode : null,
+      body: body === undefined ? null : body,
     };
   } catch (err) {
     return {

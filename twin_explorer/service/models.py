@@ -116,6 +116,33 @@ class Twin:
     def reported(self) -> dict[str, Any]:
         return (self.doc.get("properties") or {}).get("reported") or {}
 
+    @property
+    def configurations(self) -> dict[str, str]:
+        return targeting_configurations(self.doc)
+
+
+def targeting_configurations(doc: dict[str, Any]) -> dict[str, str]:
+    """The automatic device management configurations that target a twin, by id, with
+    their status on it: ``Applied`` (the one whose content it got) or ``Targeted``
+    (outranked). IoT Hub lists them in the twin's ``configurations`` field."""
+    found = doc.get("configurations")
+    if not isinstance(found, dict):
+        return {}
+    return {
+        str(config_id): str(entry.get("status", "")) if isinstance(entry, dict) else ""
+        for config_id, entry in found.items()
+    }
+
+
+def configurations_text(doc: dict[str, Any]) -> str:
+    """``configurations: high (Applied), low (Targeted)``, the applied one first; empty
+    when none targets the twin."""
+    found = targeting_configurations(doc)
+    if not found:
+        return ""
+    ordered = sorted(found.items(), key=lambda item: (item[1] != "Applied", item[0]))
+    return "configurations: " + ", ".join(f"{name} ({status})" for name, status in ordered)
+
 
 @dataclass(frozen=True)
 class QueryPage:

@@ -35,6 +35,7 @@ class RemovalReason(enum.Enum):
 
 DesiredListener = Callable[[str, str | None, dict[str, Any]], None]
 RemovedListener = Callable[[str, str | None, RemovalReason], None]
+TwinListener = Callable[[str, str | None], None]
 
 
 def _call_all(listeners: list[Callable[..., None]], *args: object) -> None:
@@ -56,6 +57,7 @@ class CoreContext:
         self.bus = EventBus()
         self._desired_listeners: list[DesiredListener] = []
         self._removed_listeners: list[RemovedListener] = []
+        self._twin_listeners: list[TwinListener] = []
         self._etag_counter = int(store.get_meta("etag_counter") or 0)
         self._last_ticks = 0
         self._pending_activity: dict[tuple[str, str], str] = {}
@@ -118,6 +120,14 @@ class CoreContext:
         ``module_id`` None means the device and all its modules.
         """
         self._removed_listeners.append(callback)
+
+    def on_twin_written(self, callback: TwinListener) -> None:
+        """``callback(device_id, module_id)`` after a twin or its identity was created or
+        changed (what a configuration's target condition reads may have changed)."""
+        self._twin_listeners.append(callback)
+
+    def emit_twin_written(self, device_id: str, module_id: str | None) -> None:
+        _call_all(self._twin_listeners, device_id, module_id)
 
     def emit_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
         _call_all(self._desired_listeners, device_id, module_id, body)

@@ -32,6 +32,7 @@ from twin_explorer.localhub.core import auth
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
+from twin_explorer.localhub.core.configurations import Configurations
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_messages import DeviceMessages
 from twin_explorer.localhub.core.device_ops import DeviceOps
@@ -45,6 +46,7 @@ from twin_explorer.localhub.core.events import (
 from twin_explorer.localhub.core.feedback import C2DFeedback
 from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
+from twin_explorer.localhub.core.jobs import Jobs
 from twin_explorer.localhub.core.methods import DirectMethods
 from twin_explorer.localhub.core.presence import Presence
 from twin_explorer.localhub.core.querying import QueryPage, QueryReader, run_query
@@ -99,6 +101,8 @@ class HubCore:
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
+        self.jobs = Jobs(ctx, self.twins, self.methods, self.query_token_key, store.open_reader)
+        self.configurations = Configurations(ctx, self.twins, self.registry, store.open_reader)
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
         ctx.on_desired_patch(self._deliver_desired)

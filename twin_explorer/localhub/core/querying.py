@@ -21,6 +21,7 @@ from twin_explorer.localhub.core.query import (
     BadContinuation,
     BadPageSize,
     Count,
+    Expr,
     Query,
     QuerySyntaxError,
     SelectStar,
@@ -43,6 +44,13 @@ _DEVICE_COLUMNS = {
     ("connectionState",): "connection_state",
 }
 _MODULE_COLUMNS = {**_DEVICE_COLUMNS, ("moduleId",): "module_id"}
+
+
+def where_sql(where: Expr | None, *, modules: bool) -> tuple[str, list[Any]]:
+    """A WHERE over the ``twins`` table's ``doc`` and columns, for devices or modules
+    (callers add ``is_module = ?``)."""
+    columns = _MODULE_COLUMNS if modules else _DEVICE_COLUMNS
+    return to_sql(where, json_column="doc", columns=columns)
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,7 @@ def run_query(
     size = _page_size(max_item_count)
     resume = _resume(continuation, text, token_key)
     is_module = int(query.collection == "devices.modules")
-    columns = _MODULE_COLUMNS if is_module else _DEVICE_COLUMNS
-    where, params = to_sql(query.where, json_column="doc", columns=columns)
+    where, params = where_sql(query.where, modules=bool(is_module))
 
     if isinstance(query.select, Count):
         # One aggregate item; nothing to page.

@@ -73,6 +73,7 @@ class Registry:
                     removal = RemovalReason.CREDENTIALS
         if current is None:
             self.ctx.bus.publish(IdentityCreated(device_id, None, now))
+        self.ctx.emit_twin_written(device_id, None)
         if removal is not None:
             # Module sessions go too on a key change: simpler than a finer scope, and
             # their clients reconnect at once with still-valid module keys.
@@ -143,6 +144,7 @@ class Registry:
                 self.ctx.store.save_module(doc)
                 self._rewrite_twin_root(device_id, module_id, module_root(doc, device))
                 removed = ident.credentials_changed(current, doc)
+        self.ctx.emit_twin_written(device_id, module_id)
         if current is None:
             self.ctx.bus.publish(IdentityCreated(device_id, module_id, self.ctx.now()))
             return doc, True

@@ -14,8 +14,18 @@ from twin_explorer.localhub.core.events import TwinChanged
 from twin_explorer.localhub.core.identity import check_if_match
 from twin_explorer.localhub.core.twinview import split_view
 from twin_explorer.localhub.errors import argument_invalid, invalid_twin
+from twin_explorer.twin.clock import format_ns
 from twin_explorer.twin.document import TwinDocument
 from twin_explorer.twin.errors import InvalidTwin
+
+
+def check_service_patch(patch: dict[str, Any]) -> None:
+    """400 with the reason when a service patch could go into no twin (names, depth,
+    sizes): for writes made later, to many twins (jobs, configurations)."""
+    try:
+        TwinDocument.new(format_ns(0)).apply_service_patch(patch, format_ns(0))
+    except InvalidTwin as exc:
+        raise invalid_twin(exc.issues) from None
 
 
 class Twins:
@@ -69,6 +79,7 @@ class Twins:
             doc = self._save(device_id, module_id, root, twin)
         if note is not None:
             self.ctx.emit_desired(device_id, module_id, note)
+        self.ctx.emit_twin_written(device_id, module_id)
         return doc
 
     # -- device side --------------------------------------------------------------------
@@ -97,6 +108,7 @@ class Twins:
         if changed:
             event = TwinChanged(device_id, module_id, self.ctx.now(), "reported", version, patch)
             self.ctx.bus.publish(event)
+            self.ctx.emit_twin_written(device_id, module_id)
         return version
 
     # -- storage ------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from twin_explorer.twin.document import METADATA_KEY, VERSION_KEY, TwinDocument
 
 # Keys of a service-view twin that TwinDocument owns; the others are identity copies.
 TWIN_KEYS = ("etag", "version", "tags", "properties")
+# The configurations that target a twin, by id, with their status (core/configurations.py).
+CONFIGURATIONS_KEY = "configurations"
 
 
 def _common(identity: dict[str, Any], device: dict[str, Any]) -> dict[str, Any]:
@@ -50,8 +52,10 @@ def module_root(module: dict[str, Any], device: dict[str, Any]) -> dict[str, Any
 
 
 def with_root(doc: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with its identity root fields replaced by ``root``."""
-    return {**root, **{key: doc[key] for key in TWIN_KEYS}}
+    """``doc`` with its identity root fields replaced by ``root`` (the configurations
+    that target the twin stay: they are no identity field)."""
+    kept = {key: doc[key] for key in (*TWIN_KEYS, CONFIGURATIONS_KEY) if key in doc}
+    return {**root, **kept}
 
 
 def split_view(doc: dict[str, Any]) -> tuple[dict[str, Any], TwinDocument]:

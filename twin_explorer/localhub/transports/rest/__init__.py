@@ -16,6 +16,7 @@ from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.api import InfoSource, RestApi
 from twin_explorer.localhub.transports.rest.bad_requests import quiet_malformed_requests
 from twin_explorer.localhub.transports.rest.device import device_routes, too_large
+from twin_explorer.localhub.transports.rest.jobs import run_jobs_with
 from twin_explorer.localhub.transports.rest.methods import MethodInvoker
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
@@ -40,6 +41,7 @@ def create_app(
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
     app.add_routes(device_routes(core))
+    run_jobs_with(app, core)
 
     async def on_shutdown(_: web.Application) -> None:
         await api.shutdown()

@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from twin_explorer.localhub.core.auth import Right
+from twin_explorer.localhub.core.jobs import is_device_jobs_query
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.transports.rest.bulk import bulk_registry_response
+from twin_explorer.localhub.transports.rest.configurations import configuration_routes
+from twin_explorer.localhub.transports.rest.jobs import device_jobs_response, job_routes
 from twin_explorer.localhub.transports.rest.methods import (
     NESTED_ERROR_CODES,
     MethodInvoker,
@@ -113,6 +116,8 @@ class RestApi:
                 "/_localhub/telemetry/{device_id}/modules/{module_id}",
                 guard(service, self.telemetry),
             ),
+            *job_routes(self.core, guard),
+            *configuration_routes(self.core, guard),
         ]
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:
@@ -191,6 +196,8 @@ class RestApi:
             request.headers.get("x-ms-max-item-count"), "x-ms-max-item-count", *_INT32
         )
         continuation = request.headers.get("x-ms-continuation") or None
+        if is_device_jobs_query(body.get("query")):
+            return await device_jobs_response(self.core, body["query"], page_size, continuation)
         page, payload = await self._queries.page(body.get("query"), page_size, continuation)
         headers = {"x-ms-item-type": page.item_type}
         if page.continuation:

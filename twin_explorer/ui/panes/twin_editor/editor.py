@@ -20,6 +20,7 @@ from twin_explorer.service import errors
 from twin_explorer.service.app_model import Selection
 from twin_explorer.service.edit_text import Severity, pretty
 from twin_explorer.service.editing import SOURCE, Conflicted, EditSession, Saved
+from twin_explorer.service.models import configurations_text
 from twin_explorer.twin.events import PatchEvent, PatchStream
 from twin_explorer.twin.identity import identity_path
 from twin_explorer.twin.limits import SECTION_MAX_BYTES
@@ -407,7 +408,10 @@ class TwinEditor(EditorWrites, QWidget):
         self._statuses_stale = True
         if self.ui.tabs.currentIndex() == TAB_STATUS:
             self._show_statuses()
-        self.ui.info.setText(self._versions_text(session))
+        targeted = configurations_text(session.latest or {})
+        versions = self._versions_text(session)
+        self.ui.info.setText(f"{versions} · {targeted}" if targeted else versions)
+        self.ui.info.setToolTip(f"Automatic device management {targeted}" if targeted else versions)
         conflict = session.conflict
         self.ui.tabs.setTabEnabled(TAB_CONFLICT, conflict is not None)
         if conflict is not None:
