@@ -16,6 +16,7 @@ from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.api import InfoSource, RestApi
 from twin_explorer.localhub.transports.rest.bad_requests import quiet_malformed_requests
 from twin_explorer.localhub.transports.rest.methods import MethodInvoker
+from twin_explorer.localhub.transports.rest.oidc import oidc_routes
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def create_app(
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
+    app.add_routes(oidc_routes(core.entra))
 
     async def on_shutdown(_: web.Application) -> None:
         await api.shutdown()

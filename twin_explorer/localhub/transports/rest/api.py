@@ -26,6 +26,7 @@ from twin_explorer.localhub.transports.rest.methods import (
     method_error_response,
     parse_method_call,
 )
+from twin_explorer.localhub.transports.rest.permissions import HANDLER_PERMISSIONS
 from twin_explorer.localhub.transports.rest.queries import QueryRunner
 from twin_explorer.localhub.transports.rest.wire import (
     int_param,
@@ -117,9 +118,16 @@ class RestApi:
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:
         wanted = rights if isinstance(rights, Right) else tuple(rights)
+        permission = HANDLER_PERMISSIONS[handler.__name__]
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            self.core.authorize_service(request.headers.get("Authorization"), wanted)
+            self.core.authorize_request(
+                request.headers.get("Authorization"),
+                wanted,
+                permission,
+                request.method,
+                request.path,
+            )
             return await handler(request)
 
         guarded.__name__ = handler.__name__
