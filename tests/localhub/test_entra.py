@@ -1,0 +1,381 @@
+"""Microsoft Entra ID sign-in on the local hub, through the unmodified SDKs.
+
+The seed's service flow with ``IoTHubRegistryManager.from_token_credential`` and real
+``azure-identity`` credentials pointed at the hub's own authority; the data-plane roles
+allowing and refusing what IoT Hub documents; bad tokens refused; shared keys refused
+under ``--disable-local-auth``; role assignments managed by ``twin-explorer hub roles``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+import pytest_asyncio
+from azure.identity import ClientSecretCredential, DeviceCodeCredential
+from azure.iot.device import ProxyOptions
+from azure.iot.hub import IoTHubRegistryManager
+from azure.iot.hub.models import QuerySpecification, Twin, TwinProperties
+from cryptography.hazmat.primitives.asymmetric import rsa
+from msrest.exceptions import HttpOperationError
+
+from tests.hubfixtures import RestClient, assert_error, auth_header, trusting_registry_manager
+from tests.localhub.mqtt_support import sdk_client
+from twin_explorer.cli import main as cli_main
+from twin_explorer.connection.sas import device_resource_uri, generate_device_token
+from twin_explorer.localhub.core.entra import IOTHUB_RESOURCE
+from twin_explorer.localhub.core.roles import ROLES
+from twin_explorer.localhub.errors import AuthError
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.store.entra_files import SIGNING_KEY_NAME
+
+DEVICE, MODULE = "seed-device", "seed-module"
+
+
+@pytest_asyncio.fixture
+async def entra_hub(hub_data_dir) -> AsyncIterator[HubServer]:
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=0, entra_auto_approve=True
+    ) as server:
+        yield server
+
+
+def client_credential(info: dict[str, Any]) -> ClientSecretCredential:
+    """The test client, as a script reads it from the ready line."""
+    return ClientSecretCredential(
+        info["entra_tenant_id"],
+        info["entra_client_id"],
+        info["entra_client_secret"],
+        authority=info["entra_authority"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_cert"],
+    )
+
+
+async def token_manager(info: dict[str, Any], credential: Any) -> IoTHubRegistryManager:
+    """The seed's ``from_token_credential``, off the loop: it asks for a token at once
+    (for its AMQP client), and the in-process hub must be free to answer."""
+    return await asyncio.to_thread(_token_manager, info, credential)
+
+
+def _token_manager(info: dict[str, Any], credential: Any) -> IoTHubRegistryManager:
+    manager = IoTHubRegistryManager.from_token_credential(
+        f"{info['hostname']}:{info['rest_port']}", credential
+    )
+    manager.protocol.config.connection.verify = info["ca_cert"]
+    manager.protocol.config.proxies.use_env_settings = False
+    return manager
+
+
+def roles(hub: HubServer, *args: str) -> int:
+    """``twin-explorer hub roles ...`` on this hub's data folder."""
+    action, *rest = args
+    return cli_main(["hub", "roles", action, "--data-dir", str(hub.data_dir), *rest])
+
+
+async def refused(call: Any, *args: Any) -> tuple[int, str]:
+    with pytest.raises(HttpOperationError) as info:
+        await asyncio.to_thread(call, *args)
+    response = info.value.response
+    return response.status_code, response.text
+
+
+async def test_seed_flow_with_a_client_secret_credential(entra_hub, capsys):
+    info = entra_hub.ready_info()
+    assert roles(entra_hub, "assign", "test-client", "IoT Hub Data Contributor") == 0
+    assert "IoT Hub Data Contributor" in capsys.readouterr().out
+    manager = await token_manager(info, client_credential(info))
+
+    def seed() -> tuple[Any, Any, Any]:
+        manager.create_device_with_sas(DEVICE, None, None, "enabled")
+        module = manager.create_module_with_sas(DEVICE, MODULE, None, None, None)
+        twin = manager.get_module_twin(DEVICE, MODULE)
+        patch = Twin(properties=TwinProperties(desired={"telemetryInterval": 42}))
+        patched = manager.update_module_twin(DEVICE, MODULE, patch, twin.etag)
+        query = manager.query_iot_hub(
+            QuerySpecification(query=f"SELECT * FROM devices.modules WHERE moduleId = '{MODULE}'")
+        )
+        return module, patched, query
+
+    module, patched, query = await asyncio.to_thread(seed)
+    assert module.module_id == MODULE and module.authentication.symmetric_key.primary_key
+    assert patched.properties.desired["telemetryInterval"] == 42
+    assert [(t.device_id, t.module_id) for t in query.items] == [(DEVICE, MODULE)]
+    # The hub's own view agrees: the write went through.
+    assert entra_hub.core.get_twin(DEVICE, MODULE)["properties"]["desired"][
+        "telemetryInterval"
+    ] == 42
+
+
+# What each built-in role allows (IoT Hub's permissions table; Data Reader is */read).
+OPERATIONS = {
+    "get_device": ("devices/read", {"Data Contributor", "Data Reader", "Registry Contributor"}),
+    "create_device": ("devices/write", {"Data Contributor", "Registry Contributor"}),
+    "delete_device": ("devices/delete", {"Data Contributor", "Registry Contributor"}),
+    "get_twin": ("twins/read", {"Data Contributor", "Data Reader", "Twin Contributor"}),
+    "update_twin": ("twins/write", {"Data Contributor", "Twin Contributor"}),
+    "query": ("twins/read", {"Data Contributor", "Data Reader", "Twin Contributor"}),
+    "statistics": ("statistics/read", {"Data Contributor", "Data Reader"}),
+    "invoke_method": ("directMethods/invoke/action", {"Data Contributor"}),
+}
+
+
+def _call(manager: IoTHubRegistryManager, name: str) -> Any:
+    from azure.iot.hub.models import CloudToDeviceMethod
+
+    if name == "get_device":
+        return manager.get_device("existing")
+    if name == "create_device":
+        return manager.create_device_with_sas("new-one", None, None, "enabled")
+    if name == "delete_device":
+        return manager.delete_device("doomed")
+    if name == "get_twin":
+        return manager.get_twin("existing")
+    if name == "update_twin":
+        return manager.update_twin("existing", Twin(tags={"floor": 3}), "*")
+    if name == "query":
+        return manager.query_iot_hub(QuerySpecification(query="SELECT * FROM devices"))
+    if name == "statistics":
+        return manager.get_service_statistics()
+    if name == "invoke_method":
+        return manager.invoke_device_method("existing", CloudToDeviceMethod(method_name="m"))
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+async def test_each_role_allows_and_refuses_as_iot_hub_documents(entra_hub, role):
+    owner = trusting_registry_manager(
+        entra_hub.service_connection_string(), entra_hub.certificates.ca_cert
+    )
+    for device in ("existing", "doomed"):
+        await asyncio.to_thread(owner.create_device_with_sas, device, None, None, "enabled")
+    if role is not None:
+        assert roles(entra_hub, "assign", "test-client", role) == 0
+    info = entra_hub.ready_info()
+    manager = await token_manager(info, client_credential(info))
+    short = role.removeprefix("IoT Hub ") if role else None
+    for name, (action, allowed) in OPERATIONS.items():
+        if short in allowed:
+            try:
+                await asyncio.to_thread(_call, manager, name)
+            except HttpOperationError as exc:  # an offline device is not a refusal
+                assert (name, exc.response.status_code) == ("invoke_method", 404), exc
+            continue
+        status, body = await refused(_call, manager, name)
+        assert status == 401, (role, name, action, body)
+        message = json.loads(body)["Message"]
+        assert message.startswith("ErrorCode:IotHubUnauthorized;Principal "), message
+        assert "due to no assigned permissions" in message, (role, name)
+
+
+async def test_role_changes_apply_at_once_and_list_shows_them(entra_hub, capsys):
+    info = entra_hub.ready_info()
+    manager = await token_manager(info, client_credential(info))
+    status, body = await refused(manager.get_service_statistics)
+    assert status == 401 and "GET on /statistics/service" in body
+    assert roles(entra_hub, "assign", "test-client", "data reader") == 0
+    assert (await asyncio.to_thread(manager.get_service_statistics)).connected_device_count == 0
+    capsys.readouterr()
+    assert roles(entra_hub, "list") == 0
+    listed = capsys.readouterr().out
+    assert entra_hub.core.entra.client_object_id in listed
+    assert "IoT Hub Data Reader" in listed
+    assert roles(entra_hub, "remove", "test-client", "IoT Hub Data Reader") == 0
+    assert (await refused(manager.get_service_statistics))[0] == 401
+    # A role that does not exist is refused with the ones that do.
+    assert roles(entra_hub, "assign", "test-client", "Owner") == 2
+    assert "IoT Hub Twin Contributor" in capsys.readouterr().err
+
+
+# -- tokens the hub must refuse ---------------------------------------------------------
+
+
+def _forged(hub: HubServer, **changes: Any) -> str:
+    """A token like the hub's, re-signed with another key (a different authority)."""
+    genuine = hub.core.entra.access_token(hub.core.entra.test_client())
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    header = jwt.get_unverified_header(genuine)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode({**claims, **changes}, other, algorithm="RS256", headers=header)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("expired", "expired"),
+        ("not yet valid", "not valid yet"),
+        ("wrong audience", "not for IoT Hub"),
+        ("wrong issuer", "not issued by"),
+        ("wrong signature", "signature"),
+        ("not a JWT", "not a valid JWT"),
+    ],
+)
+async def test_bad_tokens_are_refused(entra_hub, kind, words):
+    assert roles(entra_hub, "assign", "test-client", "IoT Hub Data Contributor") == 0
+    entra = entra_hub.core.entra
+    client = entra.test_client()
+    tokens = {
+        "expired": lambda: entra.access_token(client, lifetime=-600),
+        "not yet valid": lambda: entra.access_token(client, not_before=time.time() + 600),
+        "wrong audience": lambda: entra.access_token(client, audience="https://management.azure.com"),
+        "wrong issuer": lambda: entra.access_token(client, issuer="https://login.example/x/v2.0"),
+        "wrong signature": lambda: _forged(entra_hub),
+        "not a JWT": lambda: "not-a-token",
+    }
+    rest = RestClient.for_server(entra_hub)
+    try:
+        good = await rest.request(
+            "GET", "/statistics/service", auth=f"Bearer {entra.access_token(client)}"
+        )
+        assert good[0] == 200
+        response = await rest.request(
+            "GET", "/statistics/service", auth=f"Bearer {tokens[kind]()}"
+        )
+        await assert_error(response, 401, "IotHubUnauthorizedAccess", words)
+    finally:
+        await rest.close()
+
+
+async def test_token_endpoint_refuses_a_wrong_secret_and_a_foreign_scope(entra_hub):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    info = entra_hub.ready_info()
+    wrong = ClientSecretCredential(
+        info["entra_tenant_id"],
+        info["entra_client_id"],
+        "not-the-secret",
+        authority=info["entra_authority"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_cert"],
+    )
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
+        await asyncio.to_thread(wrong.get_token, IOTHUB_RESOURCE + "/.default")
+    with pytest.raises(ClientAuthenticationError, match="AADSTS1002012"):
+        await asyncio.to_thread(
+            client_credential(info).get_token, "https://management.azure.com/.default"
+        )
+
+
+# -- the device code flow (the scripted sign-in of a user) -----------------------------
+
+
+def _post_form(url: str, fields: dict[str, str], ca_cert: str) -> str:
+    context = ssl.create_default_context(cafile=ca_cert)
+    data = urllib.parse.urlencode(fields).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), context=context) as r:
+        return r.read().decode()
+
+
+async def test_device_code_sign_in_on_the_verification_page(hub_data_dir):
+    async with HubServer(hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=0) as hub:
+        info = hub.ready_info()
+        assert roles(hub, "assign", "test-user", "IoT Hub Twin Contributor") == 0
+        pages: list[str] = []
+
+        def enter_code(verification_uri: str, user_code: str, expires_on: Any) -> None:
+            # What the person does: open the page and enter the code (on another thread,
+            # as a browser would, while the credential polls).
+            def person() -> None:
+                form = {"user_code": user_code}
+                pages.append(_post_form(verification_uri, form, info["ca_cert"]))
+
+            threading.Thread(target=person, daemon=True).start()
+
+        credential = DeviceCodeCredential(
+            tenant_id=info["entra_tenant_id"],
+            authority=info["entra_authority"],
+            disable_instance_discovery=True,
+            connection_verify=info["ca_cert"],
+            prompt_callback=enter_code,
+            timeout=60,
+        )
+        owner = trusting_registry_manager(hub.service_connection_string(), hub.certificates.ca_cert)
+        await asyncio.to_thread(owner.create_device_with_sas, DEVICE, None, None, "enabled")
+        manager = await token_manager(info, credential)
+        twin = await asyncio.to_thread(manager.get_twin, DEVICE)
+        assert twin.device_id == DEVICE
+        assert "Signed in as tester@localhub.test" in pages[0]
+        # The token speaks for the user: a Twin Contributor reads no identities.
+        status, body = await refused(manager.get_device, DEVICE)
+        assert status == 401 and "Principal tester@localhub.test is not authorized" in body
+
+
+async def test_device_code_auto_approved_for_scripts(entra_hub):
+    info = entra_hub.ready_info()
+    assert roles(entra_hub, "assign", "test-user", "IoT Hub Data Reader") == 0
+    credential = DeviceCodeCredential(
+        tenant_id=info["entra_tenant_id"],
+        authority=info["entra_authority"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_cert"],
+        prompt_callback=lambda *_: None,
+        timeout=60,
+    )
+    token = await asyncio.to_thread(credential.get_token, IOTHUB_RESOURCE + "/.default")
+    principal = entra_hub.core.entra.verify_access_token(token.token)
+    assert (principal.name, principal.is_user) == ("tester@localhub.test", True)
+    assert (await asyncio.to_thread((await token_manager(info, credential)).get_service_statistics))
+
+
+# -- shared keys off -------------------------------------------------------------------
+
+
+async def test_disable_local_auth_refuses_shared_keys_but_not_tokens(hub_data_dir):
+    async with HubServer(
+        hub_data_dir(), rest_port=0, mqtt_port=0, proxy_port=0, disable_local_auth=True
+    ) as hub:
+        info = hub.ready_info()
+        assert info["local_auth"] is False
+        sas = trusting_registry_manager(hub.service_connection_string(), hub.certificates.ca_cert)
+        status, body = await refused(sas.get_service_statistics)
+        assert status == 401 and "Shared access keys are disabled" in body
+        assert roles(hub, "assign", "test-client", "IoT Hub Data Contributor") == 0
+        manager = await token_manager(info, client_credential(info))
+        await asyncio.to_thread(manager.create_device_with_sas, DEVICE, None, None, "enabled")
+        # Devices: their own keys still work (turning those off is disableDeviceSAS,
+        # another switch): the device SDK connects and reports through the hub.
+        device_string = hub.core.identity_connection_string(DEVICE)
+        ca_pem = hub.certificates.ca_cert.read_text()
+        proxy = ProxyOptions(
+            proxy_type="HTTP", proxy_addr="127.0.0.1", proxy_port=hub.proxy_port
+        )
+        async with sdk_client(device_string, ca_pem, proxy) as device:
+            await device.connect()
+            await device.patch_twin_reported_properties({"seen": True})
+        assert hub.core.get_twin(DEVICE)["properties"]["reported"]["seen"] is True
+        # A device token signed with a policy key (hub-scoped) is refused.
+        resource = device_resource_uri(hub.hostname, DEVICE)
+        policy = generate_device_token(
+            resource, hub.core.policy_keys("device")[0], policy="device"
+        )
+        with pytest.raises(AuthError, match="Shared access keys are disabled"):
+            hub.core.authenticate_device(DEVICE, None, policy)
+        own_key = hub.core.get_device(DEVICE)["authentication"]["symmetricKey"]["primaryKey"]
+        own = generate_device_token(resource, own_key)
+        assert hub.core.authenticate_device(DEVICE, None, own).policy is None
+
+
+async def test_signing_key_is_private_and_kept(entra_hub):
+    path = entra_hub.data_dir / SIGNING_KEY_NAME
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert entra_hub.core.entra.jwks()["keys"][0]["kid"] == entra_hub.core.entra.key_id
+
+
+async def test_sas_still_works_when_local_auth_is_on(entra_hub):
+    rest = RestClient.for_server(entra_hub)
+    try:
+        status, _ = await rest.json(
+            "GET", "/statistics/service", auth=auth_header(entra_hub.service_connection_string())
+        )
+        assert status == 200
+    finally:
+        await rest.close()
