@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,11 @@ CREDENTIALS: dict[str, str] = {
 }
 
 Prompt = Callable[[str, str, datetime], None]  # verification URL, user code, expiry
+
+# libsecret's synchronous calls are not safe from several threads at once (GLib aborts a
+# task twice, and azure-identity then reports "cache encryption is impossible"); the
+# service's workers all ask for tokens, so every use of the cache takes this lock.
+_KEYRING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ def cache_problem() -> str | None:
     try:
         from msal_extensions.libsecret import trial_run
 
-        trial_run()
+        with _KEYRING:
+            trial_run()
     except ImportError:
         return "libsecret (PyGObject) is not installed"
     except Exception as exc:  # no Secret Service on the session bus, locked, …
@@ -144,10 +151,31 @@ def sign_in(credential: Any) -> tuple[str | None, Account | None]:
     the account, or (None, None) for DefaultAzureCredential, which has no record: it
     then just proves a token can be had."""
     if hasattr(credential, "authenticate"):
-        record = credential.authenticate(scopes=[IOTHUB_SCOPE])
+        with _KEYRING:
+            record = credential.authenticate(scopes=[IOTHUB_SCOPE])
         return record.serialize(), Account(record.username, record.tenant_id)
-    credential.get_token(IOTHUB_SCOPE)
+    with _KEYRING:
+        credential.get_token(IOTHUB_SCOPE)
     return None, None
+
+
+class SerialCredential:
+    """A token credential whose calls take turns (see ``_KEYRING``); what azure-core and
+    the service SDK call of a credential, passed through."""
+
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        with _KEYRING:
+            return self._credential.get_token(*scopes, **kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        with _KEYRING:
+            return self._credential.get_token_info(*scopes, **kwargs)
+
+    def close(self) -> None:
+        self._credential.close()
 
 
 def account_of(record: str | None) -> Account | None:
@@ -232,7 +260,7 @@ def open_service(settings: EntraSettings) -> tuple[Any, str | None]:
     from twin_explorer.service.local_hub import local_trust
 
     problem = None if settings.credential == "default" else cache_problem()
-    credential = make_credential(settings, persistent=problem is None)
+    credential = SerialCredential(make_credential(settings, persistent=problem is None))
     ca_cert, use_env_proxies = local_trust(settings.host)
     service = HubService.from_credential(
         settings.host,
