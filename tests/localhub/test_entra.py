@@ -34,7 +34,7 @@ from twin_explorer.cli import main as cli_main
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
 from twin_explorer.localhub.core.entra import IOTHUB_RESOURCE
 from twin_explorer.localhub.core.roles import ROLES
-from twin_explorer.localhub.errors import AuthError
+from twin_explorer.localhub.errors import AuthError, HubError
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.store.entra_files import SIGNING_KEY_NAME
 
@@ -379,3 +379,24 @@ async def test_sas_still_works_when_local_auth_is_on(entra_hub):
         assert status == 200
     finally:
         await rest.close()
+
+
+# -- the core check every transport uses (REST Bearer, AMQP CBS jwt) --------------------
+
+
+def test_core_token_check_for_any_transport(core, clock):
+    from twin_explorer.localhub.core.roles import Permission
+
+    entra = core.entra
+    token = entra.access_token(entra.test_client())
+    with pytest.raises(HubError) as refused_error:  # valid, but no role yet
+        core.access.authorize_token(token, Permission.C2D_SEND, "POST", "/messages/devicebound")
+    assert refused_error.value.error_code == "IotHubUnauthorized"
+    assert "POST on /messages/devicebound" in refused_error.value.message
+    core.access.roles.assign(entra.client_object_id, "test client", "IoT Hub Data Contributor")
+    principal = core.access.authorize_token(token, Permission.C2D_SEND, "POST", "/x")
+    assert (principal.app_id, principal.is_user) == (entra.client_id, False)
+    # Times are the hub's: an hour and a bit later the same token has expired.
+    clock.advance(3600 + 61)
+    with pytest.raises(AuthError, match="expired"):
+        core.access.authorize_token(token, Permission.C2D_SEND, "POST", "/x")

@@ -10,10 +10,10 @@ session and the app says so; a plain-file cache (``allow_unencrypted_storage``) 
 used. The refresh token in that cache is what lets the app start again without asking.
 
 The service SDK's token path is ``IoTHubRegistryManager.from_token_credential`` (scope
-``https://iothubs.azure.net/.default``); every call of :class:`HubService` goes through
-it. The two things it cannot do are said plainly where they are offered: cloud-to-device
-messages (AMQP, which the local hub does not serve; the SDK's AMQP client does take the
-token) and connection strings of the hub itself (there is no key to put in one).
+``https://iothubs.azure.net/.default``); every call of :class:`HubService` (registry,
+twins, queries, direct methods, statistics) is a REST call on it. Device and module
+connection strings still come from the identities' own keys, read from the registry.
+The hub's own connection string does not exist here: there is no key to put in one.
 """
 
 from __future__ import annotations

@@ -54,14 +54,23 @@ class ServiceAccess:
         when it may not do this."""
         text = (header or "").strip()
         if text[: len(BEARER)].lower() == BEARER:
-            principal = self.entra.verify_access_token(text[len(BEARER) :])
-            self.require_role(principal, permission, method, path)
-            return principal.name
+            return self.authorize_token(text[len(BEARER) :], permission, method, path).name
         if self.local_auth_disabled and text:
             raise AuthError(LOCAL_AUTH_DISABLED)
         return auth.authorize_service(
             self._policies(), self._hostname, header, rights, self._seconds()
         )
+
+    def authorize_token(
+        self, token: str, permission: Permission, method: str, path: str
+    ) -> Principal:
+        """The one Entra ID check for every transport: REST's ``Bearer`` header and AMQP
+        CBS ``jwt`` put-tokens. The token must be valid (signature, audience, issuer,
+        expiry, not-before) and its principal hold a role allowing ``permission``;
+        otherwise a 401 HubError (``method`` and ``path`` name the operation in it)."""
+        principal = self.entra.verify_access_token(token)
+        self.require_role(principal, permission, method, path)
+        return principal
 
     def require_role(
         self, principal: Principal, permission: Permission, method: str, path: str

@@ -10,6 +10,7 @@ in azure-identity's cache in the system keyring.
 from __future__ import annotations
 
 import asyncio
+import html
 from dataclasses import replace
 from datetime import datetime
 
@@ -93,7 +94,13 @@ class EntraConnectionEditor(AsyncDialog):
         self.code_label = QLabel()
         self.code_label.setObjectName("entraDeviceCode")
         self.code_label.setWordWrap(True)
-        self.code_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.code_label.setTextFormat(Qt.TextFormat.RichText)
+        self.code_label.setOpenExternalLinks(True)  # the sign-in page, in the browser
+        self.code_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextBrowserInteraction
+            | Qt.TextInteractionFlag.TextSelectableByMouse
+        )
+        self.code_label.setToolTip("Open the page, sign in there and enter this code")
         self.code_label.hide()
         self.result_label = QLabel()
         self.result_label.setObjectName("entraResult")
@@ -195,7 +202,11 @@ class EntraConnectionEditor(AsyncDialog):
         self._codeShown.emit(url, code)  # queued to the UI thread
 
     def _show_code(self, url: str, code: str) -> None:
-        self.code_label.setText(f"To sign in, open {url} and enter the code {code}")
+        link, shown = html.escape(url, quote=True), html.escape(code)
+        self.code_label.setText(
+            f"To sign in, open <a href=\"{link}\">{html.escape(url)}</a> and enter the code "
+            f"<b style='font-size: large'>{shown}</b>"
+        )
         self.code_label.show()
 
     async def _sign_in(self, settings: entra.EntraSettings) -> None:
