@@ -400,3 +400,31 @@ def test_core_token_check_for_any_transport(core, clock):
     clock.advance(3600 + 61)
     with pytest.raises(AuthError, match="expired"):
         core.access.authorize_token(token, Permission.C2D_SEND, "POST", "/x")
+
+
+# -- the interactive browser flow (authorization code with PKCE) -----------------------
+
+
+async def test_interactive_browser_sign_in(entra_hub, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from azure.identity import InteractiveBrowserCredential
+
+    info = entra_hub.ready_info()
+    assert roles(entra_hub, "assign", "test-user", "IoT Hub Data Reader") == 0
+    browser = Path(__file__).with_name("fake_browser.py")
+    monkeypatch.setenv("BROWSER", f"{sys.executable} {browser} %s")
+    monkeypatch.setenv("LOCALHUB_CA", info["ca_cert"])
+    credential = InteractiveBrowserCredential(
+        tenant_id=info["entra_tenant_id"],
+        authority=info["entra_authority"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_cert"],
+        timeout=60,
+    )
+    scopes = [IOTHUB_RESOURCE + "/.default"]
+    record = await asyncio.to_thread(credential.authenticate, scopes=scopes)
+    assert record.username == "tester@localhub.test"
+    manager = await token_manager(info, credential)
+    assert (await asyncio.to_thread(manager.get_service_statistics)).connected_device_count == 0

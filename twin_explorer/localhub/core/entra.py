@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -85,6 +86,16 @@ class Principal:
     tenant_id: str
     app_id: str
     is_user: bool
+
+
+@dataclass(frozen=True)
+class _AuthCode:
+    client_id: str
+    redirect_uri: str
+    challenge: str  # PKCE S256
+    nonce: str | None
+    scope: str
+    expires: float
 
 
 @dataclass
@@ -144,6 +155,7 @@ class EntraAuthority:
         self.base_url = "https://localhost"  # the runtime sets the real one once bound
         self.auto_approve = False  # approve device codes for the test user at once
         self._codes: dict[str, _DeviceCode] = {}
+        self._auth_codes: dict[str, _AuthCode] = {}
 
     def _meta(self, key: str, make: Callable[[], str]) -> str:
         value = self._store.get_meta(key)
@@ -186,6 +198,7 @@ class EntraAuthority:
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
             "grant_types_supported": [
+                "authorization_code",
                 "client_credentials",
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:device_code",
@@ -256,7 +269,9 @@ class EntraAuthority:
     def test_user(self, app_id: str) -> Principal:
         return Principal(self.user_object_id, self.user_name, self.tenant_id, app_id, True)
 
-    def _token_answer(self, principal: Principal, scope: str, *, user: bool) -> dict[str, Any]:
+    def _token_answer(
+        self, principal: Principal, scope: str, *, user: bool, nonce: str | None = None
+    ) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "token_type": "Bearer",
             "scope": scope,
@@ -277,8 +292,10 @@ class EntraAuthority:
                     "scope": scope,
                 }
             )
+            id_claims: dict[str, Any] = {"nonce": nonce} if nonce else {}
             answer["id_token"] = self._sign(
-                {
+                id_claims
+                | {
                     "aud": principal.app_id,
                     "iss": self.issuer,
                     "iat": now,
@@ -311,6 +328,8 @@ class EntraAuthority:
             return self._redeem_device_code(client_id, form.get("device_code", ""))
         if grant == "refresh_token":
             return self._refresh(client_id, form.get("refresh_token", ""), form.get("scope", ""))
+        if grant == "authorization_code":
+            return self._redeem_auth_code(client_id, form)
         raise OAuthError(
             "unsupported_grant_type", f"The grant type {grant!r} is not supported.", 70003
         )
@@ -330,6 +349,62 @@ class EntraAuthority:
                 7000215,
                 status=401,
             )
+
+    # -- the authorization code flow (interactive browser sign-in, PKCE) ----------------
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """Check an authorization request; its code for the test user (who signs in on
+        the hub's page, or at once with auto-approval). Only loopback redirects, as for
+        a desktop app's public client, and PKCE with S256."""
+        client_id = query.get("client_id", "")
+        redirect = query.get("redirect_uri", "")
+        if not client_id:
+            raise OAuthError("invalid_request", "The request must name a client_id.", 900144)
+        host = urlsplit(redirect)
+        if host.scheme != "http" or host.hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise OAuthError(
+                "invalid_request",
+                f"The redirect URI '{redirect}' is not a loopback address of this machine.",
+                50011,
+            )
+        if query.get("response_type") != "code":
+            raise OAuthError("unsupported_response_type", "Only response_type=code.", 700054)
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            raise OAuthError("invalid_request", "PKCE with S256 is required.", 9002325)
+        scope = _resource_scope(query.get("scope", ""))
+        now = self._clock()
+        self._auth_codes = {k: v for k, v in self._auth_codes.items() if v.expires > now}
+        if len(self._auth_codes) >= _MAX_PENDING_CODES:
+            raise OAuthError("slow_down", "Too many sign-ins are waiting; try again later.")
+        code = secrets.token_urlsafe(32)
+        self._auth_codes[code] = _AuthCode(
+            client_id,
+            redirect,
+            query["code_challenge"],
+            query.get("nonce"),
+            scope,
+            now + DEVICE_CODE_SECONDS,
+        )
+        return code
+
+    def forget_auth_code(self, code: str) -> None:
+        self._auth_codes.pop(code, None)
+
+    def _redeem_auth_code(self, client_id: str, form: dict[str, str]) -> dict[str, Any]:
+        found = self._auth_codes.pop(form.get("code", ""), None)
+        if (
+            found is None
+            or found.expires <= self._clock()
+            or found.client_id != client_id
+            or found.redirect_uri != form.get("redirect_uri")
+        ):
+            raise OAuthError("invalid_grant", "The authorization code is not valid.", 70000)
+        verifier = form.get("code_verifier", "").encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if not hmac.compare_digest(digest.decode(), found.challenge):
+            raise OAuthError("invalid_grant", "The PKCE code verifier does not match.", 501481)
+        user = self.test_user(client_id)
+        return self._token_answer(user, found.scope, user=True, nonce=found.nonce)
 
     # -- the device code flow -----------------------------------------------------------
 

@@ -17,6 +17,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from yarl import URL
 
 from twin_explorer.localhub.core.entra import OAuthError
 from twin_explorer.localhub.transports.rest.wire import json_response
@@ -74,8 +75,41 @@ def oidc_routes(authority: EntraAuthority) -> list[web.RouteDef]:
             f"{html.escape(authority.user_name)}</button></form>"
         )
 
+    async def authorize(request: web.Request) -> web.StreamResponse:
+        tenant(request)
+        query = {k: v for k, v in request.query.items() if len(v) <= _MAX_FIELD}
+        if request.method == "POST":  # the person pressed Sign In on the page below
+            query = await _form(request)
+        elif not authority.auto_approve:
+            code = authority.authorize(query)  # check it now: errors before the page
+            authority.forget_auth_code(code)
+            hidden = "".join(
+                f"<input type='hidden' name='{html.escape(k, quote=True)}' "
+                f"value='{html.escape(v, quote=True)}'>"
+                for k, v in query.items()
+            )
+            return _page(
+                f"<form method='post'>{hidden}<button type='submit'>Sign in as "
+                f"{html.escape(authority.user_name)}</button></form>"
+            )
+        code = authority.authorize(query)
+        answer = {"code": code, **({"state": query["state"]} if "state" in query else {})}
+        if query.get("response_mode") == "form_post":  # what azure-identity asks for
+            fields = "".join(
+                f"<input type='hidden' name='{k}' value='{html.escape(v, quote=True)}'>"
+                for k, v in answer.items()
+            )
+            action = html.escape(query["redirect_uri"], quote=True)
+            return _page(
+                f"<form method='post' action='{action}'>{fields}<button type='submit'>"
+                "Continue</button></form><script>document.forms[0].submit()</script>"
+            )
+        raise web.HTTPFound(str(URL(query["redirect_uri"]).update_query(answer)))
+
     return [
         web.get(_TENANT + "/v2.0/.well-known/openid-configuration", _oauth(discovery)),
+        web.get(_TENANT + "/oauth2/v2.0/authorize", _oauth(authorize)),
+        web.post(_TENANT + "/oauth2/v2.0/authorize", _oauth(authorize)),
         web.get(_TENANT + "/discovery/v2.0/keys", _oauth(keys)),
         web.post(_TENANT + "/oauth2/v2.0/token", _oauth(token)),
         web.post(_TENANT + "/oauth2/v2.0/devicecode", _oauth(device_code)),
