@@ -428,3 +428,24 @@ async def test_interactive_browser_sign_in(entra_hub, monkeypatch):
     assert record.username == "tester@localhub.test"
     manager = await token_manager(info, credential)
     assert (await asyncio.to_thread(manager.get_service_statistics)).connected_device_count == 0
+
+
+async def test_a_signed_in_user_is_refreshed_silently(entra_hub):
+    """msal renews a token about to expire with the refresh token, asking nothing."""
+    info = entra_hub.ready_info()
+    entra_hub.core.entra.token_lifetime = 120  # under msal's 5-minute renewal margin
+    prompts: list[str] = []
+    credential = DeviceCodeCredential(
+        tenant_id=info["entra_tenant_id"],
+        authority=info["entra_authority"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_cert"],
+        prompt_callback=lambda uri, code, _: prompts.append(code),
+        timeout=60,
+    )
+    scope = IOTHUB_RESOURCE + "/.default"
+    first = await asyncio.to_thread(credential.get_token, scope)
+    second = await asyncio.to_thread(credential.get_token, scope)
+    assert len(prompts) == 1  # one sign-in, then the refresh token
+    assert second.token != first.token
+    assert entra_hub.core.entra.verify_access_token(second.token).name == "tester@localhub.test"

@@ -154,6 +154,7 @@ class EntraAuthority:
         self.user_name = TEST_USER_NAME
         self.base_url = "https://localhost"  # the runtime sets the real one once bound
         self.auto_approve = False  # approve device codes for the test user at once
+        self.token_lifetime: float = ACCESS_TOKEN_SECONDS  # shorter in refresh tests
         self._codes: dict[str, _DeviceCode] = {}
         self._auth_codes: dict[str, _AuthCode] = {}
 
@@ -234,7 +235,7 @@ class EntraAuthority:
         principal: Principal,
         *,
         audience: str = IOTHUB_RESOURCE,
-        lifetime: float = ACCESS_TOKEN_SECONDS,
+        lifetime: float | None = None,
         not_before: float | None = None,
         issuer: str | None = None,
     ) -> str:
@@ -245,7 +246,7 @@ class EntraAuthority:
             "iss": issuer or self.issuer,
             "iat": now,
             "nbf": int(not_before if not_before is not None else now),
-            "exp": int(now + lifetime),
+            "exp": int(now + (self.token_lifetime if lifetime is None else lifetime)),
             "oid": principal.object_id,
             "sub": principal.object_id,
             "tid": principal.tenant_id,
@@ -253,6 +254,7 @@ class EntraAuthority:
             "azp": principal.app_id,
             "ver": "2.0",
             "idtyp": "user" if principal.is_user else "app",
+            "uti": secrets.token_urlsafe(16),  # each token its own, as Entra's are
         }
         if principal.is_user:
             claims["upn"] = claims["preferred_username"] = principal.name
@@ -275,8 +277,8 @@ class EntraAuthority:
         answer: dict[str, Any] = {
             "token_type": "Bearer",
             "scope": scope,
-            "expires_in": ACCESS_TOKEN_SECONDS,
-            "ext_expires_in": ACCESS_TOKEN_SECONDS,
+            "expires_in": int(self.token_lifetime),
+            "ext_expires_in": int(self.token_lifetime),
             "access_token": self.access_token(principal),
         }
         if user:
@@ -300,7 +302,7 @@ class EntraAuthority:
                     "iss": self.issuer,
                     "iat": now,
                     "nbf": now,
-                    "exp": now + ACCESS_TOKEN_SECONDS,
+                    "exp": now + int(self.token_lifetime),
                     "sub": principal.object_id,
                     "oid": principal.object_id,
                     "tid": principal.tenant_id,
