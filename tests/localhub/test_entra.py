@@ -449,3 +449,25 @@ async def test_a_signed_in_user_is_refreshed_silently(entra_hub):
     assert len(prompts) == 1  # one sign-in, then the refresh token
     assert second.token != first.token
     assert entra_hub.core.entra.verify_access_token(second.token).name == "tester@localhub.test"
+
+
+def test_hub_command_with_local_auth_disabled(start_local_hub, app_home):
+    """``twin-explorer hub --disable-local-auth``: the ready line says so, SAS is refused,
+    and the secret of the test client is on the ready line but in no log."""
+    hub = start_local_hub("no-keys", extra_args=("--disable-local-auth",))
+    assert hub.info["local_auth"] is False
+    with pytest.raises(HttpOperationError) as info:
+        hub.registry_manager().get_service_statistics()
+    assert info.value.response.status_code == 401
+    assert "Shared access keys are disabled" in info.value.response.text
+    secret = hub.info["entra_client_secret"]
+    assert secret and secret not in hub.stderr_tail(100_000)
+    logs = [path for path in app_home.rglob("*.log") if path.is_file()]
+    assert logs and all(secret.encode() not in path.read_bytes() for path in logs)
+    assert roles_cli_for(hub.data_dir, "assign", "test-client", "Data Contributor") == 0
+    manager = _token_manager(hub.info, client_credential(hub.info))
+    assert manager.get_service_statistics().connected_device_count == 0
+
+
+def roles_cli_for(data_dir, action: str, *rest: str) -> int:
+    return cli_main(["hub", "roles", action, "--data-dir", str(data_dir), *rest])
