@@ -363,7 +363,12 @@ class ConnectionsDialog(QDialog):
         confirm(
             self,
             "Remove Connection",
-            f"Remove the connection '{name}'? Its key is deleted from the system keyring.",
+            f"Remove the connection '{name}'? "
+            + (
+                "Twin Explorer forgets how to sign in to it (it holds no key)."
+                if self._profiles.get(name).entra is not None
+                else "Its key is deleted from the system keyring."
+            ),
             lambda: self._remove_now(name),
             yes_text="Remove",
         )
