@@ -471,3 +471,26 @@ def test_hub_command_with_local_auth_disabled(start_local_hub, app_home):
 
 def roles_cli_for(data_dir, action: str, *rest: str) -> int:
     return cli_main(["hub", "roles", action, "--data-dir", str(data_dir), *rest])
+
+
+async def test_default_azure_credential_from_the_environment(entra_hub, monkeypatch):
+    """DefaultAzureCredential's first source, the environment, with the test client; the
+    app reads who signed in from the token."""
+    from azure.identity import DefaultAzureCredential
+
+    from twin_explorer.service import entra as app_entra
+
+    info = entra_hub.ready_info()
+    assert roles(entra_hub, "assign", "test-client", "IoT Hub Data Reader") == 0
+    monkeypatch.setenv("AZURE_TENANT_ID", info["entra_tenant_id"])
+    monkeypatch.setenv("AZURE_CLIENT_ID", info["entra_client_id"])
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", info["entra_client_secret"])
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", info["entra_authority"])
+    credential = DefaultAzureCredential(
+        disable_instance_discovery=True, connection_verify=info["ca_cert"]
+    )
+    record, account = await asyncio.to_thread(app_entra.sign_in, credential)
+    assert record is None
+    assert account == app_entra.Account("Twin Explorer test client", info["entra_tenant_id"])
+    manager = await token_manager(info, credential)
+    assert (await asyncio.to_thread(manager.get_service_statistics)).connected_device_count == 0

@@ -110,7 +110,6 @@ def make_credential(
     if settings.credential == "default":
         if settings.tenant_id:
             common["additionally_allowed_tenants"] = [settings.tenant_id]
-        common.pop("disable_instance_discovery", None)
         return DefaultAzureCredential(**common)
     if settings.tenant_id:
         common["tenant_id"] = settings.tenant_id
@@ -148,15 +147,27 @@ def _record(cls: Any, text: str) -> Any:
 
 def sign_in(credential: Any) -> tuple[str | None, Account | None]:
     """Sign in now (blocking: run it off the UI thread). Returns the record to keep and
-    the account, or (None, None) for DefaultAzureCredential, which has no record: it
-    then just proves a token can be had."""
+    the account; DefaultAzureCredential has no record (None), its account is read from
+    the token it got."""
     if hasattr(credential, "authenticate"):
         with _KEYRING:
             record = credential.authenticate(scopes=[IOTHUB_SCOPE])
         return record.serialize(), Account(record.username, record.tenant_id)
     with _KEYRING:
-        credential.get_token(IOTHUB_SCOPE)
-    return None, None
+        token = credential.get_token(IOTHUB_SCOPE)
+    return None, account_in_token(token.token)
+
+
+def account_in_token(token: str) -> Account | None:
+    """Who an access token names (read, not verified: for display only)."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    name = claims.get("upn") or claims.get("preferred_username") or claims.get("app_displayname")
+    return Account(str(name or claims.get("oid", "?")), str(claims.get("tid", "?")))
 
 
 class SerialCredential:
