@@ -494,3 +494,16 @@ async def test_default_azure_credential_from_the_environment(entra_hub, monkeypa
     assert account == app_entra.Account("Twin Explorer test client", info["entra_tenant_id"])
     manager = await token_manager(info, credential)
     assert (await asyncio.to_thread(manager.get_service_statistics)).connected_device_count == 0
+
+
+def test_pending_sign_ins_are_capped_until_they_expire(core, clock):
+    from twin_explorer.localhub.core.entra import DEVICE_CODE_SECONDS, OAuthError
+
+    form = {"client_id": "app", "scope": IOTHUB_RESOURCE + "/.default offline_access"}
+    for _ in range(256):
+        core.entra.start_device_code(form)
+    with pytest.raises(OAuthError) as info:
+        core.entra.start_device_code(form)
+    assert info.value.error == "slow_down"
+    clock.advance(DEVICE_CODE_SECONDS + 1)
+    assert core.entra.start_device_code(form)["user_code"]

@@ -375,9 +375,7 @@ class EntraAuthority:
             raise OAuthError("invalid_request", "PKCE with S256 is required.", 9002325)
         scope = _resource_scope(query.get("scope", ""))
         now = self._clock()
-        self._auth_codes = {k: v for k, v in self._auth_codes.items() if v.expires > now}
-        if len(self._auth_codes) >= _MAX_PENDING_CODES:
-            raise OAuthError("slow_down", "Too many sign-ins are waiting; try again later.")
+        self._auth_codes = self._live(self._auth_codes)
         code = secrets.token_urlsafe(32)
         self._auth_codes[code] = _AuthCode(
             client_id,
@@ -388,6 +386,15 @@ class EntraAuthority:
             now + DEVICE_CODE_SECONDS,
         )
         return code
+
+    def _live(self, codes: dict[str, Any]) -> dict[str, Any]:
+        """Pending sign-ins that have not expired; slow_down when that is still too many
+        (each costs memory until it expires)."""
+        now = self._clock()
+        live = {key: code for key, code in codes.items() if code.expires > now}
+        if len(live) >= _MAX_PENDING_CODES:
+            raise OAuthError("slow_down", "Too many sign-ins are waiting; try again later.")
+        return live
 
     def forget_auth_code(self, code: str) -> None:
         self._auth_codes.pop(code, None)
@@ -416,9 +423,7 @@ class EntraAuthority:
             raise OAuthError("invalid_request", "The request must name a client_id.", 900144)
         scope = _resource_scope(form.get("scope", ""))
         now = self._clock()
-        self._codes = {k: v for k, v in self._codes.items() if v.expires > now}
-        if len(self._codes) >= _MAX_PENDING_CODES:
-            raise OAuthError("slow_down", "Too many sign-ins are waiting; try again later.")
+        self._codes = self._live(self._codes)
         user_code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(9))
         code = _DeviceCode(
             secrets.token_urlsafe(32), user_code, client_id, scope, now + DEVICE_CODE_SECONDS
