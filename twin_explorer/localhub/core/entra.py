@@ -24,6 +24,7 @@ hub's key), audience, issuer, expiry and not-before. REST calls it for
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -132,20 +133,15 @@ class EntraAuthority:
     """Tenant, test client and user, signing key, and token issue and validation."""
 
     def __init__(
-        self, store: Store, signing_key_pem: bytes, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        signing_key_pem: Callable[[], bytes],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._clock = clock
-        key = serialization.load_pem_private_key(signing_key_pem, password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("the hub's token signing key is not an RSA key")
-        self._key = key
-        self._public = key.public_key()
-        der = self._public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.key_id = base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:16]).decode()
-        self.key_id = self.key_id.rstrip("=")
+        # The key is read (or made: ~0.1 s) when first needed: most hubs never sign in.
+        self._key_source = signing_key_pem
         self.tenant_id = self._meta("entra_tenant_id", lambda: str(uuid.uuid4()))
         self.client_id = self._meta("entra_test_client_id", lambda: str(uuid.uuid4()))
         self._client_secret = self._meta("entra_test_client_secret", _new_secret)
@@ -157,6 +153,25 @@ class EntraAuthority:
         self.token_lifetime: float = ACCESS_TOKEN_SECONDS  # shorter in refresh tests
         self._codes: dict[str, _DeviceCode] = {}
         self._auth_codes: dict[str, _AuthCode] = {}
+
+    @functools.cached_property
+    def _key(self) -> rsa.RSAPrivateKey:
+        key = serialization.load_pem_private_key(self._key_source(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("the hub's token signing key is not an RSA key")
+        return key
+
+    @functools.cached_property
+    def _public(self) -> rsa.RSAPublicKey:
+        return self._key.public_key()
+
+    @functools.cached_property
+    def key_id(self) -> str:
+        """The JWKS ``kid``: a digest of the public key."""
+        der = self._public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:16]).decode().rstrip("=")
 
     def _meta(self, key: str, make: Callable[[], str]) -> str:
         value = self._store.get_meta(key)

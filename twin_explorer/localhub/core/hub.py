@@ -15,6 +15,7 @@ from one thread at a time.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -81,7 +82,7 @@ class HubCore:
         store: Store,
         hostname: str,
         clock: Callable[[], int] = time.time_ns,
-        signing_key_pem: bytes | None = None,
+        signing_key_pem: Callable[[], bytes] = new_signing_key,
     ) -> None:
         self.ctx = ctx = CoreContext(store, hostname, clock)
         self.store = store
@@ -102,9 +103,7 @@ class HubCore:
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
         # Entra ID: the authority (its key is the data folder's, or one for this run).
-        self.entra = EntraAuthority(
-            store, signing_key_pem or new_signing_key(), lambda: clock() / 1e9
-        )
+        self.entra = EntraAuthority(store, signing_key_pem, lambda: clock() / 1e9)
         self.access = ServiceAccess(
             lambda: self._policies, hostname, self.entra, RoleAssignments(store), ctx.seconds
         )
@@ -124,7 +123,9 @@ class HubCore:
     ) -> HubCore:
         """Open (creating on first start) the hub in ``data_dir``."""
         store = Store.open(data_dir)
-        return cls(store, hostname, clock, signing_key(data_dir, new_signing_key))
+        return cls(
+            store, hostname, clock, functools.partial(signing_key, data_dir, new_signing_key)
+        )
 
     def close(self) -> None:
         self.methods.close()

@@ -168,6 +168,8 @@ class HubServer:
             seed_demo(core)  # the first start only
         core.local_auth_disabled = self.disable_local_auth
         core.entra.auto_approve = self.entra_auto_approve
+        # The token signing key, made on first start: off the loop, like the TLS keys.
+        await asyncio.to_thread(lambda: core.entra.key_id)
         tls = server_context(self._certs)
 
         wanted: list[tuple[Listener, int]] = []
