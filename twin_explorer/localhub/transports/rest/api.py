@@ -118,7 +118,12 @@ class RestApi:
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:
         wanted = rights if isinstance(rights, Right) else tuple(rights)
-        permission = HANDLER_PERMISSIONS[handler.__name__]
+        permission = HANDLER_PERMISSIONS.get(handler.__name__)
+        if permission is None:  # loud at start-up, not a silent default for every token
+            raise LookupError(
+                f"no Entra ID permission for the route handler {handler.__name__!r}: "
+                "add it to rest/permissions.py"
+            )
 
         async def guarded(request: web.Request) -> web.StreamResponse:
             self.core.authorize_request(
