@@ -45,6 +45,7 @@ READY_KEYS = frozenset(
         "ca_cert",
         "rest_port",
         "mqtt_port",
+        "amqp_port",
         "proxy_port",
         "data_dir",
         "pid",

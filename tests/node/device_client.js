@@ -1,4 +1,5 @@
-// One device or module identity driven by the unmodified Node.js device SDK (MQTT transport).
+// One device or module identity driven by the unmodified Node.js device SDK, over MQTT or,
+// with TE_TRANSPORT=amqp, over AMQP (the transport of the Node module-twin tutorial).
 //
 // Commands come from stdin, one JSON object a line; events go to stdout, one JSON object a
 // line, so a test can run a script of its own and wait for each answer:
@@ -8,6 +9,14 @@
 //                                     for every desired patch the twin receives
 //   {"op": "report", "patch": ..}  -> {"event": "reported"}
 //   {"op": "send", "body": ".."}   -> {"event": "sent"}
+//   {"op": "send_output", "output": "o", "body": ".."} -> {"event": "sent"}  (modules)
+//   {"op": "on_method", "name": "m", "status": 200, "payload": ..}
+//                                  -> {"event": "method_ready"}, then for each call
+//                                     {"event": "method", "name", "payload"} as it answers
+//   {"op": "on_c2d", "settle": "complete" | "reject" | "abandon"}
+//                                  -> {"event": "c2d_ready"}, then for each C2D message
+//                                     {"event": "c2d", "body", "messageId", "properties"}
+//                                     after settling it that way (a later on_c2d changes it)
 //   {"op": "close"}                -> {"event": "closed"}
 //   {"op": "new_client"}           -> {"event": "client"}  (close() ends the old one first)
 // A failed command answers {"event": "error", "op": .., "message": ..}. Every command has a
@@ -18,17 +27,20 @@
 'use strict';
 
 const fs = require('fs');
-const readline = require('readline');
 const { Client, ModuleClient, Message } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
-const { emit, withTimeout } = require('./lines');
+const transports = {
+  mqtt: () => require('azure-iot-device-mqtt').Mqtt,
+  amqp: () => require('azure-iot-device-amqp').Amqp,
+};
+const Transport = transports[process.env.TE_TRANSPORT || 'mqtt']();
+const { emit, serve } = require('./lines');
 
 const connectionString = process.env.TE_CONNECTION_STRING;
 const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
 
 async function newClient() {
   const factory = /;ModuleId=/.test(connectionString) ? ModuleClient : Client;
-  const client = factory.fromConnectionString(connectionString, Mqtt);
+  const client = factory.fromConnectionString(connectionString, Transport);
   await client.setOptions({ ca }); // settles asynchronously: an open() before it has no CA
   client.on('error', (err) => emit({ event: 'client_error', message: String(err && err.message) }));
   return client;
@@ -36,6 +48,17 @@ async function newClient() {
 
 let client = null;
 let twin = null;
+let c2dSettle = 'complete';
+
+function c2dListener(msg) {
+  const properties = {};
+  for (const item of msg.properties.propertyList) properties[item.key] = item.value;
+  const body = msg.data === undefined ? '' : msg.data.toString();
+  const done = (err) => emit(err
+    ? { event: 'error', op: 'c2d', message: String(err.message) }
+    : { event: 'c2d', body, messageId: msg.messageId, properties, settled: c2dSettle });
+  client[c2dSettle](msg, done);
+}
 
 const operations = {
   async open() {
@@ -60,6 +83,27 @@ const operations = {
     await client.sendEvent(new Message(command.body));
     return { event: 'sent' };
   },
+  async send_output(command) {
+    await client.sendOutputEvent(command.output, new Message(command.body));
+    return { event: 'sent' };
+  },
+  async on_method(command) {
+    const handler = (request, response) => {
+      response.send(command.status, command.payload, (err) => {
+        emit(err
+          ? { event: 'error', op: 'method', message: String(err.message) }
+          : { event: 'method', name: request.methodName, payload: request.payload });
+      });
+    };
+    if (client instanceof ModuleClient) client.onMethod(command.name, handler);
+    else client.onDeviceMethod(command.name, handler);
+    return { event: 'method_ready' };
+  },
+  async on_c2d(command) {
+    c2dSettle = command.settle || 'complete';
+    if (client.listenerCount('message') === 0) client.on('message', c2dListener);
+    return { event: 'c2d_ready' };
+  },
   async close() {
     if (client) await client.close();
     return { event: 'closed' };
@@ -72,23 +116,10 @@ const operations = {
   },
 };
 
-async function run(command) {
-  const operation = operations[command.op];
-  if (!operation) return { event: 'error', op: command.op, message: 'unknown op' };
-  try {
-    return await withTimeout(command.op, operation(command));
-  } catch (err) {
-    return { event: 'error', op: command.op, message: String(err && err.message) };
-  }
-}
-
 async function main() {
-  const lines = readline.createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    if (line.trim()) emit(await run(JSON.parse(line)));
-  }
-  if (client) await withTimeout('close', client.close()).catch(() => {});
-  process.exit(0);
+  await serve(operations, async () => {
+    if (client) await client.close();
+  });
 }
 
 main().catch((err) => {

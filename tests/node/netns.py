@@ -63,7 +63,8 @@ def _listener(family: socket.AddressFamily, address: str, port: int) -> socket.s
 
 
 class PrivateLoopback:
-    """A fresh network namespace listening on 127.0.0.1 and ::1 port 443."""
+    """A fresh network namespace listening on 127.0.0.1 and ::1 port 443 (or the ports
+    given: 5671 too, for the SDKs' AMQP)."""
 
     def __init__(self, namespace_fd: int, listeners: list[socket.socket]) -> None:
         self.namespace_fd = namespace_fd
@@ -73,7 +74,7 @@ class PrivateLoopback:
         self._writers: set[asyncio.StreamWriter] = set()
 
     @classmethod
-    def create(cls, port: int = HTTPS_PORT) -> PrivateLoopback:
+    def create(cls, port: int = HTTPS_PORT, *more_ports: int) -> PrivateLoopback:
         made: list[PrivateLoopback | BaseException] = []
 
         def build() -> None:
@@ -81,9 +82,11 @@ class PrivateLoopback:
                 _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
                 fd = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
                 _loopback_up()
-                listeners = [_listener(socket.AF_INET, "127.0.0.1", port)]
-                with contextlib.suppress(OSError):  # a kernel without IPv6 has no ::1
-                    listeners.append(_listener(socket.AF_INET6, "::1", port))
+                listeners = []
+                for each in (port, *more_ports):
+                    listeners.append(_listener(socket.AF_INET, "127.0.0.1", each))
+                    with contextlib.suppress(OSError):  # a kernel without IPv6 has no ::1
+                        listeners.append(_listener(socket.AF_INET6, "::1", each))
                 made.append(cls(fd, listeners))
             except BaseException as exc:  # handed to the caller's thread
                 made.append(exc)
@@ -100,8 +103,9 @@ class PrivateLoopback:
         """Join the namespace: for ``preexec_fn`` in the child before it runs node."""
         _check(_libc.setns(self.namespace_fd, CLONE_NEWNET), "setns")
 
-    async def forward_to(self, host: str, port: int) -> None:
-        """Send every connection made to the namespace's port 443 on to ``host:port``."""
+    async def forward_to(self, host: str, port: int, *, listen_port: int | None = None) -> None:
+        """Send every connection made to the namespace's port 443 (or ``listen_port``; None:
+        every port it listens on) on to ``host:port``."""
 
         async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
@@ -116,7 +120,8 @@ class PrivateLoopback:
             await asyncio.gather(_copy(reader, hub_writer), _copy(hub_reader, writer))
 
         for listener in self.listeners:
-            self._servers.append(await asyncio.start_server(forward, sock=listener))
+            if listen_port is None or listener.getsockname()[1] == listen_port:
+                self._servers.append(await asyncio.start_server(forward, sock=listener))
 
     async def close(self) -> None:
         for server in self._servers:
@@ -145,9 +150,10 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-def private_loopback_or_skip() -> PrivateLoopback:
+def private_loopback_or_skip(*ports: int) -> PrivateLoopback:
+    """A :class:`PrivateLoopback` on ``ports`` (default 443), or skip the test."""
     try:
-        return PrivateLoopback.create()
+        return PrivateLoopback.create(*(ports or (HTTPS_PORT,)))
     except OSError as exc:
         if exc.errno in (errno.EPERM, errno.EACCES):
             pytest.skip(f"no private network namespace here ({exc.strerror}); needs root")

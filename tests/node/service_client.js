@@ -5,6 +5,10 @@
 //   {"op": "registry", "method": "list", "args": []}
 //     -> {"event": "result", "status": <HTTP status>, "body": <response body>}
 //     or {"event": "error", "name": <SDK error class>, "status": .., "body": .., "message": ..}
+//   {"op": "c2d_send", "device": "d", "body": "..", "messageId": "m", "ack": "full"}
+//     -> {"event": "c2d_sent"}   (Client over AMQP: amqps://<HostName>:5671)
+//   {"op": "c2d_feedback"} -> {"event": "feedback_ready"}, then for every feedback message
+//     {"event": "feedback", "records": [..]}
 // Only the Registry methods in METHODS may be called. Every command has a time limit
 // (TE_OP_TIMEOUT_MS, 20 s by default); end of stdin ends the program.
 //
@@ -13,7 +17,8 @@
 'use strict';
 
 const readline = require('readline');
-const { Registry } = require('azure-iothub');
+const { Client, Registry } = require('azure-iothub');
+const { Message } = require('azure-iot-common');
 const { emit, withTimeout } = require('./lines');
 
 const METHODS = new Set([
@@ -30,7 +35,41 @@ function parsed(text) {
   }
 }
 
+let client = null;
+
+async function openClient() {
+  if (!client) {
+    client = Client.fromConnectionString(process.env.TE_CONNECTION_STRING);
+    await client.open();
+  }
+  return client;
+}
+
+const c2d = {
+  async c2d_send(command) {
+    const message = new Message(command.body);
+    message.messageId = command.messageId;
+    if (command.ack) message.ack = command.ack;
+    await (await openClient()).send(command.device, message);
+    return { event: 'c2d_sent' };
+  },
+  async c2d_feedback() {
+    const opened = await openClient();
+    const receiver = await new Promise((resolve, reject) =>
+      opened.getFeedbackReceiver((err, r) => (err ? reject(err) : resolve(r))));
+    receiver.on('message', (msg) => emit({ event: 'feedback', records: JSON.parse(msg.data.toString()) }));
+    return { event: 'feedback_ready' };
+  },
+};
+
 async function run(command) {
+  if (c2d[command.op]) {
+    try {
+      return await withTimeout(command.op, c2d[command.op](command));
+    } catch (err) {
+      return { event: 'error', name: 'Error', message: String(err && err.message) };
+    }
+  }
   if (command.op !== 'registry' || !METHODS.has(command.method)) {
     return { event: 'error', name: 'UsageError', message: `cannot run ${JSON.stringify(command)}` };
   }
@@ -57,6 +96,7 @@ async function main() {
   for await (const line of lines) {
     if (line.trim()) emit(await run(JSON.parse(line)));
   }
+  if (client) await withTimeout('close', client.close()).catch(() => {});
   process.exit(0);
 }
 

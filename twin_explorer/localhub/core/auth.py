@@ -128,9 +128,18 @@ def authorize_service(
     if not header or not header.strip():
         raise AuthError("The request has no Authorization header.")
     token = _parse(header, "Authorization header")
-    if not resource_matches(token.resource, hostname) or not resource_matches(
-        hostname, token.resource
-    ):
+    policy = _hub_policy(policies, hostname, token, token.resource, now)
+    if not any(right in policy.rights for right in wanted):
+        needed = " or ".join(right.label for right in wanted)
+        raise AuthError(f"Policy {policy.name!r} lacks the {needed} permission.")
+    return policy.name
+
+
+def _hub_policy(
+    policies: Mapping[str, Policy], hostname: str, token: SasToken, scope: str, now: float
+) -> Policy:
+    """The policy a hub-wide token (``scope``: its resource, for this hub) is signed with."""
+    if not resource_matches(scope, hostname) or not resource_matches(hostname, scope):
         raise AuthError(f"The token is for {token.resource!r}, not for this hub ({hostname!r}).")
     if token.key_name is None:
         raise AuthError("The token names no shared access policy (skn).")
@@ -138,10 +147,7 @@ def authorize_service(
     if policy is None:
         raise AuthError(f"The hub has no shared access policy {token.key_name!r}.")
     _verify(token, policy.keys, f"policy {policy.name!r}", now)
-    if not any(right in policy.rights for right in wanted):
-        needed = " or ".join(right.label for right in wanted)
-        raise AuthError(f"Policy {policy.name!r} lacks the {needed} permission.")
-    return policy.name
+    return policy
 
 
 def split_client_id(client_id: str) -> tuple[str, str | None]:
@@ -207,3 +213,46 @@ def check_device_password(
     if Right.DEVICE_CONNECT not in policy.rights:
         raise AuthError(f"Policy {policy.name!r} lacks the Device Connect permission.")
     return Identity(identity.device_id, identity.module_id, policy.name)
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a SAS token presented on a connection (AMQP CBS put-token or SASL PLAIN)
+    allows until ``expiry`` (seconds since the epoch): speaking as one device or module
+    (``identity``), or a policy's ``rights`` over the whole hub."""
+
+    expiry: int
+    identity: Identity | None = None
+    policy: str | None = None
+    rights: frozenset[Right] = frozenset()
+
+
+def resource_identity(resource: str) -> tuple[str, str | None] | None:
+    """(device, module) a token's ``sr`` names (``<host>/devices/<d>[/modules/<m>]``, with
+    or without a scheme), None for a hub-wide resource."""
+    text = resource.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.isalpha():
+        text = rest
+    parts = [p for p in text.split("/") if p][1:]
+    if len(parts) >= 2 and parts[0].lower() == "devices":
+        if len(parts) >= 4 and parts[2].lower() == "modules":
+            return parts[1], parts[3]
+        return parts[1], None
+    return None
+
+
+def check_hub_token(
+    policies: Mapping[str, Policy], hostname: str, text: str, now: float
+) -> TokenGrant:
+    """A hub-wide token (``sr`` the hub host, as ``https://``, ``sb://`` or bare; ``skn`` a
+    policy): the policy's rights, or AuthError."""
+    token = _parse(text, "token")
+    host = token.resource.partition("://")[2] or token.resource
+    policy = _hub_policy(policies, hostname, token, host.split("/", 1)[0], now)
+    return TokenGrant(token.expiry, None, policy.name, policy.rights)
+
+
+def token_expiry(text: str) -> int:
+    """``se`` of a token that was verified already."""
+    return _parse(text, "token").expiry

@@ -12,6 +12,7 @@ and subscribed (``HubCore.send_c2d``); the transport settles them with the lock 
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -50,12 +51,14 @@ class C2DMessage:
     expiry_ns: int = 0
     delivery_count: int = 0
     lock_token: str | None = None
+    sequence_number: int = 0  # per device, from 1, in the order messages were queued
 
 
 @dataclass
 class _Queue:
     waiting: deque[C2DMessage] = field(default_factory=deque)
     locked: dict[str, tuple[C2DMessage, int]] = field(default_factory=dict)  # token -> until
+    sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __len__(self) -> int:
         return len(self.waiting) + len(self.locked)
@@ -71,8 +74,11 @@ class C2DQueues:
         max_depth: int = MAX_QUEUE_DEPTH,
         max_delivery_count: int = MAX_DELIVERY_COUNT,
         lock_ns: int = LOCK_NS,
+        on_outcome: Callable[[C2DMessage, str], None] | None = None,
     ) -> None:
         self._clock = clock
+        # Told when a message's life ends: Success, Rejected, Expired, DeliveryCountExceeded.
+        self._on_outcome = on_outcome or (lambda message, status: None)
         self._max_depth = max_depth
         self._max_delivery_count = max_delivery_count
         self._lock_ns = lock_ns
@@ -102,12 +108,14 @@ class C2DQueues:
             dict(properties or {}),
             now,
             now + ttl_ns,
+            sequence_number=next(queue.sequence),
         )
         queue.waiting.append(message)
         return message
 
-    def receive(self, device_id: str) -> C2DMessage | None:
-        """The next message, locked for delivery (``lock_token`` set), or None."""
+    def receive(self, device_id: str, *, lock_ns: int | None = None) -> C2DMessage | None:
+        """The next message, locked for delivery (``lock_token`` set) for ``lock_ns``
+        (the queue's lock time by default), or None."""
         queue = self._queues.get(device_id)
         if queue is None:
             return None
@@ -115,19 +123,23 @@ class C2DQueues:
         if not queue.waiting:
             return None
         message = queue.waiting.popleft()
-        token = format(next(self._ids), "x")
+        # A GUID, as IoT Hub's: unique across hub restarts, which empty the queues.
+        token = str(uuid.uuid4())
         locked = replace(message, delivery_count=message.delivery_count + 1, lock_token=token)
-        queue.locked[token] = (locked, self._clock() + self._lock_ns)
+        queue.locked[token] = (locked, self._clock() + (lock_ns or self._lock_ns))
         return locked
 
     def complete(self, device_id: str, lock_token: str) -> C2DMessage:
         """The device took the message: it leaves the queue."""
-        return self._settle(device_id, lock_token)
+        message = self._settle(device_id, lock_token)
+        self._on_outcome(message, "Success")
+        return message
 
     def reject(self, device_id: str, lock_token: str) -> C2DMessage:
         """The device refused the message: it is dead-lettered."""
         message = self._settle(device_id, lock_token)
         self.dead_letters.append(message)
+        self._on_outcome(message, "Rejected")
         return message
 
     def abandon(self, device_id: str, lock_token: str) -> C2DMessage:
@@ -161,6 +173,7 @@ class C2DQueues:
     def _requeue(self, device_id: str, queue: _Queue, message: C2DMessage) -> None:
         if message.delivery_count >= self._max_delivery_count:
             self.dead_letters.append(message)
+            self._on_outcome(message, "DeliveryCountExceeded")
         else:
             queue.waiting.appendleft(replace(message, lock_token=None))
 
@@ -174,3 +187,4 @@ class C2DQueues:
         for message in [m for m in queue.waiting if m.expiry_ns <= now]:
             queue.waiting.remove(message)
             self.dead_letters.append(message)
+            self._on_outcome(message, "Expired")

@@ -3,7 +3,8 @@ besides its SQLite file.
 
 It composes its parts and hands each the shared :class:`CoreContext`: ``registry``,
 ``twins``, ``bulk``, ``presence`` (who is online), ``methods`` (direct method routing),
-``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``events`` (the bus
+``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``device_messages``
+(telemetry in and C2D polling for HTTPS devices), ``events`` (the bus
 of hub events), ``event_log`` (the durable log the bus feeds) and ``commits`` (its group
 commit, which acknowledgements of telemetry wait for). The methods below are
 the service-side surface REST and the app use, each one line over a part.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub.core import auth
@@ -33,6 +35,7 @@ from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy,
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
+from twin_explorer.localhub.core.device_messages import DeviceMessages
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.entra import EntraAuthority, new_signing_key
 from twin_explorer.localhub.core.events import (
@@ -42,6 +45,7 @@ from twin_explorer.localhub.core.events import (
     TelemetryReceived,
     TwinChanged,
 )
+from twin_explorer.localhub.core.feedback import C2DFeedback
 from twin_explorer.localhub.core.group_commit import GroupCommit
 from twin_explorer.localhub.core.identity import validate_id
 from twin_explorer.localhub.core.methods import DirectMethods
@@ -98,7 +102,9 @@ class HubCore:
         self.devices = DeviceOps(
             self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
         )
-        self.c2d = C2DQueues(clock)
+        self.feedback = C2DFeedback(ctx)
+        self.c2d = C2DQueues(clock, on_outcome=self.feedback.outcome)
+        self.device_messages = DeviceMessages(self.devices, self.c2d, self._offer_c2d)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
@@ -261,6 +267,20 @@ class HubCore:
             raise AuthError(LOCAL_AUTH_DISABLED)  # a policy key is hub-scoped; its own is not
         return identity
 
+    def authenticate_token(self, token: str) -> auth.TokenGrant:
+        """What a SAS token presented on a connection allows (AMQP CBS and SASL PLAIN):
+        a device or module token speaks as that identity (checked as a device login is),
+        a hub-wide one grants its policy's rights. AuthError otherwise."""
+        try:
+            scope = auth.resource_identity(sas.parse_token(token).resource)
+        except sas.SasTokenError as exc:
+            raise AuthError(f"The token is not a valid SharedAccessSignature: {exc}.") from None
+        if scope is None:
+            return auth.check_hub_token(self._policies, self.hostname, token, self.ctx.seconds())
+        identity = self.authenticate_device(identity_path(*scope), None, token)
+        rights = frozenset({Right.DEVICE_CONNECT})
+        return auth.TokenGrant(auth.token_expiry(token), identity, identity.policy, rights)
+
     # -- connections, activity and telemetry --------------------------------------------
 
     def set_connected(
@@ -406,6 +426,27 @@ class HubCore:
             return False
         return True
 
+    def reject_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device refused a delivered message: dead-lettered. False if its lock ran out."""
+        return self._settle_c2d(self.c2d.reject, device_id, lock_token)
+
+    def abandon_c2d(self, device_id: str, lock_token: str) -> bool:
+        """The device gave a delivered message back: it comes again (up to the delivery
+        count). False if its lock had run out."""
+        settled = self._settle_c2d(self.c2d.abandon, device_id, lock_token)
+        self._offer_c2d(device_id)
+        return settled
+
+    def _settle_c2d(
+        self, settle: Callable[[str, str], C2DMessage], device_id: str, lock_token: str
+    ) -> bool:
+        try:
+            settle(device_id, lock_token)
+        except HubError:
+            logger.info("%s settled a C2D message after its lock ran out", device_id)
+            return False
+        return True
+
     def _deliver_desired(self, device_id: str, module_id: str | None, body: dict) -> None:
         """Every desired change goes to the identity's connection (C.7) and the log."""
         target = self.presence.target(identity_path(device_id, module_id))
@@ -432,13 +473,13 @@ class HubCore:
         return self.registry.put_device(device_id, body, if_match)
 
     def get_device(self, device_id: str) -> dict[str, Any]:
-        return self.registry.get_device(device_id)
+        return self._c2d_count(self.registry.get_device(device_id))
 
     def delete_device(self, device_id: str, if_match: str | None) -> None:
         self.registry.delete_device(device_id, if_match)
 
     def list_devices(self, top: int | None = None) -> list[dict[str, Any]]:
-        return self.registry.list_devices(top)
+        return [self._c2d_count(device) for device in self.registry.list_devices(top)]
 
     def put_module(
         self, device_id: str, module_id: str, body: object, if_match: str | None
@@ -458,7 +499,14 @@ class HubCore:
         return self.bulk.bulk_registry(entries)
 
     def get_twin(self, device_id: str, module_id: str | None = None) -> dict[str, Any]:
-        return self.twins.get_twin(device_id, module_id)
+        twin = self.twins.get_twin(device_id, module_id)
+        return twin if module_id else self._c2d_count(twin)
+
+    def _c2d_count(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``cloudToDeviceMessageCount``: the messages the device's C2D queue holds now."""
+        if "cloudToDeviceMessageCount" in document:
+            document["cloudToDeviceMessageCount"] = self.c2d.depth(document["deviceId"])
+        return document
 
     def patch_twin(
         self, device_id: str, module_id: str | None, body: object, if_match: str | None

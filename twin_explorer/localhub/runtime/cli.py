@@ -22,6 +22,7 @@ from pathlib import Path
 from twin_explorer import logs, paths
 from twin_explorer.localhub.runtime import roles_cli
 from twin_explorer.localhub.runtime.config import (
+    DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
     DEFAULT_HOSTNAME,
     DEFAULT_MQTT_PORT,
@@ -51,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Run the local IoT Hub until interrupted. When ready, print one JSON line with "
             "the hostname, ports, service connection string and CA certificate path. "
             "A port that is taken falls back to one the OS chooses (logged); 0 always "
-            "lets the OS choose; 'off' turns MQTT or the proxy off."
+            "lets the OS choose; 'off' turns MQTT, AMQP or the proxy off."
         ),
     )
     parser.add_argument(
@@ -83,6 +84,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_MQTT_PORT,
         help=f"MQTT/TLS port for devices (default {DEFAULT_MQTT_PORT}, "
         "the port the device SDK dials), or 'off'",
+    )
+    parser.add_argument(
+        "--amqp-port",
+        type=_optional_port,
+        default=DEFAULT_AMQP_PORT,
+        help=f"AMQP/TLS port for devices and services (default {DEFAULT_AMQP_PORT}, "
+        "the port the SDKs dial), or 'off'",
     )
     parser.add_argument(
         "--proxy-port",
@@ -195,6 +203,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         hostname=args.hostname,
         rest_port=args.rest_port,
         mqtt_port=args.mqtt_port,
+        amqp_port=args.amqp_port,
         proxy_port=args.proxy_port,
         demo=args.demo,
         disable_local_auth=args.disable_local_auth,

@@ -10,7 +10,7 @@ any number of times.
 
 Ports: each listener asks for its port; when that port is taken (or not ours to bind),
 it logs why and lets the OS choose, so a second hub on the machine still starts.
-``0`` always lets the OS choose; ``None`` turns the MQTT server or the proxy off.
+``0`` always lets the OS choose; ``None`` turns the MQTT or AMQP server or the proxy off.
 :meth:`HubServer.ready_info` says where everything ended up.
 """
 
@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from twin_explorer import __version__
 from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.runtime.config import (
+    DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
     DEFAULT_HOSTNAME,
     DEFAULT_MQTT_PORT,
@@ -41,6 +42,7 @@ from twin_explorer.localhub.runtime.proxy import ConnectProxy, port_routes
 from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, server_context
 from twin_explorer.localhub.runtime.watchdog import LoopWatchdog
 from twin_explorer.localhub.store.datadir import DIR_MODE, DataDirLock, make_private
+from twin_explorer.localhub.transports.amqp.server import AmqpServer
 from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits
 from twin_explorer.localhub.transports.mqtt.server import MqttServer
 from twin_explorer.localhub.transports.rest.listener import RestListener
@@ -76,6 +78,7 @@ class HubServer:
         hostname: str = DEFAULT_HOSTNAME,
         rest_port: int = DEFAULT_REST_PORT,
         mqtt_port: int | None = DEFAULT_MQTT_PORT,
+        amqp_port: int | None = DEFAULT_AMQP_PORT,
         proxy_port: int | None = DEFAULT_PROXY_PORT,
         demo: bool = False,
         mqtt_factory: MqttFactory | None = None,
@@ -92,7 +95,12 @@ class HubServer:
         self.demo = demo
         self.disable_local_auth = disable_local_auth
         self.entra_auto_approve = entra_auto_approve
-        self._wanted = {"rest": rest_port, "mqtt": mqtt_port, "proxy": proxy_port}
+        self._wanted = {
+            "rest": rest_port,
+            "mqtt": mqtt_port,
+            "amqp": amqp_port,
+            "proxy": proxy_port,
+        }
         self._mqtt_factory = mqtt_factory or functools.partial(MqttServer, gate=self.gate)
         self._core: HubCore | None = None
         self._certs: CertPaths | None = None
@@ -100,7 +108,8 @@ class HubServer:
         self._watchdog: LoopWatchdog | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._folder_lock = DataDirLock(self.data_dir)
-        self._ports: dict[str, int | None] = {"rest": None, "mqtt": None, "proxy": None}
+        self._ports: dict[str, int | None] = dict.fromkeys(self._wanted)
+        self.amqp: AmqpServer | None = None  # its serve_stream carries AMQP over WebSockets
         self._state = "new"
         self._lock = asyncio.Lock()
 
@@ -175,6 +184,9 @@ class HubServer:
         wanted: list[tuple[Listener, int]] = []
         if self._wanted["mqtt"] is not None:
             wanted.append((self._mqtt_factory(core, tls), self._wanted["mqtt"]))
+        if self._wanted["amqp"] is not None:
+            self.amqp = AmqpServer(core, tls, gate=self.gate)
+            wanted.append((self.amqp, self._wanted["amqp"]))
         wanted.append((RestListener(core, tls, self.gate, self.public_info), self._wanted["rest"]))
         for listener, port in wanted:
             await self._listen(listener, port)
@@ -251,7 +263,8 @@ class HubServer:
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
             watchdog.stop()
-        self._ports = {"rest": None, "mqtt": None, "proxy": None}
+        self._ports = dict.fromkeys(self._wanted)
+        self.amqp = None
         self._state = "closed"
         logger.info("local hub closed")
 
@@ -269,6 +282,10 @@ class HubServer:
         return self._ports["mqtt"]
 
     @property
+    def amqp_port(self) -> int | None:
+        return self._ports["amqp"]
+
+    @property
     def proxy_port(self) -> int | None:
         return self._ports["proxy"]
 
@@ -282,6 +299,7 @@ class HubServer:
             "hostname": self.hostname,
             "rest_port": self._ports["rest"],
             "mqtt_port": self._ports["mqtt"],
+            "amqp_port": self._ports["amqp"],
             "proxy_port": self._ports["proxy"],
             "version": __version__,
             **self._entra_info(),

@@ -1,0 +1,142 @@
+"""The local hub's AMQP endpoint: AMQP 1.0 over TLS on 5671, as the IoT Hub SDKs speak it.
+
+:class:`AmqpServer` owns the listener (through the hub's :class:`ConnectionGate`: TLS
+with the hub's certificate, handshake and header timeouts, the connection cap) and one
+:class:`AmqpConnection` task per connection. :meth:`AmqpServer.serve_stream` runs the
+same connection over any reader/writer pair already past TLS, which is how the WebSocket
+endpoint carries ``AMQPWSB10``. Everything IoT Hub decides is the core's; connections only
+translate (reference ``iothub-amqp.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+from twin_explorer.localhub.transports.amqp.connection import MAX_OUTBOUND, AmqpConnection
+from twin_explorer.localhub.transports.listeners import ConnectionGate, abort_when_done
+
+if TYPE_CHECKING:
+    from twin_explorer.localhub.core.hub import HubCore
+
+logger = logging.getLogger(__name__)
+
+IOTHUB_PORT = 5671  # the port AMQP clients dial (A.1)
+
+
+class AmqpServer:
+    """Device- and service-side AMQP server over ``core``: ``start(host, port)`` listens;
+    ``close()`` (or leaving ``async with``) ends everything."""
+
+    name = "AMQP"
+    iothub_port = IOTHUB_PORT
+
+    def __init__(
+        self,
+        core: HubCore,
+        ssl_context: ssl.SSLContext | None,
+        *,
+        gate: ConnectionGate | None = None,
+        max_outbound: int = MAX_OUTBOUND,
+    ) -> None:
+        self.core = core
+        self._gate = gate or ConnectionGate()
+        self._ssl = ssl_context
+        self._max_outbound = max_outbound
+        self._connections: dict[AmqpConnection, asyncio.Task[None]] = {}
+        self._server: asyncio.Server | None = None
+        self._port: int | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> AmqpServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("AMQP server not started")
+        return self._port
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0: the OS chooses) and return the bound port."""
+        if self._server is not None or self._closed:
+            raise RuntimeError("AMQP server already started or closed")
+        self._server = await self._gate.serve(
+            self._gate.stream_factory(self._accept), host, port, tls=self._ssl
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        logger.info("AMQP server listening on %s:%d", host, self._port)
+        return self._port
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and wait for their tasks. Repeatable."""
+        self._closed = True
+        server, self._server = self._server, None
+        if server is not None:
+            await self._gate.stop_serving(server)
+        tasks = list(self._connections.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A plain callback: the task exists the moment the connection does, so close()
+        # cannot miss a connection whose coroutine has not started yet.
+        self._start(reader, writer, "amqps")
+
+    async def serve_stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, via: str = "amqps"
+    ) -> None:
+        """Serve one AMQP connection over a stream already past TLS (the WebSocket
+        endpoint's ``AMQPWSB10``) until it ends; the TCP listener uses the same path."""
+        task = self._start(reader, writer, via)
+        if task is None:
+            return
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we were cancelled (and so was the connection); else close() ended it
+
+    def _start(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str
+    ) -> asyncio.Task[None] | None:
+        if self._closed:
+            writer.transport.abort()
+            return None
+        transport = writer.transport
+        connection = AmqpConnection(
+            self.core,
+            reader,
+            writer,
+            via=via,
+            # The gate's header timeout runs until the client authenticates; then AMQP's
+            # idle timeout rules.
+            settled=lambda: self._gate.settled(transport),
+            max_outbound=self._max_outbound,
+        )
+        logger.debug("%s connection from %s", via, connection.peer)
+        task = asyncio.get_running_loop().create_task(connection.run())
+        self._connections[connection] = task
+        task.add_done_callback(lambda _: self._connections.pop(connection, None))
+        abort_when_done(task, writer)
+        return task
+
+    # -- inspection ----------------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        """Open connections, authenticated or not."""
+        return len(self._connections)
+
+    def connected_clients(self) -> list[str]:
+        """Client ids (``d`` or ``d/m``) connected over AMQP now."""
+        return sorted(cid for conn in self._connections for cid in conn.endpoints)
