@@ -507,3 +507,23 @@ def test_pending_sign_ins_are_capped_until_they_expire(core, clock):
     assert info.value.error == "slow_down"
     clock.advance(DEVICE_CODE_SECONDS + 1)
     assert core.entra.start_device_code(form)["user_code"]
+
+
+def test_local_auth_off_refuses_hub_wide_tokens_on_connections(core, clock):
+    """AMQP CBS put-token and SASL PLAIN: a policy's hub-wide token is refused, a device's
+    own token still speaks for it."""
+    from twin_explorer.connection.sas import generate_service_token
+
+    core.put_device("d1", {"status": "enabled"}, None)
+    hub_token = generate_service_token(
+        core.hostname, "iothubowner", core.policy_keys("iothubowner")[0], now=clock.seconds
+    )
+    assert core.authenticate_token(hub_token).policy == "iothubowner"
+    key = core.get_device("d1")["authentication"]["symmetricKey"]["primaryKey"]
+    own = generate_device_token(
+        device_resource_uri(core.hostname, "d1"), key, now=clock.seconds
+    )
+    core.local_auth_disabled = True
+    with pytest.raises(AuthError, match="Shared access keys are disabled"):
+        core.authenticate_token(hub_token)
+    assert core.authenticate_token(own).identity.device_id == "d1"

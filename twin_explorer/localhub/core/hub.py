@@ -276,6 +276,8 @@ class HubCore:
         except sas.SasTokenError as exc:
             raise AuthError(f"The token is not a valid SharedAccessSignature: {exc}.") from None
         if scope is None:
+            if self.local_auth_disabled:  # a hub-wide token is a policy's: hub-scoped
+                raise AuthError(LOCAL_AUTH_DISABLED)
             return auth.check_hub_token(self._policies, self.hostname, token, self.ctx.seconds())
         identity = self.authenticate_device(identity_path(*scope), None, token)
         rights = frozenset({Right.DEVICE_CONNECT})
