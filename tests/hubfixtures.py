@@ -50,6 +50,14 @@ READY_KEYS = frozenset(
         "data_dir",
         "pid",
         "version",
+        # Entra ID sign-in: the authority and its test client (the secret beside the
+        # connection string, as secret as it).
+        "local_auth",
+        "entra_authority",
+        "entra_tenant_id",
+        "entra_client_id",
+        "entra_client_secret",
+        "entra_test_user",
     }
 )
 READY_TIMEOUT = 60.0

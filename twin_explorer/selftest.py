@@ -156,6 +156,8 @@ def check_keyring() -> tuple[str, str]:
     import keyring
     from keyring.backends import chainer, fail, null
 
+    from twin_explorer.connection.secrets import backend_name
+
     native = _NATIVE_KEYRING.get(sys.platform)
     if native is not None:
         found = {ep.name: ep for ep in entry_points(group="keyring.backends")}
@@ -174,7 +176,7 @@ def check_keyring() -> tuple[str, str]:
             "no system keyring answers here; saved connections need one "
             "(session-only connections still work)"
         )
-    return OK, f"connection strings would be kept in {backend.name}"
+    return OK, f"connection strings would be kept in {backend_name(backend)}"
 
 
 def _with_timeout(fn: Callable[[], Any], timeout: float) -> Any:

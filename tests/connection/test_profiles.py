@@ -271,3 +271,22 @@ def test_a_bare_list_file_is_read(memory_keyring):
 
 def test_default_secret_store_is_the_keyring_store():
     assert isinstance(ProfileManager().secrets, SecretStore)
+
+
+def test_an_entra_profile_has_no_secret_and_keeps_its_settings(memory_keyring, app_home):
+    manager = ProfileManager()
+    fields = {"credential": "device_code", "tenant_id": "contoso.onmicrosoft.com"}
+    manager.add_entra("Contoso", "contoso.azure-devices.net", fields)
+    assert memory_keyring.passwords == {}  # nothing secret to keep
+    manager.set_entra("Contoso", {**fields, "record": '{"username": "ada@contoso.com"}'})
+    again = ProfileManager()
+    profile = again.get("Contoso")
+    assert profile.entra == {**fields, "record": '{"username": "ada@contoso.com"}'}
+    assert (profile.host, profile.policy) == ("contoso.azure-devices.net", "")
+    with pytest.raises(ProfileError, match="Entra ID"):
+        again.get_connection_string("Contoso")
+    again.rename("Contoso", "Contoso prod")
+    again.remove("Contoso prod")
+    assert again.list() == []
+    # A file written before Entra profiles existed reads as before.
+    assert "entra" not in Profile("x", "h", "p").to_json()

@@ -189,6 +189,9 @@ _LONG_LINES = {
     "connection strings": lambda n: "SharedAccessSignature" * (n // 21),
     "base64": lambda n: "primaryKey=" + "A" * n,
     "mixed": lambda n: "device-1/m:key=abc sig%3D SharedAccessKey " * (n // 40),
+    "jwt starts": lambda n: "eyJ-" * (n // 4),
+    "jwt parts": lambda n: "eyJabcdefgh." * (n // 12),
+    "oauth names": lambda n: "refresh_token" * (n // 13),
 }
 
 
@@ -201,3 +204,30 @@ def test_a_key_after_a_megabyte_of_text_is_still_masked():
     line = "x" * (1 << 20) + f" primaryKey={KEY} " + "y" * 1000
     out = redact(line)
     assert KEY not in out and "primaryKey=****" in out
+
+
+def _jwt() -> str:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode({"aud": "https://iothubs.azure.net", "oid": "x"}, key, "RS256")
+
+
+def test_entra_tokens_and_secrets_are_masked():
+    token = _jwt()
+    answer = json.dumps(
+        {"token_type": "Bearer", "access_token": token, "refresh_token": "0.AXoAopaque-rt"}
+    )
+    for text in (
+        f"Authorization: Bearer {token}",
+        f"put-token jwt {token} for amqps://hub/$iothub",
+        answer,
+        "client_id=abc&client_secret=s3cr3t~value&scope=x",
+        "device_code='GAAB-opaque-code' user_code=ABCD",
+    ):
+        out = redact(text)
+        for secret in (token, "0.AXoAopaque-rt", "s3cr3t~value", "GAAB-opaque-code"):
+            assert secret not in out, out
+    assert redact(answer).startswith('{"token_type": "Bearer", "access_token": "****"')
+    assert "client_id=abc" in redact("client_id=abc&client_secret=s&scope=x")

@@ -82,3 +82,33 @@ def test_refusing_keyring_offers_this_session_only(qtbot, qrun, local_hub, app_h
         qrun(scenario())
     finally:
         keyring.set_keyring(previous)
+
+
+def test_an_entra_connection_is_listed_edited_and_removed_as_one(qtbot, qrun, app_home):
+    from twin_explorer.ui.chrome.entra_dialog import EntraConnectionEditor
+
+    window = open_window(qtbot)
+    profiles = window.session.profiles
+    profiles.add_entra(
+        "contoso", "contoso.azure-devices.net", {"credential": "device_code", "tenant_id": "t1"}
+    )
+
+    async def scenario():
+        connections = window.show_connections()
+        texts = [connections.list.item(row).text() for row in range(connections.list.count())]
+        assert "contoso — contoso.azure-devices.net (Entra ID)" in texts
+        connections.list.setCurrentRow(1)
+        editor = connections._edit(connections.selected_name())
+        assert isinstance(editor, EntraConnectionEditor)
+        assert editor.host_edit.text() == "contoso.azure-devices.net"
+        assert editor.credential_box.currentData() == "device_code"
+        assert editor.tenant_edit.text() == "t1"
+        assert editor.account_label.text() == "Not signed in yet."
+        editor.name_edit.setText("contoso prod")
+        editor.save_button.click()
+        await until(lambda: connections.selected_name() == "contoso prod", what="the rename")
+        kept = profiles.get("contoso prod").entra
+        assert kept == {"credential": "device_code", "tenant_id": "t1"}
+        editor.reject()
+
+    qrun(scenario())

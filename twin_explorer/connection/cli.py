@@ -128,7 +128,12 @@ def _list(manager: ProfileManager, *, json_output: bool) -> int:
 def _table(profiles: list[Profile]) -> str:
     rows = [("NAME", "HOST", "POLICY", "LAST USED")]
     rows += [
-        (p.name + (" (local)" if p.local else ""), p.host, p.policy, p.last_used or "never")
+        (
+            p.name + (" (local)" if p.local else ""),
+            p.host,
+            "Entra ID" if p.entra is not None else p.policy,
+            p.last_used or "never",
+        )
         for p in profiles
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

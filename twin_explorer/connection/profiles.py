@@ -60,10 +60,15 @@ class Profile:
     last_used: str | None = None  # ISO 8601, UTC
     local: bool = False  # a profile for the embedded local hub
     session_only: bool = False  # secret in memory only; never written to connections.json
+    # Microsoft Entra ID sign-in instead of a key: credential kind, tenant, authority,
+    # CA and the sign-in record (account and ids, no token). None for a key connection.
+    entra: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         del data["session_only"]
+        if data["entra"] is None:
+            del data["entra"]
         return data
 
     @classmethod
@@ -75,7 +80,14 @@ class Profile:
             policy=str(data["policy"]),
             last_used=str(last_used) if last_used is not None else None,
             local=bool(data.get("local", False)),
+            entra=_entra_fields(data.get("entra")),
         )
+
+
+def _entra_fields(value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items() if v is not None}
 
 
 def validate_name(name: str) -> str:
@@ -171,6 +183,8 @@ class ProfileManager:
 
     def get_connection_string(self, name: str) -> str:
         profile = self.get(name)
+        if profile.entra is not None:
+            raise ProfileError(f"'{name}' signs in with Microsoft Entra ID; it has no key")
         secret = self._store_for(profile).get(name)
         if secret is None:
             raise SecretMissing(
@@ -231,11 +245,27 @@ class ProfileManager:
             raise
         return profile
 
+    def add_entra(self, name: str, host: str, entra: dict[str, str]) -> Profile:
+        """Save a Microsoft Entra ID connection: no secret at all (tokens are cached by
+        azure-identity in the OS's protected store)."""
+        name = validate_name(name)
+        if not host.strip():
+            raise ProfileError("the hub's host name is empty")
+        self._check_free(name)
+        profile = Profile(name=name, host=host.strip(), policy="", entra=dict(entra))
+        self._save([*self._load(), profile])
+        return profile
+
+    def set_entra(self, name: str, entra: dict[str, str]) -> Profile:
+        """Replace an Entra ID connection's settings (after a sign-in: its record)."""
+        return self._update(name, entra=dict(entra))
+
     def remove(self, name: str) -> None:
         """Forget the secret, then the metadata. If the keyring refuses, keep both so the
         user can retry instead of leaving an orphaned secret."""
         profile = self.get(name)
-        self._store_for(profile).delete(name)
+        if profile.entra is None:
+            self._store_for(profile).delete(name)
         if profile.session_only:
             del self._session[name]
         else:
@@ -251,6 +281,8 @@ class ProfileManager:
         if new == old:
             return profile
         self._check_free(new, ignore=old)
+        if profile.entra is not None:  # no secret to move
+            return self._update(old, name=new)
         store = self._store_for(profile)
         secret = store.get(old)
         if secret is None:

@@ -2,7 +2,9 @@
 
 Covers what can leak from this app: connection strings (SharedAccessKey=...,
 SharedAccessSignature=...), SAS tokens and Authorization headers (sig=...), and registry
-JSON or reprs with key fields ("primaryKey": "...", shared_access_key='...').
+JSON or reprs with key fields ("primaryKey": "...", shared_access_key='...'), and
+Entra ID sign-in: JWTs (access, refresh and ID tokens), OAuth token fields and client
+secrets.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # name before "key" is kept as it is either way.
     (
         re.compile(r"(key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/]{16,}={0,2}", re.I),
+        rf"\g<1>{MASK}",
+    ),
+    # A JWT anywhere (Bearer headers, token answers, CBS put-tokens): header.claims.sig,
+    # each part base64url; a JSON header always starts "eyJ". Not inside a run of
+    # base64url characters: one start per run keeps it linear ("eyJ-eyJ-...").
+    (re.compile(r"(?<![\w-])eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"), MASK),
+    # OAuth fields whose value is secret whatever it looks like (opaque refresh tokens,
+    # client secrets, device codes), in JSON, forms and reprs.
+    (
+        re.compile(
+            r"((?:client_secret|access_token|refresh_token|id_token|device_code)"
+            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+",
+            re.I,
+        ),
         rf"\g<1>{MASK}",
     ),
 )

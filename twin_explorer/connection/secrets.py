@@ -121,7 +121,7 @@ class SecretStore:
             return False, NO_KEYRING
         if isinstance(backend, null.Keyring):
             return False, "the keyring is switched off (null backend), so nothing can be saved"
-        return True, f"connection strings are kept in {backend.name}"
+        return True, f"connection strings are kept in {backend_name(backend)}"
 
     def usable(self) -> tuple[bool, str]:
         """(True, where secrets go) or (False, a plain reason). Probes the backend once."""
@@ -157,3 +157,12 @@ class SessionSecretStore:
 
     def __repr__(self) -> str:
         return f"SessionSecretStore(names={sorted(self._secrets)!r})"
+
+
+def backend_name(backend: keyring.backend.KeyringBackend) -> str:
+    """Where secrets go, by name. With PyGObject installed (the Linux token cache needs
+    it) keyring chains its libsecret backend behind SecretService, the same store: name
+    the chain's first, which takes every write."""
+    if isinstance(backend, chainer.ChainerBackend) and backend.backends:
+        return backend.backends[0].name
+    return backend.name

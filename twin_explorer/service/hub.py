@@ -63,8 +63,15 @@ class HubService:
         proxy: str | None = None,
         use_env_proxies: bool = True,
         max_workers: int = 4,
+        credential: tuple[str, Any] | None = None,
     ) -> None:
-        self._cs = strings.parse(connection_string)
+        # An Entra ID credential with its host (from_credential), or a connection string.
+        self._credential: Any = None
+        if credential is not None:
+            host, self._credential = credential
+            self._cs = strings.ConnectionString(host_name=host)
+        else:
+            self._cs = strings.parse(connection_string)
         if self._cs.kind != "service":
             raise errors.InvalidRequest(
                 "This is a device or module connection string; a hub connection needs a "
@@ -78,6 +85,18 @@ class HubService:
         self._sessions: list[requests.Session] = []  # one per worker; closed by aclose()
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hub")
         self._closed = False
+
+    @classmethod
+    def from_credential(cls, host: str, credential: Any, **options: Any) -> HubService:
+        """A service signed in with Microsoft Entra ID: ``credential`` is an azure-identity
+        credential, used through the SDK's ``from_token_credential`` (no key anywhere).
+        ``options`` are the constructor's (ca_cert, use_env_proxies, ...)."""
+        return cls("", credential=(host, credential), **options)
+
+    @property
+    def signed_in(self) -> bool:
+        """True for an Entra ID connection (tokens, not a shared access key)."""
+        return self._credential is not None
 
     # -- identity of the connection ------------------------------------------------------
 
@@ -133,7 +152,13 @@ class HubService:
     def _manager(self) -> IoTHubRegistryManager:
         manager = getattr(self._local, "manager", None)
         if manager is None:
-            manager = IoTHubRegistryManager.from_connection_string(self._connection_string)
+            if self._credential is not None:
+                # Asks for a token at once (for its AMQP client): we are on a worker.
+                manager = IoTHubRegistryManager.from_token_credential(
+                    self._cs.host_name, self._credential
+                )
+            else:
+                manager = IoTHubRegistryManager.from_connection_string(self._connection_string)
             config = manager.protocol.config
             config.connection.timeout = REQUEST_TIMEOUT
             if self._ca_cert:

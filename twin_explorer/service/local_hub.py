@@ -228,10 +228,14 @@ def make_service(connection_string: str) -> HubService:
     with ``twin-explorer hub``): trust the local hub's CA for it and ignore proxy
     variables, since a corporate HTTPS_PROXY must never capture loopback traffic.
     """
-    host = parse(connection_string).host
+    ca_cert, use_env_proxies = local_trust(parse(connection_string).host)
+    return HubService(connection_string, ca_cert=ca_cert, use_env_proxies=use_env_proxies)
+
+
+def local_trust(host: str) -> tuple[str | None, bool]:
+    """(CA to trust, whether proxy variables apply) for a hub host: this machine's local
+    hub CA and no proxy for loopback, the system's trust and proxies otherwise."""
     if host.lower() in _LOOPBACK:
         ca = default_data_dir() / "tls" / "ca.pem"
-        return HubService(
-            connection_string, ca_cert=str(ca) if ca.exists() else None, use_env_proxies=False
-        )
-    return HubService(connection_string)
+        return (str(ca) if ca.exists() else None), False
+    return None, True

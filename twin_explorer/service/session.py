@@ -8,11 +8,12 @@ hub when leaving it). Views follow ``service_changed`` and ``status``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from twin_explorer.connection.profiles import ProfileError, ProfileManager
 from twin_explorer.connection.secrets import SecretStoreError
-from twin_explorer.service import errors
+from twin_explorer.service import entra, errors
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import (
     LocalHubError,
@@ -34,6 +35,8 @@ class HubSessionState:
         self.local_info: LocalHubInfo | None = None
         self.service_changed: Listeners[HubService | None] = Listeners()
         self.status: Listeners[tuple[str, bool]] = Listeners()  # status-bar text, reachable?
+        self.account: entra.Account | None = None  # who is signed in (Entra ID connections)
+        self.cache_note: str | None = None  # why that sign-in lasts this session only
 
     @property
     def is_local(self) -> bool:
@@ -54,7 +57,7 @@ class HubSessionState:
                 service = await self._open_local()
             else:
                 await self._stop_local()
-                service = self._open_profile(name)
+                service = await self._open_profile(name)
         except LocalHubError as exc:
             self.status.emit((f"{LOCAL_HUB}: not running", False))
             raise errors.Unreachable(str(exc), hub=LOCAL_HUB) from None
@@ -83,7 +86,12 @@ class HubSessionState:
             self.status.emit((f"{self.name} ({service.host}): {exc.message}", False))
             raise
         devices = f"{stats.total_devices:,} device{'s' if stats.total_devices != 1 else ''}"
-        self.status.emit((f"{self.name} ({service.host}) · {devices}", True))
+        who = ""
+        if service.signed_in and self.account is not None:
+            who = f" · {self.account.username} (tenant {self.account.tenant_id})"
+        if service.signed_in and self.cache_note:
+            who += f" · {self.cache_note}"
+        self.status.emit((f"{self.name} ({service.host}) · {devices}{who}", True))
         return True
 
     async def recount(self) -> None:
@@ -102,14 +110,29 @@ class HubSessionState:
             info.service_connection_string, ca_cert=info.ca_cert, use_env_proxies=False
         )
 
-    def _open_profile(self, name: str) -> HubService:
+    async def _open_profile(self, name: str) -> HubService:
         try:
+            profile = self.profiles.get(name)
+            if profile.entra is not None:
+                self.profiles.touch(name)
+                return await self._open_entra(name, profile.host, profile.entra)
             connection_string = self.profiles.get_connection_string(name)
             self.profiles.touch(name)
         except (ProfileError, SecretStoreError) as exc:
             self.status.emit((f"{name}: not connected", False))
             raise errors.ServiceError(f"Could not open the connection '{name}': {exc}.") from None
         return make_service(connection_string)
+
+    async def _open_entra(self, name: str, host: str, fields: dict[str, str]) -> HubService:
+        """A Microsoft Entra ID connection: tokens from azure-identity's cache."""
+        settings = entra.settings_of(host, fields)
+        service, problem = await asyncio.to_thread(entra.open_service, settings)
+        account = entra.account_of(settings.record)
+        self.account = account
+        self.cache_note = (
+            f"signed in for this session only: {problem}" if problem is not None else None
+        )
+        return service
 
     async def _close_service(self) -> None:
         if self.service is not None:

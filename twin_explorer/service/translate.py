@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
+from azure.core.exceptions import ClientAuthenticationError
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
+from twin_explorer.connection.redact import redact
 from twin_explorer.service import errors as e
+from twin_explorer.service.entra import role_hint, token_hint
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,15 @@ def translate(exc: BaseException, ctx: Context) -> e.ServiceError:
         return _from_reply(reply, ctx)
     if isinstance(exc, ClientRequestError | requests.RequestException | OSError):
         return _unreachable(exc, ctx)
+    if isinstance(exc, ClientAuthenticationError):  # azure-identity: no token to be had
+        return e.Unauthorized(
+            f"Signing in to {ctx.hub} did not work, so Twin Explorer could not {ctx.action}.",
+            hint="Sign in again (Connections → Edit → Sign In). "
+            + (redact(str(exc)).splitlines() or [""])[0],
+            hub=ctx.hub,
+            identity=ctx.identity,
+            detail=redact(str(exc)),
+        )
     return e.ServiceError(
         f"Could not {ctx.action} on {ctx.hub}: {type(exc).__name__}.",
         hub=ctx.hub,
@@ -114,7 +126,10 @@ def _from_reply(reply: e.HubReply, ctx: Context) -> e.ServiceError:
         )
     if status in (401, 403):
         lowered = reply.text.lower()
-        if "lacks" in lowered or "permission" in lowered or "right" in lowered:
+        entra = role_hint(reply.text) or token_hint(reply.text)
+        if entra:
+            hint = entra
+        elif "lacks" in lowered or "permission" in lowered or "right" in lowered:
             hint = (
                 f"The policy '{ctx.policy or '?'}' lacks the permission this needs. Use a "
                 "connection with a policy that has it (for example iothubowner)."

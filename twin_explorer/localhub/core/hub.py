@@ -16,6 +16,7 @@ from one thread at a time.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -29,6 +30,7 @@ from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
 from twin_explorer.localhub.core import auth
+from twin_explorer.localhub.core.access import LOCAL_AUTH_DISABLED, ServiceAccess
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
@@ -36,6 +38,7 @@ from twin_explorer.localhub.core.configurations import Configurations
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_messages import DeviceMessages
 from twin_explorer.localhub.core.device_ops import DeviceOps
+from twin_explorer.localhub.core.entra import EntraAuthority, new_signing_key
 from twin_explorer.localhub.core.events import (
     Connected,
     Disconnected,
@@ -51,8 +54,10 @@ from twin_explorer.localhub.core.methods import DirectMethods
 from twin_explorer.localhub.core.presence import Presence
 from twin_explorer.localhub.core.querying import QueryPage, QueryReader, run_query
 from twin_explorer.localhub.core.registry import Registry
+from twin_explorer.localhub.core.roles import Permission
 from twin_explorer.localhub.core.twins import Twins
 from twin_explorer.localhub.errors import AuthError, HubError
+from twin_explorer.localhub.store.entra_files import RoleAssignments, signing_key
 from twin_explorer.localhub.store.event_log import EventLog
 from twin_explorer.localhub.store.sqlite import Store
 from twin_explorer.twin.identity import identity_path
@@ -79,7 +84,11 @@ class HubCore:
     """Registry, twins, policies, auth decisions, presence, methods, events and queries."""
 
     def __init__(
-        self, store: Store, hostname: str, clock: Callable[[], int] = time.time_ns
+        self,
+        store: Store,
+        hostname: str,
+        clock: Callable[[], int] = time.time_ns,
+        signing_key_pem: Callable[[], bytes] = new_signing_key,
     ) -> None:
         self.ctx = ctx = CoreContext(store, hostname, clock)
         self.store = store
@@ -103,6 +112,11 @@ class HubCore:
         self.query_token_key = self._secret("query_token_key")
         self.jobs = Jobs(ctx, self.twins, self.methods, self.query_token_key, store.open_reader)
         self.configurations = Configurations(ctx, self.twins, self.registry, store.open_reader)
+        # Entra ID: the authority (its key is the data folder's, or one for this run).
+        self.entra = EntraAuthority(store, signing_key_pem, lambda: clock() / 1e9)
+        self.access = ServiceAccess(
+            lambda: self._policies, hostname, self.entra, RoleAssignments(store), ctx.seconds
+        )
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
         ctx.on_desired_patch(self._deliver_desired)
@@ -118,7 +132,10 @@ class HubCore:
         clock: Callable[[], int] = time.time_ns,
     ) -> HubCore:
         """Open (creating on first start) the hub in ``data_dir``."""
-        return cls(Store.open(data_dir), hostname, clock)
+        store = Store.open(data_dir)
+        return cls(
+            store, hostname, clock, functools.partial(signing_key, data_dir, new_signing_key)
+        )
 
     def close(self) -> None:
         self.methods.close()
@@ -197,6 +214,27 @@ class HubCore:
             self._policies, self.hostname, authorization_header, right, self.ctx.seconds()
         )
 
+    def authorize_request(
+        self,
+        authorization_header: str | None,
+        right: Right | Iterable[Right],
+        permission: Permission,
+        method: str,
+        path: str,
+    ) -> str:
+        """Who a REST request is: SAS (a policy's ``right``) or an Entra ID Bearer token
+        (a role granting ``permission``); 401 otherwise."""
+        return self.access.authorize(authorization_header, right, permission, method, path)
+
+    @property
+    def local_auth_disabled(self) -> bool:
+        """IoT Hub's disableLocalAuth: no policy (hub-scoped) key authenticates."""
+        return self.access.local_auth_disabled
+
+    @local_auth_disabled.setter
+    def local_auth_disabled(self, value: bool) -> None:
+        self.access.local_auth_disabled = value
+
     def authenticate_device(
         self, client_id: str, username: str | None, password: str | None
     ) -> Identity:
@@ -222,13 +260,16 @@ class HubCore:
             if module is None:
                 raise AuthError(f"Module {client_id!r} is not registered.")
             target = module
-        return auth.check_device_password(
+        identity = auth.check_device_password(
             password,
             Identity(device_id, module_id),
             target["authentication"],
             self._policies,
             self.ctx.seconds(),
         )
+        if identity.policy is not None and self.local_auth_disabled:
+            raise AuthError(LOCAL_AUTH_DISABLED)  # a policy key is hub-scoped; its own is not
+        return identity
 
     def authenticate_token(self, token: str) -> auth.TokenGrant:
         """What a SAS token presented on a connection allows (AMQP CBS and SASL PLAIN):
@@ -239,6 +280,8 @@ class HubCore:
         except sas.SasTokenError as exc:
             raise AuthError(f"The token is not a valid SharedAccessSignature: {exc}.") from None
         if scope is None:
+            if self.local_auth_disabled:  # a hub-wide token is a policy's: hub-scoped
+                raise AuthError(LOCAL_AUTH_DISABLED)
             return auth.check_hub_token(self._policies, self.hostname, token, self.ctx.seconds())
         identity = self.authenticate_device(identity_path(*scope), None, token)
         rights = frozenset({Right.DEVICE_CONNECT})

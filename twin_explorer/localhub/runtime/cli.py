@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
+from twin_explorer.localhub.runtime import roles_cli
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
@@ -131,6 +132,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--demo", action="store_true", help="create demo devices and modules on first start"
     )
     parser.add_argument(
+        "--disable-local-auth",
+        action="store_true",
+        help="refuse shared access policy keys, as IoT Hub's disableLocalAuth does: service "
+        "calls must sign in with Entra ID; devices still connect with their own keys",
+    )
+    parser.add_argument(
+        "--entra-auto-approve",
+        action="store_true",
+        help="for scripts and tests: approve every device-code sign-in as the test user "
+        "at once, without the sign-in page",
+    )
+    parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
         help=(
@@ -143,6 +156,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
     )
     parser.set_defaults(func=run)
+    roles_cli.add_parser(parser)
 
 
 def _port(text: str) -> int:
@@ -192,6 +206,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         amqp_port=args.amqp_port,
         proxy_port=args.proxy_port,
         demo=args.demo,
+        disable_local_auth=args.disable_local_auth,
+        entra_auto_approve=args.entra_auto_approve,
         limits=Limits(
             handshake_timeout=args.handshake_timeout,
             header_timeout=args.header_timeout,

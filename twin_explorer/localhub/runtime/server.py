@@ -90,6 +90,8 @@ class HubServer:
         mqtt_factory: MqttFactory | None = None,
         limits: Limits | None = None,
         websocket_limits: WebSocketLimits | None = None,
+        disable_local_auth: bool = False,
+        entra_auto_approve: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         # One gate for every listener: timeouts, and one connection cap below the
@@ -98,6 +100,8 @@ class HubServer:
         self.host = host
         self.hostname = hostname
         self.demo = demo
+        self.disable_local_auth = disable_local_auth
+        self.entra_auto_approve = entra_auto_approve
         self._wanted = {
             "rest": rest_port,
             "mqtt": mqtt_port,
@@ -181,6 +185,10 @@ class HubServer:
         self._core = core = HubCore.open(self.data_dir, self.hostname)
         if self.demo:
             seed_demo(core)  # the first start only
+        core.local_auth_disabled = self.disable_local_auth
+        core.entra.auto_approve = self.entra_auto_approve
+        # The token signing key, made on first start: off the loop, like the TLS keys.
+        await asyncio.to_thread(lambda: core.entra.key_id)
         tls = server_context(self._certs)
 
         wanted: list[tuple[Listener, int]] = []
@@ -198,6 +206,7 @@ class HubServer:
         wanted.append((rest, self._wanted["rest"]))
         for listener, port in wanted:
             await self._listen(listener, port)
+        core.entra.base_url = f"https://{self.hostname}:{self._ports['rest']}"
 
         if self._wanted["proxy"] is not None:
             target = _connect_address(self.host)
@@ -313,6 +322,7 @@ class HubServer:
             "amqp_port": self._ports["amqp"],
             "proxy_port": self._ports["proxy"],
             "version": __version__,
+            **self._entra_info(),
         }
 
     def ready_info(self) -> dict[str, Any]:
@@ -320,14 +330,32 @@ class HubServer:
         return {
             **self.public_info(),
             "service_connection_string": self.service_connection_string(),
+            # Secret beside the connection string, which is as secret: never logged.
+            "entra_client_secret": self.core.entra.client_secret,
             "ca_cert": str(self.certificates.ca_cert.absolute()),
             "data_dir": str(self.data_dir),
             "pid": os.getpid(),
         }
 
+    def _entra_info(self) -> dict[str, Any]:
+        """The Entra ID authority and its test client (without its secret)."""
+        if self._core is None:
+            return {}
+        entra = self._core.entra
+        return {
+            "local_auth": not self._core.local_auth_disabled,
+            "entra_authority": entra.base_url,
+            "entra_tenant_id": entra.tenant_id,
+            "entra_client_id": entra.client_id,
+            "entra_test_user": entra.user_name,
+        }
+
     def _summary(self) -> str:
         ports = ", ".join(f"{name} {port}" for name, port in self._ports.items() if port)
-        return f"{self.hostname} on {self.host} ({ports}), data in {self.data_dir}"
+        entra = f"; Entra ID authority {self.core.entra.authority_url}"
+        if self.core.local_auth_disabled:
+            entra += ", shared keys disabled"
+        return f"{self.hostname} on {self.host} ({ports}), data in {self.data_dir}{entra}"
 
 
 def _is_wildcard(host: str) -> bool:

@@ -31,6 +31,7 @@ from twin_explorer.connection.strings import ConnectionStringError, parse
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.local_hub import make_service
 from twin_explorer.ui.chrome.confirm import confirm
+from twin_explorer.ui.chrome.entra_dialog import EntraConnectionEditor
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.hub_session import LOCAL_HUB
 from twin_explorer.ui.common.tasks import AsyncDialog
@@ -268,6 +269,10 @@ class ConnectionsDialog(QDialog):
         self.error = _error_label()
         self.add_button = QPushButton("Add…")
         self.add_button.setToolTip("Add a hub by its service connection string")
+        self.add_entra_button = QPushButton("Add Entra ID…")
+        self.add_entra_button.setToolTip(
+            "Add a hub you sign in to with Microsoft Entra ID (no shared access key)"
+        )
         self.edit_button = QPushButton("Edit…")
         self.edit_button.setToolTip("Change the selected connection's name or string")
         self.remove_button = QPushButton("Remove")
@@ -276,7 +281,12 @@ class ConnectionsDialog(QDialog):
         self.connect_button.setToolTip("Open the selected hub in the window")
         self.connect_button.setDefault(True)
         side = QVBoxLayout()
-        for button in (self.add_button, self.edit_button, self.remove_button):
+        for button in (
+            self.add_button,
+            self.add_entra_button,
+            self.edit_button,
+            self.remove_button,
+        ):
             side.addWidget(button)
         side.addStretch(1)
         side.addWidget(self.connect_button)
@@ -292,6 +302,7 @@ class ConnectionsDialog(QDialog):
         layout.addWidget(close)
 
         self.add_button.clicked.connect(lambda: self._edit(None))
+        self.add_entra_button.clicked.connect(lambda: self._edit(None, entra=True))
         self.edit_button.clicked.connect(lambda: self._edit(self.selected_name()))
         self.remove_button.clicked.connect(self._remove)
         self.connect_button.clicked.connect(self._connect)
@@ -311,7 +322,8 @@ class ConnectionsDialog(QDialog):
             profiles = []
         for profile in profiles:
             extra = " · this session only" if profile.session_only else ""
-            item = QListWidgetItem(f"{profile.name} — {profile.host} ({profile.policy}){extra}")
+            how = "Entra ID" if profile.entra is not None else profile.policy
+            item = QListWidgetItem(f"{profile.name} — {profile.host} ({how}){extra}")
             item.setData(NameRole, profile.name)
             self.list.addItem(item)
         for row in range(self.list.count()):
@@ -333,8 +345,13 @@ class ConnectionsDialog(QDialog):
         self.remove_button.setEnabled(saved)
         self.connect_button.setEnabled(name is not None)
 
-    def _edit(self, name: str | None) -> ConnectionEditor:
-        editor = ConnectionEditor(self._profiles, existing=name, parent=self)
+    def _edit(
+        self, name: str | None, *, entra: bool = False
+    ) -> ConnectionEditor | EntraConnectionEditor:
+        if name is not None:
+            entra = self._profiles.get(name).entra is not None
+        kind = EntraConnectionEditor if entra else ConnectionEditor
+        editor = kind(self._profiles, existing=name, parent=self)
         editor.accepted.connect(lambda: self.refresh(select=editor.saved_name))
         editor.open()
         return editor
@@ -346,7 +363,12 @@ class ConnectionsDialog(QDialog):
         confirm(
             self,
             "Remove Connection",
-            f"Remove the connection '{name}'? Its key is deleted from the system keyring.",
+            f"Remove the connection '{name}'? "
+            + (
+                "Twin Explorer forgets how to sign in to it (it holds no key)."
+                if self._profiles.get(name).entra is not None
+                else "Its key is deleted from the system keyring."
+            ),
             lambda: self._remove_now(name),
             yes_text="Remove",
         )

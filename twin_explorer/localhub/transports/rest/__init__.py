@@ -18,6 +18,7 @@ from twin_explorer.localhub.transports.rest.bad_requests import quiet_malformed_
 from twin_explorer.localhub.transports.rest.device import device_routes, too_large
 from twin_explorer.localhub.transports.rest.jobs import run_jobs_with
 from twin_explorer.localhub.transports.rest.methods import MethodInvoker
+from twin_explorer.localhub.transports.rest.oidc import oidc_routes
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def create_app(
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
+    app.add_routes(oidc_routes(core.entra))
     app.add_routes(device_routes(core))
     run_jobs_with(app, core)
 

@@ -29,6 +29,7 @@ from twin_explorer.localhub.transports.rest.methods import (
     method_error_response,
     parse_method_call,
 )
+from twin_explorer.localhub.transports.rest.permissions import HANDLER_PERMISSIONS
 from twin_explorer.localhub.transports.rest.queries import QueryRunner
 from twin_explorer.localhub.transports.rest.wire import (
     int_param,
@@ -122,9 +123,21 @@ class RestApi:
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:
         wanted = rights if isinstance(rights, Right) else tuple(rights)
+        permission = HANDLER_PERMISSIONS.get(handler.__name__)
+        if permission is None:  # loud at start-up, not a silent default for every token
+            raise LookupError(
+                f"no Entra ID permission for the route handler {handler.__name__!r}: "
+                "add it to rest/permissions.py"
+            )
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            self.core.authorize_service(request.headers.get("Authorization"), wanted)
+            self.core.authorize_request(
+                request.headers.get("Authorization"),
+                wanted,
+                permission,
+                request.method,
+                request.path,
+            )
             return await handler(request)
 
         guarded.__name__ = handler.__name__

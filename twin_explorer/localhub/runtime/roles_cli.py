@@ -1,0 +1,110 @@
+"""``twin-explorer hub roles assign|list|remove``: the local hub's data-plane role
+assignments, as ``az role assignment`` manages them on a real hub.
+
+It writes the hub's store directly (SQLite serializes it with a running hub, which reads
+the assignments on every request), so a change applies at once, running hub or not.
+A principal is its object id, or one of the hub's own test principals by name:
+``test-client`` (or its client id) and ``test-user`` (or its sign-in name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from twin_explorer import paths
+from twin_explorer.localhub.core.roles import ROLES, UnknownRole, role_name
+
+if TYPE_CHECKING:  # the rest loads when a roles command runs: the parser stays cheap
+    from twin_explorer.localhub.store.sqlite import Store
+
+
+def add_parser(hub_parser: argparse.ArgumentParser) -> None:
+    commands = hub_parser.add_subparsers(dest="hub_command", metavar="{roles}")
+    roles = commands.add_parser(
+        "roles",
+        help="manage the local hub's data-plane role assignments (Entra ID sign-in)",
+        description="Who may do what with an Entra ID token: "
+        + "; ".join(ROLES)
+        + ". Principals: an object id, 'test-client' or 'test-user'.",
+    )
+    actions = roles.add_subparsers(dest="roles_command", metavar="ACTION", required=True)
+    for name, text in (("assign", "give a principal a role"), ("remove", "take a role away")):
+        action = actions.add_parser(name, help=text, description=text)
+        _data_dir_option(action)
+        action.add_argument("principal", help="object id, 'test-client' or 'test-user'")
+        action.add_argument("role", help="e.g. 'IoT Hub Data Reader' (or 'Data Reader')")
+        action.set_defaults(func=run)
+    listing = actions.add_parser("list", help="show the role assignments")
+    _data_dir_option(listing)
+    listing.set_defaults(func=run)
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the hub's data folder (default: the app's data folder / localhub)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from twin_explorer.localhub.store.entra_files import RoleAssignments
+    from twin_explorer.localhub.store.sqlite import DB_NAME, Store
+
+    data_dir = args.data_dir if args.data_dir is not None else paths.data_dir() / "localhub"
+    if not (data_dir / DB_NAME).exists():
+        return _fail(f"There is no local hub in {data_dir}; start it once first.")
+    store = Store.open(data_dir)
+    try:
+        assignments = RoleAssignments(store)
+        if args.roles_command == "list":
+            for row in assignments.all():
+                print(f"{row.principal_name}\t{row.principal_id}\t{row.role}")
+            return 0
+        try:
+            role = role_name(args.role)
+            principal_id, name = _principal(store, args.principal)
+        except (UnknownRole, ValueError) as exc:
+            return _fail(str(exc))
+        if args.roles_command == "assign":
+            new = assignments.assign(principal_id, name, role)
+            print(f"{name} has the role {role}" + ("" if new else " (already)"))
+            return 0
+        if not assignments.remove(principal_id, role):
+            return _fail(f"{name} does not have the role {role}.")
+        print(f"{name} no longer has the role {role}")
+        return 0
+    finally:
+        store.close()
+
+
+def _principal(store: Store, text: str) -> tuple[str, str]:
+    """(object id, display name) of ``text``."""
+    from twin_explorer.localhub.core.entra import TEST_CLIENT_NAME, TEST_USER_NAME
+
+    wanted = text.strip()
+    client_id = store.get_meta("entra_test_client_id")
+    if wanted.lower() in ("test-client", TEST_CLIENT_NAME.lower()) or wanted == client_id:
+        found = store.get_meta("entra_test_client_oid")
+        if found:
+            return found, TEST_CLIENT_NAME
+    if wanted.lower() in ("test-user", TEST_USER_NAME):
+        found = store.get_meta("entra_test_user_oid")
+        if found:
+            return found, TEST_USER_NAME
+    try:
+        return str(uuid.UUID(wanted)), wanted
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an object id (a GUID), 'test-client' or 'test-user'."
+        ) from None
+
+
+def _fail(message: str) -> int:
+    print(f"twin-explorer hub roles: {message}", file=sys.stderr)
+    return 2

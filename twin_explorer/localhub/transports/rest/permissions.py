@@ -1,0 +1,31 @@
+"""The Entra ID data action each REST handler needs (IoT Hub's permissions table).
+
+Creating and updating an identity are both ``devices/write``; a bulk registry request
+is a write too. A query returns twins, so it needs ``twins/read``. The local hub's own
+telemetry read goes with reading the identity it belongs to.
+"""
+
+from __future__ import annotations
+
+from twin_explorer.localhub.core.roles import Permission
+
+HANDLER_PERMISSIONS: dict[str, Permission] = {
+    "query": Permission.TWINS_READ,
+    "list_devices": Permission.DEVICES_READ,
+    "bulk_registry": Permission.DEVICES_WRITE,
+    "put_device": Permission.DEVICES_WRITE,
+    "get_device": Permission.DEVICES_READ,
+    "delete_device": Permission.DEVICES_DELETE,
+    "list_modules": Permission.DEVICES_READ,
+    "put_module": Permission.DEVICES_WRITE,
+    "get_module": Permission.DEVICES_READ,
+    "delete_module": Permission.DEVICES_DELETE,
+    "get_twin": Permission.TWINS_READ,
+    "patch_twin": Permission.TWINS_WRITE,
+    "replace_twin": Permission.TWINS_WRITE,
+    "invoke_method": Permission.DIRECT_METHODS,
+    "registry_statistics": Permission.STATISTICS_READ,
+    "service_statistics": Permission.STATISTICS_READ,
+    "info": Permission.STATISTICS_READ,
+    "telemetry": Permission.DEVICES_READ,
+}
