@@ -16,6 +16,7 @@ from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.api import InfoSource, RestApi
 from twin_explorer.localhub.transports.rest.bad_requests import quiet_malformed_requests
 from twin_explorer.localhub.transports.rest.methods import MethodInvoker
+from twin_explorer.localhub.transports.rest.throttle import TwinWriteThrottle
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
 if TYPE_CHECKING:
@@ -35,9 +36,13 @@ def create_app(
     router: an identity that is not online answers 404103) and ``info`` feeds
     ``GET /_localhub/info``."""
     quiet_malformed_requests()
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
+    throttle = TwinWriteThrottle()  # off until /_localhub/throttle turns it on
+    app = web.Application(
+        middlewares=[_errors, throttle.middleware()], client_max_size=MAX_BODY_BYTES
+    )
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
+    app.add_routes(throttle.routes(core))
 
     async def on_shutdown(_: web.Application) -> None:
         await api.shutdown()
