@@ -75,9 +75,7 @@ async def test_preview_says_per_twin_what_changes_what_is_already_so_and_what_is
     assert already.items[0].reason == "already so"
 
 
-async def test_apply_writes_with_the_previewed_etag_and_lists_conflicts(
-    service, tmp_path
-) -> None:
+async def test_apply_writes_with_the_previewed_etag_and_lists_conflicts(service, tmp_path) -> None:
     await make_devices(service, {f"d-{i}": {"group": "g", "mode": "old"} for i in range(6)})
     run = await BulkRun.preview(
         service,
