@@ -75,9 +75,13 @@ class PreviewItem:
     def key(self) -> tuple[str, str | None]:
         return (self.device_id, self.module_id)
 
+    def documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The places this change writes, before and after, as two small documents."""
+        return _document(self.touches, "before"), _document(self.touches, "after")
+
     def diff(self) -> list[DiffRow]:
         """The editor's side-by-side diff of the places this change writes."""
-        return diff_documents(_document(self.touches, "before"), _document(self.touches, "after"))
+        return diff_documents(*self.documents())
 
     def summary(self) -> str:
         """One line: what changes, for tables and the CLI."""
