@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer
+from PySide6.QtGui import QFontDatabase, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -46,6 +47,23 @@ PLACEHOLDER_PATCH = (
     '{\n  "tags": {"building": 43},\n  "properties": {"desired": {"telemetryInterval": 30}}\n}'
 )
 TICK_MS = 250  # how often the window reads a running run's progress
+
+
+class DiffColours(QSyntaxHighlighter):
+    """Added, removed and hunk lines of a unified diff in the theme's diff colours."""
+
+    def __init__(self, document: QTextDocument) -> None:
+        super().__init__(document)
+        self.roles = {"+": "added", "-": "removed", "@": "hunk"}
+
+    def highlightBlock(self, text: str) -> None:
+        role = self.roles.get(text[:1])
+        if role is None or text.startswith(("+++", "---")):
+            return
+        line = QTextCharFormat()
+        line.setBackground(theme.colour(role))
+        line.setForeground(theme.colour("text"))
+        self.setFormat(0, len(text), line)
 
 
 class BulkChangeDialog(AsyncDialog):
@@ -134,6 +152,10 @@ class BulkChangeDialog(AsyncDialog):
         self.diff.setReadOnly(True)
         self.diff.setPlaceholderText("Choose a twin to see exactly what changes in it.")
         self.diff.setToolTip("What the change writes in the chosen twin, as a diff")
+        self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.diff.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self._diff_colours = DiffColours(self.diff.document())
+        self.patch_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         # -- applying
         self.progress = QProgressBar()
         self.progress.setObjectName("bulkProgress")
@@ -203,7 +225,8 @@ class BulkChangeDialog(AsyncDialog):
         split.addWidget(self.table)
         split.addWidget(self.diff)
         split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(1, 2)
+        split.setSizes([260, 200])
         run_row = QHBoxLayout()
         run_row.addWidget(self.progress, 1)
         buttons = QHBoxLayout()
@@ -260,7 +283,8 @@ class BulkChangeDialog(AsyncDialog):
             self._note(self.twins_note, str(exc), "error")
             return
         self._note(self.twins_note, "Counting…")
-        self.tasks.spawn(self._count(selection), on_error=self._twins_failed)
+        task = self.tasks.spawn(self._count(selection), on_error=self._twins_failed)
+        task.add_done_callback(lambda _task: self._update())
 
     async def _count(self, selection: TwinSelection) -> None:
         total = await count(self._need_service(), selection)
@@ -286,7 +310,8 @@ class BulkChangeDialog(AsyncDialog):
             return
         self._note(self.twins_note, "Counting…")
         self.preview_button.setEnabled(False)
-        self.tasks.spawn(self._preview(selection, change), on_error=self._twins_failed)
+        task = self.tasks.spawn(self._preview(selection, change), on_error=self._twins_failed)
+        task.add_done_callback(lambda _task: self._update())  # Preview is offered again
 
     async def _preview(self, selection: TwinSelection, change: Any) -> None:
         service = self._need_service()
@@ -340,7 +365,14 @@ class BulkChangeDialog(AsyncDialog):
 
     async def _apply(self, run: BulkRun) -> None:
         try:
-            await run.apply(self._need_service(), publish=self._publish)
+            progress = await run.apply(self._need_service(), publish=self._publish)
+            if progress.remaining:
+                self._note(
+                    self.twins_note,
+                    f"Stopped with {progress.remaining:,} twins still to do: Apply resumes.",
+                )
+            else:
+                self._note(self.twins_note, "Done: each twin's outcome is in the table.")
         finally:
             self._applying = False
             self._timer.stop()
