@@ -240,3 +240,19 @@ async def test_preview_yields_to_the_loop(service, tmp_path) -> None:
     finally:
         ticker.cancel()
     assert beats > 3
+
+
+def test_a_scheduled_job_request_carries_the_same_selection_and_change() -> None:
+    from twin_explorer.service.bulk.jobs import JobUnsuitable, job_request
+
+    change = parse_change('{"tags": {"building": 43}}')
+    body = job_request(
+        "j1", TwinSelection("SELECT * FROM devices WHERE tags.site = 'x'"), change, "2026-01-01"
+    )
+    assert body["type"] == "scheduleUpdateTwin"
+    assert body["queryCondition"] == "tags.site = 'x'"
+    assert body["updateTwin"] == {"etag": "*", "tags": {"building": 43}}
+    ids = TwinSelection.of([("a", None), ("o'b", None)])
+    assert job_request("j2", ids, change, "t")["queryCondition"] == "deviceId IN ['a', 'o''b']"
+    with pytest.raises(JobUnsuitable, match="module"):
+        job_request("j3", TwinSelection("SELECT * FROM devices.modules"), change, "t")
