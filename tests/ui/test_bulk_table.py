@@ -23,10 +23,11 @@ def make_run(tmp_path, n: int = 1000) -> BulkRun:
     items = [preview_twin(twin(f"dev-{i:04d}", {"floor": i % 3 * 9}), CHANGE_PATCH)
              for i in range(n)]  # fmt: skip
     items.append(PreviewItem("blocked-one", None, Plan.BLOCKED, reason="tags too large"))
-    run = BulkRun(RunFolder.create(tmp_path), {"kind": "change"}, items)
-    run.results[("dev-0001", None)] = Result("dev-0001", None, Outcome.APPLIED)
-    run.results[("dev-0002", None)] = Result("dev-0002", None, Outcome.CONFLICT, "changed")
-    return run
+    results = {
+        ("dev-0001", None): Result("dev-0001", None, Outcome.APPLIED),
+        ("dev-0002", None): Result("dev-0002", None, Outcome.CONFLICT, "changed"),
+    }
+    return BulkRun(RunFolder.create(tmp_path), {"kind": "change"}, items, results)
 
 
 def texts(model: PreviewTableModel, column: int) -> list[str]:

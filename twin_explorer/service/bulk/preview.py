@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from twin_explorer.service.edit_diff import DiffRow, diff_documents
@@ -82,6 +83,10 @@ class PreviewItem:
     def diff(self) -> list[DiffRow]:
         """The editor's side-by-side diff of the places this change writes."""
         return diff_documents(*self.documents())
+
+    @cached_property
+    def summary_text(self) -> str:
+        return self.summary()
 
     def summary(self) -> str:
         """One line: what changes, for tables and the CLI."""

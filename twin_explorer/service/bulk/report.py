@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from twin_explorer.service.bulk.store import atomic_write
+from twin_explorer.connection.profiles import atomic_write
 
 COLUMNS = ("identity", "deviceId", "moduleId", "outcome", "change", "detail",
            "etagBefore", "etagAfter", "patch")  # fmt: skip

@@ -46,7 +46,7 @@ DEFAULT_CONCURRENCY = 8
 MAX_RETRIES = 5  # re-reads after a 412 before a twin that keeps moving is a conflict
 MAX_THROTTLED = 50  # 429s for one twin before it counts as failed
 RATE_WINDOW = 5.0  # seconds of writes the rate is measured over
-PREVIEW_SLICE = 100  # twins previewed between yields to the event loop
+PREVIEW_SLICE = 25  # twins previewed between yields to the event loop
 
 
 class Outcome(StrEnum):
@@ -151,6 +151,12 @@ class BulkRun:
         self.plan = plan
         self.items = items
         self.results = results or {}
+        # Counts kept as outcomes arrive: a window reads them often, on any size of run.
+        self._plans = {item.key: item.plan.value for item in items}
+        self._statuses: collections.Counter[str] = collections.Counter(self._plans.values())
+        self._outcomes: collections.Counter[Outcome] = collections.Counter()
+        for key, result in self.results.items():
+            self._count(key, None, result)
         self.throttle = Throttle()
         self._cancel = asyncio.Event()
         self._done_times: collections.deque[float] = collections.deque()
@@ -192,7 +198,8 @@ class BulkRun:
             "counted": total,
             "created": utc_now(),
         }
-        return cls._create(plan, items, root)
+        # Writing a big preview to disk takes a while: off the loop.
+        return await asyncio.to_thread(cls._create, plan, items, root)
 
     @classmethod
     def _create(cls, plan: dict[str, Any], items: list[PreviewItem], root: Path | None):
@@ -254,10 +261,12 @@ class BulkRun:
     def pending(self) -> list[PreviewItem]:
         return [i for i in self.items if i.plan is Plan.CHANGE and i.key not in self.results]
 
+    def status_counts(self) -> dict[str, int]:
+        """Twins per status: the outcome where there is one, else the preview's plan."""
+        return dict(self._statuses)
+
     def progress(self) -> Progress:
-        counts = dict.fromkeys(Outcome, 0)
-        for result in self.results.values():
-            counts[result.outcome] += 1
+        counts = {outcome: self._outcomes[outcome] for outcome in Outcome}
         now = time.monotonic()
         times = self._done_times
         while times and times[0] < now - RATE_WINDOW:
@@ -394,8 +403,19 @@ class BulkRun:
             detail = "Re-read after a newer etag; still applied cleanly." if rereads else ""
             return Result(d, m, Outcome.APPLIED, detail, twin.etag)
 
+    def _count(self, key: tuple[str, str | None], old: Result | None, new: Result) -> None:
+        before = old.outcome.value if old is not None else self._plans.get(key)
+        if before is not None:
+            self._statuses[before] -= 1
+        if old is not None:
+            self._outcomes[old.outcome] -= 1
+        self._statuses[new.outcome.value] += 1
+        self._outcomes[new.outcome] += 1
+
     def _record(self, result: Result) -> None:
-        self.results[(result.device_id, result.module_id)] = result
+        key = (result.device_id, result.module_id)
+        self._count(key, self.results.get(key), result)
+        self.results[key] = result
         self.folder.append_result(result.to_json())
         self._done_times.append(time.monotonic())
 

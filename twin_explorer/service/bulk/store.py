@@ -16,13 +16,12 @@ over someone else's change.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from twin_explorer.connection.profiles import atomic_write
 from twin_explorer.twin.clock import utc_now
 
 PLAN, ITEMS, RESULTS = "plan.json", "items.jsonl", "results.jsonl"
@@ -104,16 +103,3 @@ def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
                 continue  # a line cut short by a kill
             if isinstance(doc, dict):
                 yield doc
-
-
-def atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

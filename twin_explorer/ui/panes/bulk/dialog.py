@@ -5,6 +5,7 @@ reads the run's state on a timer, so the UI never waits for the hub."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,10 @@ class BulkChangeDialog(AsyncDialog):
         self.patch_edit.textChanged.connect(lambda: self._note(self.patch_note, ""))
         self.preview_button.clicked.connect(self.preview)
         self.status_filter.currentIndexChanged.connect(self._filter)
-        self.text_filter.textChanged.connect(self._filter)
+        # Typing filters once it pauses: a run may hold 100,000 twins.
+        self._filter_soon = QTimer(self, singleShot=True, interval=200)
+        self._filter_soon.timeout.connect(self._filter)
+        self.text_filter.textChanged.connect(lambda _text: self._filter_soon.start())
         self.table.selectionModel().selectionChanged.connect(self._row_chosen)
         self.apply_button.clicked.connect(self.apply)
         self.cancel_button.clicked.connect(self.cancel)
@@ -391,10 +395,14 @@ class BulkChangeDialog(AsyncDialog):
     def revert(self) -> None:
         if self.run is None or self._applying:
             return
-        revert = self.run.revert(self._runs_root)
+        self.revert_button.setEnabled(False)
+        self.tasks.spawn(self._revert(self.run), on_error=self._apply_failed)
+
+    async def _revert(self, run: BulkRun) -> None:
+        revert = await asyncio.to_thread(run.revert, self._runs_root)  # a big run: off the loop
         self._note(
             self.twins_note,
-            f"Revert of run {self.run.id}: {len(revert.items):,} twins to put back. "
+            f"Revert of run {run.id}: {len(revert.items):,} twins to put back. "
             "Apply sends it; a twin changed since the run is listed as a conflict.",
         )
         self.show_run(revert)
@@ -431,11 +439,14 @@ class BulkChangeDialog(AsyncDialog):
         dialog.open()  # never exec(): no nested event loop
         return dialog
 
-    def export(self, path: str) -> int:
+    def export(self, path: str) -> asyncio.Task | None:
         if self.run is None:
-            return 0
-        try:
-            rows = write_report(path, self.run.report())
+            return None
+        return self.tasks.spawn(self._export(self.run, path))
+
+    async def _export(self, run: BulkRun, path: str) -> int:
+        try:  # a report of many twins takes a while to write: off the loop
+            rows = await asyncio.to_thread(lambda: write_report(path, run.report()))
         except OSError as exc:
             self._note(self.progress_note, f"Could not write {path}: {exc.strerror}.", "error")
             return 0
@@ -464,7 +475,10 @@ class BulkChangeDialog(AsyncDialog):
     def _open_unfinished(self) -> None:
         if self._unfinished is None:
             return
-        run = BulkRun.load(self._unfinished)
+        self.tasks.spawn(self._load(self._unfinished), on_error=self._twins_failed)
+
+    async def _load(self, path: Path) -> None:
+        run = await asyncio.to_thread(BulkRun.load, path)  # a big run: off the loop
         self._unfinished = None
         self.resume_note.hide()
         self.resume_button.hide()

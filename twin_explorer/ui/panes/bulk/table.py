@@ -80,9 +80,7 @@ class PreviewTableModel(QAbstractTableModel):
         """Rows per status, over the whole run (not only the filtered rows)."""
         counts = dict.fromkeys(STATUSES, 0)
         if self.run is not None:
-            results = self.run.results
-            for item in self.run.items:
-                counts[status_of(item, results.get(item.key))] += 1
+            counts.update(self.run.status_counts())
         return counts
 
     def _filtered(self) -> list[int]:
@@ -130,7 +128,7 @@ class PreviewTableModel(QAbstractTableModel):
             if column == STATUS:
                 return status_of(item, result)
             if column == CHANGE:
-                return item.summary() if item.plan is Plan.CHANGE else ""
+                return item.summary_text if item.plan is Plan.CHANGE else ""
             return result.detail if result is not None and result.detail else item.reason
         if column == STATUS and role in (
             Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole
