@@ -17,9 +17,8 @@ twins without keeping whole twins in memory.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
 from typing import Any
 
 from twin_explorer.service.edit_diff import DiffRow, diff_documents
@@ -58,15 +57,49 @@ class Touch:
         return cls(tuple(doc["path"]), doc.get("before", MISSING), doc.get("after", MISSING))
 
 
-@dataclass(frozen=True)
 class PreviewItem:
-    device_id: str
-    module_id: str | None
-    plan: Plan
-    etag: str = ""  # the etag the preview read: it guards the write
-    patch: dict[str, Any] = field(default_factory=dict)  # minimal, editable shape
-    touches: tuple[Touch, ...] = ()
-    reason: str = ""  # why blocked, or why skipped
+    """One twin's preview. A run may hold 100,000 of these, so each keeps its patch and
+    touches as compact JSON text (read back on use) and its one-line summary: strings
+    are not tracked by Python's cycle collector, whose full passes over millions of
+    small dicts would otherwise stall the window for a few hundred milliseconds."""
+
+    __slots__ = (
+        "_patch",
+        "_touches",
+        "device_id",
+        "etag",
+        "module_id",
+        "plan",
+        "reason",
+        "summary_text",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        device_id: str,
+        module_id: str | None,
+        plan: Plan,
+        etag: str = "",  # the etag the preview read: it guards the write
+        patch: dict[str, Any] | None = None,  # minimal, editable shape
+        touches: tuple[Touch, ...] = (),
+        reason: str = "",  # why blocked, or why skipped
+    ) -> None:
+        self.device_id, self.module_id, self.plan = device_id, module_id, plan
+        self.etag, self.reason = etag, reason
+        self._patch = _COMPACT(patch or {})
+        self._touches = _COMPACT([touch.to_json() for touch in touches])
+        self.summary_text = _summary(plan, touches, reason)
+
+    def __repr__(self) -> str:
+        return f"PreviewItem({self.identity!r}, {self.plan.value}, {self.summary_text!r})"
+
+    @property
+    def patch(self) -> dict[str, Any]:
+        return json.loads(self._patch)
+
+    @property
+    def touches(self) -> tuple[Touch, ...]:
+        return tuple(Touch.from_json(t) for t in json.loads(self._touches))
 
     @property
     def identity(self) -> str:
@@ -78,29 +111,16 @@ class PreviewItem:
 
     def documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The places this change writes, before and after, as two small documents."""
-        return _document(self.touches, "before"), _document(self.touches, "after")
+        touches = self.touches
+        return _document(touches, "before"), _document(touches, "after")
 
     def diff(self) -> list[DiffRow]:
         """The editor's side-by-side diff of the places this change writes."""
         return diff_documents(*self.documents())
 
-    @cached_property
-    def summary_text(self) -> str:
-        return self.summary()
-
     def summary(self) -> str:
-        """One line: what changes, for tables and the CLI."""
-        if self.plan is not Plan.CHANGE:
-            return self.reason
-        parts = []
-        for touch in self.touches[:4]:
-            where = ".".join(touch.path[1:] if touch.path[0] == "properties" else touch.path)
-            if touch.after is MISSING:
-                parts.append(f"remove {where}")
-            else:
-                parts.append(f"{where} = {_short(touch.after)}")
-        more = len(self.touches) - 4
-        return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+        """One line: what changes (or why nothing does), for tables and the CLI."""
+        return self.summary_text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +147,21 @@ class PreviewItem:
 
 
 ALREADY_SO = "already so"
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _summary(plan: Plan, touches: tuple[Touch, ...], reason: str) -> str:
+    if plan is not Plan.CHANGE:
+        return reason
+    parts = []
+    for touch in touches[:4]:
+        where = ".".join(touch.path[1:] if touch.path[0] == "properties" else touch.path)
+        if touch.after is MISSING:
+            parts.append(f"remove {where}")
+        else:
+            parts.append(f"{where} = {_short(touch.after)}")
+    more = len(touches) - 4
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
 def preview_twin(twin: dict[str, Any], change: dict[str, Any]) -> PreviewItem:

@@ -70,7 +70,7 @@ class WriteService(ReadService, Protocol):
     ) -> Twin: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     device_id: str
     module_id: str | None
