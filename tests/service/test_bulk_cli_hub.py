@@ -167,3 +167,22 @@ def test_twins_patch_refuses_to_apply_without_a_terminal_or_yes(local_hub, tmp_p
                                 "--patch", str(patch_file), "--dry-run"))  # fmt: skip
     assert code == 2 and "a b" in err
     assert local_hub.service_connection_string.split("SharedAccessKey=")[1] not in err
+
+
+def test_twins_patch_sets_and_removes_keys_named_on_the_command_line(local_hub, tmp_path):
+    rm = local_hub.registry_manager()
+    rm.create_device_with_sas("d1", None, None, "enabled")
+    rm.update_twin("d1", Twin(tags={"retired": True, "site": "a"}), "*")
+    args = ["--query", "SELECT * FROM devices", "--set", "tags.site=seattle",
+            "--set", "desired.interval=30", "--remove", "tags.retired"]  # fmt: skip
+    code, preview, err = finish(twins(local_hub, tmp_path, *args, "--dry-run"))
+    assert code == 0, err
+    assert preview[0]["patch"] == {
+        "tags": {"site": "seattle", "retired": None},
+        "properties": {"desired": {"interval": 30}},
+    }
+    code, report, err = finish(twins(local_hub, tmp_path, *args, "--yes"))
+    assert code == 0, err
+    assert [row["outcome"] for row in report] == ["applied"]
+    twin = rm.get_twin("d1")
+    assert twin.tags == {"site": "seattle"} and twin.properties.desired["interval"] == 30

@@ -256,3 +256,26 @@ def test_a_scheduled_job_request_carries_the_same_selection_and_change() -> None
     assert job_request("j2", ids, change, "t")["queryCondition"] == "deviceId IN ['a', 'o''b']"
     with pytest.raises(JobUnsuitable, match="module"):
         job_request("j3", TwinSelection("SELECT * FROM devices.modules"), change, "t")
+
+
+async def test_a_throttled_write_says_how_long_the_hub_asked_to_wait(
+    hub_server: HubServer, service
+) -> None:
+    from twin_explorer.service import errors
+
+    await service.create_device("slow")
+    rest = RestClient.for_server(hub_server)
+    try:
+        await rest.json(
+            "PUT", "/_localhub/throttle",
+            json_body={"twinWritesPerSecond": 0.001, "retryAfterSeconds": 2.5, "burst": 1},
+        )  # fmt: skip
+        await service.patch_twin("slow", None, {"tags": {"a": 1}}, None)  # the one token
+        with pytest.raises(errors.Throttled) as caught:
+            await service.patch_twin("slow", None, {"tags": {"a": 2}}, None)
+        await rest.json("DELETE", "/_localhub/throttle")
+        await service.patch_twin("slow", None, {"tags": {"a": 3}}, None)  # off again
+    finally:
+        await rest.close()
+    assert caught.value.retry_after == 2.5
+    assert "throttling" in str(caught.value)

@@ -55,3 +55,39 @@ def test_an_unfinished_run_is_offered_and_finished(qtbot, qrun, tmp_path):
             await service.aclose()
 
     qrun(scenario(), timeout=60)
+
+
+def test_conflicts_are_previewed_again_before_anything_of_theirs_is_replaced(qtbot, qrun, tmp_path):
+    async def scenario() -> None:
+        async with running_hub(tmp_path / "hub") as server:
+            service = service_for(server, sdk_retries=False)
+            other = service_for(server, sdk_retries=False)
+            for i in range(3):
+                await service.create_device(f"c-{i}")
+            dialog = BulkChangeDialog(lambda: service, runs_root=tmp_path / "runs")
+            qtbot.addWidget(dialog)
+            dialog.show()
+            dialog.query_edit.setText("SELECT * FROM devices")
+            dialog.patch_edit.setPlainText('{"tags": {"mode": "new"}}')
+            QTest.mouseClick(dialog.preview_button, Qt.MouseButton.LeftButton)
+            await until(lambda: dialog.model.rowCount() == 3, what="the preview")
+            await other.patch_twin("c-1", None, {"tags": {"mode": "theirs"}}, None)
+            QTest.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
+            await until(lambda: "Done" in dialog.twins_note.text(), what="the run")
+            assert "1 conflict" in dialog.counts.text()
+            assert (await other.get_twin("c-1")).tags == {"mode": "theirs"}
+            assert dialog.retry_button.isEnabled()
+
+            QTest.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
+            await until(lambda: "1 twins previewed" in dialog.twins_note.text(), what="again")
+            assert dialog.model.index(0, 0).data() == "c-1"
+            dialog.table.selectRow(0)
+            assert '-    "mode": "theirs"' in dialog.diff.toPlainText()
+            QTest.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
+            await until(lambda: "Done" in dialog.twins_note.text(), what="the decision")
+            assert (await other.get_twin("c-1")).tags == {"mode": "new"}
+            await dialog.aclose()
+            await service.aclose()
+            await other.aclose()
+
+    qrun(scenario(), timeout=60)

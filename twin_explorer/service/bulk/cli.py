@@ -56,6 +56,14 @@ def add_parser(subparsers: Any) -> None:
     patch.add_argument(
         "--patch", metavar="FILE", help='merge patch: {"tags": {…}, "properties": {"desired": {…}}}'
     )
+    patch.add_argument(
+        "--set", action="append", default=[], metavar="PATH=JSON", dest="set_keys",
+        help="instead of --patch: set a key, e.g. desired.telemetryInterval=30 (repeatable)",
+    )  # fmt: skip
+    patch.add_argument(
+        "--remove", action="append", default=[], metavar="PATH", dest="remove_keys",
+        help="instead of --patch: remove a key, e.g. tags.retired (repeatable)",
+    )  # fmt: skip
     source = patch.add_mutually_exclusive_group()
     source.add_argument("--connection", metavar="NAME", help="a saved connection")
     source.add_argument(
@@ -163,13 +171,18 @@ async def _run(args: argparse.Namespace, service: Any, stdin: TextIO) -> int:
 
 
 async def _preview(args: argparse.Namespace, service: Any, root: Path | None):
-    from twin_explorer.service.bulk.change import parse_change
+    from twin_explorer.service.bulk.change import change_from_keys, parse_change
     from twin_explorer.service.bulk.choose import TwinSelection, count
     from twin_explorer.service.bulk.run import BulkRun
 
-    if args.change_text is None:
-        raise UsageError("--patch FILE is required (the merge patch to apply).")
-    change = parse_change(args.change_text)
+    if args.set_keys or args.remove_keys:
+        if args.change_text is not None:
+            raise UsageError("give --patch, or --set/--remove, not both.")
+        change = change_from_keys(_set_keys(args.set_keys), args.remove_keys)
+    elif args.change_text is None:
+        raise UsageError("--patch FILE (or --set/--remove) says what to change.")
+    else:
+        change = parse_change(args.change_text)
     selection = TwinSelection(args.query) if args.query else TwinSelection.of(args.id_list)
     total = await count(service, selection)
     _say(f"{total:,} twins selected; reading and previewing them…")
@@ -205,6 +218,19 @@ def _summary(bulk: Any) -> None:
         _say(f"  {item.identity}: {item.plan.value}: {item.summary()}")
     if len(bulk.items) > 10:
         _say(f"  … and {len(bulk.items) - 10:,} more")
+
+
+def _set_keys(pairs: list[str]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    for pair in pairs:
+        path, sep, text = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--set {pair!r}: write PATH=JSON, e.g. tags.floor=3.")
+        try:
+            keys[path] = json.loads(text)
+        except ValueError:
+            keys[path] = text  # a bare word is meant as a string: tags.site=seattle
+    return keys
 
 
 def _read(path: str) -> str:

@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from twin_explorer.service import errors
-from twin_explorer.service.bulk.change import ChangeError, parse_change
+from twin_explorer.service.bulk.change import ChangeError, make_change, parse_change
 from twin_explorer.service.bulk.choose import Ids, SelectionError, TwinSelection, count
 from twin_explorer.service.bulk.report import write_report
-from twin_explorer.service.bulk.run import BulkRun, RunState
+from twin_explorer.service.bulk.run import BulkRun, Outcome, RunState
 from twin_explorer.service.bulk.store import list_runs
 from twin_explorer.service.edit_diff import unified
 from twin_explorer.twin.events import PatchEvent
@@ -180,6 +180,12 @@ class BulkChangeDialog(AsyncDialog):
         self.revert_button.setToolTip(
             "Preview putting back, twin by twin, what this run applied (apply it to send)"
         )
+        self.retry_button = QPushButton("Preview Conflicts Again")
+        self.retry_button.setObjectName("bulkRetryConflicts")
+        self.retry_button.setToolTip(
+            "Read the twins that conflicted again and preview the same change on them as "
+            "they are now: nothing of theirs is overwritten without a new preview"
+        )
         self.resume_note = QLabel()
         self.resume_note.setObjectName("bulkResumeNote")
         self.resume_button = QPushButton("Open Unfinished Run")
@@ -233,7 +239,8 @@ class BulkChangeDialog(AsyncDialog):
         buttons = QHBoxLayout()
         buttons.addWidget(self.progress_note, 1)
         for button in (
-            self.apply_button, self.cancel_button, self.export_button, self.revert_button, close
+            self.apply_button, self.cancel_button, self.retry_button, self.export_button,
+            self.revert_button, close,
         ):  # fmt: skip
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
@@ -261,6 +268,7 @@ class BulkChangeDialog(AsyncDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.show_export_dialog)
         self.revert_button.clicked.connect(self.revert)
+        self.retry_button.clicked.connect(self.retry_conflicts)
         self.resume_button.clicked.connect(self._open_unfinished)
 
     # -- choosing twins -----------------------------------------------------------------
@@ -392,6 +400,20 @@ class BulkChangeDialog(AsyncDialog):
             self.run.cancel()
             self._note(self.progress_note, "Cancelling after the writes in flight…")
 
+    def retry_conflicts(self) -> None:
+        run = self.run
+        if run is None or self._applying or run.kind != "change":
+            return
+        ids = [key for key, r in run.results.items() if r.outcome is Outcome.CONFLICT]
+        if not ids:
+            return
+        self.retry_button.setEnabled(False)
+        change = make_change(run.plan["change"])
+        task = self.tasks.spawn(
+            self._preview(TwinSelection.of(ids), change), on_error=self._twins_failed
+        )
+        task.add_done_callback(lambda _task: self._update())
+
     def revert(self) -> None:
         if self.run is None or self._applying:
             return
@@ -513,6 +535,8 @@ class BulkChangeDialog(AsyncDialog):
         self.export_button.setEnabled(run is not None)
         done = run is not None and not busy and run.kind == "change" and bool(run.results)
         self.revert_button.setEnabled(done)
+        conflicts = run is not None and run.progress().counts[Outcome.CONFLICT] > 0
+        self.retry_button.setEnabled(done and conflicts)
 
     @property
     def applying(self) -> bool:
