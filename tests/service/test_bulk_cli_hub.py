@@ -48,7 +48,7 @@ def twins(hub: HubProcess, tmp_path: Path, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, list[dict], str]:
+def finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, list[dict], str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, [json.loads(line) for line in out.splitlines()], err
 
@@ -70,7 +70,8 @@ def module_twin(rm, device_id: str) -> dict:
     return rm.get_module_twin(device_id, "module-0").as_dict()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.slow  # 10,000 writes three times: about 90 s alone, minutes on a busy machine
+@pytest.mark.timeout(1800)
 def test_ten_thousand_module_twins_preview_apply_kill_resume_and_throttled_revert(
     big_hub: HubProcess, tmp_path: Path
 ) -> None:
@@ -105,7 +106,6 @@ def test_ten_thousand_module_twins_preview_apply_kill_resume_and_throttled_rever
     run_id = sorted(p.name for p in runs.iterdir())[-1]
 
     code, report, err = finish(twins(big_hub, tmp_path, "--resume", run_id, "--yes"))
-    print(err[-600:])
     assert code == 1, err  # conflicts are listed, so not all went through
     outcomes = {row["identity"]: row for row in report}
     assert len(outcomes) == DEVICES
@@ -122,7 +122,6 @@ def test_ten_thousand_module_twins_preview_apply_kill_resume_and_throttled_rever
 
     # Revert from the report, twin by twin.
     code, report, err = finish(twins(big_hub, tmp_path, "--revert", run_id, "--yes"))
-    print(err[-600:])
     assert code == 0, err
     assert len(report) == DEVICES - len(THEIRS)
     assert {r["outcome"] for r in report} == {"applied"}
@@ -148,7 +147,6 @@ def test_ten_thousand_module_twins_preview_apply_kill_resume_and_throttled_rever
         twins(big_hub, tmp_path, "--ids", str(ids), "--patch", str(patch_file), "--yes")
     )
     refused = asyncio.run(throttle(None))["refused"]
-    print(err[-600:])
     assert code == 0, err
     assert refused > 0 and "throttled" in err
     assert [r["outcome"] for r in report] == ["applied"] * 500
