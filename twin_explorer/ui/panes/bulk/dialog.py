@@ -520,7 +520,11 @@ class BulkChangeDialog(AsyncDialog):
 
     def _note(self, label: QLabel, text: str, role: str | None = None) -> None:
         label.setText(text)
-        theme.text_colour(label, role)
+        # A style sheet costs a restyle: set it only when the colour changes (the
+        # progress note is rewritten four times a second during a run).
+        if label.property("noteRole") != (role or ""):
+            label.setProperty("noteRole", role or "")
+            theme.text_colour(label, role)
 
     def _update(self, *_: object) -> None:
         run, busy = self.run, self._applying
