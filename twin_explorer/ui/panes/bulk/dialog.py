@@ -142,6 +142,8 @@ class BulkChangeDialog(AsyncDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
+        # Rows of one height: the header need not measure 100,000 of them on a reset.
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(CHANGE, QHeaderView.ResizeMode.Stretch)
