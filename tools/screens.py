@@ -387,6 +387,28 @@ async def bulk_applied(s: Screens) -> None:
     await s.until(lambda: s.person.sees("2 applied", within=bulk), 20, "the outcomes")
 
 
+@state("20-restore-version")
+async def restore_version(s: Screens) -> None:
+    """A saved edit, then Twin History → Restore This Version… on the version before it."""
+    await s.open_module()
+    history = s.window.history
+    await s.until(lambda: history.versions("myFirstDevice/myFirstModule"), 10, "a version")
+    before = len(history.versions("myFirstDevice/myFirstModule"))
+    await s.type_twin(lambda doc: s.desired(doc).update(mode=f"eco-{s.scheme}"))
+    await s.save()
+    await s.until(
+        lambda: len(history.versions("myFirstDevice/myFirstModule")) > before, 10, "saved"
+    )
+    s.person.menu("Twin", "Twin History")
+    await s.until(lambda: s.dialog("Twin History") is not None, 10, "the history")
+    s.person.click("Restore This Version…", within=s.person.window_titled("Twin History"))
+    await s.until(lambda: s.dialog("Restore") is not None, 10, "the restore dialog")
+    await s.until(
+        lambda: s.person.button("Send Patch", within=s.dialog("Restore")).isEnabled(),
+        10, "the patch built",
+    )  # fmt: skip
+
+
 # -- running -------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QLabel,
@@ -49,6 +50,7 @@ class RestoreDialog(AsyncDialog):
         self.patch_text.setObjectName("restorePatch")
         self.patch_text.setReadOnly(True)
         self.patch_text.setMaximumHeight(140)
+        self.patch_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.patch_text.setToolTip("Exactly what is sent: a merge patch (null removes a key)")
         buttons = QDialogButtonBox()
         self.send_button = QPushButton("Send Patch")
