@@ -355,6 +355,60 @@ async def add_connection(s: Screens) -> None:
     await s.until(lambda: s.dialog("Add Connection") is not None, 10, "the add dialog")
 
 
+BULK_CHANGE = '{"tags": {"building": "B7"},\n"properties": {"desired": {"telemetryInterval": 15}}}'
+
+
+async def bulk_preview_of_two_thermostats(s: Screens) -> QWidget:
+    """Two thermostats chosen in the tree, Change Many Twins, a change, its preview."""
+    p, tree = s.person, s.window.tree_view
+    await p.wait_to_see("thermostat-lobby", 60)
+    p.click_row(tree, "thermostat-floor3")
+    p.click_row(tree, "thermostat-lobby", add=True)
+    p.menu("Twin", "Change Many Twins…")
+    await s.until(lambda: s.dialog("Change Many Twins") is not None, 10, "the bulk window")
+    bulk = p.window_titled("Change Many Twins")
+    p.type_into("Change", BULK_CHANGE)
+    p.click("Preview", within=bulk)
+    await p.wait_to_see("twins previewed")
+    p.click_row(bulk.table, "thermostat-lobby")  # type: ignore[attr-defined]
+    await p.wait_to_see('"telemetryInterval": 15')
+    return bulk
+
+
+@state("18-bulk-preview")
+async def bulk_preview(s: Screens) -> None:
+    await bulk_preview_of_two_thermostats(s)
+
+
+@state("19-bulk-applied")
+async def bulk_applied(s: Screens) -> None:
+    bulk = await bulk_preview_of_two_thermostats(s)
+    s.person.click("Apply to 2 Twins", within=bulk)
+    await s.until(lambda: s.person.sees("2 applied", within=bulk), 20, "the outcomes")
+
+
+@state("20-restore-version")
+async def restore_version(s: Screens) -> None:
+    """A saved edit, then Twin History → Restore This Version… on the version before it."""
+    await s.open_module()
+    history = s.window.history
+    await s.until(lambda: history.versions("myFirstDevice/myFirstModule"), 10, "a version")
+    before = len(history.versions("myFirstDevice/myFirstModule"))
+    await s.type_twin(lambda doc: s.desired(doc).update(mode=f"eco-{s.scheme}"))
+    await s.save()
+    await s.until(
+        lambda: len(history.versions("myFirstDevice/myFirstModule")) > before, 10, "saved"
+    )
+    s.person.menu("Twin", "Twin History")
+    await s.until(lambda: s.dialog("Twin History") is not None, 10, "the history")
+    s.person.click("Restore This Version…", within=s.person.window_titled("Twin History"))
+    await s.until(lambda: s.dialog("Restore") is not None, 10, "the restore dialog")
+    await s.until(
+        lambda: s.person.button("Send Patch", within=s.dialog("Restore")).isEnabled(),
+        10, "the patch built",
+    )  # fmt: skip
+
+
 # -- running -------------------------------------------------------------------------------
 
 

@@ -293,15 +293,19 @@ class Person:
                     pending.append(index)
         raise AssertionError(f"no row {text!r} in {view.objectName() or view!r}")
 
-    def click_row(self, view: QAbstractItemView, text: str, *, double: bool = False) -> None:
+    def click_row(
+        self, view: QAbstractItemView, text: str, *, double: bool = False, add: bool = False
+    ) -> None:
+        """Click a row; ``add`` holds Ctrl, adding it to the rows already selected."""
         index = self.row(view, text)
         view.scrollTo(index)
         center = view.visualRect(index).center()
         self._reachable(view.viewport())
+        keys = Qt.KeyboardModifier.ControlModifier if add else Qt.KeyboardModifier.NoModifier
         if double:
-            QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+            QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
         else:
-            QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+            QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
 
     def highlighted(self, view: QAbstractItemView) -> list[str]:
         """The texts of the rows shown as selected in ``view`` (column 0)."""

@@ -106,7 +106,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and os.replace: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -162,7 +162,7 @@ class ProfileManager:
             "connections": [p.to_json() for p in profiles if not p.session_only],
         }
         try:
-            _atomic_write(self.path, json.dumps(document, indent=2) + "\n")
+            atomic_write(self.path, json.dumps(document, indent=2) + "\n")
         except OSError as exc:
             raise ProfileStorageError(f"cannot write {self.path}: {exc.strerror}") from exc
 

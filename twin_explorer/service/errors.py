@@ -68,6 +68,7 @@ class Unauthorized(ServiceError):
 
 class Throttled(ServiceError):
     status = 429
+    retry_after: float | None = None  # seconds, from the hub's Retry-After header
 
 
 class Unreachable(ServiceError):

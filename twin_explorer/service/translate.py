@@ -35,7 +35,10 @@ def translate(exc: BaseException, ctx: Context) -> e.ServiceError:
         reply = e.parse_error_body(
             response.status_code, dict(response.headers), response.text or ""
         )
-        return _from_reply(reply, ctx)
+        error = _from_reply(reply, ctx)
+        if isinstance(error, e.Throttled):
+            error.retry_after = _seconds(response.headers.get("Retry-After"))
+        return error
     if isinstance(exc, ClientRequestError | requests.RequestException | OSError):
         return _unreachable(exc, ctx)
     if isinstance(exc, ClientAuthenticationError):  # azure-identity: no token to be had
@@ -53,6 +56,14 @@ def translate(exc: BaseException, ctx: Context) -> e.ServiceError:
         identity=ctx.identity,
         detail=str(exc),
     )
+
+
+def _seconds(header: str | None) -> float | None:
+    """A Retry-After given in seconds (the HTTP-date form is not used by IoT Hub)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
 
 
 def _unreachable(exc: BaseException, ctx: Context) -> e.Unreachable:

@@ -48,6 +48,7 @@ from twin_explorer.ui.chrome.window_actions import (
 )
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.hub_session import LOCAL_HUB, HubSession
+from twin_explorer.ui.panes.bulk import BulkPane
 from twin_explorer.ui.panes.patch_log import PatchLogPane
 from twin_explorer.ui.panes.simulators import SimulatorDock, session_transport
 from twin_explorer.ui.panes.tree import IdentityActions, TreePane
@@ -130,6 +131,8 @@ class MainWindow(QMainWindow):
             method_calls=model.method_calls,
         )
         self.identity.identity_actions.append(self.simulators.simulate_action)
+        self.bulk = BulkPane(self, self._selected_ids, model.patches.publish)
+        self.identity.identity_actions.append(self.bulk.action)
         self.simulators.connectionChanged.connect(self.tree_pane.refresh_connections_soon)
 
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
@@ -169,7 +172,8 @@ class MainWindow(QMainWindow):
 
         # Every pane follows the hub, reports in the window's message bar and closes
         # its work when the window shuts down.
-        for pane in (self.tree_pane, self.identity, self.editor, self.watch, self.simulators):
+        panes = (self.tree_pane, self.identity, self.editor, self.watch, self.simulators, self.bulk)
+        for pane in panes:
             self.session.serviceChanged.connect(pane.set_service)
         for errors_of in (self.session, self.tree_pane, self.editor, self.patch_log):
             errors_of.errorOccurred.connect(self.show_error)
@@ -183,6 +187,7 @@ class MainWindow(QMainWindow):
             self.editor.aclose,
             self.log.aclose,
             self.simulators.aclose,
+            self.bulk.aclose,
         ):
             self.add_shutdown_step(step)
 
@@ -190,6 +195,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         if not window_state.restore(self, self._splitters()):
             self._default_geometry()
+
+    def _selected_ids(self) -> list[tuple[str, str | None]]:
+        return [(row.device_id, row.module_id or None) for row in self.tree_pane.selected_rows()]
 
     @property
     def tree_view(self) -> QAbstractItemView:
@@ -212,6 +220,7 @@ class MainWindow(QMainWindow):
             *self._pane_toggles(),
             *self.identity.pane_actions(),
             *self.editor.pane_actions(),
+            *self.bulk.pane_actions(),
             *self.simulators.pane_actions(),
             *self._view_actions(),
             *self.log.pane_actions(),

@@ -19,6 +19,7 @@ from twin_explorer.localhub.transports.rest.device import device_routes, too_lar
 from twin_explorer.localhub.transports.rest.jobs import run_jobs_with
 from twin_explorer.localhub.transports.rest.methods import MethodInvoker
 from twin_explorer.localhub.transports.rest.oidc import oidc_routes
+from twin_explorer.localhub.transports.rest.throttle import TwinWriteThrottle
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
 if TYPE_CHECKING:
@@ -38,12 +39,16 @@ def create_app(
     router: an identity that is not online answers 404103) and ``info`` feeds
     ``GET /_localhub/info``."""
     quiet_malformed_requests()
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
+    throttle = TwinWriteThrottle()  # off until /_localhub/throttle turns it on
+    app = web.Application(
+        middlewares=[_errors, throttle.middleware()], client_max_size=MAX_BODY_BYTES
+    )
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
     app.add_routes(oidc_routes(core.entra))
     app.add_routes(device_routes(core))
     run_jobs_with(app, core)
+    app.add_routes(throttle.routes(core))
 
     async def on_shutdown(_: web.Application) -> None:
         await api.shutdown()

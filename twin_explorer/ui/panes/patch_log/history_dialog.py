@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -11,19 +14,29 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from twin_explorer.service.history import TwinHistory, TwinVersion, canonical
+from twin_explorer.twin.events import PatchEvent
 from twin_explorer.ui.panes.patch_log.diff_view import DiffView
+from twin_explorer.ui.panes.patch_log.restore_dialog import RestoreDialog
 
 
 class TwinHistoryDialog(QDialog):
     def __init__(
-        self, history: TwinHistory, identity: str | None = None, parent: QWidget | None = None
+        self,
+        history: TwinHistory,
+        identity: str | None = None,
+        parent: QWidget | None = None,
+        *,
+        service: Callable[[], Any] | None = None,
+        publish: Callable[[PatchEvent], None] | None = None,
     ) -> None:
         super().__init__(parent)
+        self._service, self._publish = service or (lambda: None), publish
         self.setObjectName("twinHistory")
         self.setWindowTitle("Twin History")
         self.resize(900, 640)
@@ -42,10 +55,20 @@ class TwinHistoryDialog(QDialog):
         self.count = QLabel()
         self.count.setObjectName("historyCount")
         self.diff = DiffView()
+        self.restore_button = QPushButton("Restore This Version…")
+        self.restore_button.setObjectName("historyRestore")
+        self.restore_button.setToolTip(
+            "Bring the twin's tags and desired properties back to the From version: shows "
+            "the patch first, then sends it with the twin's current etag"
+        )
+        self.restore_button.clicked.connect(self.restore_from_version)
 
         pickers = QFormLayout()
         pickers.addRow("Twin", self.identity_box)
-        pickers.addRow("From", self.from_box)
+        from_row = QHBoxLayout()
+        from_row.addWidget(self.from_box, 1)
+        from_row.addWidget(self.restore_button)
+        pickers.addRow("From", from_row)
         pickers.addRow("To", self.to_box)
         options = QHBoxLayout()
         options.addWidget(self.side_by_side)
@@ -138,8 +161,19 @@ class TwinHistoryDialog(QDialog):
     def _version(self, box: QComboBox) -> TwinVersion | None:
         return self.history.find(self.identity, box.currentData())
 
+    def restore_from_version(self) -> RestoreDialog | None:
+        """Open the restore dialog for the From version (modal: one restore at a time)."""
+        version, service = self._version(self.from_box), self._service()
+        if version is None or service is None:
+            return None
+        dialog = RestoreDialog(service, version, self._publish, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def _render(self, *_: object) -> None:
         before, after = self._version(self.from_box), self._version(self.to_box)
+        self.restore_button.setEnabled(before is not None and self._service() is not None)
         if before is None or after is None:
             self.diff.show_message(
                 "No versions recorded yet. Select or pin a twin (Twin > Pin Twin) and its "
@@ -156,9 +190,14 @@ class TwinHistoryDialog(QDialog):
 
 
 def open_history(
-    history: TwinHistory, identity: str | None, parent: QWidget | None
+    history: TwinHistory,
+    identity: str | None,
+    parent: QWidget | None,
+    *,
+    service: Callable[[], Any] | None = None,
+    publish: Callable[[PatchEvent], None] | None = None,
 ) -> TwinHistoryDialog:
-    dialog = TwinHistoryDialog(history, identity, parent)
+    dialog = TwinHistoryDialog(history, identity, parent, service=service, publish=publish)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()  # modeless: the log keeps running beside it (and never exec())
     return dialog

@@ -38,6 +38,7 @@ class PatchLogPane(QObject):
         self.widget = PatchLogWidget(patches, history)
         self.watch = WatchController(watcher, selection, parent=self)
         self.watch.statusChanged.connect(self.widget.set_watch_status)
+        self.widget.service = lambda: self.watch.service
         self.widget.set_watch_status(watcher.summary())
 
         export = QAction("&Export Patch Log…", self)

@@ -34,6 +34,7 @@ class WatchController(QObject):
         super().__init__(parent)
         self.watcher = watcher
         self._row: DeviceRow | ModuleRow | None = None
+        self.service: TwinReader | None = None  # the hub's service (restores write with it)
         stops = [watcher.subscribe(self._status_changed), selection.subscribe(self.select)]
         self._unsubscribe = lambda: [stop() for stop in stops]
 
@@ -67,6 +68,7 @@ class WatchController(QObject):
     # -- inputs ------------------------------------------------------------------------
 
     def set_service(self, service: TwinReader | None) -> None:
+        self.service = service
         self.watcher.set_service(service)
         self._status_changed(None)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -83,6 +85,8 @@ class PatchLogWidget(QWidget):
         self.history = history if history is not None else TwinHistory()
         self.model = PatchLogModel(capacity, parent=self)
         self._details: PatchDetailsDialog | None = None
+        # Where a restore from the history sends its patch (the pane sets it).
+        self.service: Callable[[], Any] = lambda: None
         self._follow = True
 
         self.identity_edit = QLineEdit()
@@ -309,7 +313,9 @@ class PatchLogWidget(QWidget):
         return self._details
 
     def show_history(self, identity: str | None = None) -> TwinHistoryDialog:
-        return open_history(self.history, identity, self)
+        return open_history(
+            self.history, identity, self, service=self.service, publish=self.stream.publish
+        )
 
     # -- status ------------------------------------------------------------------------
 
