@@ -32,6 +32,13 @@ class Permission(enum.Enum):
     DIRECT_METHODS = PREFIX + "directMethods/invoke/action"
     C2D_SEND = PREFIX + "cloudToDeviceMessages/send/action"
     STATISTICS_READ = PREFIX + "statistics/read"
+    JOBS_READ = PREFIX + "jobs/read"
+    JOBS_WRITE = PREFIX + "jobs/write"
+    CONFIGURATIONS_READ = PREFIX + "configurations/read"
+    CONFIGURATIONS_WRITE = PREFIX + "configurations/write"
+    CONFIGURATIONS_DELETE = PREFIX + "configurations/delete"
+    CONFIGURATIONS_TEST_QUERIES = PREFIX + "configurations/testQueries/action"
+    CONFIGURATIONS_APPLY_TO_EDGE = PREFIX + "configurations/applyToEdgeDevice/action"
 
 
 ROLES: dict[str, tuple[str, ...]] = {

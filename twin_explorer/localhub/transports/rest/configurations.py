@@ -31,39 +31,39 @@ def configuration_routes(core: HubCore, guard) -> list[web.RouteDef]:
     writes RegistryWrite (IoT Hub's permissions for configurations)."""
     configs = core.configurations
 
-    async def put(request: web.Request) -> web.Response:
+    async def configuration_put(request: web.Request) -> web.Response:
         body = await read_json(request)
         config, created = configs.put(
             request.match_info["config_id"], body, request.headers.get("If-Match")
         )
         return json_response(await configs.with_metrics(config), status=201 if created else 200)
 
-    async def get(request: web.Request) -> web.Response:
+    async def configuration_get(request: web.Request) -> web.Response:
         config = configs.get(request.match_info["config_id"])
         return json_response(await configs.with_metrics(config))
 
-    async def delete(request: web.Request) -> web.Response:
+    async def configuration_delete(request: web.Request) -> web.Response:
         configs.delete(request.match_info["config_id"], request.headers.get("If-Match"))
         return no_content()
 
-    async def listing(request: web.Request) -> web.Response:
+    async def configuration_listing(request: web.Request) -> web.Response:
         top = int_param(request.query.get("top"), "top", -(2**31), 2**31 - 1)
         return json_response([await configs.with_metrics(c) for c in configs.list(top)])
 
-    async def test_queries(request: web.Request) -> web.Response:
+    async def configuration_test_queries(request: web.Request) -> web.Response:
         return json_response(configs.test_queries(await read_json(request)))
 
-    async def apply(request: web.Request) -> web.Response:
+    async def configuration_apply(request: web.Request) -> web.Response:
         configs.apply_to_edge_device(request.match_info["device_id"], await read_json(request))
         return no_content()
 
     read, write = Right.REGISTRY_READ, Right.REGISTRY_WRITE
     handlers: list[tuple[str, str, Right, Handler]] = [
-        ("POST", "/configurations/testQueries", read, test_queries),
-        ("GET", "/configurations", read, listing),
-        ("PUT", "/configurations/{config_id}", write, put),
-        ("GET", "/configurations/{config_id}", read, get),
-        ("DELETE", "/configurations/{config_id}", write, delete),
-        ("POST", "/devices/{device_id}/applyConfigurationContent", write, apply),
+        ("POST", "/configurations/testQueries", read, configuration_test_queries),
+        ("GET", "/configurations", read, configuration_listing),
+        ("PUT", "/configurations/{config_id}", write, configuration_put),
+        ("GET", "/configurations/{config_id}", read, configuration_get),
+        ("DELETE", "/configurations/{config_id}", write, configuration_delete),
+        ("POST", "/devices/{device_id}/applyConfigurationContent", write, configuration_apply),
     ]
     return [web.route(method, path, guard(right, h)) for method, path, right, h in handlers]

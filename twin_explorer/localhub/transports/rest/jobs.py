@@ -40,17 +40,17 @@ def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
     jobs need)."""
     jobs = core.jobs
 
-    async def create(request: web.Request) -> web.Response:
+    async def job_create(request: web.Request) -> web.Response:
         body = await read_json(request)
         return json_response(jobs.create(request.match_info["job_id"], body))
 
-    async def get(request: web.Request) -> web.Response:
+    async def job_get(request: web.Request) -> web.Response:
         return json_response(jobs.get(request.match_info["job_id"]))
 
-    async def cancel(request: web.Request) -> web.Response:
+    async def job_cancel(request: web.Request) -> web.Response:
         return json_response(jobs.cancel(request.match_info["job_id"]))
 
-    async def query(request: web.Request) -> web.Response:
+    async def job_query(request: web.Request) -> web.Response:
         size = _page_size(request.headers.get("x-ms-max-item-count"))
         items, token = jobs.query(
             request.query.get("jobType") or None,
@@ -66,10 +66,10 @@ def job_routes(core: HubCore, guard) -> list[web.RouteDef]:
     service = Right.SERVICE_CONNECT
     handlers: list[tuple[str, str, Handler]] = [
         # Before /jobs/v2/{job_id}: the same path shape.
-        ("GET", "/jobs/v2/query", query),
-        ("PUT", "/jobs/v2/{job_id}", create),
-        ("GET", "/jobs/v2/{job_id}", get),
-        ("POST", "/jobs/v2/{job_id}/cancel", cancel),
+        ("GET", "/jobs/v2/query", job_query),
+        ("PUT", "/jobs/v2/{job_id}", job_create),
+        ("GET", "/jobs/v2/{job_id}", job_get),
+        ("POST", "/jobs/v2/{job_id}/cancel", job_cancel),
     ]
     return [web.route(method, path, guard(service, handler)) for method, path, handler in handlers]
 
