@@ -27,12 +27,13 @@ from typing import Any
 from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
-from twin_explorer.localhub.core import auth
+from twin_explorer.localhub.core import auth, eventhub
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_ops import DeviceOps
+from twin_explorer.localhub.core.eventhub import EventHubEndpoint
 from twin_explorer.localhub.core.events import (
     Connected,
     Disconnected,
@@ -86,6 +87,8 @@ class HubCore:
         self.bulk = BulkRegistry(ctx, self.registry, self.twins)
         self.event_log = EventLog(store)
         self.commits = GroupCommit(self.event_log)
+        self.eventhub = EventHubEndpoint(store, self.event_log, hostname.split(".", 1)[0])
+        self._senders: dict[tuple[str, str | None], dict[str, str]] = {}
         self.methods = DirectMethods(self._method_target)
         self.presence = Presence(self._connection_changed, self._target_ready)
         self.devices = DeviceOps(
@@ -165,6 +168,11 @@ class HubCore:
     ) -> str:
         """``HostName=..;SharedAccessKeyName=..;SharedAccessKey=..`` for the service SDK."""
         return build_service(host_with_port or self.hostname, policy, self.policy_keys(policy)[0])
+
+    def eventhub_connection_string(self, policy: str = "service") -> str:
+        """``Endpoint=sb://<host>/;...;EntityPath=<hub>`` for Event Hubs clients."""
+        key = self.policy_keys(policy)[0]
+        return eventhub.connection_string(self.hostname, policy, key, self.eventhub.name)
 
     def identity_connection_string(
         self, device_id: str, module_id: str | None = None, gateway_host: str | None = None
@@ -309,6 +317,7 @@ class HubCore:
         """Every hub event goes to the durable log, as IoT Hub routes them to its endpoint."""
         if isinstance(event, TelemetryReceived):
             properties, system, body = event.properties, event.system_properties, event.body
+            system = {**system, **self._sender_annotations(event.device_id, event.module_id)}
         elif isinstance(event, TwinChanged):
             properties, system = {}, {}
             body = json.dumps(
@@ -330,6 +339,23 @@ class HubCore:
             system,
             body,
         )
+
+    def _sender_annotations(self, device_id: str, module_id: str | None) -> dict[str, str]:
+        """IoT Hub's auth method and generation id of a sender, cached per identity."""
+        key = (device_id, module_id)
+        found = self._senders.get(key)
+        if found is None:
+            try:
+                identity = self.registry.get_module(device_id, module_id) if module_id else (
+                    self.registry.get_device(device_id)
+                )
+            except HubError:
+                return {}
+            found = eventhub.sender_annotations(identity, module_id is not None)
+            if len(self._senders) >= 10_000:
+                self._senders.clear()
+            self._senders[key] = found
+        return found
 
     # -- what the core delivers to connections ------------------------------------------
 
@@ -418,6 +444,7 @@ class HubCore:
     ) -> None:
         """Deleted, disabled or re-keyed: its connections go; deleted also forgets it."""
         self.presence.drop(device_id, module_id, reason)
+        self._senders.clear()
         if reason is RemovalReason.DELETED:
             self.event_log.forget(TELEMETRY, device_id, module_id)
             if module_id is None:

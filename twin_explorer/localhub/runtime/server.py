@@ -300,6 +300,8 @@ class HubServer:
         return {
             **self.public_info(),
             "service_connection_string": self.service_connection_string(),
+            "eventhub_connection_string": self.core.eventhub_connection_string(),
+            "eventhub_name": self.core.eventhub.name,
             "ca_cert": str(self.certificates.ca_cert.absolute()),
             "data_dir": str(self.data_dir),
             "pid": os.getpid(),
