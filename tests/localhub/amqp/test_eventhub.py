@@ -17,7 +17,7 @@ from azure.eventhub.aio import EventHubConsumerClient
 from azure.iot.device import Message as DeviceMessage
 
 from tests.localhub.amqp.support import amqp_hub, node_over_amqp
-from tests.localhub.mqtt_support import ensure_identity, sdk_client
+from tests.localhub.mqtt_support import ensure_identity, sdk_client, watch_log
 from twin_explorer.localhub.core.auth import Identity
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.store.event_log import partition_of
@@ -88,6 +88,21 @@ async def receiving(client: EventHubConsumerClient, **kwargs: Any) -> AsyncItera
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def readers(hub: HubServer, count: int) -> None:
+    """Wait until ``count`` partition receivers read (a receiver from "@latest" gets
+    only what comes after it attached)."""
+    await poll(lambda: hub.core.eventhub.reader_count() == count)
+
+
+async def poll(condition: Any) -> None:
+    """Wait for a condition of the hub no event announces (checked every 20 ms)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)
 
 
 def _send(hub: HubServer, device: str, module: str | None, body: bytes, **props: str) -> None:
@@ -213,7 +228,7 @@ async def test_starting_positions(amqp_hub: HubServer):
     )
     # "@latest": only what comes next.
     async with receiving(consumer(hub), partition_id=partition, starting_position="@latest") as s:
-        await asyncio.sleep(0)
+        await readers(hub, 1)
         _send(hub, "d1", None, b"later")
         await s.until(lambda: s.events)
     assert [e.body_as_str() for _, e in s.events] == ["later"]
@@ -231,16 +246,18 @@ async def test_consumer_groups_are_independent_and_must_exist(amqp_hub: HubServe
         await default.until(lambda: default.telemetry())
         await dashboards.until(lambda: dashboards.telemetry())
     assert default.telemetry()[0][1].sequence_number == dashboards.telemetry()[0][1].sequence_number
-    async with receiving(consumer(hub, "nope"), starting_position="-1") as missing:
-        await missing.until(lambda: missing.errors)
-    assert "consumer group 'nope' does not exist" in str(missing.errors[0])
+    # A group that does not exist: the attach is refused (the client retries it).
+    with watch_log("twin_explorer.localhub.transports.amqp.connection") as log:
+        async with receiving(consumer(hub, "nope"), partition_id="0", starting_position="-1"):
+            await poll(lambda: log.find("consumer group 'nope' does not exist"))
+    assert hub.core.eventhub.reader_count() == 0
 
 
 async def test_live_push_honours_prefetch(amqp_hub: HubServer):
     hub = amqp_hub
     ensure_identity(hub.core, "d1")
     async with receiving(consumer(hub), starting_position="@latest", prefetch=5) as stream:
-        await asyncio.sleep(0.5)  # let the receiver attach before sending
+        await readers(hub, 4)
         for i in range(50):
             _send(hub, "d1", None, str(i).encode())
         await stream.until(lambda: len(stream.telemetry()) == 50)

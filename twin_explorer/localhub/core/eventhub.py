@@ -281,6 +281,14 @@ class EventHubEndpoint:
         claims.append(claim)
         return claim
 
+    def reader_count(self, group: str | None = None) -> int:
+        """Receivers reading now, of one consumer group or all."""
+        return sum(
+            len(claims)
+            for (name, _), claims in self._claims.items()
+            if group is None or name == group.lower()
+        )
+
     def release(self, claim: ReceiverClaim) -> None:
         key = (claim.group.lower(), claim.partition)
         claims = self._claims.get(key, [])
