@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from twin_explorer.localhub.core.events import (
+    Connected,
+    HubEvent,
+    IdentityCreated,
+    IdentityDeleted,
+    TwinChanged,
+)
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.store.event_log import EventLog, LoggedEvent
 from twin_explorer.localhub.store.sqlite import Store
@@ -50,6 +57,65 @@ MESSAGE_PROPERTIES = {
     "$.ce": "content_encoding",
     "$.uid": "user_id",
 }
+
+
+_SCHEMAS = {
+    "twinChangeEvents": "twinChangeNotification",
+    "deviceLifecycleEvents": "deviceLifecycleNotification",
+    "deviceConnectionStateEvents": "deviceConnectionStateNotification",
+}
+
+
+def _op_type(event: HubEvent) -> str:
+    what = "Module" if event.module_id else "Device"
+    if isinstance(event, TwinChanged):
+        return event.op_type
+    if isinstance(event, IdentityCreated):
+        return f"create{what}Identity"
+    if isinstance(event, IdentityDeleted):
+        return f"delete{what}Identity"
+    return "deviceConnected" if isinstance(event, Connected) else "deviceDisconnected"
+
+
+def notification(
+    event: HubEvent, hub_name: str, twin: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], bytes]:
+    """(application properties, system properties, body) of a twin change, lifecycle or
+    connection state notification, as IoT Hub routes them. ``twin``: the identity's twin,
+    the body of a creation."""
+    properties: dict[str, Any] = {"hubName": hub_name, "deviceId": event.device_id}
+    if event.module_id:
+        properties["moduleId"] = event.module_id
+    properties.update(
+        {
+            "operationTimestamp": event.time,
+            "iothub-message-schema": _SCHEMAS[event.kind],
+            "opType": _op_type(event),
+        }
+    )
+    body: dict[str, Any]
+    if isinstance(event, TwinChanged):
+        body = event.notification or {
+            "version": event.version,
+            "properties": {event.section: event.patch},
+        }
+    elif isinstance(event, IdentityCreated):
+        body = twin
+    elif isinstance(event, IdentityDeleted):
+        body = {
+            "deviceId": event.device_id,
+            **({"moduleId": event.module_id} if event.module_id else {}),
+        }
+    else:  # connection state: an ordering key, as IoT Hub's
+        ns = int(_iso_time(event.time, 0).timestamp() * 1e9)
+        body = {"sequenceNumber": f"{ns:064X}"}
+    system = {
+        "iothub-enqueuedtime": event.time,
+        "iothub-message-source": event.kind,
+        "$.ct": "application/json",
+        "$.ce": "utf-8",
+    }
+    return properties, system, json.dumps(body, separators=(",", ":")).encode()
 
 
 def sender_annotations(identity: dict[str, Any], module: bool) -> dict[str, str]:
