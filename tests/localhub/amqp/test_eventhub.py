@@ -15,7 +15,9 @@ from azure.eventhub import EventHubConsumerClient as SyncConsumer
 from azure.eventhub import TransportType
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.iot.device import Message as DeviceMessage
+from azure.iot.hub.models import Twin, TwinProperties
 
+from tests.hubfixtures import server_registry_manager
 from tests.localhub.amqp.support import amqp_hub, node_over_amqp
 from tests.localhub.mqtt_support import ensure_identity, sdk_client, watch_log
 from twin_explorer.localhub.core.auth import Identity
@@ -285,3 +287,65 @@ async def test_a_higher_epoch_kicks_the_lower_one(amqp_hub: HubServer):
             ) as third:
                 await third.until(lambda: third.errors)
             assert "epoch '2' already exists" in str(third.errors[0])
+
+
+def _notifications(stream: Stream, source: bytes) -> list[tuple[dict, Any]]:
+    """(application properties as text, JSON body) of the stream's notifications."""
+    found = []
+    for _, event in stream.events:
+        if event.system_properties.get(b"iothub-message-source") == source:
+            props = {k.decode(): v.decode() for k, v in event.properties.items()}
+            found.append((props, event.body_as_json()))
+    return found
+
+
+async def test_twin_lifecycle_and_connection_notifications(amqp_hub: HubServer):
+    hub = amqp_hub
+    manager = server_registry_manager(hub)
+    name = hub.core.eventhub.name
+    async with receiving(consumer(hub), starting_position="-1") as stream:
+        device = await asyncio.to_thread(
+            manager.create_device_with_sas, "n1", None, None, "enabled"
+        )
+        await asyncio.to_thread(manager.create_module_with_sas, "n1", "m1", None, None, None)
+        twin = Twin(properties=TwinProperties(desired={"fan": "on"}), tags={"site": "a"})
+        await asyncio.to_thread(manager.update_twin, "n1", twin, "*")
+        await asyncio.to_thread(manager.replace_twin, "n1", Twin(tags={"site": "b"}), "*")
+        key = device.authentication.symmetric_key.primary_key
+        connection_string = f"HostName=localhost;DeviceId=n1;SharedAccessKey={key}"
+        async with sdk_client(
+            connection_string, hub.certificates.ca_cert.read_text(), hub_proxy(hub)
+        ) as client:
+            await client.connect()
+            await client.patch_twin_reported_properties({"temp": 20})
+        await asyncio.to_thread(manager.delete_module, "n1", "m1")
+        await asyncio.to_thread(manager.delete_device, "n1")
+        await stream.until(lambda: len(_notifications(stream, b"deviceLifecycleEvents")) == 4)
+        await stream.until(
+            lambda: len(_notifications(stream, b"deviceConnectionStateEvents")) == 2
+        )
+    lifecycle = _notifications(stream, b"deviceLifecycleEvents")
+    assert [p["opType"] for p, _ in lifecycle] == [
+        "createDeviceIdentity",
+        "createModuleIdentity",
+        "deleteModuleIdentity",
+        "deleteDeviceIdentity",
+    ]
+    created, body = lifecycle[1]
+    assert created["hubName"] == name and created["deviceId"] == "n1"
+    assert created["moduleId"] == "m1"
+    assert created["iothub-message-schema"] == "deviceLifecycleNotification"
+    assert created["operationTimestamp"]
+    assert body["moduleId"] == "m1" and "properties" in body
+    twins = _notifications(stream, b"twinChangeEvents")
+    assert [p["opType"] for p, _ in twins] == ["updateTwin", "replaceTwin", "updateTwin"]
+    assert all(p["iothub-message-schema"] == "twinChangeNotification" for p, _ in twins)
+    (_, update), (_, replace), (_, reported) = twins
+    assert update["tags"] == {"site": "a"}
+    assert update["properties"]["desired"]["fan"] == "on"
+    assert replace["tags"] == {"site": "b"} and replace["version"] > update["version"]
+    assert reported["properties"]["reported"]["temp"] == 20
+    assert reported["properties"]["reported"]["$version"] >= 2
+    connection = _notifications(stream, b"deviceConnectionStateEvents")
+    assert [p["opType"] for p, _ in connection] == ["deviceConnected", "deviceDisconnected"]
+    assert connection[0][1]["sequenceNumber"] < connection[1][1]["sequenceNumber"]
