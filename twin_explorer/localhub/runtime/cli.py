@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
+from twin_explorer.localhub.runtime import eventhub_cli
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
@@ -143,6 +144,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
     )
     parser.set_defaults(func=run)
+    eventhub_cli.add_subcommands(parser)
 
 
 def _port(text: str) -> int:
