@@ -79,3 +79,19 @@ async def test_amqp_off(hub_data_dir) -> None:
     ) as hub:
         assert hub.amqp is None and hub.public_info()["amqp_port"] is None
         assert [listener.name for listener in hub.listeners] == ["REST"]
+
+
+async def test_the_hub_keeps_an_idle_client_alive_with_heartbeats(amqp_hub: HubServer) -> None:
+    """A client with an idle timeout (the .NET SDK sets one) hears from the hub at least
+    that often, though nothing else happens: empty frames, on the hub's own timer."""
+    client = await raw_client(amqp_hub, idle_timeout_ms=400)
+    try:
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(10):
+            while client.heartbeats < 3:
+                client.heartbeat.clear()
+                await client.heartbeat.wait()
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert not client.closed.done()
+    finally:
+        await client.close()

@@ -119,6 +119,7 @@ class _Session:
         self.held: deque[bytes] = deque()  # transfer frames waiting for the peer's window
         self.held_bytes = 0
         self.sent_unsettled: dict[int, Delivery] = {}  # our delivery-id -> delivery
+        self.received_unsettled: dict[int, Link] = {}  # the client's delivery-id -> link
 
     def free_handle(self) -> int:
         handle = 0
@@ -377,6 +378,7 @@ class ServerConnection:
             return
         if settled:
             del link.unsettled[delivery_id]
+            session.received_unsettled.pop(delivery_id, None)
         self._emit(encode_frame(session.channel, Disposition(
             role=RECEIVER, first=delivery_id, last=delivery_id, settled=settled, state=outcome)))
 
@@ -387,6 +389,9 @@ class ServerConnection:
         self._send_detach(session, link, error, closed=closed)
 
     def close(self, error: Error | None = None) -> None:
+        """Write our CLOSE (the peer's CLOSE then gives ConnectionClosed). Before the AMQP
+        header and OPEN there is nothing to close: the engine just stops and the transport
+        drops the socket."""
         if self.state in (State.CLOSED, State.CLOSE_SENT):
             return
         if self.state in (State.OPEN, State.OPENED):
@@ -612,6 +617,9 @@ class ServerConnection:
         self._partials.pop(link.key, None)
         for delivery_id in [d for d, v in session.sent_unsettled.items() if v.link is link]:
             del session.sent_unsettled[delivery_id]
+        for delivery_id in link.unsettled:
+            if session.received_unsettled.get(delivery_id) is link:
+                del session.received_unsettled[delivery_id]
 
     def _on_detach(self, channel: int, detach: Detach, events: list[Event]) -> None:
         session = self._session(channel)
@@ -773,6 +781,7 @@ class ServerConnection:
                                  "too many unsettled deliveries", events)
                 return
             link.unsettled[partial.delivery_id] = partial.tag
+            session.received_unsettled[partial.delivery_id] = link
         events.append(MessageReceived(link, partial.delivery_id, partial.tag, message,
                                       partial.settled))
 
@@ -785,18 +794,16 @@ class ServerConnection:
     def _on_disposition(self, channel: int, disposition: Disposition,
                         events: list[Event]) -> None:
         session = self._session(channel)
-        if session.ending or disposition.role != RECEIVER:
-            return  # role=sender settles deliveries we received: nothing waits on that
-        first = disposition.first
-        last = first if disposition.last is None else disposition.last
-        span = (last - first) % SEQUENCE_MOD + 1
-        # Walk whichever is smaller, the range or what is unsettled: a hostile 0..2^32-1
-        # range costs no more than the deliveries actually outstanding.
-        if span <= len(session.sent_unsettled):
-            ids = [(first + i) % SEQUENCE_MOD for i in range(span)]
-        else:
-            ids = sorted(d for d in session.sent_unsettled if (d - first) % SEQUENCE_MOD < span)
-        for delivery_id in ids:
+        if session.ending:
+            return
+        if disposition.role != RECEIVER:
+            # The client settles deliveries it sent us (rcv-settle-mode second): forget them.
+            if disposition.settled:
+                for delivery_id in _in_range(disposition, session.received_unsettled):
+                    link = session.received_unsettled.pop(delivery_id)
+                    link.unsettled.pop(delivery_id, None)
+            return
+        for delivery_id in _in_range(disposition, session.sent_unsettled):
             delivery = session.sent_unsettled.get(delivery_id)
             if delivery is None:
                 continue
@@ -850,3 +857,17 @@ class ServerConnection:
         Close: _on_close,
         Open: _on_unexpected,
     }
+
+
+def _in_range(disposition: Disposition, outstanding: dict[int, Any]) -> list[int]:
+    """The outstanding delivery-ids within first..last (serial numbers, so it may wrap).
+
+    Walks whichever is smaller, the range or what is outstanding: a hostile 0..2^32-1
+    range costs no more than the deliveries actually waiting."""
+    first = disposition.first
+    last = first if disposition.last is None else disposition.last
+    span = (last - first) % SEQUENCE_MOD + 1
+    if span <= len(outstanding):
+        ids = ((first + i) % SEQUENCE_MOD for i in range(span))
+        return [d for d in ids if d in outstanding]
+    return sorted(d for d in outstanding if (d - first) % SEQUENCE_MOD < span)
