@@ -17,7 +17,7 @@ from azure.eventhub.aio import EventHubConsumerClient
 from azure.iot.device import Message as DeviceMessage
 from azure.iot.hub.models import Twin, TwinProperties
 
-from tests.hubfixtures import server_registry_manager
+from tests.hubfixtures import RestClient, server_registry_manager
 from tests.localhub.amqp.support import amqp_hub, node_over_amqp
 from tests.localhub.mqtt_support import ensure_identity, sdk_client, watch_log
 from twin_explorer.localhub.core.auth import Identity
@@ -321,9 +321,7 @@ async def test_twin_lifecycle_and_connection_notifications(amqp_hub: HubServer):
         await asyncio.to_thread(manager.delete_module, "n1", "m1")
         await asyncio.to_thread(manager.delete_device, "n1")
         await stream.until(lambda: len(_notifications(stream, b"deviceLifecycleEvents")) == 4)
-        await stream.until(
-            lambda: len(_notifications(stream, b"deviceConnectionStateEvents")) == 2
-        )
+        await stream.until(lambda: len(_notifications(stream, b"deviceConnectionStateEvents")) == 2)
     lifecycle = _notifications(stream, b"deviceLifecycleEvents")
     assert [p["opType"] for p, _ in lifecycle] == [
         "createDeviceIdentity",
@@ -349,3 +347,32 @@ async def test_twin_lifecycle_and_connection_notifications(amqp_hub: HubServer):
     connection = _notifications(stream, b"deviceConnectionStateEvents")
     assert [p["opType"] for p, _ in connection] == ["deviceConnected", "deviceDisconnected"]
     assert connection[0][1]["sequenceNumber"] < connection[1][1]["sequenceNumber"]
+
+
+async def test_routes_choose_the_sources_the_endpoint_carries(amqp_hub: HubServer):
+    hub = amqp_hub
+    rest = RestClient.for_server(hub, "service")
+    try:
+        status, body = await rest.json("PUT", "/_localhub/eventhub/routes", json_body=["twin"])
+        assert status == 200 and body["routes"] == ["twin"]
+        status, body = await rest.json("PUT", "/_localhub/eventhub/routes", json_body=["nope"])
+        assert status == 400 and "Unknown route 'nope'" in body["Message"]
+    finally:
+        await rest.close()
+    manager = server_registry_manager(hub)
+    await asyncio.to_thread(manager.create_device_with_sas, "r1", None, None, "enabled")
+    _send(hub, "r1", None, b"not routed")
+    twin = Twin(properties=TwinProperties(desired={"on": True}))
+    await asyncio.to_thread(manager.update_twin, "r1", twin, "*")
+    _send(hub, "r1", None, b"not routed either")
+    twin = Twin(properties=TwinProperties(desired={"on": False}))
+    await asyncio.to_thread(manager.update_twin, "r1", twin, "*")
+    async with receiving(consumer(hub), starting_position="-1") as stream:
+        # The second twin change is the partition's last event: once it is here, all
+        # that came before it in the partition has been delivered (or skipped).
+        await stream.until(lambda: len(stream.events) >= 2)
+    assert len(stream.events) == 2
+    sources = {e.system_properties[b"iothub-message-source"] for _, e in stream.events}
+    assert sources == {b"twinChangeEvents"}
+    # The hub still keeps the telemetry for its own view.
+    assert [m["body"] for m in hub.core.telemetry("r1")] == [b"not routed", b"not routed either"]

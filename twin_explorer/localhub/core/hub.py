@@ -320,6 +320,8 @@ class HubCore:
             properties, system, body = event.properties, event.system_properties, event.body
             system = {**system, **self._sender_annotations(event.device_id, event.module_id)}
             system["iothub-enqueuedtime"] = event.time
+        elif not self.eventhub.routed(event.kind):
+            return  # a notification no route takes
         else:
             properties, system, body = eventhub.notification(
                 event, self.eventhub.name, self._notification_body(event)

@@ -10,10 +10,48 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin_explorer import paths
 from twin_explorer.localhub.runtime.config import DEFAULT_HOSTNAME
+
+if TYPE_CHECKING:
+    from twin_explorer.localhub.core.hub import HubCore
+
+
+def add_options(hub: argparse.ArgumentParser) -> None:
+    """The ``hub`` command's options for its built-in endpoint."""
+    hub.add_argument(
+        "--routes",
+        metavar="SOURCES",
+        help="comma-separated sources the Event Hub-compatible endpoint carries, of "
+        "telemetry, twin, lifecycle, connection (kept; default: all four)",
+    )
+    hub.add_argument(
+        "--retention-hours",
+        type=float,
+        default=24.0,
+        help="how long the endpoint keeps events (default 24)",
+    )
+    hub.add_argument(
+        "--retention-mb",
+        type=int,
+        default=256,
+        help="how many megabytes of event bodies each partition keeps (default 256)",
+    )
+
+
+def apply_options(args: argparse.Namespace, core: HubCore) -> None:
+    """Apply ``add_options``' values to a started hub (HubError for a bad route)."""
+    if args.routes is not None:
+        core.eventhub.set_routes([r.strip() for r in args.routes.split(",") if r.strip()])
+    core.event_log.retention = replace(
+        core.event_log.retention,
+        max_age_ns=int(args.retention_hours * 3600 * 10**9),
+        max_bytes=args.retention_mb * 1024 * 1024,
+    )
 
 
 def add_subcommands(hub: argparse.ArgumentParser) -> None:
