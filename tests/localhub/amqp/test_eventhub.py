@@ -376,3 +376,38 @@ async def test_routes_choose_the_sources_the_endpoint_carries(amqp_hub: HubServe
     assert sources == {b"twinChangeEvents"}
     # The hub still keeps the telemetry for its own view.
     assert [m["body"] for m in hub.core.telemetry("r1")] == [b"not routed", b"not routed either"]
+
+
+async def test_a_slow_consumer_does_not_slow_ingestion(amqp_hub: HubServer):
+    hub = amqp_hub
+    connection_string = ensure_identity(hub.core, "busy")
+    release = asyncio.Event()
+    stream = Stream()
+
+    async def stuck(context: Any, event: Any) -> None:
+        await release.wait()  # a consumer that stops reading after its first event
+        await stream.on_event(context, event)
+
+    count = 300
+    partition = str(partition_of("busy"))
+    async with consumer(hub) as client:
+        task = asyncio.create_task(
+            client.receive(stuck, partition_id=partition, starting_position="-1", prefetch=10)
+        )
+        await readers(hub, 1)
+        async with sdk_client(
+            connection_string, hub.certificates.ca_cert.read_text(), hub_proxy(hub)
+        ) as device:
+            await device.connect()
+            async with asyncio.timeout(TIMEOUT):  # every send is acknowledged meanwhile
+                for i in range(count):
+                    await device.send_message(str(i))
+        assert hub.core.telemetry_count("busy") == count
+        assert stream.events == []
+        release.set()  # the consumer reads again: nothing was lost, nothing dropped it
+        await stream.until(lambda: len(stream.telemetry()) == count)
+        await client.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert [e.body_as_str() for _, e in stream.telemetry()] == [str(i) for i in range(count)]
