@@ -23,8 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
+from amqp import Hub  # noqa: E402  (a hub process on OS-chosen ports)
 from azure.eventhub import TransportType  # noqa: E402
 from azure.eventhub.aio import EventHubConsumerClient  # noqa: E402
 
@@ -83,24 +83,6 @@ def seed(data_dir: Path, senders: int) -> dict[str, Any]:
             "reader": reader_key,
             "eventhub": core.eventhub_connection_string(),
         }
-
-
-class Hub:
-    """A ``twin-explorer hub`` process on OS-chosen ports."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin_explorer", "hub", "--data-dir", str(data_dir),
-             "--rest-port", "0", "--mqtt-port", "0", "--amqp-port", "0", "--proxy-port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        self.info = json.loads(self.proc.stdout.readline())
-        self.tls = ssl.create_default_context(cafile=self.info["ca_cert"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
 
 
 def consumer(connection_string: str, port: int, ca: str, group: str) -> EventHubConsumerClient:
