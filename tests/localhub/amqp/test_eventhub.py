@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.eventhub import EventHubConsumerClient as SyncConsumer
@@ -90,6 +92,12 @@ async def receiving(client: EventHubConsumerClient, **kwargs: Any) -> AsyncItera
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _next_millisecond() -> None:
+    start = time.time_ns() // 1_000_000
+    while time.time_ns() // 1_000_000 == start:
+        pass
 
 
 async def readers(hub: HubServer, count: int) -> None:
@@ -201,7 +209,27 @@ async def test_hub_and_partition_properties_async_and_sync(amqp_hub: HubServer):
         with client:
             return client.get_eventhub_properties(), client.get_partition_properties(empty)
 
+    def sync_receive() -> list[Any]:
+        client = SyncConsumer.from_connection_string(
+            hub.core.eventhub_connection_string(), consumer_group="$Default", **client_options(hub)
+        )
+        got: list[Any] = []
+
+        def on_event(context: Any, event: Any) -> None:
+            got.append(event)
+            if event.body_as_str() == "two":
+                client.close()  # ends receive()
+
+        with client:
+            client.receive(on_event, partition_id=partition, starting_position="-1")
+        return got
+
     hub_props, empty_props = await asyncio.to_thread(sync_read)
+    received = await asyncio.to_thread(sync_receive)
+    telemetry = [
+        e for e in received if e.system_properties[b"iothub-message-source"] == b"Telemetry"
+    ]
+    assert [e.body_as_str() for e in telemetry] == ["one", "two"]
     assert hub_props["partition_ids"] == ["0", "1", "2", "3"]
     assert empty_props["is_empty"] is True
     assert empty_props["last_enqueued_offset"] == "-1"
@@ -211,6 +239,7 @@ async def test_starting_positions(amqp_hub: HubServer):
     hub = amqp_hub
     ensure_identity(hub.core, "d1")
     for body in (b"a", b"bb", b"ccc"):
+        _next_millisecond()  # enqueued times in ms tell them apart (the time selector)
         _send(hub, "d1", None, body)
     partition = str(partition_of("d1"))
     events = hub.core.event_log.read(int(partition))
@@ -228,6 +257,8 @@ async def test_starting_positions(amqp_hub: HubServer):
         await first_body(starting_position=str(c.offset), starting_position_inclusive=True)
         == b"ccc"
     )
+    enqueued = datetime.fromtimestamp(b.enqueued_ns / 1e9, UTC)
+    assert await first_body(starting_position=enqueued, starting_position_inclusive=True) == b"bb"
     # "@latest": only what comes next.
     async with receiving(consumer(hub), partition_id=partition, starting_position="@latest") as s:
         await readers(hub, 1)
