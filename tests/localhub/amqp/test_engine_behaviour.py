@@ -524,7 +524,7 @@ def test_links_per_connection_are_capped():
                 errors.RESOURCE_LIMIT_EXCEEDED)
 
 
-def test_unsettled_deliveries_per_link_are_capped():
+def test_unsettled_deliveries_are_capped():
     peer = opened(conn=ServerConnection(max_unsettled=3))
     session(peer)
     link = client_sender(peer, credit=100)
@@ -663,3 +663,48 @@ def test_close_before_open_just_drops_the_connection():
     peer.output()
     peer.conn.close()
     assert peer.conn.closed and peer.output() == []
+
+
+def test_partly_sent_messages_share_one_budget_per_connection():
+    peer = opened(conn=ServerConnection(max_reassembly_bytes=1500))
+    session(peer)
+    first = client_sender(peer, handle=0)
+    second = client_sender(peer, handle=1)
+    third = client_sender(peer, handle=2)
+    assert peer.feed(transfer(0, 0, b"x" * 1000, more=True)) == []
+    (detached,) = peer.feed(transfer(1, 1, b"x" * 1000, more=True))
+    assert detached.link is second
+    assert detached.error.condition == errors.RESOURCE_LIMIT_EXCEEDED
+    # The first link's detach frees its bytes for another link's message.
+    assert peer.feed(frame(0, Detach(handle=0, closed=True))) == [LinkDetached(first, None, True)]
+    payload = encode_message(Message(body=[Data(b"y" * 1200)]))
+    assert peer.feed(transfer(2, 2, payload[:1000], more=True)) == []
+    (got,) = peer.feed(transfer(2, None, payload[1000:], tag=None))
+    assert got.link is third and got.message.data == b"y" * 1200
+
+
+def test_unsettled_deliveries_share_one_budget_per_connection():
+    peer = opened(conn=ServerConnection(max_unsettled=2))
+    session(peer)
+    a = client_sender(peer, handle=0)
+    b = client_sender(peer, handle=1)
+    peer.feed(transfer(0, 0, MESSAGE), transfer(1, 1, MESSAGE))
+    (detached,) = peer.feed(transfer(0, 2, MESSAGE))
+    assert detached.link is a and detached.error.condition == errors.RESOURCE_LIMIT_EXCEEDED
+    peer.feed(frame(0, Detach(handle=0, closed=True)))  # its unsettled delivery goes with it
+    (got,) = peer.feed(transfer(1, 3, MESSAGE))
+    assert got.link is b
+
+
+def test_attach_frames_kept_for_live_links_are_bounded():
+    peer = opened(conn=ServerConnection(max_frame_size=65536))
+    session(peer)
+    big = {"p": "x" * 60_000}
+    events = []
+    for handle in range(20):
+        events += peer.feed(frame(0, Attach(name=f"l{handle}", handle=handle, role=False,
+                                            target=Target(), properties=big)))
+        if events and isinstance(events[-1], ConnectionClosed):
+            break
+    closed_with(events, errors.RESOURCE_LIMIT_EXCEEDED)
+    assert sum(isinstance(e, LinkAttachRequested) for e in events) < 20

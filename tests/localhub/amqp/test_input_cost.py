@@ -36,7 +36,8 @@ PRELUDE = (AMQP + frame(0, Open(container_id="c")) +
 
 
 def _connection() -> ServerConnection:
-    conn = ServerConnection(max_message_size=4 * MB, incoming_window=0xFFFFFFF)
+    conn = ServerConnection(max_message_size=4 * MB, max_reassembly_bytes=4 * MB,
+                            incoming_window=0xFFFFFFF)
     (event,) = conn.receive_data(PRELUDE)[-1:]
     assert isinstance(event, LinkAttachRequested)
     conn.accept_link(event.link)

@@ -405,24 +405,39 @@ class AmqpConnection:
         self._expiry = None
         now = self._wall()
         for key, grant in list(self._grants.items()):
-            if grant.expiry > now:
-                continue
-            del self._grants[key]
-            error = _unauthorized("The token that authorised this link expired.")
-            for link, route in list(self._routes.items()):
-                if route.grant == key:
-                    self._routes.pop(link, None)
-                    self._waiting -= len(route.waiting)
-                    if route.endpoint is not None:
-                        route.endpoint.forget(link)
-                    self.eventhub.detached(link)
-                    self.conn.detach(link, error)
-            endpoint = self.endpoints.pop(key, None)
-            if endpoint is not None:
-                self._leave(endpoint)
-            logger.info("%s: the token for %s expired; its links are detached", self.name, key)
+            if grant.expiry <= now:
+                self._revoke(key, _unauthorized("The token that authorised this link expired."))
+                logger.info("%s: the token for %s expired; its links are detached", self.name, key)
         self._flush()
         self._watch_expiry()
+
+    def _revoke(self, key: str, error: Error) -> None:
+        """Forget a grant: detach the links it authorised; its identity goes offline."""
+        self._grants.pop(key, None)
+        for link, route in list(self._routes.items()):
+            if route.grant == key:
+                self._routes.pop(link, None)
+                self._waiting -= len(route.waiting)
+                if route.endpoint is not None:
+                    route.endpoint.forget(link)
+                self.eventhub.detached(link)
+                self.conn.detach(link, error)
+        endpoint = self.endpoints.pop(key, None)
+        if endpoint is not None:
+            self._leave(endpoint)
+
+    def drop_identity(self, endpoint: IdentityEndpoint, reason: str) -> None:
+        """The hub ends an identity's use of this connection (another connection took it
+        over, it was deleted or disabled): only its links go when others share the
+        connection (.NET multiplexes devices), else the whole connection."""
+        key = endpoint.identity.client_id
+        if self.endpoints.get(key) is not endpoint:
+            return
+        if len(self.endpoints) == 1:
+            self.close(reason)
+            return
+        self._revoke(key, Error(conditions.LINK_DETACH_FORCED, reason, None))
+        self._flush()
 
     # -- links -----------------------------------------------------------------------------
 

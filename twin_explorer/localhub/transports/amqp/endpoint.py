@@ -159,4 +159,4 @@ class IdentityEndpoint:
             core.abandon_c2d(device_id, lock)
 
     def close(self, reason: str) -> None:
-        self._on_loop(self.connection.close, reason)
+        self._on_loop(self.connection.drop_identity, self, reason)
