@@ -58,6 +58,8 @@ READY_KEYS = frozenset(
         "entra_client_id",
         "entra_client_secret",
         "entra_test_user",
+        "eventhub_connection_string",
+        "eventhub_name",
     }
 )
 READY_TIMEOUT = 60.0

@@ -44,6 +44,7 @@ def _subcommands():
     """Each subcommand module offers ``add_parser(subparsers)`` and sets ``func``."""
     from twin_explorer.connection import cli as connections_cli
     from twin_explorer.localhub.runtime import cli as hub_cli
+    from twin_explorer.service import monitor_cli
     from twin_explorer.service.bulk import cli as twins_cli
     from twin_explorer.simulator import cli as simulate_cli
 
@@ -52,6 +53,7 @@ def _subcommands():
         connections_cli.add_parser,
         simulate_cli.add_parser,
         twins_cli.add_parser,
+        monitor_cli.add_parser,
     ]
 
 

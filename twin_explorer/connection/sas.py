@@ -154,11 +154,14 @@ def _signed_forms(raw_resource: str) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
-def verify_token(token: SasToken, keys: Sequence[str], *, now: float | None = None) -> None:
+def verify_token(
+    token: SasToken, keys: Sequence[str], *, now: float | None = None, text_keys: bool = False
+) -> None:
     """Accept ``token`` if it is unexpired and signed with any of ``keys`` (base64).
 
     Raises ExpiredToken or BadSignature. Keys that are not valid base64 are skipped, so one
-    damaged secondary key does not lock out the primary.
+    damaged secondary key does not lock out the primary. ``text_keys``: also accept the
+    key's text itself as the HMAC key, as Service Bus and Event Hubs clients sign.
     """
     current = time.time() if now is None else now
     if token.expiry <= current:
@@ -173,9 +176,10 @@ def verify_token(token: SasToken, keys: Sequence[str], *, now: float | None = No
             key = _decode_key(key_b64)
         except SasTokenError:
             continue
-        for form in _signed_forms(token.raw_resource):
-            # compare_digest on every candidate: timing must not reveal near misses.
-            matched |= hmac.compare_digest(_sign(key, form, token.expiry), presented)
+        for secret in (key, key_b64.encode()) if text_keys else (key,):
+            for form in _signed_forms(token.raw_resource):
+                # compare_digest on every candidate: timing must not reveal near misses.
+                matched |= hmac.compare_digest(_sign(secret, form, token.expiry), presented)
     if not matched:
         raise BadSignature("the signature does not match the key")
 

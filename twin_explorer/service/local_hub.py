@@ -44,6 +44,10 @@ class LocalHubInfo:
     mqtt_port: int | None
     proxy_port: int | None
     data_dir: str
+    # The Event Hub-compatible endpoint (on the AMQP port; None when AMQP is off).
+    amqp_port: int | None = None
+    eventhub_connection_string: str | None = None
+    eventhub_name: str | None = None
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> LocalHubInfo:
@@ -55,7 +59,16 @@ class LocalHubInfo:
             mqtt_port=doc.get("mqtt_port"),
             proxy_port=doc.get("proxy_port"),
             data_dir=doc["data_dir"],
+            amqp_port=doc.get("amqp_port"),
+            eventhub_connection_string=doc.get("eventhub_connection_string"),
+            eventhub_name=doc.get("eventhub_name"),
         )
+
+    @property
+    def eventhub_endpoint(self) -> str | None:
+        """``custom_endpoint_address`` for azure-eventhub clients (with
+        ``transport_type=TransportType.Amqp`` and ``connection_verify=ca_cert``)."""
+        return None if self.amqp_port is None else f"sb://localhost:{self.amqp_port}"
 
     def __repr__(self) -> str:  # the connection string carries the owner key
         return f"LocalHubInfo(hostname={self.hostname!r}, rest_port={self.rest_port})"

@@ -75,7 +75,7 @@ def test_hub_events_land_in_the_log(core: HubCore) -> None:
     events = core.event_log.read(partition_of("d1"))
     kinds = [e.kind for e in events]
     assert kinds == ["deviceLifecycleEvents", "twinChangeEvents", "telemetry"]
-    assert events[0].properties["opType"] == "IdentityCreated"
+    assert events[0].properties["opType"] == "createDeviceIdentity"  # IoT Hub's name
     assert events[-1].body == b"hello" and events[-1].properties == {"p": "1"}
 
 
@@ -113,3 +113,25 @@ async def test_one_loop_turn_is_one_commit_and_acks_follow_it(core: HubCore) -> 
     rows = reader.execute("SELECT count(*) FROM events WHERE kind = 'telemetry'").fetchone()
     reader.close()
     assert rows == (3,)
+
+
+def test_positions_never_repeat_once_retention_emptied_a_partition(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    log = EventLog(store, partitions=1, retention=Retention(HOUR_NS, 100, 1000))
+    _append(log, "d1", b"gone", at_ns=10**18)
+    _append(log, "d1", b"", at_ns=10**18)  # an empty body still takes an offset
+    log.close()
+    store.close()
+    store = Store.open(tmp_path)
+    log = EventLog(store, partitions=1, retention=Retention(HOUR_NS, 100, 1000))
+    _append(log, "d1", b"new", at_ns=10**18 + 2 * HOUR_NS)  # the old ones expire
+    log.flush(trim=True)
+    assert [(e.sequence, e.offset) for e in log.read(0)] == [(2, 5)]
+    log.close()
+    store.close()
+    store = Store.open(tmp_path)
+    log = EventLog(store, partitions=1, retention=Retention(HOUR_NS, 100, 1000))
+    _append(log, "d1", b"x", at_ns=10**18 + 4 * HOUR_NS)  # "new" expires too
+    log.flush(trim=True)
+    assert [(e.sequence, e.offset) for e in log.read(0)] == [(3, 8)]
+    store.close()

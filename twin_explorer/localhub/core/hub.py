@@ -17,7 +17,6 @@ from one thread at a time.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import secrets
 import time
@@ -29,7 +28,7 @@ from typing import Any
 from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
-from twin_explorer.localhub.core import auth
+from twin_explorer.localhub.core import auth, eventhub
 from twin_explorer.localhub.core.access import LOCAL_AUTH_DISABLED, ServiceAccess
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
@@ -39,12 +38,13 @@ from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_messages import DeviceMessages
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.entra import EntraAuthority, new_signing_key
+from twin_explorer.localhub.core.eventhub import EventHubEndpoint
 from twin_explorer.localhub.core.events import (
     Connected,
     Disconnected,
     HubEvent,
+    IdentityCreated,
     TelemetryReceived,
-    TwinChanged,
 )
 from twin_explorer.localhub.core.feedback import C2DFeedback
 from twin_explorer.localhub.core.group_commit import GroupCommit
@@ -99,6 +99,8 @@ class HubCore:
         self.bulk = BulkRegistry(ctx, self.registry, self.twins)
         self.event_log = EventLog(store)
         self.commits = GroupCommit(self.event_log)
+        self.eventhub = EventHubEndpoint(store, self.event_log, hostname.split(".", 1)[0])
+        self._senders: dict[tuple[str, str | None], dict[str, str]] = {}
         self.methods = DirectMethods(self._method_target)
         self.presence = Presence(self._connection_changed, self._target_ready)
         self.devices = DeviceOps(
@@ -189,6 +191,11 @@ class HubCore:
     ) -> str:
         """``HostName=..;SharedAccessKeyName=..;SharedAccessKey=..`` for the service SDK."""
         return build_service(host_with_port or self.hostname, policy, self.policy_keys(policy)[0])
+
+    def eventhub_connection_string(self, policy: str = "service") -> str:
+        """``Endpoint=sb://<host>/;...;EntityPath=<hub>`` for Event Hubs clients."""
+        key = self.policy_keys(policy)[0]
+        return eventhub.connection_string(self.hostname, policy, key, self.eventhub.name)
 
     def identity_connection_string(
         self, device_id: str, module_id: str | None = None, gateway_host: str | None = None
@@ -344,7 +351,9 @@ class HubCore:
                 "offset": str(event.offset),
                 "properties": event.properties,
                 "systemProperties": {
-                    k: v for k, v in event.system_properties.items() if k != "iothub-enqueuedtime"
+                    k: v
+                    for k, v in event.system_properties.items()
+                    if not k.startswith("iothub-")  # the built-in endpoint's annotations
                 },
                 "body": event.body,
             }
@@ -359,18 +368,14 @@ class HubCore:
         """Every hub event goes to the durable log, as IoT Hub routes them to its endpoint."""
         if isinstance(event, TelemetryReceived):
             properties, system, body = event.properties, event.system_properties, event.body
-        elif isinstance(event, TwinChanged):
-            properties, system = {}, {}
-            body = json.dumps(
-                {"version": event.version, "properties": {event.section: event.patch}},
-                separators=(",", ":"),
-            ).encode()
+            system = {**system, **self._sender_annotations(event.device_id, event.module_id)}
+            system["iothub-enqueuedtime"] = event.time
+        elif not self.eventhub.routed(event.kind):
+            return  # a notification no route takes
         else:
-            properties, system, body = {}, {}, b""
-        system = {**system, "iothub-enqueuedtime": event.time}
-        if event.kind != TELEMETRY:
-            system["iothub-message-source"] = event.kind
-            properties = {"opType": type(event).__name__, **properties}
+            properties, system, body = eventhub.notification(
+                event, self.eventhub.name, self._notification_body(event)
+            )
         self.event_log.append(
             event.kind,
             event.device_id,
@@ -380,6 +385,32 @@ class HubCore:
             system,
             body,
         )
+
+    def _notification_body(self, event: HubEvent) -> dict[str, Any]:
+        """The body IoT Hub gives a lifecycle notification: the identity's twin."""
+        if not isinstance(event, IdentityCreated):
+            return {}
+        try:
+            return self.twins.get_twin(event.device_id, event.module_id)
+        except HubError:
+            return {}
+
+    def _sender_annotations(self, device_id: str, module_id: str | None) -> dict[str, str]:
+        """IoT Hub's auth method and generation id of a sender, cached per identity."""
+        key = (device_id, module_id)
+        found = self._senders.get(key)
+        if found is None:
+            try:
+                identity = self.registry.get_module(device_id, module_id) if module_id else (
+                    self.registry.get_device(device_id)
+                )
+            except HubError:
+                return {}
+            found = eventhub.sender_annotations(identity, module_id is not None)
+            if len(self._senders) >= 10_000:
+                self._senders.clear()
+            self._senders[key] = found
+        return found
 
     # -- what the core delivers to connections ------------------------------------------
 
@@ -458,16 +489,13 @@ class HubCore:
         target = self.presence.target(identity_path(device_id, module_id))
         if target is not None:
             target.deliver_desired(body)
-        patch = {k: v for k, v in body.items() if k != "$version"}
-        self.events.publish(
-            TwinChanged(device_id, module_id, self.ctx.now(), "desired", body["$version"], patch)
-        )
 
     def _identity_removed(
         self, device_id: str, module_id: str | None, reason: RemovalReason
     ) -> None:
         """Deleted, disabled or re-keyed: its connections go; deleted also forgets it."""
         self.presence.drop(device_id, module_id, reason)
+        self._senders.clear()
         if reason is RemovalReason.DELETED:
             self.event_log.forget(TELEMETRY, device_id, module_id)
             if module_id is None:

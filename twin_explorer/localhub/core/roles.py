@@ -39,6 +39,10 @@ class Permission(enum.Enum):
     CONFIGURATIONS_DELETE = PREFIX + "configurations/delete"
     CONFIGURATIONS_TEST_QUERIES = PREFIX + "configurations/testQueries/action"
     CONFIGURATIONS_APPLY_TO_EDGE = PREFIX + "configurations/applyToEdgeDevice/action"
+    # The built-in endpoint's consumer groups and routes are Azure Resource Manager
+    # settings on IoT Hub; on the local hub only a role granting every data action has them.
+    HUB_SETTINGS_READ = PREFIX + "localhub/settings/read"
+    HUB_SETTINGS_WRITE = PREFIX + "localhub/settings/write"
 
 
 ROLES: dict[str, tuple[str, ...]] = {

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
-from twin_explorer.localhub.runtime import roles_cli
+from twin_explorer.localhub.runtime import eventhub_cli, roles_cli
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
@@ -157,6 +157,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=run)
     roles_cli.add_parser(parser)
+    eventhub_cli.add_options(parser)
+    eventhub_cli.add_subcommands(parser)
 
 
 def _port(text: str) -> int:
@@ -221,6 +223,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         _stop_on_stdin_eof(stop)
     try:
         await hub.start()
+        eventhub_cli.apply_options(args, hub.core)
     except Exception as exc:
         # A folder in use is a plain fact for the user, not a bug: no traceback for it.
         logger.error(

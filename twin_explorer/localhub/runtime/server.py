@@ -332,6 +332,8 @@ class HubServer:
             "service_connection_string": self.service_connection_string(),
             # Secret beside the connection string, which is as secret: never logged.
             "entra_client_secret": self.core.entra.client_secret,
+            "eventhub_connection_string": self.core.eventhub_connection_string(),
+            "eventhub_name": self.core.eventhub.name,
             "ca_cert": str(self.certificates.ca_cert.absolute()),
             "data_dir": str(self.data_dir),
             "pid": os.getpid(),

@@ -3,8 +3,9 @@
 Events (telemetry, twin changes, lifecycle, connection state) land in partitions chosen
 by device id, as IoT Hub's built-in endpoint does. Each partition numbers its events
 with a sequence number from 0 and a byte offset (where the event starts in the
-partition's stream of bodies); each event also carries its enqueued time and a per
-identity, per kind sequence number. Retention drops events older than ``max_age`` and,
+partition's stream of bodies, an empty one counting as one byte); each event also
+carries its enqueued time and a per identity, per kind sequence number. Retention
+drops events older than ``max_age`` and,
 per partition, all but the newest ``max_events`` events and ``max_bytes`` of bodies.
 
 Appends are cheap on purpose: each is encoded once into a row in memory, and the rows
@@ -14,6 +15,12 @@ when ``FLUSH_EVENTS`` wait, and before every read. Whoever must not acknowledge 
 before it is written (a PUBACK for telemetry: IoT Hub may duplicate a QoS 1 message, never
 drop it) asks :meth:`EventLog.when_committed`; the core's group commit flushes once per
 loop turn for everything that arrived in it (core/group_commit.py).
+
+Sequence numbers and offsets never repeat, even once retention or a deletion emptied a
+partition: each commit also writes every partition's next (sequence, offset) to ``meta``,
+and a reopened log starts from whichever is higher, that or the newest row. Readers
+that follow the log live (the Event Hub-compatible endpoint) hear of events once they
+are written (:meth:`EventLog.on_written`), so nothing is seen that a crash could take back.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ FLUSH_EVENTS = 512
 # Retention runs with a commit at most this often: it costs a few index lookups.
 TRIM_SECONDS = 1.0
 DAY_NS = 24 * 3600 * 10**9
+_HIGH_WATER = "events.next."  # meta key prefix: "<sequence>,<offset>" per partition
 
 
 @dataclass(frozen=True)
@@ -122,12 +130,28 @@ class EventLog:
         self._next: list[tuple[int, int]] = []  # (sequence, offset) per partition
         for partition in range(partitions):
             row = store.conn.execute(
-                "SELECT sequence, byte_offset, length(body) FROM events WHERE partition = ? "
-                "ORDER BY sequence DESC LIMIT 1",
+                "SELECT sequence, byte_offset, max(length(body), 1) FROM events "
+                "WHERE partition = ? ORDER BY sequence DESC LIMIT 1",
                 (partition,),
             ).fetchone()
-            self._next.append((0, 0) if row is None else (row[0] + 1, row[1] + row[2]))
+            newest = (0, 0) if row is None else (row[0] + 1, row[1] + row[2])
+            self._next.append(max(newest, self._high_water(partition)))
         self._identity_counts: dict[tuple[str, str, str], int] = {}
+        self._pending_events: list[LoggedEvent] = []  # the same, for on_written listeners
+        self._listeners: list[Callable[[list[LoggedEvent]], None]] = []
+
+    def _high_water(self, partition: int) -> tuple[int, int]:
+        text = self._store.get_meta(f"{_HIGH_WATER}{partition}")
+        if not text:
+            return (0, 0)
+        sequence, _, offset = text.partition(",")
+        return (int(sequence), int(offset))
+
+    def on_written(self, callback: Callable[[list[LoggedEvent]], None]) -> Callable[[], None]:
+        """Call ``callback(events)`` with the events of every commit once it is written;
+        returns the way to stop. Callbacks run on the thread that flushes."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -144,27 +168,23 @@ class EventLog:
         """Take one event; it is written with the next commit."""
         partition = partition_of(device_id, self.partitions)
         sequence, offset = self._next[partition]
-        self._next[partition] = (sequence + 1, offset + len(body))
+        # An empty body still takes an offset: offsets never repeat (nor do positions).
+        self._next[partition] = (sequence + 1, offset + max(len(body), 1))
         key = (device_id, module_id or "", kind)
         count = self._identity_counts.get(key)
         if count is None:
             count = self._identity_count(key)
         self._identity_counts[key] = count + 1
-        self._pending.append(
-            (
-                partition,
-                sequence,
-                offset,
-                enqueued_ns,
-                kind,
-                device_id,
-                module_id or "",
-                count + 1,
-                _dumps(properties),
-                _dumps(system_properties),
-                bytes(body),
+        body = bytes(body)
+        head = (partition, sequence, offset, enqueued_ns, kind, device_id)
+        row = (*head, module_id or "", count + 1, _dumps(properties), _dumps(system_properties))
+        self._pending.append((*row, body))
+        if self._listeners:
+            self._pending_events.append(
+                LoggedEvent(
+                    *head, module_id or None, count + 1, properties, system_properties, body
+                )
             )
-        )
         if (
             len(self._pending) >= FLUSH_EVENTS
             or self._monotonic() - self._last_flush >= FLUSH_SECONDS
@@ -201,6 +221,7 @@ class EventLog:
         for them. Retention runs with it at most every ``TRIM_SECONDS``, or when ``trim``."""
         self._last_flush = now = self._monotonic()
         rows, self._pending = self._pending, []
+        events, self._pending_events = self._pending_events, []
         waiting, self._waiting = self._waiting, []
         if rows:
             self._untrimmed_ns = rows[-1][3]
@@ -217,6 +238,14 @@ class EventLog:
                             f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                             rows,
                         )
+                        conn.executemany(
+                            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                            "DO UPDATE SET value = excluded.value",
+                            [
+                                (f"{_HIGH_WATER}{p}", f"{self._next[p][0]},{self._next[p][1]}")
+                                for p in sorted({row[0] for row in rows})
+                            ],
+                        )
                     if trim:
                         self._trim(conn, until_ns)
                 if trim:
@@ -225,6 +254,12 @@ class EventLog:
         except DiskFull:
             pass  # the store said so once; the events are lost, the hub goes on
         finally:
+            if written and events:
+                for listener in list(self._listeners):
+                    try:
+                        listener(events)
+                    except Exception:
+                        logger.exception("event log listener %r failed", listener)
             for callback in waiting:
                 try:
                     callback(written)
@@ -268,6 +303,32 @@ class EventLog:
         ).fetchone()
         following = self._next[partition][0]
         return (following if row[0] is None else row[0], following)
+
+    def last(self, partition: int) -> LoggedEvent | None:
+        """The newest kept event of a partition."""
+        self.flush(trim=True)
+        row = self._store.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE partition = ? ORDER BY sequence DESC LIMIT 1",
+            (partition,),
+        ).fetchone()
+        return None if row is None else _row_event(row)
+
+    def first_from_offset(self, partition: int, offset: int) -> int:
+        """The sequence number of the first kept event at or after byte ``offset`` (the
+        next sequence number if there is none)."""
+        return self._first(partition, "byte_offset >= ?", offset)
+
+    def first_from_time(self, partition: int, enqueued_ns: int) -> int:
+        """The sequence number of the first kept event enqueued at or after ``enqueued_ns``."""
+        return self._first(partition, "enqueued_ns >= ?", enqueued_ns)
+
+    def _first(self, partition: int, condition: str, value: int) -> int:
+        self.flush(trim=True)
+        row = self._store.conn.execute(
+            f"SELECT min(sequence) FROM events WHERE partition = ? AND {condition}",
+            (partition, value),
+        ).fetchone()
+        return self._next[partition][0] if row[0] is None else row[0]
 
     def recent(
         self, kind: str, device_id: str, module_id: str | None, limit: int | None

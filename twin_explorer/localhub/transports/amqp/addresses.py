@@ -21,6 +21,7 @@ class Kind(enum.Enum):
     DEVICEBOUND = "devicebound"  # C2D to a device (client receiver)
     SERVICE_C2D = "service devicebound"  # the service's C2D sender
     FEEDBACK = "feedback"  # the service's C2D feedback receiver
+    EVENTHUB = "eventhub"  # the Event Hub-compatible endpoint's nodes (eventhub.py)
     UNKNOWN = "unknown"
 
 
@@ -39,7 +40,7 @@ class Node:
 
     @property
     def is_service(self) -> bool:
-        return self.kind in (Kind.SERVICE_C2D, Kind.FEEDBACK)
+        return self.kind in (Kind.SERVICE_C2D, Kind.FEEDBACK, Kind.EVENTHUB)
 
 
 UNKNOWN = Node(Kind.UNKNOWN)

@@ -58,7 +58,7 @@ from twin_explorer.localhub.protocols.amqp import (
     Symbol,
 )
 from twin_explorer.localhub.protocols.amqp import errors as conditions
-from twin_explorer.localhub.transports.amqp import messages
+from twin_explorer.localhub.transports.amqp import eventhub, messages
 from twin_explorer.localhub.transports.amqp.addresses import Kind, Node, device_of, parse_address
 from twin_explorer.localhub.transports.amqp.endpoint import IdentityEndpoint
 
@@ -138,6 +138,8 @@ class AmqpConnection:
         self._tick: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._authenticated = False
+        self._drained: list[Callable[[], None]] = []  # when_drained callbacks
+        self.eventhub = eventhub.EventHubLinks(self)
         self._refused_tokens = 0
         with contextlib.suppress(AttributeError, NotImplementedError):
             writer.transport.set_write_buffer_limits(high=HIGH_WATER)
@@ -266,6 +268,31 @@ class AmqpConnection:
         if not self.open:
             self._shut(abort=False)
 
+    def flush_output(self) -> None:
+        """Write what the engine queued (after sending several messages)."""
+        if self.open:
+            self._flush()
+
+    def on_loop_thread(self) -> bool:
+        return threading.get_ident() == self.loop_thread
+
+    def output_full(self) -> bool:
+        """True while more than the high-water mark waits to be sent."""
+        return self._buffered() > HIGH_WATER
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the output is written below the high-water mark."""
+        self._drained.append(callback)
+        if len(self._drained) == 1:
+            self.loop.create_task(self._drain_then_call())
+
+    async def _drain_then_call(self) -> None:
+        await self._drain()
+        callbacks, self._drained = self._drained, []
+        for callback in callbacks:
+            if self.open:
+                callback()
+
     def send_now(self, link: Link, message: Message, *, settled: bool, tag: bytes | None) -> bool:
         """Send on a link with credit; False (nothing sent) without."""
         if not self.open:
@@ -304,6 +331,8 @@ class AmqpConnection:
             self._waiting -= 1
         if route.node.kind is Kind.FEEDBACK:
             self._send_feedback()
+        if route.node.kind is Kind.EVENTHUB:
+            self.eventhub.credit(link)
         endpoint = route.endpoint
         if endpoint is not None and link in (endpoint.c2d_receiver, endpoint.methods_receiver):
             self.core.presence.ready(endpoint.identity)  # waiting C2D and method calls go
@@ -391,6 +420,7 @@ class AmqpConnection:
                 self._waiting -= len(route.waiting)
                 if route.endpoint is not None:
                     route.endpoint.forget(link)
+                self.eventhub.detached(link)
                 self.conn.detach(link, error)
         endpoint = self.endpoints.pop(key, None)
         if endpoint is not None:
@@ -419,6 +449,10 @@ class AmqpConnection:
             if not sender:
                 self._cbs_senders.append(link)
             return
+        hub_node = eventhub.parse(link.address)
+        if hub_node is not None:
+            self._attach_eventhub(link, hub_node)
+            return
         if not self._role_fits(node, sender):
             self.conn.refuse_link(
                 link, Error(conditions.NOT_FOUND, f"No such node: {clip(str(link.address))}", None)
@@ -446,6 +480,20 @@ class AmqpConnection:
                     case Kind.DEVICEBOUND:
                         endpoint.c2d_receiver = link
         self._accept(link, route, credit=sender)
+
+    def _attach_eventhub(self, link: Any, hub_node: Any) -> None:
+        """A node of the Event Hub-compatible endpoint: ServiceConnect, then its rules."""
+        node = Node(Kind.EVENTHUB)
+        grant_key, why = self._authorize(node)
+        error = _unauthorized(why) if grant_key is None else self.eventhub.attach(link, hub_node)
+        if error is not None:
+            where = clip(str(link.address))
+            logger.info("%s: attach to %s refused: %s", self.name, where, error.description)
+            self.conn.refuse_link(link, error)
+            return
+        self._accept(link, _Route(node, grant_key), credit=link.role == "sender")
+        if link.role == "receiver":
+            self.eventhub.credit(link)
 
     @staticmethod
     def _role_fits(node: Node, sender: bool) -> bool:
@@ -493,6 +541,7 @@ class AmqpConnection:
                 links.remove(link)
         if route is not None and route.endpoint is not None:
             route.endpoint.forget(link)
+        self.eventhub.detached(link)
         if error is not None:
             logger.debug("%s detached %s: %s", self.name, clip(str(link.address)), error)
 
@@ -516,6 +565,10 @@ class AmqpConnection:
                 return
             case Kind.SERVICE_C2D:
                 self._settle(event, self._service_c2d(message))
+                return
+            case Kind.EVENTHUB:
+                self._settle(event, Accepted())
+                self.eventhub.management(message)
                 return
         if endpoint is None:  # a policy's device link (no identity of its own here)
             self._settle(event, Accepted())
@@ -730,6 +783,7 @@ class AmqpConnection:
         if self._unsubscribe_feedback is not None:
             self._unsubscribe_feedback()
             self._unsubscribe_feedback = None
+        self.eventhub.close()
         endpoints, self.endpoints = self.endpoints, {}
         for endpoint in endpoints.values():
             self._leave(endpoint)

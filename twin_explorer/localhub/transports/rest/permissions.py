@@ -38,4 +38,8 @@ HANDLER_PERMISSIONS: dict[str, Permission] = {
     "configuration_delete": Permission.CONFIGURATIONS_DELETE,
     "configuration_test_queries": Permission.CONFIGURATIONS_TEST_QUERIES,
     "configuration_apply": Permission.CONFIGURATIONS_APPLY_TO_EDGE,
+    "eventhub_info": Permission.HUB_SETTINGS_READ,
+    "consumer_group_add": Permission.HUB_SETTINGS_WRITE,
+    "consumer_group_remove": Permission.HUB_SETTINGS_WRITE,
+    "eventhub_set_routes": Permission.HUB_SETTINGS_WRITE,
 }
