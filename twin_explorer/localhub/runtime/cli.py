@@ -156,9 +156,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
     )
     parser.set_defaults(func=run)
-    roles_cli.add_parser(parser)
     eventhub_cli.add_options(parser)
-    eventhub_cli.add_subcommands(parser)
+    # One set of subcommands for the hub's stored settings; each module adds its own.
+    commands = parser.add_subparsers(dest="hub_command", metavar="COMMAND")
+    roles_cli.add_parser(commands)
+    eventhub_cli.add_subcommands(commands)
 
 
 def _port(text: str) -> int:

@@ -54,8 +54,8 @@ def apply_options(args: argparse.Namespace, core: HubCore) -> None:
     )
 
 
-def add_subcommands(hub: argparse.ArgumentParser) -> None:
-    commands = hub.add_subparsers(dest="hub_command", metavar="{consumer-groups}")
+def add_subcommands(commands: argparse._SubParsersAction) -> None:
+    """``hub consumer-groups ...`` among the hub command's subcommands."""
     groups = commands.add_parser(
         "consumer-groups",
         help="list, add or remove consumer groups of the Event Hub-compatible endpoint",

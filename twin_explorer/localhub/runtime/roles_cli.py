@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # the rest loads when a roles command runs: the parser stays 
     from twin_explorer.localhub.store.sqlite import Store
 
 
-def add_parser(hub_parser: argparse.ArgumentParser) -> None:
-    commands = hub_parser.add_subparsers(dest="hub_command", metavar="{roles}")
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """``hub roles ...`` among the hub command's subcommands."""
     roles = commands.add_parser(
         "roles",
         help="manage the local hub's data-plane role assignments (Entra ID sign-in)",
