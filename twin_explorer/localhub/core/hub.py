@@ -19,10 +19,13 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.connection.strings import build_device, build_module, build_service
@@ -30,6 +33,8 @@ from twin_explorer.localhub.core import auth
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
+from twin_explorer.localhub.core.ca_certificates import CaCertificates
+from twin_explorer.localhub.core.cert_auth import CaTrust
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.events import (
@@ -93,6 +98,9 @@ class HubCore:
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")
+        self.certificates = CaCertificates(
+            store, lambda: datetime.fromtimestamp(ctx.seconds(), UTC)
+        )
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
         ctx.on_desired_patch(self._deliver_desired)
@@ -188,11 +196,16 @@ class HubCore:
         )
 
     def authenticate_device(
-        self, client_id: str, username: str | None, password: str | None
+        self,
+        client_id: str,
+        username: str | None,
+        password: str | None,
+        certificates: Sequence[x509.Certificate] = (),
     ) -> Identity:
         """Who a connecting device or module is: its client id (``d`` or ``d/m``), the
-        user name IoT Hub expects and a SAS token, or ``password`` None with X.509 (A.2,
-        A.3, D.3). AuthError when it may not connect."""
+        user name IoT Hub expects and a SAS token, or ``password`` None and the TLS client
+        ``certificates`` (leaf first) with X.509 (A.2, A.3, A.14, D.3). Every device
+        transport calls this. AuthError, saying why, when it may not connect."""
         device_id, module_id = auth.split_client_id(client_id)
         try:
             validate_id(device_id, "device id")
@@ -212,11 +225,13 @@ class HubCore:
             if module is None:
                 raise AuthError(f"Module {client_id!r} is not registered.")
             target = module
-        return auth.check_device_password(
+        return auth.check_device_credentials(
             password,
+            certificates,
             Identity(device_id, module_id),
             target["authentication"],
             self._policies,
+            CaTrust(self.certificates.verified(), self.certificates.unverified()),
             self.ctx.seconds(),
         )
 

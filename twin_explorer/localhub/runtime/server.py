@@ -38,7 +38,7 @@ from twin_explorer.localhub.runtime.config import (
 )
 from twin_explorer.localhub.runtime.demo import seed_demo
 from twin_explorer.localhub.runtime.proxy import ConnectProxy, port_routes
-from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, server_context
+from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, hub_tls_context
 from twin_explorer.localhub.runtime.watchdog import LoopWatchdog
 from twin_explorer.localhub.store.datadir import DIR_MODE, DataDirLock, make_private
 from twin_explorer.localhub.transports.listeners import ConnectionGate, Limits
@@ -162,7 +162,7 @@ class HubServer:
         self._core = core = HubCore.open(self.data_dir, self.hostname)
         if self.demo:
             seed_demo(core)  # the first start only
-        tls = server_context(self._certs)
+        tls = hub_tls_context(self._certs)
 
         wanted: list[tuple[Listener, int]] = []
         if self._wanted["mqtt"] is not None:
@@ -235,7 +235,6 @@ class HubServer:
             except Exception:
                 logger.exception("closing the %s listener failed", listener.name)
         self.gate.close()  # connections still in their TLS handshake
-        await self.gate.wait_closed()
         if core is not None:
             core.close()
         self._folder_lock.release()
