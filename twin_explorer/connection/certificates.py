@@ -164,6 +164,10 @@ def key_pem(key: PrivateKey, passphrase: bytes | None = None) -> bytes:
     )
 
 
+def load_cert(pem: str | bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode("ascii") if isinstance(pem, str) else pem)
+
+
 def load_key(pem: bytes, passphrase: bytes | None = None) -> PrivateKey:
     key = serialization.load_pem_private_key(pem, password=passphrase)
     if not isinstance(key, ec.EllipticCurvePrivateKey):

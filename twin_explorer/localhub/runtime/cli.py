@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
+from twin_explorer.localhub.runtime import certificates_cli
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_HOST,
     DEFAULT_HOSTNAME,
@@ -135,6 +136,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
     )
     parser.set_defaults(func=run)
+    certificates_cli.add_parser(parser)
 
 
 def _port(text: str) -> int:
