@@ -168,6 +168,11 @@ def load_cert(pem: str | bytes) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode("ascii") if isinstance(pem, str) else pem)
 
 
+def same_key(cert: x509.Certificate, key: PrivateKey) -> bool:
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
+
+
 def load_key(pem: bytes, passphrase: bytes | None = None) -> PrivateKey:
     key = serialization.load_pem_private_key(pem, password=passphrase)
     if not isinstance(key, ec.EllipticCurvePrivateKey):

@@ -46,6 +46,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ca", metavar="PEM", help="trust only this CA certificate file")
     parser.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="authenticate with this X.509 certificate (PEM, chain after the leaf); the "
+        "connection string then is HostName=...;DeviceId=...;[ModuleId=...;]x509=true",
+    )
+    parser.add_argument("--key", metavar="FILE", help="the certificate's private key (PEM)")
+    parser.add_argument(
+        "--key-passphrase-env",
+        metavar="VAR",
+        help="read the passphrase of an encrypted --key from environment variable VAR",
+    )
+    parser.add_argument(
         "--proxy", metavar="HOST:PORT", help="reach the hub through this HTTP CONNECT proxy"
     )
     parser.add_argument(
@@ -135,6 +147,7 @@ def build(args: argparse.Namespace, connection_string: str) -> tuple[Any, Any]:
         retry_interval=args.retry_interval,
     )
     methods = MethodTable(rules=dict(parse_method_spec(spec) for spec in args.method))
+    x509 = _x509_identity(args)
     template = None
     if args.telemetry is not None:
         if args.interval <= 0:
@@ -150,8 +163,28 @@ def build(args: argparse.Namespace, connection_string: str) -> tuple[Any, Any]:
         behaviour=ACK_CHOICES[args.ack],
         methods=methods,
         resubscribe=True,
+        x509=x509,
     )
     return module, template
+
+
+def _x509_identity(args: argparse.Namespace) -> Any:
+    """The --cert/--key pair, read into memory (the SDK gets an encrypted copy)."""
+    from twin_explorer.simulator import InvalidSettings
+    from twin_explorer.simulator.x509_files import X509Identity
+
+    if args.cert is None and args.key is None:
+        return None
+    if args.cert is None or args.key is None:
+        raise InvalidSettings("--cert and --key go together.")
+    passphrase = None
+    if args.key_passphrase_env:
+        passphrase = (os.environ.get(args.key_passphrase_env) or "").encode() or None
+    try:
+        with open(args.cert, encoding="ascii") as cert, open(args.key, "rb") as key:
+            return X509Identity.from_pem(cert.read(), key.read(), passphrase)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSettings(f"Could not read the certificate or key: {exc}.") from None
 
 
 def run(args: argparse.Namespace, *, stdin: TextIO | None = None) -> int:
