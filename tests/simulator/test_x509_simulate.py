@@ -19,7 +19,9 @@ from twin_explorer.simulator.x509_files import X509Identity, sdk_files
 PASSPHRASE = "headless-test-passphrase"
 
 
-async def test_simulate_with_a_certificate_echoes_desired(hub, service, tmp_path: Path) -> None:
+async def test_simulate_with_a_certificate_echoes_desired(
+    hub, service, tmp_path: Path, app_home: Path
+) -> None:
     device, module = "sim-x509-dev", "sim-x509-mod"
     issued = certs.self_signed(certs.identity_cn(device, module))
     await service.create_device(device)
@@ -28,6 +30,9 @@ async def test_simulate_with_a_certificate_echoes_desired(hub, service, tmp_path
     cert_file.write_text(issued.cert_pem)
     key_file.write_bytes(certs.key_pem(issued.key, PASSPHRASE.encode()))
     cs = f"HostName={hub.hostname};DeviceId={device};ModuleId={module};x509=true"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    key_line = certs.key_pem(issued.key).decode().splitlines()[1]
     sim = await Headless.start(
         [
             "--connection-string-stdin",
@@ -40,19 +45,32 @@ async def test_simulate_with_a_certificate_echoes_desired(hub, service, tmp_path
             "SIM_KEY_PASS",
         ],
         stdin=cs + "\n",
-        env={"SIM_KEY_PASS": PASSPHRASE},
+        env={"SIM_KEY_PASS": PASSPHRASE, "TMPDIR": str(temp)},
     )
     try:
         connected = await sim.next_event("connected")
         assert connected["identity"] == f"{device}/{module}"
+        # The SDK's encrypted copy of the key is gone once the client exists.
+        assert list(temp.rglob("*")) == []
+        argv = _cmdline(sim.process.pid)
+        assert PASSPHRASE.encode() not in argv and key_line.encode() not in argv
         await service.patch_twin(device, module, {"properties": {"desired": {"rate": 7}}}, None)
         await sim.next_event("reported_sent")
         code, stderr = await sim.terminate(signal.SIGINT)
     finally:
         sim.kill()
     assert code == 0
-    assert PASSPHRASE not in sim.raw + stderr
+    assert PASSPHRASE not in sim.raw + stderr and key_line not in sim.raw + stderr
+    assert _files_holding(app_home, key_line.encode()) == []  # the log file included
     assert (await service.get_twin(device, module)).doc["properties"]["reported"]["rate"] == 7
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _files_holding(folder: Path, needle: bytes) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
 def test_sdk_files_hold_the_key_encrypted_and_vanish() -> None:
