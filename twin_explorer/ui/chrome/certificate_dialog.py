@@ -66,7 +66,7 @@ class CertificateDialog(AsyncDialog):
         self.issued: certs.Issued | None = None
         self.setObjectName("certificateDialog")
         self.setWindowTitle(f"Certificate of {identity.label}")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(780)  # a SHA-256 thumbprint is 64 characters on one line
 
         form = QFormLayout()
         kind = {"selfSigned": "X.509 self-signed", "certificateAuthority": "X.509 CA-signed"}
@@ -107,6 +107,15 @@ class CertificateDialog(AsyncDialog):
         export_row.addWidget(self.export_pfx_button)
         form.addRow("Export:", export_row)
         self.result = _value(name="exportResult")
+        self._form = form
+        self._certificate_rows = (
+            self.subject,
+            self.issuer,
+            self.sha1,
+            self.sha256,
+            self.expiry,
+            export_row,
+        )
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -142,6 +151,7 @@ class CertificateDialog(AsyncDialog):
             self.state.setText(
                 "Its key is not in this app's keyring: the certificate was made elsewhere."
             )
+            self.adjustSize()  # the certificate rows are hidden
             return
         self.show_certificate(issued)
 
@@ -158,6 +168,8 @@ class CertificateDialog(AsyncDialog):
         self._update()
 
     def _update(self) -> None:
+        for row in self._certificate_rows:  # nothing to show without the certificate
+            self._form.setRowVisible(row, self.issued is not None)
         ok = self.issued is not None and bool(self.passphrase.text())
         self.export_pem_button.setEnabled(ok)
         self.export_pfx_button.setEnabled(ok)

@@ -156,7 +156,16 @@ class CreateIdentityDialog(AsyncDialog):
         for button in buttons:
             auth_box.addWidget(button)
         form.addRow("Authentication:", auth_box)
+        self.key_hint = QLabel(
+            "The private key is kept in your system keyring only; "
+            "Module › Certificate… shows the certificate and exports it."
+        )
+        self.key_hint.setObjectName("keyHint")
+        self.key_hint.setWordWrap(True)
+        theme.text_colour(self.key_hint, "muted")
         form.addRow("Valid for:", self.validity)
+        form.addRow("", self.key_hint)
+        self._form = form
         for label, fld in (
             ("Primary key:", self.primary),
             ("Secondary key:", self.secondary),
@@ -188,7 +197,9 @@ class CreateIdentityDialog(AsyncDialog):
     def _validate(self) -> bool:
         own = self.auth_own.isChecked()
         x509 = self.auth_x509.isChecked()
-        self.validity.setEnabled(self.auth_generate.isChecked())
+        generate = self.auth_generate.isChecked()
+        self._form.setRowVisible(self.validity, generate)
+        self._form.setRowVisible(self.key_hint, generate)
         for fld in (self.primary, self.secondary):
             fld.edit.setEnabled(own)
         for fld in (self.thumb1, self.thumb2):
