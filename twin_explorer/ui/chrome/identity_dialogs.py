@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -23,11 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twin_explorer.connection.hub_certificates import HubCertificatesError
 from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.identity_certificates import DEFAULT_DAYS, IdentityCertificates
 from twin_explorer.service.models import Auth, CaAuth, Identity, SasAuth, X509Auth
+from twin_explorer.service.test_ca import TestCa
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.tasks import AsyncDialog
 
@@ -124,6 +127,13 @@ class CreateIdentityDialog(AsyncDialog):
             "Make a key and a certificate (CN = the identity, as IoT Hub requires) and "
             "register its thumbprints. The private key is kept in your system keyring only."
         )
+        self.auth_test_ca = QRadioButton("X.509 CA-signed: issue from this app's test CA")
+        self.auth_test_ca.setObjectName("authTestCa")
+        self.auth_test_ca.setToolTip(
+            "Make a test CA once (kept in your keyring), upload and verify it on the local "
+            "hub, and issue a certificate for this identity from it. On Azure IoT Hub, CA "
+            "certificates are uploaded and verified in the portal instead."
+        )
         self.auth_x509 = QRadioButton("X.509 self-signed (thumbprints)")
         self.auth_ca = QRadioButton("X.509 signed by a CA")
         self.validity = QSpinBox()
@@ -133,7 +143,14 @@ class CreateIdentityDialog(AsyncDialog):
         self.validity.setSuffix(" days")
         self.validity.setAccessibleName("Valid for")
         self.validity.setToolTip("How long the generated certificate stays valid")
-        buttons = (self.auth_hub, self.auth_own, self.auth_generate, self.auth_x509, self.auth_ca)
+        buttons = (
+            self.auth_hub,
+            self.auth_own,
+            self.auth_generate,
+            self.auth_test_ca,
+            self.auth_x509,
+            self.auth_ca,
+        )
         for button in buttons:
             self.auth_group.addButton(button)
         self.auth_hub.setChecked(True)
@@ -197,7 +214,7 @@ class CreateIdentityDialog(AsyncDialog):
     def _validate(self) -> bool:
         own = self.auth_own.isChecked()
         x509 = self.auth_x509.isChecked()
-        generate = self.auth_generate.isChecked()
+        generate = self.auth_generate.isChecked() or self.auth_test_ca.isChecked()
         self._form.setRowVisible(self.validity, generate)
         self._form.setRowVisible(self.key_hint, generate)
         for fld in (self.primary, self.secondary):
@@ -249,14 +266,23 @@ class CreateIdentityDialog(AsyncDialog):
         auth = self.auth()
         device_id, module_id = self._ids()
         generated = None
+        host = self._service.device_host
         try:
             if self.auth_generate.isChecked():
-                # Keyring first: an identity whose key could not be kept would be useless.
                 generated = self._certificates.generate(
                     self.validity.value(), device_id=device_id, module_id=module_id
                 )
-                self._certificates.save(self._service.device_host, device_id, module_id, generated)
                 auth = X509Auth(generated.sha1, generated.sha256)
+            elif self.auth_test_ca.isChecked():
+                generated = await TestCa(host).issue(
+                    self._service.hub_certificates(), device_id, module_id, self.validity.value()
+                )
+                auth = CaAuth()
+            if generated is not None:
+                # Keyring first: an identity whose key could not be kept would be useless.
+                await asyncio.to_thread(
+                    self._certificates.save, host, device_id, module_id, generated
+                )
             if module_id is not None:
                 identity = await self._service.create_module(device_id, module_id, auth)
             else:
@@ -266,15 +292,26 @@ class CreateIdentityDialog(AsyncDialog):
                     enabled=self.enabled.isChecked(),
                     iot_edge=self.iot_edge.isChecked(),
                 )
-        except (ServiceError, SecretStoreError) as exc:
+        except (ServiceError, SecretStoreError, HubCertificatesError) as exc:
             if generated is not None and isinstance(exc, ServiceError):
-                self._certificates.delete(self._service.device_host, device_id, module_id)
-            text = exc.text if isinstance(exc, ServiceError) else f"The key was not kept: {exc}."
-            self.result.setText(text)  # the dialog stays open with everything typed
+                await asyncio.to_thread(self._certificates.delete, host, device_id, module_id)
+            self.result.setText(_failure_text(exc))  # the dialog stays open, all kept
             self.create_button.setEnabled(True)
             return
         self.created = identity
         self.accept()
+
+
+def _failure_text(exc: Exception) -> str:
+    if isinstance(exc, ServiceError):
+        return exc.text
+    if isinstance(exc, HubCertificatesError):
+        return (
+            f"The test CA could not be registered on this hub: {exc}. It can be registered "
+            "for you only on the local hub; on Azure IoT Hub upload and verify a CA in the "
+            "portal (see the Azure IoT Hub X.509 tutorial)."
+        )
+    return f"The key was not kept: {exc}."
 
 
 class ConnectionStringDialog(QDialog):
