@@ -127,12 +127,25 @@ class NodeDevice(NodeProgram):
     UNSOLICITED = ("desired", "client_error")
 
     @classmethod
-    async def start(cls, connection_string: str, mqtt_port: int, ca_file: Path) -> NodeDevice:
-        env = {
-            **os.environ,
-            "TE_CONNECTION_STRING": via_mqtt_port(connection_string, mqtt_port),
-            "TE_CA_FILE": str(ca_file),
-        }
+    async def start(
+        cls,
+        connection_string: str,
+        mqtt_port: int,
+        ca_file: Path,
+        x509: tuple[Path, Path] | None = None,
+    ) -> NodeDevice:
+        """With ``x509`` (certificate and key files) the device authenticates with them;
+        its connection string is then ``HostName=<host>;DeviceId=<d>;x509=true``, whose
+        HostName gets the port (the SDK's X.509 path ignores GatewayHostName)."""
+        env = {**os.environ, "TE_CA_FILE": str(ca_file)}
+        if x509 is None:
+            env["TE_CONNECTION_STRING"] = via_mqtt_port(connection_string, mqtt_port)
+        else:
+            host = connection_string.split("HostName=", 1)[1].split(";", 1)[0]
+            env["TE_CONNECTION_STRING"] = connection_string.replace(
+                f"HostName={host}", f"HostName=localhost:{mqtt_port}", 1
+            )
+            env["TE_CERT_FILE"], env["TE_KEY_FILE"] = (str(path) for path in x509)
         return cls(await cls.spawn(PROGRAM, env))
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
