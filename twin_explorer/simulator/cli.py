@@ -16,6 +16,11 @@ import os
 import sys
 from typing import Any, TextIO
 
+from twin_explorer.connection.secret_args import (
+    add_connection_string_source,
+    read_connection_string,
+)
+
 log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
@@ -33,17 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "never shows on the command line."
         ),
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--connection-string-stdin",
-        action="store_true",
-        help="read the module connection string from the first line of stdin",
-    )
-    source.add_argument(
-        "--connection-string-env",
-        metavar="VAR",
-        help="read the module connection string from environment variable VAR",
-    )
+    add_connection_string_source(parser, "module")
     parser.add_argument("--ca", metavar="PEM", help="trust only this CA certificate file")
     parser.add_argument(
         "--cert",
@@ -107,12 +102,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _error(message: str, code: int = EXIT_USAGE) -> int:
     print(f"twin-explorer simulate: {message}", file=sys.stderr, flush=True)
     return code
-
-
-def read_connection_string(args: argparse.Namespace, stdin: TextIO) -> str | None:
-    if args.connection_string_stdin:
-        return stdin.readline().strip() or None
-    return (os.environ.get(args.connection_string_env) or "").strip() or None
 
 
 def _template_text(value: str) -> str:

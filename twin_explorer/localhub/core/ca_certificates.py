@@ -20,9 +20,10 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from twin_explorer.connection.certificates import thumbprint
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.store.sqlite import Store
 
@@ -30,12 +31,6 @@ META_KEY = "ca_certificates"
 # IoT Hub: "name may only contain alphanumeric characters, '-', '.' and '_'", 1-64 long.
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_CERTIFICATES = 25  # IoT Hub allows 25 CA certificates per hub
-
-
-def thumbprint(cert: x509.Certificate, algorithm: str = "sha1") -> str:
-    """Hex thumbprint as IoT Hub shows it: upper case, no colons."""
-    digest = hashes.SHA1() if algorithm == "sha1" else hashes.SHA256()
-    return cert.fingerprint(digest).hex().upper()
 
 
 def common_name(cert: x509.Certificate) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +22,10 @@ from twin_explorer.connection.hub_certificates import (
     AZURE_PORTAL_STEPS,
     HubCertificates,
     HubCertificatesError,
+)
+from twin_explorer.connection.secret_args import (
+    add_connection_string_source,
+    read_connection_string,
 )
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -39,17 +42,7 @@ def add_parser(hub: argparse.ArgumentParser) -> None:
             "connect with X.509. On Azure IoT Hub this is done in the portal: " + AZURE_PORTAL_STEPS
         ),
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--connection-string-stdin",
-        action="store_true",
-        help="read the hub's service connection string from the first line of stdin",
-    )
-    source.add_argument(
-        "--connection-string-env",
-        metavar="VAR",
-        help="read the hub's service connection string from environment variable VAR",
-    )
+    add_connection_string_source(parser, "hub's service")
     parser.add_argument(
         "--ca",
         metavar="PEM",
@@ -77,19 +70,13 @@ def add_parser(hub: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _connection_string(args: argparse.Namespace, stdin: TextIO) -> str | None:
-    if args.connection_string_stdin:
-        return stdin.readline().strip() or None
-    return os.environ.get(args.connection_string_env) or None
-
-
 def _default_ca() -> str | None:
     ca = paths.data_dir() / "localhub" / "tls" / "ca.pem"
     return str(ca) if ca.exists() else None
 
 
 def run(args: argparse.Namespace, *, stdin: TextIO | None = None) -> int:
-    connection_string = _connection_string(args, stdin or sys.stdin)
+    connection_string = read_connection_string(args, stdin or sys.stdin)
     if connection_string is None:
         print("twin-explorer hub certificates: no connection string given", file=sys.stderr)
         return EXIT_USAGE

@@ -50,7 +50,6 @@ class MethodInvoker(Protocol):
     ) -> tuple[int, Any]: ...
 
 
-
 @dataclass(frozen=True)
 class MethodCall:
     name: str
