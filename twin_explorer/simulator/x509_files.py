@@ -41,7 +41,7 @@ class X509Identity:
             key = certs.load_key(key_pem, passphrase)
         except TypeError:
             raise InvalidSettings(
-                "The key file is encrypted: give its passphrase in an environment variable."
+                "The key file is encrypted: give its passphrase."
             ) from None
         except ValueError:
             raise InvalidSettings(

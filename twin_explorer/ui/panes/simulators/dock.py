@@ -211,7 +211,7 @@ class SimulatorDock(QDockWidget):
         dialog = SimulateStringDialog(self.local_transport, self._window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.chosen.connect(
-            lambda text, transport: self._tasks.spawn(self.open_module(text, transport))
+            lambda text, transport, x509: self._tasks.spawn(self.open_module(text, transport, x509))
         )
         dialog.open()
         return dialog
