@@ -101,12 +101,12 @@ class SimulateStringDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(
-            QLabel(
-                "A module (or device) connection string with a key, or with x509=true "
-                "and the identity's certificate and key files."
-            )
+        intro = QLabel(
+            "A module (or device) connection string with a key, or with x509=true "
+            "and the identity's certificate and key files."
         )
+        intro.setWordWrap(True)  # the dialog keeps its width; the sentence takes two lines
+        layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
