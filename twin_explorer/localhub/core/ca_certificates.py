@@ -119,11 +119,11 @@ class CaCertificates:
             raise not_found(name)
         return cert
 
-    def verified(self) -> list[x509.Certificate]:
-        return [c.certificate for c in self._load().values() if c.is_verified]
-
-    def unverified(self) -> list[x509.Certificate]:
-        return [c.certificate for c in self._load().values() if not c.is_verified]
+    def trust(self) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+        """(verified, unverified) CA certificates, for a login check: one read."""
+        held = list(self._load().values())
+        verified = [c.certificate for c in held if c.is_verified]
+        return verified, [c.certificate for c in held if not c.is_verified]
 
     def add(self, name: str, pem: str, *, verified: bool = False) -> CaCertificate:
         """Upload a CA certificate; ``verified`` as IoT Hub's "set verified on upload"."""

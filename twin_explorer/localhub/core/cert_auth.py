@@ -15,7 +15,7 @@ The TLS layer accepts any certificate; this module decides, and says why it refu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ class CaTrust:
     """The hub's CA certificates at the time of a login, verified or not."""
 
     verified: Sequence[x509.Certificate] = ()
-    unverified: Sequence[x509.Certificate] = field(default_factory=tuple)
+    unverified: Sequence[x509.Certificate] = ()
 
 
 def _subject(cert: x509.Certificate) -> str:
@@ -54,7 +54,9 @@ def _check_dates(cert: x509.Certificate, what: str, now: datetime) -> None:
         )
 
 
-def _issued_by(cert: x509.Certificate, candidates: Sequence[x509.Certificate]):
+def _issued_by(
+    cert: x509.Certificate, candidates: Sequence[x509.Certificate]
+) -> x509.Certificate | None:
     for candidate in candidates:
         if candidate.subject != cert.issuer:
             continue

@@ -231,7 +231,7 @@ class HubCore:
             Identity(device_id, module_id),
             target["authentication"],
             self._policies,
-            CaTrust(self.certificates.verified(), self.certificates.unverified()),
+            CaTrust(*self.certificates.trust()),
             self.ctx.seconds(),
         )
 
