@@ -100,3 +100,25 @@ async def test_a_node_client_reconnecting_by_itself_gets_desired_patches(
             await log.wait_for_async("nodedev connected", "session resumed")
             version = _patch_desired(mqtt_hub, "nodedev", None, {"round": 1})
             assert (await _next_desired(node, version))["round"] == 1
+
+
+async def test_a_node_program_killed_and_started_again_gets_desired_patches(
+    mqtt_hub: MqttHub,
+) -> None:
+    """The first program dies without a DISCONNECT; the next one, for the same device,
+    resumes the session, subscribes again and still gets every desired patch."""
+    with watch_log(*SERVER_LOGS) as log:
+        first = await _node_device(mqtt_hub, "nodedev")
+        await first.call("open")
+        await _get_twin_and_listen(first, log, "nodedev", 1)
+        version = _patch_desired(mqtt_hub, "nodedev", None, {"round": 0})
+        assert (await _next_desired(first, version))["round"] == 0
+        await first.kill()
+        async with await _node_device(mqtt_hub, "nodedev") as second:
+            await second.call("open")
+            twin = await _get_twin_and_listen(second, log, "nodedev", 2)
+            assert twin["desired"]["round"] == 0
+            for round_ in (1, 2):
+                version = _patch_desired(mqtt_hub, "nodedev", None, {"round": round_})
+                assert (await _next_desired(second, version))["round"] == round_
+        assert log.find("nodedev connected", "session resumed")

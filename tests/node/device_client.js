@@ -18,10 +18,9 @@
 'use strict';
 
 const fs = require('fs');
-const readline = require('readline');
 const { Client, ModuleClient, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
-const { emit, withTimeout } = require('./lines');
+const { emit, serve } = require('./lines');
 
 const connectionString = process.env.TE_CONNECTION_STRING;
 const ca = fs.readFileSync(process.env.TE_CA_FILE, 'utf8');
@@ -77,23 +76,10 @@ const operations = {
   },
 };
 
-async function run(command) {
-  const operation = operations[command.op];
-  if (!operation) return { event: 'error', op: command.op, message: 'unknown op' };
-  try {
-    return await withTimeout(command.op, operation(command));
-  } catch (err) {
-    return { event: 'error', op: command.op, message: String(err && err.message) };
-  }
-}
-
 async function main() {
-  const lines = readline.createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    if (line.trim()) emit(await run(JSON.parse(line)));
-  }
-  if (client) await withTimeout('close', client.close()).catch(() => {});
-  process.exit(0);
+  await serve(operations, async () => {
+    if (client) await client.close();
+  });
 }
 
 main().catch((err) => {

@@ -1,5 +1,6 @@
-"""Drive the unmodified Node.js SDKs from a test: ``device_client.js`` (device SDK, MQTT)
-and ``service_client.js`` (service SDK, ``Registry`` over HTTPS).
+"""Drive the unmodified Node.js SDKs from a test: ``device_client.js`` (device SDK, MQTT),
+``http_device_client.js`` (device SDK, HTTPS) and ``service_client.js`` (service SDK,
+``Registry`` over HTTPS).
 
 Each program takes JSON commands on stdin and prints JSON events on stdout; the harness
 sends one command and waits, with a time limit, for its answer, keeping every other event
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 NODE_DIR = Path(__file__).resolve().parent
 PROGRAM = NODE_DIR / "device_client.js"
+HTTP_PROGRAM = NODE_DIR / "http_device_client.js"
 SERVICE_PROGRAM = NODE_DIR / "service_client.js"
 TIMEOUT = 30.0
 
@@ -57,6 +59,11 @@ class NodeProgram:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
         self._pending: list[dict[str, Any]] = []
+
+    @staticmethod
+    def environment(**values: str) -> dict[str, str]:
+        """This process's environment plus ``values`` (the program's settings)."""
+        return {**os.environ, **values}
 
     @staticmethod
     async def spawn(
@@ -109,6 +116,12 @@ class NodeProgram:
             raise AssertionError(f"node exited ({await self._process.wait()})")
         return json.loads(line)
 
+    async def kill(self) -> None:
+        """End the program at once (SIGKILL): its connections drop without a goodbye."""
+        if self._process.returncode is None:
+            self._process.kill()
+            await self._process.wait()
+
     async def stop(self) -> None:
         process = self._process
         if process.returncode is None and process.stdin is not None:
@@ -137,15 +150,21 @@ class NodeDevice(NodeProgram):
         """With ``x509`` (certificate and key files) the device authenticates with them;
         its connection string is then ``HostName=<host>;DeviceId=<d>;x509=true``, whose
         HostName gets the port (the SDK's X.509 path ignores GatewayHostName)."""
-        env = {**os.environ, "TE_CA_FILE": str(ca_file)}
         if x509 is None:
-            env["TE_CONNECTION_STRING"] = via_mqtt_port(connection_string, mqtt_port)
+            env = cls.environment(
+                TE_CONNECTION_STRING=via_mqtt_port(connection_string, mqtt_port),
+                TE_CA_FILE=str(ca_file),
+            )
         else:
             host = connection_string.split("HostName=", 1)[1].split(";", 1)[0]
-            env["TE_CONNECTION_STRING"] = connection_string.replace(
-                f"HostName={host}", f"HostName=localhost:{mqtt_port}", 1
+            env = cls.environment(
+                TE_CONNECTION_STRING=connection_string.replace(
+                    f"HostName={host}", f"HostName=localhost:{mqtt_port}", 1
+                ),
+                TE_CA_FILE=str(ca_file),
+                TE_CERT_FILE=str(x509[0]),
+                TE_KEY_FILE=str(x509[1]),
             )
-            env["TE_CERT_FILE"], env["TE_KEY_FILE"] = (str(path) for path in x509)
         return cls(await cls.spawn(PROGRAM, env))
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
@@ -156,6 +175,24 @@ class NodeDevice(NodeProgram):
         return event
 
 
+class NodeHttpDevice(NodeDevice):
+    """One ``http_device_client.js`` process: a device over the SDK's HTTPS transport,
+    reaching the hub through its HTTP CONNECT proxy (the SDK's ``http.agent`` option)."""
+
+    UNSOLICITED = ("message", "client_error")
+
+    @classmethod
+    async def start_https(
+        cls, connection_string: str, proxy_port: int, ca_file: Path
+    ) -> NodeHttpDevice:
+        env = cls.environment(
+            TE_CONNECTION_STRING=connection_string,
+            TE_CA_FILE=str(ca_file),
+            TE_PROXY_PORT=str(proxy_port),
+        )
+        return cls(await cls.spawn(HTTP_PROGRAM, env))
+
+
 class NodeService(NodeProgram):
     """One ``service_client.js`` process: the Node service SDK's ``Registry``, reaching
     the hub through a :class:`~tests.node.netns.PrivateLoopback` (see its module doc)."""
@@ -164,11 +201,10 @@ class NodeService(NodeProgram):
     async def start(
         cls, connection_string: str, ca_file: Path, network: PrivateLoopback
     ) -> NodeService:
-        env = {
-            **os.environ,
-            "TE_CONNECTION_STRING": connection_string,
-            "NODE_EXTRA_CA_CERTS": str(ca_file),  # Node's own way to trust one more CA
-        }
+        env = cls.environment(
+            TE_CONNECTION_STRING=connection_string,
+            NODE_EXTRA_CA_CERTS=str(ca_file),  # Node's own way to trust one more CA
+        )
         for key in ("HTTPS_PROXY", "https_proxy", "NODE_OPTIONS"):
             env.pop(key, None)
         return cls(await cls.spawn(SERVICE_PROGRAM, env, network.enter))

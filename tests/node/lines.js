@@ -1,6 +1,8 @@
-// What the test programs share: one JSON event a line on stdout, and a time limit for
-// every command (TE_OP_TIMEOUT_MS, 20 s by default).
+// What the test programs share: one JSON event a line on stdout, a time limit for every
+// command (TE_OP_TIMEOUT_MS, 20 s by default) and the loop that runs stdin's commands.
 'use strict';
+
+const readline = require('readline');
 
 const OP_TIMEOUT_MS = Number(process.env.TE_OP_TIMEOUT_MS || 20000);
 
@@ -16,4 +18,31 @@ function withTimeout(op, promise) {
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
 
-module.exports = { emit, withTimeout };
+// One command: its answer, or {"event": "error", "op", "name", "status", "message"}.
+async function run(operations, command) {
+  const operation = operations[command.op];
+  if (!operation) return { event: 'error', op: command.op, message: 'unknown op' };
+  try {
+    return await withTimeout(command.op, operation(command));
+  } catch (err) {
+    return {
+      event: 'error',
+      op: command.op,
+      name: err && err.constructor ? err.constructor.name : 'Error',
+      status: err && err.response ? err.response.statusCode : null,
+      message: String(err && err.message),
+    };
+  }
+}
+
+// Answer each stdin line's command in turn; at the end of stdin, close() and exit.
+async function serve(operations, close) {
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    if (line.trim()) emit(await run(operations, JSON.parse(line)));
+  }
+  await withTimeout('close', close()).catch(() => {});
+  process.exit(0);
+}
+
+module.exports = { emit, serve, withTimeout };

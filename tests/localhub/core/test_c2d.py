@@ -77,3 +77,18 @@ def test_deleting_a_device_purges_its_queue(core: HubCore) -> None:
     core.c2d.enqueue("d1", b"x")
     core.delete_device("d1", None)
     assert core.c2d.depth("d1") == 0
+
+
+def test_a_lock_token_from_before_a_restart_settles_nothing_after_it() -> None:
+    """The queues live in memory: a device that still holds a lock token when the hub
+    restarts must get 412, not settle whichever new message drew the same token."""
+    before, after = C2DQueues(Clock()), C2DQueues(Clock())
+    before.enqueue("d1", b"old")
+    stale = before.receive("d1")
+    after.enqueue("d1", b"new")
+    fresh = after.receive("d1")
+    assert stale is not None and fresh is not None
+    with pytest.raises(HubError) as error:
+        after.complete("d1", stale.lock_token)
+    assert error.value.status == 412
+    assert after.depth("d1") == 1

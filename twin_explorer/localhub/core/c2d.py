@@ -12,6 +12,7 @@ and subscribed (``HubCore.send_c2d``); the transport settles them with the lock 
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -50,12 +51,14 @@ class C2DMessage:
     expiry_ns: int = 0
     delivery_count: int = 0
     lock_token: str | None = None
+    sequence_number: int = 0  # per device, from 1, in the order messages were queued
 
 
 @dataclass
 class _Queue:
     waiting: deque[C2DMessage] = field(default_factory=deque)
     locked: dict[str, tuple[C2DMessage, int]] = field(default_factory=dict)  # token -> until
+    sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __len__(self) -> int:
         return len(self.waiting) + len(self.locked)
@@ -102,12 +105,14 @@ class C2DQueues:
             dict(properties or {}),
             now,
             now + ttl_ns,
+            sequence_number=next(queue.sequence),
         )
         queue.waiting.append(message)
         return message
 
-    def receive(self, device_id: str) -> C2DMessage | None:
-        """The next message, locked for delivery (``lock_token`` set), or None."""
+    def receive(self, device_id: str, *, lock_ns: int | None = None) -> C2DMessage | None:
+        """The next message, locked for delivery (``lock_token`` set) for ``lock_ns``
+        (the queue's lock time by default), or None."""
         queue = self._queues.get(device_id)
         if queue is None:
             return None
@@ -115,9 +120,10 @@ class C2DQueues:
         if not queue.waiting:
             return None
         message = queue.waiting.popleft()
-        token = format(next(self._ids), "x")
+        # A GUID, as IoT Hub's: unique across hub restarts, which empty the queues.
+        token = str(uuid.uuid4())
         locked = replace(message, delivery_count=message.delivery_count + 1, lock_token=token)
-        queue.locked[token] = (locked, self._clock() + self._lock_ns)
+        queue.locked[token] = (locked, self._clock() + (lock_ns or self._lock_ns))
         return locked
 
     def complete(self, device_id: str, lock_token: str) -> C2DMessage:

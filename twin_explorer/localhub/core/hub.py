@@ -3,7 +3,8 @@ besides its SQLite file.
 
 It composes its parts and hands each the shared :class:`CoreContext`: ``registry``,
 ``twins``, ``bulk``, ``presence`` (who is online), ``methods`` (direct method routing),
-``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``events`` (the bus
+``devices`` (device operations), ``c2d`` (cloud-to-device queues), ``device_messages``
+(telemetry in and C2D polling for HTTPS devices), ``events`` (the bus
 of hub events), ``event_log`` (the durable log the bus feeds) and ``commits`` (its group
 commit, which acknowledgements of telemetry wait for). The methods below are
 the service-side surface REST and the app use, each one line over a part.
@@ -36,6 +37,7 @@ from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueue
 from twin_explorer.localhub.core.ca_certificates import CaCertificates
 from twin_explorer.localhub.core.cert_auth import CaTrust
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
+from twin_explorer.localhub.core.device_messages import DeviceMessages
 from twin_explorer.localhub.core.device_ops import DeviceOps
 from twin_explorer.localhub.core.events import (
     Connected,
@@ -95,6 +97,7 @@ class HubCore:
             self.twins, self.methods, self.record_telemetry, ctx.touch, self.commits.after
         )
         self.c2d = C2DQueues(clock)
+        self.device_messages = DeviceMessages(self.devices, self.c2d, self._offer_c2d)
         self._policies: dict[str, Policy] = {}
         self._load_policies()
         self.query_token_key = self._secret("query_token_key")

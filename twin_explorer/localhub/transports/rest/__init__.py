@@ -15,6 +15,7 @@ from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.errors import HubError, argument_invalid
 from twin_explorer.localhub.transports.rest.api import InfoSource, RestApi
 from twin_explorer.localhub.transports.rest.bad_requests import quiet_malformed_requests
+from twin_explorer.localhub.transports.rest.device import device_routes, too_large
 from twin_explorer.localhub.transports.rest.methods import MethodInvoker
 from twin_explorer.localhub.transports.rest.wire import MAX_BODY_BYTES, error_response
 
@@ -38,6 +39,7 @@ def create_app(
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api = RestApi(core, invoker, info)
     app.add_routes(api.routes())
+    app.add_routes(device_routes(core))
 
     async def on_shutdown(_: web.Application) -> None:
         await api.shutdown()
@@ -50,13 +52,15 @@ def create_app(
     return app
 
 
-def _http_error(exc: web.HTTPException) -> HubError:
+def _http_error(request: web.Request, exc: web.HTTPException) -> HubError:
     status = exc.status
     if status == 404:
         return HubError(404, "NotFound", 404000, "No such resource on this hub.")
     if status == 405:
         return HubError(405, "MethodNotAllowed", 405000, "This resource does not take that method.")
     if status == 413:  # aiohttp's own body limit, hit before a handler reads the body
+        if (error := too_large(request)) is not None:
+            return error
         return argument_invalid(
             f"The request body is larger than the {MAX_BODY_BYTES} bytes this hub accepts."
         )
@@ -78,7 +82,7 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_http_error(exc))
+        return error_response(_http_error(request, exc))
     except RecursionError:
         return error_response(argument_invalid("The request is nested too deeply."))
     except Exception:

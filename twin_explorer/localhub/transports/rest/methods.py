@@ -9,15 +9,13 @@ online, so every call fails the way a real hub fails for an offline device.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from twin_explorer.localhub.errors import HubError, argument_invalid
-from twin_explorer.localhub.transports.rest.wire import json_response, read_object
+from twin_explorer.localhub.transports.rest.wire import nested_error_response, read_object
 
 # B.7: responseTimeoutInSeconds defaults to 30 within 5..300; connectTimeoutInSeconds to
 # 0 (the device must already be online) within 0..300.
@@ -101,19 +99,8 @@ def _seconds(body: dict[str, Any], key: str, default: int, bounds: tuple[int, in
 
 def method_error_response(error: HubError, timeout_seconds: int) -> web.Response:
     """The envelope real hubs send for an offline or silent device (B.7): the newer JSON
-    error, as a string, inside ``Message``."""
-    inner = {
-        "errorCode": error.numeric,
-        "trackingId": secrets.token_hex(16),
-        "message": error.message,
-        "info": {"timeout": _timespan(timeout_seconds)},
-        "timestampUtc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    }
-    return json_response(
-        {"Message": json.dumps(inner, separators=(",", ":")), "ExceptionMessage": ""},
-        status=error.status,
-        headers={"iothub-errorcode": error.error_code},
-    )
+    error, as a string, inside ``Message``, with the timeout the hub waited."""
+    return nested_error_response(error, {"timeout": _timespan(timeout_seconds)})
 
 
 def _timespan(seconds: int) -> str:

@@ -9,6 +9,8 @@ read is always a 400 with a sentence saying why, never a 500.
 from __future__ import annotations
 
 import json
+import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -51,6 +53,24 @@ def no_content() -> web.Response:
 def error_response(error: HubError) -> web.Response:
     return json_response(
         error.to_body(), status=error.status, headers={"iothub-errorcode": error.error_code}
+    )
+
+
+def nested_error_response(error: HubError, info: dict[str, Any] | None = None) -> web.Response:
+    """The envelope some hub errors come in (B.7): the newer JSON error, as a string,
+    inside ``Message``, and an empty ``ExceptionMessage``."""
+    inner: dict[str, Any] = {
+        "errorCode": error.numeric,
+        "trackingId": secrets.token_hex(16),
+        "message": error.message,
+    }
+    if info is not None:
+        inner["info"] = info
+    inner["timestampUtc"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json_response(
+        {"Message": json.dumps(inner, separators=(",", ":")), "ExceptionMessage": ""},
+        status=error.status,
+        headers={"iothub-errorcode": error.error_code},
     )
 
 
