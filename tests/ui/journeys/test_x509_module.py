@@ -36,6 +36,8 @@ async def create_and_simulate(person, module: str, option: str, auth_type: str):
     await person.wait_to_see(module)
     person.click_row(tree, module)
     await person.wait_to_see(f'"authenticationType": "{auth_type}"')
+    # The toolbar's Simulate follows the selection: wait for it as a person would.
+    await until(lambda: person.button("Simulate").isEnabled(), 10, "Simulate enabled")
     person.menu("Module", "Simulate")
     await until(lambda: _found(person.pane, "Simulated Modules"), 15, "the simulator pane")
     sims = person.pane("Simulated Modules")
@@ -52,6 +54,15 @@ async def certificate_shows(person, text: str, *more: str) -> None:
     assert all(person.sees(item, within=details) for item in more)
     assert any(t.startswith("expires ") for t in person.texts(details))
     person.click("Close", within=details)
+
+
+async def stop_simulating(person, sims, module: str) -> None:
+    """Stop & Close the module's panel; the tree then shows it disconnected."""
+    person.click("Stop && Close", within=sims)
+    row = person.row(person.window.tree_view, module)
+    await until(
+        lambda: row.siblingAtColumn(2).data() == "Disconnected", 20, f"{module} disconnected"
+    )
 
 
 def no_errors(caplog) -> None:
@@ -73,6 +84,7 @@ def test_create_and_simulate_a_module_with_a_generated_certificate(
             lambda: person.sees('(echo) sent  {"mode":"eco"}', within=sims), 20, "the echo"
         )
         await certificate_shows(person, f"CN={DEVICE}/certModule")
+        await stop_simulating(person, sims, "certModule")
 
     qrun(journey(), timeout=120)
     no_errors(caplog)
@@ -94,8 +106,9 @@ def test_a_module_issued_from_the_test_ca_connects(
     caplog.set_level(logging.WARNING)
 
     async def journey():
-        await create_and_simulate(person, "caModule", TEST_CA, "certificateAuthority")
+        sims = await create_and_simulate(person, "caModule", TEST_CA, "certificateAuthority")
         await certificate_shows(person, "CN=Twin Explorer Test CA", "the portal steps")
+        await stop_simulating(person, sims, "caModule")
 
     qrun(journey(), timeout=120)
     no_errors(caplog)
