@@ -47,6 +47,9 @@ class TlsTransport(asyncio.Transport):
     def __init__(self, raw: asyncio.Transport, context: SSL.Context) -> None:
         super().__init__()
         self._raw = raw
+        # Kept for close(): it may be called from a callback run outside the loop's own
+        # stepping (a Qt-driven loop in the app), where get_running_loop() fails.
+        self._loop = asyncio.get_running_loop()
         self._context = context
         self._tls = SSL.Connection(context, None)
         self._tls.set_accept_state()
@@ -128,13 +131,16 @@ class TlsTransport(asyncio.Transport):
         if self._closing:
             return
         self._closing = True
+        if self._raw.is_closing():  # the socket is gone already: nothing to say or wait for
+            return
         if self.handshaken:
             with contextlib.suppress(SSL.Error):
                 self._tls.shutdown()
             self._flush()
         self._raw.close()
         # A peer that never reads would hold the socket open: cut it after a while.
-        asyncio.get_running_loop().call_later(TLS_SHUTDOWN_TIMEOUT, self._raw.abort)
+        if not self._loop.is_closed():
+            self._loop.call_later(TLS_SHUTDOWN_TIMEOUT, self._raw.abort)
 
     def abort(self) -> None:
         self._closing = True
