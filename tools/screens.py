@@ -409,6 +409,17 @@ async def restore_version(s: Screens) -> None:
     )  # fmt: skip
 
 
+@state("21-new-module-certificate")
+async def new_module_certificate(s: Screens) -> None:
+    await s.until(lambda: s.person.sees(MODULE[0]), 30, "the demo devices")
+    s.person.click_row(s.window.tree_view, MODULE[0])
+    s.person.menu("Module", "New Module…")
+    await s.until(lambda: s.dialog("New Module") is not None, 10, "the new module dialog")
+    dialog = s.person.window_titled("New Module")
+    s.person.type_into("module id", "certModule")
+    s.person.click("X.509 self-signed: generate a certificate for me", within=dialog)
+
+
 # -- running -------------------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from tests.localhub.mqtt_support import (
 from twin_explorer.connection.sas import generate_key
 from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.runtime.proxy import ConnectProxy, hub_routes
-from twin_explorer.localhub.runtime.tls import ensure_certificates, server_context
+from twin_explorer.localhub.runtime.tls import ensure_certificates, hub_tls_context
 from twin_explorer.localhub.transports.mqtt.server import MqttServer
 
 __all__ = ["mqtt_hub"]  # the fixture
@@ -330,7 +330,7 @@ async def hub_ahead_of_time(data_dir: Path, seconds: float) -> AsyncIterator[tup
     """A hub whose clock runs ``seconds`` ahead: the SDK's fresh tokens look expired."""
     certs = ensure_certificates(data_dir)
     core = HubCore.open(data_dir, clock=lambda: time.time_ns() + int(seconds * 1e9))
-    mqtt = MqttServer(core, server_context(certs))
+    mqtt = MqttServer(core, hub_tls_context(certs))
     proxy = None
     try:
         port = await mqtt.start("127.0.0.1", 0)

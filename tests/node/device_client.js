@@ -54,6 +54,10 @@ async function newClient() {
     options.mqtt = { webSocketAgent };
     options.amqp = { webSocketAgent };
   }
+  if (process.env.TE_CERT_FILE) { // X.509 (a device connection string with x509=true)
+    options.cert = fs.readFileSync(process.env.TE_CERT_FILE, 'utf8');
+    options.key = fs.readFileSync(process.env.TE_KEY_FILE, 'utf8');
+  }
   await client.setOptions(options); // settles asynchronously: an open() before it has no CA
   client.on('error', (err) => emit({ event: 'client_error', message: String(err && err.message) }));
   return client;

@@ -153,18 +153,30 @@ class NodeDevice(NodeProgram):
         transport: str = "mqtt",
         network: PrivateLoopback | None = None,
         ws_proxy_port: int | None = None,
+        x509: tuple[Path, Path] | None = None,
     ) -> NodeDevice:
         """``transport``: "mqtt", "amqp", "mqttws" or "amqpws"; ``port`` the hub's port for
         it, put in ``GatewayHostName`` (the SDK dials that over MQTT and AMQP; None: the
         string as it is). The WebSocket transports dial 443, which ``network`` (a namespace
-        to run in) or the hub's CONNECT proxy on ``ws_proxy_port`` leads to the hub."""
-        if port is not None:
+        to run in) or the hub's CONNECT proxy on ``ws_proxy_port`` leads to the hub.
+        With ``x509`` (certificate and key files) the device authenticates with them; its
+        connection string is then ``HostName=<host>;DeviceId=<d>;x509=true``, whose
+        HostName gets the port (the SDK's X.509 path ignores GatewayHostName)."""
+        settings: dict[str, str] = {}
+        if x509 is not None:
+            host = connection_string.split("HostName=", 1)[1].split(";", 1)[0]
+            connection_string = connection_string.replace(
+                f"HostName={host}", f"HostName=localhost:{port}", 1
+            )
+            settings = {"TE_CERT_FILE": str(x509[0]), "TE_KEY_FILE": str(x509[1])}
+        elif port is not None:
             connection_string = via_mqtt_port(connection_string, port)
         env = cls.environment(
             TE_CONNECTION_STRING=connection_string,
             TE_CA_FILE=str(ca_file),
             TE_TRANSPORT=transport,
             NODE_EXTRA_CA_CERTS=str(ca_file),  # the AMQP transport's TLS trusts it so
+            **settings,
         )
         if ws_proxy_port is not None:
             env["TE_WS_PROXY"] = f"http://127.0.0.1:{ws_proxy_port}"

@@ -25,6 +25,7 @@ from azure.iot.hub.models import CloudToDeviceMethod
 from msrest.exceptions import HttpOperationError
 
 from twin_explorer.connection import strings
+from twin_explorer.connection.hub_certificates import HubCertificates
 from twin_explorer.service import errors
 from twin_explorer.service.models import (
     Auth,
@@ -104,6 +105,10 @@ class HubService:
     def host(self) -> str:
         """The HostName as given (may carry a port for a local hub)."""
         return self._cs.host_name
+
+    def hub_certificates(self) -> HubCertificates:
+        """The local hub's CA certificate routes, with this connection's policy and trust."""
+        return HubCertificates(self._connection_string, self._ca_cert)
 
     @property
     def device_host(self) -> str:

@@ -16,6 +16,11 @@ import os
 import sys
 from typing import Any, TextIO
 
+from twin_explorer.connection.secret_args import (
+    add_connection_string_source,
+    read_connection_string,
+)
+
 log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
@@ -33,18 +38,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "never shows on the command line."
         ),
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--connection-string-stdin",
-        action="store_true",
-        help="read the module connection string from the first line of stdin",
-    )
-    source.add_argument(
-        "--connection-string-env",
-        metavar="VAR",
-        help="read the module connection string from environment variable VAR",
-    )
+    add_connection_string_source(parser, "module")
     parser.add_argument("--ca", metavar="PEM", help="trust only this CA certificate file")
+    parser.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="authenticate with this X.509 certificate (PEM, chain after the leaf); the "
+        "connection string then is HostName=...;DeviceId=...;[ModuleId=...;]x509=true",
+    )
+    parser.add_argument("--key", metavar="FILE", help="the certificate's private key (PEM)")
+    parser.add_argument(
+        "--key-passphrase-env",
+        metavar="VAR",
+        help="read the passphrase of an encrypted --key from environment variable VAR",
+    )
     parser.add_argument(
         "--proxy", metavar="HOST:PORT", help="reach the hub through this HTTP CONNECT proxy"
     )
@@ -97,12 +104,6 @@ def _error(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-def read_connection_string(args: argparse.Namespace, stdin: TextIO) -> str | None:
-    if args.connection_string_stdin:
-        return stdin.readline().strip() or None
-    return (os.environ.get(args.connection_string_env) or "").strip() or None
-
-
 def _template_text(value: str) -> str:
     if not value.startswith("@"):
         return value
@@ -135,6 +136,7 @@ def build(args: argparse.Namespace, connection_string: str) -> tuple[Any, Any]:
         retry_interval=args.retry_interval,
     )
     methods = MethodTable(rules=dict(parse_method_spec(spec) for spec in args.method))
+    x509 = _x509_identity(args)
     template = None
     if args.telemetry is not None:
         if args.interval <= 0:
@@ -150,8 +152,28 @@ def build(args: argparse.Namespace, connection_string: str) -> tuple[Any, Any]:
         behaviour=ACK_CHOICES[args.ack],
         methods=methods,
         resubscribe=True,
+        x509=x509,
     )
     return module, template
+
+
+def _x509_identity(args: argparse.Namespace) -> Any:
+    """The --cert/--key pair, read into memory (the SDK gets an encrypted copy)."""
+    from twin_explorer.simulator import InvalidSettings
+    from twin_explorer.simulator.x509_files import X509Identity
+
+    if args.cert is None and args.key is None:
+        return None
+    if args.cert is None or args.key is None:
+        raise InvalidSettings("--cert and --key go together.")
+    passphrase = None
+    if args.key_passphrase_env:
+        passphrase = (os.environ.get(args.key_passphrase_env) or "").encode() or None
+    try:
+        with open(args.cert, encoding="ascii") as cert, open(args.key, "rb") as key:
+            return X509Identity.from_pem(cert.read(), key.read(), passphrase)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSettings(f"Could not read the certificate or key: {exc}.") from None
 
 
 def run(args: argparse.Namespace, *, stdin: TextIO | None = None) -> int:

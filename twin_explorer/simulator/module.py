@@ -52,6 +52,7 @@ from twin_explorer.simulator.events import (
 from twin_explorer.simulator.methods import MethodTable, PendingMethod
 from twin_explorer.simulator.sending import TelemetrySending
 from twin_explorer.simulator.transport import Transport
+from twin_explorer.simulator.x509_files import X509Identity
 from twin_explorer.twin import check_size, make_patch, merge_patch, utc_now, validate_section
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
 from twin_explorer.twin.identity import identity_path
@@ -78,6 +79,7 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         methods: MethodTable | None = None,
         operation_timeout: float = 30.0,
         resubscribe: bool = True,
+        x509: X509Identity | None = None,
     ) -> None:
         try:
             cs = strings.parse(connection_string)
@@ -88,10 +90,17 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
                 "This is a hub (service) connection string; simulating needs a module or "
                 "device connection string (HostName, DeviceId, ModuleId, SharedAccessKey)."
             )
-        if not cs.shared_access_key:
+        if x509 is not None and not cs.x509:
             raise InvalidSettings(
-                "Only connection strings with a SharedAccessKey can be simulated here."
+                "With a certificate, use the identity's X.509 connection string "
+                "(HostName, DeviceId, ModuleId and x509=true)."
             )
+        if x509 is None and not cs.shared_access_key:
+            raise InvalidSettings(
+                "Only connection strings with a SharedAccessKey can be simulated here, "
+                "or X.509 ones (x509=true) with the identity's certificate and key."
+            )
+        self.__x509 = x509  # the key: never shown, logged or repr'd
         self.__connection_string = connection_string  # never shown, logged or repr'd
         self.device_id: str = cs.device_id or ""
         self.module_id: str | None = cs.module_id
@@ -233,6 +242,7 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
             self._client = sdk.create_client(
                 self.__connection_string,
                 module=self.is_module,
+                x509=self.__x509,
                 **self.transport.client_kwargs(),
             )
             self._spawn(self._desired_worker())

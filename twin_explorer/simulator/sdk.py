@@ -18,7 +18,9 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from twin_explorer.connection import strings
 from twin_explorer.simulator.errors import TimedOut, translate
+from twin_explorer.simulator.x509_files import X509Identity, sdk_files
 
 T = TypeVar("T")
 
@@ -83,12 +85,29 @@ def _forget(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-def create_client(connection_string: str, *, module: bool, **kwargs: Any) -> Any:
-    """An ``azure.iot.device.aio`` module (or device) client; no network yet (A.3)."""
+def create_client(
+    connection_string: str, *, module: bool, x509: X509Identity | None = None, **kwargs: Any
+) -> Any:
+    """An ``azure.iot.device.aio`` module (or device) client; no network yet (A.3).
+
+    With ``x509`` the client authenticates with that certificate (A.14); the connection
+    string then only names the hub and the identity (``x509=true``).
+    """
+    from azure.iot.device import X509
     from azure.iot.device.aio import IoTHubDeviceClient, IoTHubModuleClient
 
     cls = IoTHubModuleClient if module else IoTHubDeviceClient
-    return cls.create_from_connection_string(connection_string, **kwargs)
+    if x509 is None:
+        return cls.create_from_connection_string(connection_string, **kwargs)
+    cs = strings.parse(connection_string)
+    ids = {"device_id": cs.device_id, **({"module_id": cs.module_id} if module else {})}
+    if cs.gateway_host_name:
+        kwargs["gateway_hostname"] = cs.gateway_host_name
+    # The SDK loads the files into its TLS context while creating the client.
+    with sdk_files(x509) as files:
+        return cls.create_from_x509_certificate(
+            x509=X509(*files), hostname=cs.host_name, **ids, **kwargs
+        )
 
 
 def method_response(request: Any, status: int, payload: Any) -> Any:

@@ -4,18 +4,23 @@ Service side (B.2, B.9): a ``SharedAccessSignature`` scoped to the hub host, nam
 policy in ``skn``, signed with one of its keys, unexpired, and the policy holding the
 right the operation needs. Real IoT Hub answers a missing right with 401 too.
 
-Device side (A.2, A.3, D.3): an MQTT CONNECT's client id names the identity; the
-password is a SAS token for ``<host>/devices/<d>[/modules/<m>]`` signed with the
-identity's own key (no ``skn``), or a DeviceConnect policy's key (``skn``). The host part
-of a device token is not checked: clients sign whatever HostName they were given.
+Device side (A.2, A.3, D.3, A.14): an MQTT CONNECT's client id names the identity; an
+X.509 identity sends no password and proves itself with its TLS client certificate
+(cert_auth); otherwise the password is a SAS token for
+``<host>/devices/<d>[/modules/<m>]`` signed with the identity's own key (no ``skn``), or
+a DeviceConnect policy's key (``skn``). The host part of a device token is not checked:
+clients sign whatever HostName they were given.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from cryptography import x509
 
 from twin_explorer.connection.sas import (
     BadSignature,
@@ -26,6 +31,7 @@ from twin_explorer.connection.sas import (
     resource_matches,
     verify_token,
 )
+from twin_explorer.localhub.core.cert_auth import X509_TYPES, CaTrust, check_certificate
 from twin_explorer.localhub.errors import AuthError
 from twin_explorer.twin.identity import identity_path
 
@@ -171,6 +177,38 @@ def check_username(username: str | None, client_id: str) -> None:
         raise AuthError(f"The MQTT username does not name the client id {client_id!r}.")
 
 
+def _who(identity: Identity) -> str:
+    if identity.module_id:
+        return f"module {identity.client_id!r}"
+    return f"device {identity.device_id!r}"
+
+
+def check_device_credentials(
+    password: str | None,
+    certificates: Sequence[x509.Certificate],
+    identity: Identity,
+    auth: Mapping[str, Any],
+    policies: Mapping[str, Policy],
+    trust: CaTrust,
+    now: float,
+) -> Identity:
+    """Every device transport's login check: a SAS token (``password``), or without one
+    the TLS client certificate chain (leaf first) for an X.509 identity (A.14)."""
+    if password is not None:
+        return check_device_password(password, identity, auth, policies, now)
+    who = _who(identity)
+    if auth.get("type") in X509_TYPES:
+        moment = datetime.fromtimestamp(now, UTC)
+        check_certificate(certificates, who, identity.client_id, auth, trust, moment)
+        return identity
+    if certificates:
+        raise AuthError(
+            f"The {who} uses {auth.get('type')!r} authentication, not X.509: it presented a "
+            "client certificate and no SAS token."
+        )
+    return check_device_password(password, identity, auth, policies, now)
+
+
 def check_device_password(
     password: str | None,
     identity: Identity,
@@ -179,15 +217,8 @@ def check_device_password(
     now: float,
 ) -> Identity:
     """Verify the SAS password of an MQTT CONNECT for ``identity`` (A.3, D.3)."""
-    who = (
-        f"module {identity.client_id!r}" if identity.module_id else f"device {identity.device_id!r}"
-    )
+    who = _who(identity)
     if password is None:
-        if auth.get("type") in ("selfSigned", "certificateAuthority"):
-            raise AuthError(
-                f"The {who} uses X.509 authentication; this hub does not accept client "
-                "certificates yet. Use a SAS identity."
-            )
         raise AuthError(f"The {who} sent no password (SAS token).")
     token = _parse(password, "password")
     host = token.resource.split("/", 1)[0]

@@ -20,10 +20,13 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from twin_explorer.connection import sas
 from twin_explorer.connection.sas import generate_key
@@ -33,6 +36,8 @@ from twin_explorer.localhub.core.access import LOCAL_AUTH_DISABLED, ServiceAcces
 from twin_explorer.localhub.core.auth import DEFAULT_POLICIES, Identity, Policy, Right
 from twin_explorer.localhub.core.bulk_registry import BulkError, BulkRegistry
 from twin_explorer.localhub.core.c2d import DEFAULT_TTL_NS, C2DMessage, C2DQueues
+from twin_explorer.localhub.core.ca_certificates import CaCertificates
+from twin_explorer.localhub.core.cert_auth import CaTrust
 from twin_explorer.localhub.core.configurations import Configurations
 from twin_explorer.localhub.core.context import CoreContext, RemovalReason
 from twin_explorer.localhub.core.device_messages import DeviceMessages
@@ -118,6 +123,9 @@ class HubCore:
         self.entra = EntraAuthority(store, signing_key_pem, lambda: clock() / 1e9)
         self.access = ServiceAccess(
             lambda: self._policies, hostname, self.entra, RoleAssignments(store), ctx.seconds
+        )
+        self.certificates = CaCertificates(
+            store, lambda: datetime.fromtimestamp(ctx.seconds(), UTC)
         )
         # A hub that just started has no connections, whatever the file says.
         store.reset_connections()
@@ -243,11 +251,16 @@ class HubCore:
         self.access.local_auth_disabled = value
 
     def authenticate_device(
-        self, client_id: str, username: str | None, password: str | None
+        self,
+        client_id: str,
+        username: str | None,
+        password: str | None,
+        certificates: Sequence[x509.Certificate] = (),
     ) -> Identity:
         """Who a connecting device or module is: its client id (``d`` or ``d/m``), the
-        user name IoT Hub expects and a SAS token, or ``password`` None with X.509 (A.2,
-        A.3, D.3). AuthError when it may not connect."""
+        user name IoT Hub expects and a SAS token, or ``password`` None and the TLS client
+        ``certificates`` (leaf first) with X.509 (A.2, A.3, A.14, D.3). Every device
+        transport calls this. AuthError, saying why, when it may not connect."""
         device_id, module_id = auth.split_client_id(client_id)
         try:
             validate_id(device_id, "device id")
@@ -267,11 +280,13 @@ class HubCore:
             if module is None:
                 raise AuthError(f"Module {client_id!r} is not registered.")
             target = module
-        identity = auth.check_device_password(
+        identity = auth.check_device_credentials(
             password,
+            certificates,
             Identity(device_id, module_id),
             target["authentication"],
             self._policies,
+            CaTrust(*self.certificates.trust()),
             self.ctx.seconds(),
         )
         if identity.policy is not None and self.local_auth_disabled:

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
-from twin_explorer.localhub.runtime import eventhub_cli, roles_cli
+from twin_explorer.localhub.runtime import certificates_cli, eventhub_cli, roles_cli
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
@@ -161,6 +161,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="hub_command", metavar="COMMAND")
     roles_cli.add_parser(commands)
     eventhub_cli.add_subcommands(commands)
+    certificates_cli.add_parser(commands)
 
 
 def _port(text: str) -> int:

@@ -39,7 +39,7 @@ from twin_explorer.localhub.runtime.config import (
 )
 from twin_explorer.localhub.runtime.demo import seed_demo
 from twin_explorer.localhub.runtime.proxy import ConnectProxy, port_routes
-from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, server_context
+from twin_explorer.localhub.runtime.tls import CertPaths, ensure_certificates, hub_tls_context
 from twin_explorer.localhub.runtime.watchdog import LoopWatchdog
 from twin_explorer.localhub.store.datadir import DIR_MODE, DataDirLock, make_private
 from twin_explorer.localhub.transports.amqp.server import AmqpServer
@@ -189,7 +189,7 @@ class HubServer:
         core.entra.auto_approve = self.entra_auto_approve
         # The token signing key, made on first start: off the loop, like the TLS keys.
         await asyncio.to_thread(lambda: core.entra.key_id)
-        tls = server_context(self._certs)
+        tls = hub_tls_context(self._certs)
 
         wanted: list[tuple[Listener, int]] = []
         if self._wanted["mqtt"] is not None:
@@ -272,7 +272,6 @@ class HubServer:
             except Exception:
                 logger.exception("closing the %s listener failed", listener.name)
         self.gate.close()  # connections still in their TLS handshake
-        await self.gate.wait_closed()
         if core is not None:
             core.close()
         self._folder_lock.release()

@@ -28,6 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from OpenSSL import SSL
+
+from twin_explorer.localhub.transports.tls_stream import accept_any_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +125,25 @@ def server_context(paths: CertPaths, *, client_auth: bool = False) -> ssl.SSLCon
     ctx.load_cert_chain(paths.server_cert, paths.server_key)
     if client_auth:
         ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+def hub_tls_context(paths: CertPaths) -> SSL.Context:
+    """The TLS context every hub listener serves with (transports.tls_stream).
+
+    TLS 1.2 or newer (the device SDK pins 1.2, A.1), our server chain, and a client
+    certificate requested but not required, any certificate accepted by the handshake:
+    the core decides whether it identifies a device (A.14). No session resumption, so
+    every connection presents its certificate chain afresh.
+    """
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    ctx.use_certificate_chain_file(str(paths.server_cert))
+    ctx.use_privatekey_file(str(paths.server_key))
+    ctx.check_privatekey()
+    ctx.set_verify(SSL.VERIFY_PEER, accept_any_certificate)
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    ctx.set_options(SSL.OP_NO_TICKET)
     return ctx
 
 

@@ -38,12 +38,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from OpenSSL import SSL
+
+from twin_explorer.localhub.transports.tls_stream import TlsFailed, TlsTransport
+
 logger = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 HEADER_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
-TLS_SHUTDOWN_TIMEOUT = 5.0
 HANDSHAKES_PER_SECOND = 200.0
 # Descriptors kept back from the cap for everything else the hub opens (stdio, the
 # SQLite file and its WAL and shm, the listeners, the event loop, log files: about 20),
@@ -99,16 +102,16 @@ def connection_cap(descriptors: int) -> int:
 class _Conn(asyncio.Protocol):
     """One accepted socket: runs TLS, then hands the stream to the listener's protocol."""
 
-    def __init__(self, gate: ConnectionGate, factory: ProtocolFactory, tls: Any) -> None:
+    def __init__(
+        self, gate: ConnectionGate, factory: ProtocolFactory, tls: SSL.Context | None
+    ) -> None:
         self.gate = gate
         self._factory = factory
         self._tls = tls
         self.raw: asyncio.Transport | None = None
         self.transport: asyncio.BaseTransport | None = None  # what the listener sees
         self.inner: Any = None
-        self._early: list[bytes] = []
-        self._early_eof = False
-        self._handshake: asyncio.Task[None] | None = None
+        self._session: TlsTransport | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self.state = "handshake"
         self.gone = False
@@ -125,33 +128,15 @@ class _Conn(asyncio.Protocol):
             self._ready(transport)
             return
         self._expire_in(self.gate.limits.handshake_timeout)
-        transport.pause_reading()  # the ClientHello waits in the kernel for start_tls
+        transport.pause_reading()  # the ClientHello waits in the kernel for our turn
         self.gate._handshake_in_turn(self)
 
     def start_handshake(self) -> None:
-        if not self.gone:
-            self._handshake = asyncio.get_running_loop().create_task(self._start_tls())
-
-    async def _start_tls(self) -> None:
-        loop = asyncio.get_running_loop()
-        assert self.raw is not None
-        try:
-            tls = await loop.start_tls(
-                self.raw,
-                self,
-                self._tls,
-                server_side=True,
-                ssl_handshake_timeout=self.gate.limits.handshake_timeout,
-                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
-            )
-        except (Exception, asyncio.CancelledError) as exc:
-            logger.debug("TLS handshake failed: %r", exc)
-            self.raw.abort()
-            self._gone()
+        """Our turn in the handshake queue: read the ClientHello and answer it."""
+        if self.gone or self.raw is None:
             return
-        if self.gone or tls is None:
-            return
-        self._ready(tls)
+        self._session = TlsTransport(self.raw, self._tls)
+        self.raw.resume_reading()
 
     def _ready(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -159,21 +144,33 @@ class _Conn(asyncio.Protocol):
         self.inner = self._factory()
         self.set_state("waiting")
         self.inner.connection_made(transport)
-        early, self._early = self._early, []
-        for data in early:
-            self.inner.data_received(data)
-        if self._early_eof:
-            self.inner.eof_received()
 
     def data_received(self, data: bytes) -> None:
+        session = self._session
+        if session is None:
+            if self.inner is not None:
+                self.inner.data_received(data)
+            return
+        try:
+            plain = session.receive(data)
+        except TlsFailed as exc:
+            logger.debug("TLS failed: %s", exc)
+            self.close("TLS failed")
+            return
         if self.inner is None:
-            self._early.append(data)  # TLS handed data over before start_tls returned
-        else:
-            self.inner.data_received(data)
+            if not session.handshaken:
+                return
+            self._ready(session)
+        for chunk in plain:
+            if self.gone:
+                return
+            self.inner.data_received(chunk)
+        if session.peer_eof and not self.gone and not self.inner.eof_received():
+            session.close()
 
     def eof_received(self) -> bool | None:
         if self.inner is None:
-            self._early_eof = True
+            self.close("closed during the TLS handshake")
             return None
         return self.inner.eof_received()
 
@@ -218,10 +215,6 @@ class _Conn(asyncio.Protocol):
         if self.gone:
             return
         logger.debug("closing a %s connection: %s", self.state, why)
-        if self._handshake is not None and not self._handshake.done():
-            self._handshake.cancel()
-            self.gate._ending.add(self._handshake)
-            self._handshake.add_done_callback(self.gate._ending.discard)
         for transport in (self.transport, self.raw):
             if transport is not None:
                 transport.abort()
@@ -256,14 +249,14 @@ class ConnectionGate:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous_handler: Any = None
         self._closed = False
-        self._ending: set[asyncio.Task[None]] = set()  # handshakes cancelled, not yet done
 
     # -- listeners ------------------------------------------------------------------------
 
     async def serve(
-        self, factory: ProtocolFactory, host: str, port: int, *, tls: Any = None
+        self, factory: ProtocolFactory, host: str, port: int, *, tls: SSL.Context | None = None
     ) -> asyncio.Server:
-        """Listen on ``host:port`` (TLS when ``tls`` is an SSLContext) through the gate."""
+        """Listen on ``host:port`` through the gate; TLS (tls_stream) with ``tls``, the
+        hub's pyOpenSSL context (runtime.tls.hub_tls_context)."""
         loop = asyncio.get_running_loop()
         self._closed = False
         self._watch_accept_errors(loop)
@@ -314,10 +307,6 @@ class ConnectionGate:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.set_exception_handler(self._previous_handler)
         self._loop = None
-
-    async def wait_closed(self) -> None:
-        """Wait for the TLS handshakes :meth:`close` cancelled (they close their socket)."""
-        await asyncio.gather(*self._ending, return_exceptions=True)
 
     # -- what listeners tell the gate ------------------------------------------------------
 

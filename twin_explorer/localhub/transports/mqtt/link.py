@@ -323,7 +323,12 @@ class DeviceLink:
             return
         password = None if event.password is None else event.password.decode("utf-8", "replace")
         try:
-            identity = self._core.authenticate_device(client_id, event.username, password)
+            identity = self._core.authenticate_device(
+                client_id,
+                event.username,
+                password,
+                self._writer.get_extra_info("peer_certificates") or (),
+            )
         except HubError as error:
             # The reason can quote the token's resource or policy name: client text too.
             logger.info("refused %r from %s: %s", client_id, self.peer, clip(error.message, 512))

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from OpenSSL import SSL
 
 from twin_explorer.localhub.core.events import HubEvent, IdentityDeleted
 from twin_explorer.localhub.protocols.mqtt import Disconnected
@@ -57,7 +58,7 @@ class MqttServer:
     def __init__(
         self,
         core: HubCore,
-        ssl_context: ssl.SSLContext | None,
+        tls: SSL.Context | None,
         *,
         clock: Callable[[], float] = time.time,
         sweep_interval: float = SWEEP_INTERVAL,
@@ -67,7 +68,7 @@ class MqttServer:
         self.core = core
         # The hub's shared gate (one cap for all listeners), or one of our own.
         self._gate = gate or ConnectionGate()
-        self._ssl = ssl_context
+        self._ssl = tls
         self._clock = clock
         self._sweep_interval = sweep_interval
         self._max_outbound = max_outbound

@@ -22,6 +22,7 @@ from twin_explorer.localhub.core.jobs import is_device_jobs_query
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.transports.rest import eventhub_admin
 from twin_explorer.localhub.transports.rest.bulk import bulk_registry_response
+from twin_explorer.localhub.transports.rest.certificates import certificate_routes
 from twin_explorer.localhub.transports.rest.configurations import configuration_routes
 from twin_explorer.localhub.transports.rest.jobs import device_jobs_response, job_routes
 from twin_explorer.localhub.transports.rest.methods import (
@@ -121,6 +122,7 @@ class RestApi:
             *job_routes(self.core, guard),
             *configuration_routes(self.core, guard),
             *eventhub_admin.routes(self.core, guard),
+            *certificate_routes(self.core, guard),
         ]
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:

@@ -6,9 +6,9 @@ or the module) or with a policy key holding DeviceConnect (``skn``), checked by
 ``HubCore.authenticate_device`` like an MQTT CONNECT's password. A token of another
 identity, a wrong key or an expired token is 401 (401002).
 
-X.509: a client certificate arrives in the TLS handshake instead of a header. It plugs
-in at the marked line below: hand the peer certificate of ``request.transport`` to the
-core's certificate check, with no other change to the routes.
+X.509: a client certificate arrives in the TLS handshake instead of a header; without
+a header, the TLS connection's peer chain goes to the same core check as an MQTT
+CONNECT's (thumbprint, or verified CA and CN), refusals 401 like a bad token.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ def device_identity(core: HubCore, request: web.Request) -> Identity:
     that identity; AuthError (401) otherwise."""
     client_id = identity_path(request.match_info["device_id"], request.match_info.get("module_id"))
     token = request.headers.get("Authorization")
-    if not token or not token.strip():
-        # X.509 plugs in here: no header, so authenticate the TLS client certificate.
-        raise AuthError("The request has no Authorization header (a SAS token).")
-    return core.authenticate_device(client_id, None, token)
+    if token and token.strip():
+        return core.authenticate_device(client_id, None, token)
+    transport = request.transport
+    chain = transport.get_extra_info("peer_certificates") if transport is not None else None
+    if not chain:
+        raise AuthError(
+            "The request has no Authorization header (a SAS token) and no client certificate."
+        )
+    return core.authenticate_device(client_id, None, None, chain)

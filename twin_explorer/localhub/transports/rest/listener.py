@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from OpenSSL import SSL
 
 from twin_explorer.localhub.errors import DiskFull, HubError
 from twin_explorer.localhub.transports.listeners import ConnectionGate, busy_while
@@ -39,7 +40,7 @@ class RestListener:
     def __init__(
         self,
         core: HubCore,
-        tls: Any,
+        tls: SSL.Context | None,
         gate: ConnectionGate,
         info: Callable[[], dict[str, Any]],
         *,
@@ -89,7 +90,12 @@ class _GatedSite(web.BaseSite):
     """aiohttp's TCPSite, but accepting through the hub's gate (which also runs TLS)."""
 
     def __init__(
-        self, runner: web.AppRunner, host: str, port: int, gate: ConnectionGate, tls: Any
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        gate: ConnectionGate,
+        tls: SSL.Context | None,
     ) -> None:
         super().__init__(runner)
         self._host, self._port, self._gate, self._tls = host, port, gate, tls

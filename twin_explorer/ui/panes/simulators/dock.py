@@ -22,12 +22,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service.app_model import Selection
 from twin_explorer.service.browse import DeviceRow, ModuleRow
 from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
+from twin_explorer.service.identity_certificates import (
+    IdentityCertificates,
+    x509_connection_string,
+)
 from twin_explorer.service.local_hub import default_data_dir
 from twin_explorer.simulator import SimulatedModule, SimulatorError, Status, Transport, read_ca
+from twin_explorer.simulator.x509_files import X509Identity
 from twin_explorer.twin.events import PatchStream
 from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry
 from twin_explorer.ui.chrome.window_actions import SIMULATE
@@ -82,6 +88,7 @@ class SimulatorDock(QDockWidget):
         self._row: DeviceRow | ModuleRow | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
         self._tasks = Tasks(on_error=self._failed)
+        self._certificates = IdentityCertificates()  # X.509 keys the app made, in the keyring
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("simulatorTabs")
@@ -153,7 +160,11 @@ class SimulatorDock(QDockWidget):
 
     def _update(self) -> None:
         row = self._row
-        ok = self._service is not None and row is not None and row.auth_type == "sas"
+        ok = (
+            self._service is not None
+            and row is not None
+            and row.auth_type in ("sas", "selfSigned", "certificateAuthority")
+        )
         self.simulate_action.setEnabled(ok)
         self._stack.setCurrentIndex(1 if self.tabs.count() else 0)
 
@@ -163,28 +174,60 @@ class SimulatorDock(QDockWidget):
         if self._service is not None and self._row is not None:
             self._tasks.spawn(self.simulate_row(self._service, self._row))
 
-    async def simulate_row(self, service: HubService, row: DeviceRow | ModuleRow) -> SimulatorPanel:
+    async def simulate_row(
+        self, service: HubService, row: DeviceRow | ModuleRow
+    ) -> SimulatorPanel | None:
         if row.module_id:
             identity = await service.get_module(row.device_id, row.module_id)
         else:
             identity = await service.get_device(row.device_id)
-        return await self.open_module(service.connection_string(identity), self.local_transport())
+        if identity.auth_type == "sas":
+            return await self.open_module(
+                service.connection_string(identity), self.local_transport()
+            )
+        # X.509: the certificate and key the app made for it, from the keyring (off the
+        # UI thread: the keyring may be a D-Bus round trip, or ask to be unlocked).
+        host, module_id = service.device_host, identity.module_id
+        try:
+            issued = await asyncio.to_thread(
+                self._certificates.load, host, identity.device_id, module_id
+            )
+        except SecretStoreError as exc:
+            self._notify(f"{identity.label}: could not read its key from the keyring: {exc}.")
+            return None
+        if issued is None:
+            self._notify(
+                f"{identity.label} uses an X.509 certificate whose key is not in your keyring; "
+                "simulate it from the command line with twin-explorer simulate --cert --key."
+            )
+            return None
+        return await self.open_module(
+            x509_connection_string(host, identity.device_id, module_id),
+            self.local_transport(),
+            x509=X509Identity(issued.cert_pem, issued.key),
+        )
 
     def show_string_dialog(self) -> SimulateStringDialog:
         dialog = SimulateStringDialog(self.local_transport, self._window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.chosen.connect(
-            lambda text, transport: self._tasks.spawn(self.open_module(text, transport))
+            lambda text, transport, x509: self._tasks.spawn(self.open_module(text, transport, x509))
         )
         dialog.open()
         return dialog
 
     async def open_module(
-        self, connection_string: str, transport: Transport | None = None
+        self,
+        connection_string: str,
+        transport: Transport | None = None,
+        x509: X509Identity | None = None,
     ) -> SimulatorPanel:
         """A panel for the module, started; an identity already running gets focus."""
         module = SimulatedModule(
-            connection_string, transport=transport or Transport(), patches=self._patches
+            connection_string,
+            transport=transport or Transport(),
+            patches=self._patches,
+            x509=x509,
         )
         existing = self.panel_for(module.identity)
         if existing is not None and existing.module.status not in (Status.FAILED, Status.CLOSED):

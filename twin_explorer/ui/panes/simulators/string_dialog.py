@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -21,11 +22,13 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.connection import strings
 from twin_explorer.simulator import SimulatorError, Transport, parse_proxy, read_ca
+from twin_explorer.simulator.errors import InvalidSettings
+from twin_explorer.simulator.x509_files import X509Identity
 from twin_explorer.ui.panes.simulators.common import error_label
 
 
 class SimulateStringDialog(QDialog):
-    chosen = Signal(str, object)  # connection string, Transport
+    chosen = Signal(str, object, object)  # connection string, Transport, X509Identity|None
 
     def __init__(
         self,
@@ -54,6 +57,21 @@ class SimulateStringDialog(QDialog):
         self.proxy_edit = QLineEdit()
         self.proxy_edit.setObjectName("simProxy")
         self.proxy_edit.setPlaceholderText("none, e.g. 127.0.0.1:8880")
+        self.cert_edit = QLineEdit()
+        self.cert_edit.setObjectName("simCertFile")
+        self.cert_edit.setPlaceholderText("for x509=true: the certificate (PEM)")
+        self.cert_edit.setToolTip("The identity's X.509 certificate, PEM (its chain after it)")
+        self.key_edit = QLineEdit()
+        self.key_edit.setObjectName("simKeyFile")
+        self.key_edit.setPlaceholderText("for x509=true: its private key (PEM)")
+        self.key_edit.setToolTip(
+            "Read into memory; the device SDK gets an encrypted copy that is removed at once"
+        )
+        self.key_pass = QLineEdit()
+        self.key_pass.setObjectName("simKeyPassphrase")
+        self.key_pass.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_pass.setPlaceholderText("passphrase, if the key is encrypted")
+        self.key_pass.setToolTip("The passphrase of an encrypted key file")
         self.problem = error_label("simStringError")
 
         ca_row = QHBoxLayout()
@@ -64,6 +82,18 @@ class SimulateStringDialog(QDialog):
         form.addRow("", self.use_local)
         form.addRow("CA certificate (PEM):", ca_row)
         form.addRow("HTTP proxy:", self.proxy_edit)
+        for label, edit, title in (
+            ("X.509 certificate:", self.cert_edit, "Certificate"),
+            ("X.509 key:", self.key_edit, "Private key"),
+        ):
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            pick = QPushButton("Browse…")
+            pick.setToolTip(f"Choose the {title.lower()} file")
+            pick.clicked.connect(lambda _=False, e=edit, t=title: self._pick(e, t))
+            row.addWidget(pick)
+            form.addRow(label, row)
+        form.addRow("Key passphrase:", self.key_pass)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -71,7 +101,12 @@ class SimulateStringDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("A module (or device) connection string with a key."))
+        intro = QLabel(
+            "A module (or device) connection string with a key, or with x509=true "
+            "and the identity's certificate and key files."
+        )
+        intro.setWordWrap(True)  # the dialog keeps its width; the sentence takes two lines
+        layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
@@ -88,6 +123,25 @@ class SimulateStringDialog(QDialog):
         dialog.fileSelected.connect(self.ca_edit.setText)
         dialog.open()  # never exec(): no nested event loop
 
+    def _pick(self, edit: QLineEdit, title: str) -> None:
+        dialog = QFileDialog(self, title, "", "PEM files (*.pem *.crt *.key);;All (*)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(edit.setText)
+        dialog.open()
+
+    def x509(self) -> X509Identity:
+        """The certificate and key files, read and checked (SimulatorError if not)."""
+        cert, key = self.cert_edit.text().strip(), self.key_edit.text().strip()
+        if not cert or not key:
+            raise InvalidSettings("x509=true needs the certificate and key files.")
+        try:
+            cert_pem = Path(cert).read_text(encoding="ascii")
+            key_pem = Path(key).read_bytes()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidSettings(f"Could not read the certificate or key: {exc}.") from None
+        passphrase = self.key_pass.text().encode() or None
+        return X509Identity.from_pem(cert_pem, key_pem, passphrase)
+
     def transport(self) -> Transport:
         if self.use_local.isChecked():
             local = self._local_transport()
@@ -102,7 +156,8 @@ class SimulateStringDialog(QDialog):
     def accept(self) -> None:
         text = self.string_edit.text().strip()
         try:
-            kind = strings.parse(text).kind
+            parsed = strings.parse(text)
+            kind = parsed.kind
         except strings.ConnectionStringError as exc:
             self.problem.setText(f"The connection string cannot be used: {exc}.")
             return
@@ -111,8 +166,9 @@ class SimulateStringDialog(QDialog):
             return
         try:
             transport = self.transport()
+            x509 = self.x509() if parsed.x509 else None
         except SimulatorError as error:
             self.problem.setText(error.text)
             return
-        self.chosen.emit(text, transport)
+        self.chosen.emit(text, transport, x509)
         super().accept()

@@ -17,6 +17,7 @@ from twin_explorer.service.errors import ServiceError
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.method_calls import MethodCalls
 from twin_explorer.service.models import Identity
+from twin_explorer.ui.chrome.certificate_dialog import CertificateDialog
 from twin_explorer.ui.chrome.confirm import confirm
 from twin_explorer.ui.chrome.identity_dialogs import ConnectionStringDialog, CreateIdentityDialog
 from twin_explorer.ui.chrome.method_dialog import MethodDialog
@@ -75,6 +76,10 @@ class IdentityActions(QObject):
             "copySecondary",
         )
         self.method = action("Invoke Direct &Method…", self.invoke_method, "invokeMethod", "Ctrl+M")
+        self.certificate = action("Cer&tificate…", self.show_certificate, "showCertificate")
+        self.certificate.setToolTip(
+            "The X.509 certificate: thumbprints, subject, issuer, expiry; export it"
+        )
         self.identity_actions = [
             self.new_device,
             self.new_module,
@@ -84,6 +89,7 @@ class IdentityActions(QObject):
             self.regenerate,
             self.copy_primary,
             self.copy_secondary,
+            self.certificate,
             self.method,
         ]
         tree.contextMenuRequested.connect(self._context_menu)
@@ -100,6 +106,7 @@ class IdentityActions(QObject):
             self.regenerate,
             self.copy_primary,
             self.copy_secondary,
+            self.certificate,
         ]
         return [
             *(PaneAction("Hub", act, separator_before=act is hub[0]) for act in hub),
@@ -128,13 +135,15 @@ class IdentityActions(QObject):
         for act in (self.regenerate, self.copy_primary, self.copy_secondary):
             act.setEnabled(has_hub and sas)
         self.method.setEnabled(has_hub and single is not None)
+        x509 = single is not None and single.auth_type in ("selfSigned", "certificateAuthority")
+        self.certificate.setEnabled(has_hub and x509)
 
     def _context_menu(self, at: QPoint) -> None:
         menu = QMenu(self._tree)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for act in self.identity_actions:
             menu.addAction(act)
-            if act in (self.new_module, self.disable, self.copy_secondary):
+            if act in (self.new_module, self.disable, self.certificate):
                 menu.addSeparator()
         menu.popup(at)
 
@@ -268,6 +277,20 @@ class IdentityActions(QObject):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.last_string_dialog = dialog
+        return dialog
+
+    def show_certificate(self) -> None:
+        row = self._tree.current_row()
+        if self._service is not None and row is not None:
+            self._tasks.spawn(self._show_certificate(row))
+
+    async def _show_certificate(self, row: Row) -> CertificateDialog:
+        assert self._service is not None
+        identity = await self._identity(row)
+        dialog = CertificateDialog(identity, self._service.device_host, parent=self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.last_certificate_dialog = dialog
         return dialog
 
     def invoke_method(self) -> MethodDialog | None:
