@@ -18,9 +18,12 @@ When a twin or its identity changes, that twin is evaluated again at once (a few
 condition checks). When a configuration is created, changed or deleted, every twin of
 its kind is evaluated again by :meth:`Configurations.run`, a bounded batch per loop turn.
 
-Edge deployments (``content.modulesContent``) are kept and served but not applied by
-target condition; ``POST /devices/{id}/applyConfigurationContent`` applies one to an
-edge device (:meth:`Configurations.apply_to_edge_device`).
+Edge deployments (``content.modulesContent``) target IoT Edge devices by their device
+twin and write module twins (``$edgeAgent``, ``$edgeHub``, custom modules): the base
+deployment that wins plus the layered ones above it (see :mod:`.edge_deployments`),
+with their status on the ``$edgeAgent`` twin's ``configurations``.
+``POST /devices/{id}/applyConfigurationContent`` applies content to one edge device
+(:meth:`Configurations.apply_to_edge_device`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from twin_explorer.localhub.core import edge_deployments as edge
 from twin_explorer.localhub.core.identity import check_if_match, validate_id
 from twin_explorer.localhub.core.query import (
     Expr,
@@ -81,8 +85,8 @@ def configuration_exists(config_id: str) -> HubError:
 
 @dataclass(frozen=True)
 class Target:
-    """Which twins a configuration targets: ``kind`` device or module (None: edge
-    deployments and empty conditions target no twin by condition)."""
+    """Which twins a configuration targets: ``kind`` device, module or edge (edge
+    devices' twins); None: an empty condition targets no twin."""
 
     kind: str | None
     where: Expr | None = None
@@ -143,7 +147,7 @@ def _condition(text: str, collection: str) -> Expr | None:
 def target_of(doc: dict[str, Any]) -> Target:
     kind = _kind(doc.get("content"))
     text = (doc.get("targetCondition") or "").strip()
-    if kind == "edge" or not text:
+    if not text:
         return Target(None)
     if kind == "module":
         found = _MODULES_FROM.match(text)
@@ -152,9 +156,11 @@ def target_of(doc: dict[str, Any]) -> Target:
                 "A module configuration's targetCondition starts with 'FROM devices.modules WHERE'."
             )
         return Target("module", _condition(text[found.end() :], "devices.modules"))
+    if kind != "edge":
+        kind = "device"
     if text == "*":
-        return Target("device", everything=True)
-    return Target("device", _condition(text, "devices"))
+        return Target(kind, everything=True)
+    return Target(kind, _condition(text, "devices"))
 
 
 def _check_metric_queries(metrics: object) -> dict[str, str]:
@@ -186,6 +192,8 @@ class _Config:
     doc: dict[str, Any]
     target: Target
     patch: dict[str, Any] | None
+    base: bool = False  # an edge deployment: base (else layered)
+    modules: dict[str, dict[str, Any]] | None = None  # edge: module id -> whole/paths
 
     @property
     def id(self) -> str:
@@ -225,7 +233,24 @@ class Configurations:
         content = doc["content"]
         section = content.get("deviceContent") or content.get("moduleContent")
         patch = desired_patch(section, "content") if section else None
-        return _Config(created_ns, doc, target, patch)
+        modules = content.get("modulesContent")
+        if not modules:
+            return _Config(created_ns, doc, target, patch)
+        if not isinstance(modules, dict):
+            raise argument_invalid("content.modulesContent must be a JSON object.")
+        base = edge.is_base(modules)
+        sections = {}
+        for module_id, section in modules.items():
+            validate_id(module_id, "module id")
+            what = f"modulesContent[{module_id!r}]"
+            paths = desired_patch(section, what)["properties"]["desired"]
+            whole = None
+            if not base and edge.DESIRED in section:
+                whole = section[edge.DESIRED]
+                rest = {k: v for k, v in section.items() if k != edge.DESIRED}
+                paths = desired_patch(rest, what)["properties"]["desired"]
+            sections[module_id] = {"whole": whole, "paths": paths}
+        return _Config(created_ns, doc, target, None, base, sections)
 
     # -- the service surface ------------------------------------------------------------
 
@@ -339,6 +364,8 @@ class Configurations:
                 "targetedCount": f"SELECT deviceId FROM devices{where}",
                 "appliedCount": f"SELECT deviceId FROM devices WHERE {applied}",
             }
+        if target.kind == "edge":
+            return edge.system_queries(config_id, config.doc["targetCondition"])
         return {}
 
     async def with_metrics(self, response: dict[str, Any]) -> dict[str, Any]:
@@ -403,11 +430,7 @@ class Configurations:
         with self.ctx.store.transaction():
             for module_id, patch in modules.items():
                 validate_id(module_id, "module id")
-                if self.ctx.store.get_module(device_id, module_id) is None:
-                    body = {"authentication": {"type": "sas", "symmetricKey": {}}}
-                    self._registry.put_module(device_id, module_id, body, None)
-                tags = self._twins.get_twin(device_id, module_id)["tags"]
-                self._twins.replace_twin(device_id, module_id, {"tags": tags, **patch}, None)
+                self._write_module_desired(device_id, module_id, patch["properties"]["desired"])
             if device_patch is not None:
                 self._twins.patch_twin(device_id, None, device_patch, None)
 
@@ -417,6 +440,8 @@ class Configurations:
         if self._applying or not self._configs:
             return
         self._evaluate(device_id, module_id)
+        if module_id is None:
+            self._evaluate_edge(device_id)
 
     def _evaluate(self, device_id: str, module_id: str | None) -> None:
         """Bring one twin's configurations (status and content) up to date."""
@@ -429,7 +454,7 @@ class Configurations:
         ]
         winner = max(targeting, key=lambda c: c.rank, default=None)
         wanted = {c.id: {"status": APPLIED if c is winner else TARGETED} for c in targeting}
-        current = doc.get(CONFIGURATIONS_KEY, {})
+        current, others = self._split_statuses(doc, module_id, "module")
         if wanted == current:
             return
         self._applying = True
@@ -440,17 +465,90 @@ class Configurations:
                     self._twins.patch_twin(device_id, module_id, winner.patch, None)
                     doc = self.ctx.store.get_twin_doc(device_id, module_id or "")
                     assert doc is not None
-                if wanted:
-                    doc[CONFIGURATIONS_KEY] = wanted
-                else:
-                    doc.pop(CONFIGURATIONS_KEY, None)
-                self.ctx.store.save_twin(device_id, module_id or "", doc)
+                self._save_statuses(device_id, module_id, doc, {**others, **wanted})
         except HubError as error:  # a twin the content cannot go into (over its limits)
             logger.warning(
                 "configuration %s not applied to %s: %s", winner and winner.id, device_id, error
             )
         finally:
             self._applying = False
+
+    def _split_statuses(
+        self, doc: dict[str, Any], module_id: str | None, kind: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``configurations`` entries one kind of configuration manages on a twin, and
+        the rest: the ``$edgeAgent`` twin holds both module configurations and edge
+        deployments (the edge side also clears entries of deleted configurations)."""
+        current = doc.get(CONFIGURATIONS_KEY, {})
+        if module_id != edge.EDGE_AGENT:
+            return current, {}
+        module_ids = {c.id for c in self._configs.values() if c.target.kind == "module"}
+        mine = {k: v for k, v in current.items() if (k in module_ids) == (kind == "module")}
+        return mine, {k: v for k, v in current.items() if k not in mine}
+
+    def _save_statuses(
+        self, device_id: str, module_id: str | None, doc: dict[str, Any], statuses: dict
+    ) -> None:
+        if statuses:
+            doc[CONFIGURATIONS_KEY] = statuses
+        else:
+            doc.pop(CONFIGURATIONS_KEY, None)
+        self.ctx.store.save_twin(device_id, module_id or "", doc)
+
+    def _evaluate_edge(self, device_id: str) -> None:
+        """Bring an edge device's deployments (status and module twins) up to date."""
+        doc = self.ctx.store.get_twin_doc(device_id, "")
+        if doc is None:
+            return
+        targeting = []
+        if doc.get("capabilities", {}).get("iotEdge"):
+            edges = (c for c in self._configs.values() if c.target.kind == "edge")
+            targeting = [c for c in edges if c.target.matches(doc)]
+        base = max((c for c in targeting if c.base), key=lambda c: c.rank, default=None)
+        layers = []
+        if base is not None:
+            floor = base.doc.get("priority") or 0
+            layers = sorted(
+                (c for c in targeting if not c.base and (c.doc.get("priority") or 0) > floor),
+                key=lambda c: c.rank,
+            )
+        applied = [base, *layers] if base is not None else []
+        wanted = {c.id: {"status": APPLIED if c in applied else TARGETED} for c in targeting}
+        agent = self.ctx.store.get_twin_doc(device_id, edge.EDGE_AGENT)
+        current, _ = self._split_statuses(agent or {}, edge.EDGE_AGENT, "edge")
+        if wanted == current:
+            return
+        was_applied = {k for k, v in current.items() if v.get("status") == APPLIED}
+        self._applying = True
+        try:
+            with self.ctx.store.transaction():
+                if applied and {c.id for c in applied} != was_applied:
+                    assert base is not None and base.modules is not None
+                    composed = edge.compose(base.modules, [c.modules or {} for c in layers])
+                    for module_id, desired in composed.items():
+                        self._write_module_desired(device_id, module_id, desired)
+                self._ensure_module(device_id, edge.EDGE_AGENT)
+                agent = self.ctx.store.get_twin_doc(device_id, edge.EDGE_AGENT)
+                assert agent is not None
+                _, others = self._split_statuses(agent, edge.EDGE_AGENT, "edge")
+                self._save_statuses(device_id, edge.EDGE_AGENT, agent, {**others, **wanted})
+        except HubError as error:  # a module twin the content cannot go into
+            logger.warning("edge deployments not applied to %s: %s", device_id, error)
+        finally:
+            self._applying = False
+
+    def _ensure_module(self, device_id: str, module_id: str) -> None:
+        """IoT Edge modules named in a deployment get module identities, as on IoT Hub."""
+        if self.ctx.store.get_module(device_id, module_id) is None:
+            body = {"authentication": {"type": "sas", "symmetricKey": {}}}
+            self._registry.put_module(device_id, module_id, body, None)
+
+    def _write_module_desired(self, device_id: str, module_id: str, desired: dict) -> None:
+        """Replace a module twin's desired properties (tags kept), creating the module."""
+        self._ensure_module(device_id, module_id)
+        tags = self._twins.get_twin(device_id, module_id)["tags"]
+        body = {"tags": tags, "properties": {"desired": desired}}
+        self._twins.replace_twin(device_id, module_id, body, None)
 
     def _sweep(self, config: _Config | None, previous: _Config | None) -> None:
         for item in (config, previous):
@@ -478,7 +576,7 @@ class Configurations:
             self._reader.close()
 
     async def _evaluate_all(self, kind: str) -> None:
-        is_module = int(kind == "module")
+        is_module = int(kind == "module")  # edge deployments target device twins
         after = ("", "")
         while True:
             rows = await self._reader.rows(
@@ -490,7 +588,10 @@ class Configurations:
             with self.ctx.store.transaction():  # one commit a batch
                 for device_id, module_id in rows:
                     with contextlib.suppress(HubError):
-                        self._evaluate(device_id, module_id or None)
+                        if kind == "edge":
+                            self._evaluate_edge(device_id)
+                        else:
+                            self._evaluate(device_id, module_id or None)
             if len(rows) < SWEEP_BATCH:
                 return
             after = rows[-1]
