@@ -10,6 +10,7 @@ from tests.localhub.core.query.strategies import EXPRESSIONS, render_query
 from twin_explorer.localhub.core.query import (
     And,
     Compare,
+    ComparePaths,
     Count,
     Function,
     In,
@@ -323,10 +324,6 @@ def test_error_on_a_later_line():
         ),
         ("SELECT * FROM devices WHERE x IN ['a' 'b']", "expected ',' or ']' in the list"),
         ("SELECT * FROM devices WHERE (x = 1", "expected ')' to close the '('"),
-        (
-            "SELECT * FROM devices WHERE x = y",
-            "comparing two properties is not supported by the local",
-        ),
         ("SELECT * FROM devices WHERE 1 = 2", "one side of a comparison must be a property"),
         ("SELECT * FROM devices WHERE x = undefined", "comparing with undefined is not supported"),
         (
@@ -383,3 +380,8 @@ def test_nesting_limit():
 
 def test_error_is_a_value_error():
     assert isinstance(error("nonsense"), ValueError)
+
+
+def test_two_properties_compare() -> None:
+    where = parse("SELECT * FROM devices WHERE properties.desired.$version >= x.y").where
+    assert where == ComparePaths(("properties", "desired", "$version"), ">=", ("x", "y"))

@@ -133,6 +133,37 @@ def test_cases(text, expected, mapping):
         assert sql_matches(db, expr, **mapping) == expected
 
 
+PAIRS = [
+    {"deviceId": "d1", "tags": {"a": 1, "b": 1}},
+    {"deviceId": "d2", "tags": {"a": 1, "b": 2.5}},
+    {"deviceId": "d3", "tags": {"a": "1", "b": 1}},
+    {"deviceId": "d4", "tags": {"a": {"x": 1}, "b": {"x": 1}}},
+    {"deviceId": "d5", "tags": {"a": None, "b": None}},
+    {"deviceId": "d6", "tags": {"a": True, "b": True, "id": "d6"}},
+    {"deviceId": "d7", "tags": {"a": 1}},
+]
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS, ids=["plain", "column", "split", "both"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tags.a = tags.b", [0, 4, 5]),
+        ("tags.a != tags.b", [1]),
+        ("tags.a < tags.b", [1]),
+        ("NOT tags.a = tags.b", [1]),
+        ("tags.a >= tags.b", [0, 4, 5]),
+        ("deviceId = tags.id", [5]),
+        ("tags.id = deviceId", [5]),
+    ],
+)
+def test_two_properties_compare_only_same_kind_scalars(text, expected, mapping):
+    expr = condition(text)
+    assert [i for i, doc in enumerate(PAIRS) if evaluate(expr, doc)] == expected
+    with twins_table(PAIRS) as db:
+        assert sql_matches(db, expr, **mapping) == expected
+
+
 @pytest.mark.parametrize("ascii_only", [True, False])
 @pytest.mark.parametrize(
     "key", ['q"uote', "back\\slash", "a.b", "it's", "é", "😀", "$metadata", "a'b\"c.d\\e"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from twin_explorer.localhub.core.query.ast import (
     And,
     Compare,
+    ComparePaths,
     Count,
     Expr,
     Function,
@@ -33,6 +34,7 @@ __all__ = [
     "BadContinuation",
     "BadPageSize",
     "Compare",
+    "ComparePaths",
     "Count",
     "Expr",
     "Function",

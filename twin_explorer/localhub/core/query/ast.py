@@ -68,6 +68,16 @@ class Compare:
 
 
 @dataclass(frozen=True, slots=True)
+class ComparePaths:
+    """``path op path``: two properties of one twin; undefined unless both are the same
+    kind of scalar (as a comparison with a value of another type)."""
+
+    path: Path
+    op: CompareOp
+    other: Path
+
+
+@dataclass(frozen=True, slots=True)
 class In:
     """``path IN [..]``, or ``path NIN [..]`` when ``negate``; ``values`` is never empty."""
 
@@ -110,7 +120,7 @@ class Or:
     operands: tuple[Expr, ...]
 
 
-Expr: TypeAlias = And | Or | Not | Compare | In | Function
+Expr: TypeAlias = And | Or | Not | Compare | ComparePaths | In | Function
 Select: TypeAlias = SelectStar | tuple[Projection, ...] | Count
 
 

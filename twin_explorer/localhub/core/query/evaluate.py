@@ -28,6 +28,7 @@ from typing import Any
 from twin_explorer.localhub.core.query.ast import (
     And,
     Compare,
+    ComparePaths,
     Count,
     Expr,
     Function,
@@ -97,6 +98,11 @@ def evaluate(expr: Expr, doc: Mapping[str, Any]) -> bool | None:
     match expr:
         case Compare(path, op, literal):
             return _compare(lookup(doc, path), op, literal)
+        case ComparePaths(path, op, other):
+            right = lookup(doc, other)
+            if kind_of(right) in ("undefined", "object", "array"):
+                return None
+            return _compare(lookup(doc, path), op, right)
         case In(path, values, negate):
             value = lookup(doc, path)
             found = _any3(_compare(value, "=", v) for v in values)

@@ -35,6 +35,7 @@ from twin_explorer.localhub.core.query.ast import (
     Collection,
     Compare,
     CompareOp,
+    ComparePaths,
     Count,
     Expr,
     Function,
@@ -258,7 +259,7 @@ class _Parser:
             return In(path, self.literal_list("NOT IN"), True)
         op = self.operator(f"a comparison operator, IN or NIN after {_show(path)}")
         if self.tok.kind in (Kind.IDENT, Kind.SEGMENT) and not self.is_literal(self.tok):
-            self.fail(f"comparing two properties {_UNSUPPORTED}")
+            return ComparePaths(path, op, self.path())
         return Compare(path, op, self.literal())
 
     def comparison_after_literal(self) -> Expr:

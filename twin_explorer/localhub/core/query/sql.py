@@ -49,6 +49,7 @@ from typing import Any
 from twin_explorer.localhub.core.query.ast import (
     And,
     Compare,
+    ComparePaths,
     Expr,
     Function,
     In,
@@ -142,6 +143,16 @@ def _json_path(segments: Sequence[str]) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
+def _kind_sql(json_type: _Sql) -> _Sql:
+    """A JSON type name as the kind a comparison needs (NULL for containers)."""
+    return _cat(
+        "(CASE ",
+        json_type,
+        " WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' WHEN 'true' THEN 'bool'"
+        " WHEN 'false' THEN 'bool' WHEN 'text' THEN 'text' WHEN 'null' THEN 'null' END)",
+    )
+
+
 class _Compiler:
     def __init__(
         self, json_column: str, columns: Mapping[Path, str], json_columns: Mapping[Path, str]
@@ -185,6 +196,8 @@ class _Compiler:
         match expr:
             case Compare():
                 return self.compare(expr)
+            case ComparePaths():
+                return self.compare_paths(expr)
             case In():
                 found = self.in_list(expr)
                 return _cat("(NOT ", found, ")") if expr.negate else found
@@ -225,6 +238,26 @@ class _Compiler:
             f" {expr.op} ",
             _param(expr.literal),
             " END)",
+        )
+
+    def compare_paths(self, expr: ComparePaths) -> _Sql:
+        """Defined only when both sides are scalars of one kind (numbers, strings,
+        booleans or nulls), as in :func:`evaluate`."""
+        left, right = self.access(expr.path), self.access(expr.other)
+        left_kind, right_kind = _kind_sql(left.type), _kind_sql(right.type)
+        truth = "1" if expr.op in ("=", "<=", ">=") else "0"
+        return _cat(
+            "(CASE WHEN ",
+            left_kind,
+            " = ",
+            right_kind,
+            " THEN (CASE WHEN ",
+            left_kind,
+            f" = 'null' THEN {truth} ELSE ",
+            left.value,
+            f" {expr.op} ",
+            right.value,
+            " END) END)",
         )
 
     def in_list(self, expr: In) -> _Sql:
