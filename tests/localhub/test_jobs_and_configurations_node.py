@@ -182,3 +182,37 @@ async def test_apply_configuration_content_through_the_node_registry(
     agent = core.get_twin("edge-n", "$edgeAgent")["properties"]["desired"]
     assert agent["schemaVersion"] == "1.1"
     assert core.get_twin("edge-n", "$edgeHub")["properties"]["desired"]["routes"] == {"r": "x"}
+
+
+async def test_edge_deployment_through_the_node_registry(
+    node: NodeService, mqtt_hub: MqttHub
+) -> None:
+    core = mqtt_hub.core
+    core.put_device("edge-d", {"capabilities": {"iotEdge": True}}, None)
+    core.patch_twin("edge-d", None, {"tags": {"fleet": "north"}}, None)
+    deployment = {
+        "id": "north-base",
+        "content": {
+            "modulesContent": {
+                "$edgeAgent": {"properties.desired": {"schemaVersion": "1.1", "modules": {}}},
+                "$edgeHub": {"properties.desired": {"schemaVersion": "1.1", "routes": {}}},
+                "filter": {"properties.desired": {"threshold": 5}},
+            }
+        },
+        "targetCondition": "tags.fleet = 'north'",
+        "priority": 2,
+    }
+    added = await node.registry("addConfiguration", deployment)
+    assert added["status"] == 201, added
+    deadline = time.monotonic() + TIMEOUT
+    while core.configurations.targeting("edge-d", "$edgeAgent") != {"north-base": "Applied"}:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert core.get_twin("edge-d", "filter")["properties"]["desired"]["threshold"] == 5
+    got = await node.registry("getConfiguration", "north-base")
+    assert got["body"]["systemMetrics"]["results"] == {
+        "targetedCount": 1,
+        "appliedCount": 1,
+        "reportedSuccessfulCount": 0,
+        "reportedFailedCount": 0,
+    }
