@@ -127,9 +127,14 @@ DOCS = [
     ],
 )
 def test_cases(text, expected, mapping):
+    assert_both_match(DOCS, text, expected, mapping)
+
+
+def assert_both_match(docs, text, expected, mapping):
+    """Evaluation and SQL both select the ``expected`` indexes of ``docs``."""
     expr = condition(text)
-    assert [i for i, doc in enumerate(DOCS) if evaluate(expr, doc)] == expected
-    with twins_table(DOCS) as db:
+    assert [i for i, doc in enumerate(docs) if evaluate(expr, doc)] == expected
+    with twins_table(docs) as db:
         assert sql_matches(db, expr, **mapping) == expected
 
 
@@ -158,10 +163,7 @@ PAIRS = [
     ],
 )
 def test_two_properties_compare_only_same_kind_scalars(text, expected, mapping):
-    expr = condition(text)
-    assert [i for i, doc in enumerate(PAIRS) if evaluate(expr, doc)] == expected
-    with twins_table(PAIRS) as db:
-        assert sql_matches(db, expr, **mapping) == expected
+    assert_both_match(PAIRS, text, expected, mapping)
 
 
 @pytest.mark.parametrize("ascii_only", [True, False])
