@@ -440,7 +440,7 @@ class Configurations:
         if self._applying or not self._configs:
             return
         self._evaluate(device_id, module_id)
-        if module_id is None:
+        if module_id is None and any(c.target.kind == "edge" for c in self._configs.values()):
             self._evaluate_edge(device_id)
 
     def _evaluate(self, device_id: str, module_id: str | None) -> None:
