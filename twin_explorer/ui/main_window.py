@@ -48,6 +48,7 @@ from twin_explorer.ui.chrome.window_actions import (
 )
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.hub_session import LOCAL_HUB, HubSession
+from twin_explorer.ui.panes.events import EventsPane
 from twin_explorer.ui.panes.patch_log import PatchLogPane
 from twin_explorer.ui.panes.simulators import SimulatorDock, session_transport
 from twin_explorer.ui.panes.tree import IdentityActions, TreePane
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.patch_log = self.log.widget
         self.watch = self.log.watch
         self.patch_log_actions = self.log.actions
+        self.events = EventsPane(model.events, parent=self)
         self.simulators = SimulatorDock(
             self,
             patches=model.patches,
@@ -157,8 +159,13 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(False)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
         self.tabifyDockWidget(self.log_pane, self.simulators)
+        self.events_pane = _dock(self, "events", "Events", self.events.widget)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.events_pane)
+        self.tabifyDockWidget(self.log_pane, self.events_pane)
         self.log_pane.raise_()
-        self.dock_room = DockRoom(self, [self.log_pane, self.simulators])  # editor first
+        self.dock_room = DockRoom(  # editor first
+            self, [self.log_pane, self.simulators, self.events_pane]
+        )
 
         self.hub_status = QLabel("No hub")
         self.hub_status.setObjectName("hubStatus")
@@ -171,7 +178,13 @@ class MainWindow(QMainWindow):
         # its work when the window shuts down.
         for pane in (self.tree_pane, self.identity, self.editor, self.watch, self.simulators):
             self.session.serviceChanged.connect(pane.set_service)
-        for errors_of in (self.session, self.tree_pane, self.editor, self.patch_log):
+        for errors_of in (
+            self.session,
+            self.tree_pane,
+            self.editor,
+            self.patch_log,
+            self.events.widget,
+        ):
             errors_of.errorOccurred.connect(self.show_error)
         self.session.statusChanged.connect(self._hub_status_changed)
         self.tree_pane.refreshed.connect(self.session.recount)
@@ -182,6 +195,7 @@ class MainWindow(QMainWindow):
             self.identity.aclose,
             self.editor.aclose,
             self.log.aclose,
+            self.events.aclose,
             self.simulators.aclose,
         ):
             self.add_shutdown_step(step)
@@ -215,6 +229,7 @@ class MainWindow(QMainWindow):
             *self.simulators.pane_actions(),
             *self._view_actions(),
             *self.log.pane_actions(),
+            *self.events.pane_actions(),
             *self._file_and_help_actions(),
         ]
         place(entries, self.menus)
@@ -263,6 +278,11 @@ class MainWindow(QMainWindow):
         log_toggle.toggled.connect(self.log_pane.setVisible)
         self.log_pane.toggleViewAction().toggled.connect(log_toggle.setChecked)  # its ✕ button
         self.pane_toggles.append(log_toggle)
+        events_toggle = self.events_pane.toggleViewAction()
+        events_toggle.setText("E&vents")
+        events_toggle.setObjectName("toggle_events")
+        events_toggle.setToolTip("Show or hide the hub's event stream")
+        self.pane_toggles.append(events_toggle)
         return [PaneAction("View", toggle) for toggle in self.pane_toggles]
 
     def _view_actions(self) -> list[PaneAction]:

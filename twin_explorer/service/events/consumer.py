@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -76,11 +76,14 @@ class StreamError(Exception):
 
 
 def starting_position(start: StartAt, at: datetime | None) -> str | datetime:
+    """Where each partition's reader starts. "Now" is the moment Start was asked for, not
+    ``@latest``: the client claims its partitions a moment later, and an event sent in
+    between must not be lost."""
     if start is StartAt.BEGINNING:
         return "-1"
     if start is StartAt.TIME and at is not None:
         return at
-    return "@latest"
+    return datetime.now(UTC)
 
 
 def explain(error: BaseException, group: str) -> str:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 SUMMARY_CHARS = 200
@@ -105,8 +106,10 @@ class EventRecord:
         except ValueError:
             return None
 
+    @cached_property
     def summary(self) -> str:
-        """One line for the list: the operation, then the body on one line."""
+        """One line for the list (made when first shown, then kept): the operation,
+        then the body on one line."""
         encoding, text = self.decoded()
         if encoding is Encoding.JSON:
             text = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
