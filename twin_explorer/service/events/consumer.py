@@ -1,5 +1,9 @@
-"""Read the hub's built-in Event Hub-compatible endpoint with ``azure.eventhub.aio`` on
-the app's loop, and say what went wrong in plain words (never the connection string).
+"""Read the hub's built-in Event Hub-compatible endpoint with ``azure.eventhub.aio``, and
+say what went wrong in plain words (never the connection string).
+
+The client runs on an asyncio loop of its own, in one background thread: its pure-Python
+AMQP work (frames, credit, keep-alive timers) never takes turns of the window's loop, and
+the window gets whole batches of decoded records (``call_soon_threadsafe``).
 
 The local hub serves the endpoint on its AMQP port: the client reaches it through
 ``custom_endpoint_address`` with plain AMQP over TLS, trusting the hub's CA."""
@@ -9,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -116,6 +121,37 @@ def explain(error: BaseException, group: str) -> str:
     return f"The event stream failed unexpectedly: {said}"
 
 
+async def _cancel_all() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class IoThread:
+    """An asyncio loop in a daemon thread; ``run`` awaits a coroutine on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="events", daemon=True)
+        self._thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def close(self) -> None:
+        """End what still runs there (cancelled, awaited), then the loop and the thread."""
+        with contextlib.suppress(Exception):
+            self.submit(_cancel_all()).result(CLOSE_TIMEOUT)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(CLOSE_TIMEOUT)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
 class Consumer:
     """One receiving client at a time; ``on_batch`` gets records as they arrive."""
 
@@ -123,7 +159,9 @@ class Consumer:
         self.on_batch = on_batch
         self.status: Value[Status] = Value(STOPPED)
         self._client: EventHubConsumerClient | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: Any = None  # concurrent.futures.Future of the receive, on the I/O loop
+        self._io: IoThread | None = None
+        self._window_loop: asyncio.AbstractEventLoop | None = None
         self._group = DEFAULT_GROUP
         self._closing: asyncio.Future[None] | None = None
 
@@ -151,23 +189,31 @@ class Consumer:
                 "transport_type": TransportType.Amqp,
                 "connection_verify": endpoint.ca_cert,
             }
-        try:
-            client = EventHubConsumerClient.from_connection_string(
-                endpoint.connection_string,
-                consumer_group=group,
-                retry_total=RETRIES,
-                **options,
+        self._window_loop = asyncio.get_running_loop()
+        if self._io is None:
+            self._io = IoThread()
+
+        async def make() -> EventHubConsumerClient:
+            return EventHubConsumerClient.from_connection_string(
+                endpoint.connection_string, consumer_group=group, retry_total=RETRIES, **options
             )
+
+        try:
+            client = await self._io.run(make())
         except (ValueError, KeyError, TypeError) as exc:
             raise self._failed(ValueError(str(exc))) from None
         self._client = client
-        try:
+
+        async def partition_ids() -> list[str]:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                partitions = await client.get_partition_ids()
+                return await client.get_partition_ids()
+
+        try:
+            partitions = await self._io.run(partition_ids())
         except (Exception, TimeoutError) as exc:
             await self._close_client()
             raise self._failed(exc) from None
-        self._task = asyncio.ensure_future(self._receive(client, starting_position(start, at)))
+        self._task = self._io.submit(self._receive(client, starting_position(start, at)))
         where = {StartAt.NOW: "new events", StartAt.BEGINNING: "from the beginning"}.get(
             start, f"from {at:%Y-%m-%d %H:%M:%S}" if at else "new events"
         )
@@ -180,21 +226,32 @@ class Consumer:
         self.status.set(Status(State.FAILED, text))
         return StreamError(text)
 
+    def _to_window(self, callback: Callable[..., None], *args: Any) -> None:
+        window = self._window_loop
+        if window is not None and not window.is_closed():
+            window.call_soon_threadsafe(callback, *args)
+
+    def _refused(self, error: BaseException) -> None:
+        """On the window's loop: the client's error, said; the client stopped."""
+        if self.status.value.state is State.RECEIVING:
+            self._failed(error)
+            self._closing = asyncio.ensure_future(self._close_client())
+
     async def _receive(self, client: EventHubConsumerClient, position: str | datetime) -> None:
+        """On the I/O loop: decode each batch there and hand it to the window's loop."""
+
         async def on_batch(context: Any, events: list[Any]) -> None:
             if events:
                 now = time.monotonic()
                 partition = context.partition_id
-                self.on_batch([from_event_data(e, partition, now) for e in events])
+                records = [from_event_data(e, partition, now) for e in events]
+                self._to_window(self.on_batch, records)
 
         async def on_error(_context: Any, error: Exception) -> None:
             # The client retries lost links itself; a refusal (no such consumer group,
             # no permission) it would retry for ever, so stop and say why.
-            text = explain(error, self._group)
             log.info("event stream error: %r %s", type(error), redact(str(error)))
-            if self.status.value.state is State.RECEIVING:
-                self.status.set(Status(State.FAILED, text))
-                asyncio.get_running_loop().call_soon(self._stop_soon)
+            self._to_window(self._refused, error)
 
         try:
             await client.receive_batch(
@@ -206,17 +263,20 @@ class Consumer:
                 on_error=on_error,
             )
         except Exception as exc:
-            self._failed(exc)
-
-    def _stop_soon(self) -> None:
-        self._closing = asyncio.ensure_future(self._close_client())
+            self._to_window(self._failed, exc)
 
     async def _close_client(self) -> None:
         client, self._client = self._client, None
-        if client is not None:
+        if client is None or self._io is None:
+            return
+
+        async def close() -> None:
             with contextlib.suppress(Exception, TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await client.close()
+
+        with contextlib.suppress(Exception):
+            await self._io.run(close())
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -224,6 +284,13 @@ class Consumer:
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await asyncio.wrap_future(task)
         if self.status.value.state is not State.FAILED:
             self.status.set(STOPPED)
+
+    async def aclose(self) -> None:
+        """Stop, and end the I/O thread."""
+        await self.stop()
+        io, self._io = self._io, None
+        if io is not None:
+            await asyncio.get_running_loop().run_in_executor(None, io.close)

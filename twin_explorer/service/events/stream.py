@@ -133,7 +133,7 @@ class EventStream:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        await self.consumer.stop()
+        await self.consumer.aclose()
         self.record_to(None)
 
 
@@ -149,16 +149,18 @@ class FollowHub:
         self._task = asyncio.ensure_future(self._switch(previous, service is not None))
 
     async def _switch(self, previous: asyncio.Task[None] | None, start: bool) -> None:
-        if previous is not None and not previous.done():
-            previous.cancel()
+        # One switch after the other: a start cancelled half-way could leave the client's
+        # sockets open, so the previous switch finishes first.
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
         await self.stream.stop()
         if start:
             with contextlib.suppress(StreamError):  # the status says why, in the pane
                 await self.stream.start()
 
     async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+        if self._task is not None:
+            with contextlib.suppress(Exception):
                 await self._task
         await self.stream.aclose()
