@@ -360,11 +360,15 @@ async def events_telemetry(s: Screens) -> None:
     from PySide6.QtWidgets import QTableView
 
     pane = await s.simulating()
-    s.person.tab("Telemetry", within=pane)
-    s.person.click("Send One", within=pane)
     s.person.tab("Events")
     await s.until(lambda: s.showing("Events"), 5, "the events in front")
     events = s.person.pane("Events")
+    s.person.click("Restart", within=events)
+    await s.until(lambda: s.person.sees("Receiving new", within=events), 30, "receiving")
+    s.person.tab("Simulated Modules")
+    s.person.tab("Telemetry", within=pane)
+    s.person.click("Send One", within=pane)
+    s.person.tab("Events")
     view = next(v for v in events.findChildren(QTableView) if v.objectName() == "eventsView")
     model = view.model()
 

@@ -68,6 +68,7 @@ class EventStream:
         self.queue_dropped = 0
         self._pending: deque[EventRecord] = deque(maxlen=self.log.capacity)
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = float("-inf")
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -98,8 +99,11 @@ class EventStream:
             self.queue_dropped += overflow
         pending.extend(records)
         if self._flush_handle is None:
+            # The first event after a quiet spell shows at once; a burst waits for the
+            # rest of its batch window: at most one view update per ``batch_seconds``.
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(self.batch_seconds, self.flush)
+            wait = self._last_flush + self.batch_seconds - loop.time()
+            self._flush_handle = loop.call_later(max(0.0, wait), self.flush)
 
     def flush(self) -> None:
         """Show everything that arrived since the last batch, at once."""
@@ -108,6 +112,8 @@ class EventStream:
             self._flush_handle = None
         if not self._pending:
             return
+        with contextlib.suppress(RuntimeError):  # flushed by hand outside a loop
+            self._last_flush = asyncio.get_running_loop().time()
         batch = list(self._pending)
         self._pending.clear()
         if self.recorder is not None:

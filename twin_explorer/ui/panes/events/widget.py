@@ -14,6 +14,7 @@ from PySide6.QtCore import QDateTime, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDateTimeEdit,
     QFileDialog,
@@ -78,14 +79,12 @@ class EventsWidget(QWidget):
         self.filter_edit.setToolTip(
             "Show only events of these identities: sensor-* or */thermo or sensor-1/therm?"
         )
-        self.source_buttons: dict[Source, QToolButton] = {}
+        # Check boxes rather than toggle buttons: on and off read plainly in any theme.
+        self.source_buttons: dict[Source, QCheckBox] = {}
         for source in Source:
-            button = self._tool(
-                f"eventsShow_{source.value}",
-                SOURCE_NAMES[source],
-                f"Show {SOURCE_NAMES[source].lower()} events",
-            )
-            button.setCheckable(True)
+            button = QCheckBox(SOURCE_NAMES[source])
+            button.setObjectName(f"eventsShow_{source.value}")
+            button.setToolTip(f"Show {SOURCE_NAMES[source].lower()} events")
             button.setChecked(True)
             button.toggled.connect(self._apply_filter)
             self.source_buttons[source] = button
@@ -215,6 +214,8 @@ class EventsWidget(QWidget):
         scroll.valueChanged.connect(self._scrolled)
         scroll.rangeChanged.connect(self._range_changed)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+        # A new filter or Clear: the event shown may no longer be listed.
+        self.model.modelReset.connect(self.details.clear)
         self._unsubscribe = [
             stream.status.subscribe(self._status_changed),
             stream.batches.subscribe(self._batch_shown),
