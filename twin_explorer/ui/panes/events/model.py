@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from twin_explorer.service.events.log import EventLog
 from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.log_table import RowListenerModel
 
 COLUMNS = ("Time (UTC)", "Source", "Identity", "Summary")
 TIME, SOURCE, IDENTITY, SUMMARY = range(len(COLUMNS))
@@ -35,7 +36,7 @@ SOURCE_COLOURS = {  # theme roles
 Index = QModelIndex | QPersistentModelIndex
 
 
-class EventsModel(QAbstractTableModel):
+class EventsModel(RowListenerModel):
     def __init__(self, log: EventLog, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.log = log
@@ -43,26 +44,6 @@ class EventsModel(QAbstractTableModel):
 
     def record_at(self, row: int) -> EventRecord:
         return self.log.record(row)
-
-    # -- RowListener ---------------------------------------------------------------------
-
-    def rows_about_to_be_removed(self, first: int, last: int) -> None:
-        self.beginRemoveRows(QModelIndex(), first, last)
-
-    def rows_removed(self) -> None:
-        self.endRemoveRows()
-
-    def rows_about_to_be_inserted(self, first: int, last: int) -> None:
-        self.beginInsertRows(QModelIndex(), first, last)
-
-    def rows_inserted(self) -> None:
-        self.endInsertRows()
-
-    def about_to_reset(self) -> None:
-        self.beginResetModel()
-
-    def reset(self) -> None:
-        self.endResetModel()
 
     # -- QAbstractTableModel -------------------------------------------------------------
 

@@ -13,18 +13,15 @@ from datetime import UTC
 from PySide6.QtCore import QDateTime, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDateTimeEdit,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QSplitter,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,6 +32,7 @@ from twin_explorer.service.events.filter import EventFilter
 from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.service.events.stream import EventStream
 from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.log_table import log_view
 from twin_explorer.ui.common.tasks import Tasks
 from twin_explorer.ui.panes.events.details import details_text
 from twin_explorer.ui.panes.events.model import (
@@ -127,21 +125,7 @@ class EventsWidget(QWidget):
         self.record_button.setCheckable(True)
         self.record_button.clicked.connect(self._record_clicked)
 
-        self.view = QTableView()
-        self.view.setObjectName("eventsView")
-        self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setWordWrap(False)
-        self.view.setShowGrid(False)
-        self.view.setAlternatingRowColors(True)
-        rows = self.view.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measure rows
-        rows.setDefaultSectionSize(self.fontMetrics().height() + 6)
-        columns = self.view.horizontalHeader()
-        columns.setStretchLastSection(True)
+        self.view = log_view("eventsView", self.model, self)
         for column, width in COLUMN_WIDTHS.items():
             self.view.setColumnWidth(column, width)
         self.details = QPlainTextEdit()
