@@ -50,6 +50,8 @@ READY_KEYS = frozenset(
         "data_dir",
         "pid",
         "version",
+        "eventhub_connection_string",
+        "eventhub_name",
     }
 )
 READY_TIMEOUT = 60.0

@@ -44,9 +44,15 @@ def _subcommands():
     """Each subcommand module offers ``add_parser(subparsers)`` and sets ``func``."""
     from twin_explorer.connection import cli as connections_cli
     from twin_explorer.localhub.runtime import cli as hub_cli
+    from twin_explorer.service import monitor_cli
     from twin_explorer.simulator import cli as simulate_cli
 
-    return [hub_cli.add_parser, connections_cli.add_parser, simulate_cli.add_parser]
+    return [
+        hub_cli.add_parser,
+        connections_cli.add_parser,
+        simulate_cli.add_parser,
+        monitor_cli.add_parser,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -308,3 +308,15 @@ def test_generate_key_is_32_random_bytes():
     for key in keys:
         assert len(base64.b64decode(key, validate=True)) == 32
         assert len(key) == 44
+
+
+def test_event_hubs_tokens_sign_with_the_key_text_and_pass_only_when_asked():
+    # azure-eventhub (pyamqp) HMACs with the key's text, not its base64-decoded bytes.
+    from azure.eventhub._pyamqp.utils import generate_sas_token
+
+    key = base64.b64encode(b"k" * 32).decode()
+    text = generate_sas_token("sb://localhost/hub", "service", key, expiry=4_000_000_000)
+    token = parse_token(text)
+    verify_token(token, [key], now=0, text_keys=True)
+    with pytest.raises(BadSignature):
+        verify_token(token, [key], now=0)

@@ -11,7 +11,6 @@ from typing import Any
 
 from twin_explorer.localhub.protocols.amqp import ServerConnection
 from twin_explorer.localhub.protocols.amqp.composite import Composite
-from twin_explorer.localhub.protocols.amqp.frames import encode_frame
 from twin_explorer.localhub.protocols.amqp.types import decode_value, encode, encode_list
 
 AMQP = b"AMQP\x00\x01\x00\x00"
@@ -28,26 +27,13 @@ def compact(performative: Composite) -> bytes:
     return bytes(out)
 
 
-def frame(
-    channel: int,
-    performative: Composite | bytes,
-    payload: bytes = b"",
-    *,
-    short: bool = True,
-    sasl: bool = False,
-) -> bytes:
-    body = (
-        performative
-        if isinstance(performative, bytes)
-        else (compact(performative) if short else encode(performative))
-    )
+def frame(channel: int, performative: Composite | bytes, payload: bytes = b"", *,
+          short: bool = True, sasl: bool = False) -> bytes:
+    body = performative if isinstance(performative, bytes) else (
+        compact(performative) if short else encode(performative))
     body += payload
-    return (
-        (len(body) + 8).to_bytes(4, "big")
-        + bytes((2, 1 if sasl else 0))
-        + channel.to_bytes(2, "big")
-        + body
-    )
+    return (len(body) + 8).to_bytes(4, "big") + bytes((2, 1 if sasl else 0)) + \
+        channel.to_bytes(2, "big") + body
 
 
 @dataclass
@@ -66,19 +52,16 @@ def parse(data: bytes) -> list[Out]:
     out: list[Out] = []
     pos = 0
     while pos < len(data):
-        if data[pos : pos + 4] == b"AMQP":
-            out.append(Out(header=data[pos : pos + 8]))
+        if data[pos:pos + 4] == b"AMQP":
+            out.append(Out(header=data[pos:pos + 8]))
             pos += 8
             continue
-        size = int.from_bytes(data[pos : pos + 4], "big")
+        size = int.from_bytes(data[pos:pos + 4], "big")
         assert size >= 8 and pos + size <= len(data), "truncated frame in server output"
         doff = data[pos + 4]
-        body = data[pos + doff * 4 : pos + size]
-        item = Out(
-            channel=int.from_bytes(data[pos + 6 : pos + 8], "big"),
-            frame_type=data[pos + 5],
-            raw_body=body,
-        )
+        body = data[pos + doff * 4:pos + size]
+        item = Out(channel=int.from_bytes(data[pos + 6:pos + 8], "big"), frame_type=data[pos + 5],
+                   raw_body=body)
         if body:
             item.performative, end = decode_value(body, 0)
             item.payload = body[end:]
@@ -113,7 +96,3 @@ class Peer:
     def performatives(self, kind: type | None = None) -> list[Any]:
         items = [o.performative for o in self.output() if o.performative is not None]
         return [p for p in items if kind is None or isinstance(p, kind)]
-
-
-def encode_frame_full(channel: int, performative: Composite, payload: bytes = b"") -> bytes:
-    return encode_frame(channel, performative, payload)

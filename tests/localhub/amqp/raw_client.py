@@ -80,6 +80,8 @@ class RawClient:
         self._task: asyncio.Task[None] | None = None
         self.read_paused = asyncio.Event()
         self.read_paused.set()  # set: reading
+        self.heartbeats = 0  # empty frames the hub sent
+        self.heartbeat = asyncio.Event()  # set at each
 
     @classmethod
     async def connect(
@@ -90,6 +92,7 @@ class RawClient:
         sasl: tuple[str, bytes | None] | None = None,
         host: str = "127.0.0.1",
         proxy: int | None = None,
+        idle_timeout_ms: int | None = None,
     ) -> RawClient:
         """To ``host:port`` (TLS unless ``tls`` is None), or through the HTTP CONNECT
         proxy on port ``proxy`` to ``localhost:port``."""
@@ -118,7 +121,9 @@ class RawClient:
         writer.write(AMQP_HEADER)
         assert await reader.readexactly(8) == AMQP_HEADER
         client = cls(reader, writer)
-        writer.write(frame(Open(container_id=str(uuid.uuid4()), hostname="localhost")))
+        open_ = Open(container_id=str(uuid.uuid4()), hostname="localhost")
+        open_.idle_timeout = idle_timeout_ms
+        writer.write(frame(open_))
         writer.write(frame(Begin(None, 0, 5000, 5000)))
         client._task = asyncio.get_running_loop().create_task(client._read_forever())
         return client
@@ -225,7 +230,11 @@ class RawClient:
             while True:
                 await self.read_paused.wait()
                 performative, payload = await _read_frame(self.reader)
-                self._on_frame(performative, payload)
+                if performative is None:
+                    self.heartbeats += 1
+                    self.heartbeat.set()
+                else:
+                    self._on_frame(performative, payload)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
@@ -278,15 +287,15 @@ def _our_handle(client: RawClient, attach: Attach) -> int:
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[Any, bytes]:
-    while True:
-        head = await reader.readexactly(8)
-        size, doff, _kind, _channel = struct.unpack(">IBBH", head)
-        body = await reader.readexactly(size - 8)
-        body = body[doff * 4 - 8 :]
-        if not body:
-            continue  # an empty frame: a heartbeat
-        performative, pos = decode_value(body, 0)
-        return performative, body[pos:]
+    """The next frame's performative and payload; (None, b"") for an empty frame."""
+    head = await reader.readexactly(8)
+    size, doff, _kind, _channel = struct.unpack(">IBBH", head)
+    body = await reader.readexactly(size - 8)
+    body = body[doff * 4 - 8 :]
+    if not body:
+        return None, b""  # a heartbeat
+    performative, pos = decode_value(body, 0)
+    return performative, body[pos:]
 
 
 def data_message(body: bytes, **properties: Any) -> Message:

@@ -19,6 +19,7 @@ from twin_explorer.connection.sas import (
 )
 from twin_explorer.localhub.protocols.amqp import Symbol
 from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.localhub.transports.amqp.connection import MAX_REFUSED_TOKENS
 
 __all__ = ["amqp_hub"]  # the fixture
 UNAUTHORIZED = Symbol("amqp:unauthorized-access")
@@ -88,6 +89,15 @@ async def test_sasl_plain_checks_its_password_as_a_sas_token(amqp_hub: HubServer
         await client.close()
     with pytest.raises(PermissionError):
         await raw_client(amqp_hub, sasl=("PLAIN", b"\0d1@sas.localhost\0" + token[:-3].encode()))
+    # A policy's token (user <policy>@sas.root.<hub>) opens the service nodes.
+    key = amqp_hub.core.policy_keys("service")[0]
+    service = generate_service_token("localhost", "service", key).encode()
+    client = await raw_client(amqp_hub, sasl=("PLAIN", b"\0service@sas.root.localhost\0" + service))
+    try:
+        await client.attach("/messages/devicebound", SENDER)
+        assert await _refused(client, "/devices/d1/twin", SENDER) == UNAUTHORIZED
+    finally:
+        await client.close()
 
 
 async def test_an_expired_token_detaches_its_links_unless_renewed(amqp_hub: HubServer) -> None:
@@ -108,3 +118,16 @@ async def test_an_expired_token_detaches_its_links_unless_renewed(amqp_hub: HubS
     finally:
         await lapsing.close()
         await renewing.close()
+
+
+async def test_a_connection_that_keeps_presenting_bad_tokens_is_closed(amqp_hub: HubServer) -> None:
+    client = await raw_client(amqp_hub)
+    try:
+        forged = generate_device_token(device_resource_uri("localhost", "d1"), generate_key())
+        for _ in range(MAX_REFUSED_TOKENS):
+            assert (await client.put_token(forged))[0] == 401
+        async with asyncio.timeout(10):
+            close = await client.closed
+        assert close is not None and close.error.condition == UNAUTHORIZED
+    finally:
+        await client.close()

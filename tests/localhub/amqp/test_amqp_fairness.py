@@ -1,6 +1,6 @@
 """A client that grants no credit, or floods without reading, stalls nobody else: the hub
-holds a bounded backlog for it (then closes it) and stops reading it, while another
-client's twin requests keep their pace."""
+holds a bounded backlog for it (then closes it), or the flood runs out of the credit the
+hub grants as it goes, while another client's twin requests keep their pace."""
 
 from __future__ import annotations
 
@@ -88,15 +88,24 @@ async def test_a_client_that_floods_without_reading_does_not_slow_another(
     good = await twin_client(amqp_hub, "good", credit=100)
     flooder.read_paused.clear()  # it reads nothing more
 
+    sent = 0
+
     async def flood() -> None:
+        nonlocal sent
         while True:
             await flooder.send(flood_sender, twin_get(), settled=True)
+            sent += 1
 
     flooding = asyncio.create_task(flood())
     try:
         await asyncio.sleep(0.5)  # the flood under test runs a while first
         assert await _paced_gets(*good, count=30) < PACE
-        assert not flooding.done()  # still at it: the hub just stopped reading it
+        # Its credit ran out (the hub's top-ups wait unread with its replies): it is stalled,
+        # still connected, and the hub holds no more for it than that credit allowed.
+        before = sent
+        await asyncio.sleep(0.5)  # a stall is the absence of progress over time
+        assert sent == before and not flooding.done()
+        assert not flooder.closed.done()
     finally:
         flooding.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError, ConnectionError):

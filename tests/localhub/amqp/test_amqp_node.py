@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+
 from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub, node_over_amqp
 from tests.localhub.mqtt_support import watch_log
 from tests.node.harness import NodeDevice
 from twin_explorer.localhub.core.c2d import MAX_DELIVERY_COUNT
+from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.runtime.server import HubServer
 
 __all__ = ["amqp_hub"]  # the fixture
@@ -39,6 +42,7 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
     core = amqp_hub.core
     with watch_log(*SERVER_LOGS) as log:
         async with await node_over_amqp(amqp_hub, "tut", "mod") as node:
+            idle_since = core.get_module("tut", "mod")["lastActivityTime"]
             await node.call("open")
             assert core.presence.online() == ["tut/mod"]
             assert core.get_module("tut", "mod")["connectionState"] == "Connected"
@@ -68,6 +72,7 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
             sent = core.telemetry("tut", "mod")
             assert [m["body"] for m in sent] == [b'{"temp":20}', b'{"temp":21}']
             assert sent[1]["systemProperties"]["$.on"] == "out1"
+            assert core.get_module("tut", "mod")["lastActivityTime"] > idle_since
             await node.call("close")
         await _until(lambda: core.presence.online() == [])
         assert core.get_module("tut", "mod")["connectionState"] == "Disconnected"
@@ -76,32 +81,17 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
 async def test_a_method_for_a_device_without_a_method_link_is_404_and_unanswered_504(
     amqp_hub: HubServer,
 ) -> None:
-    core = amqp_hub.core
+    methods = amqp_hub.core.methods
     async with await node_over_amqp(amqp_hub, "m404") as node:
         await node.call("open")
-        error = await _method_error(core, "m404", connect_timeout=0)
-        assert error.status == 404
-        # A handler that never answers: the call times out as over MQTT.
+        with pytest.raises(HubError) as caught:  # no method links yet
+            await methods.invoke_method("m404", None, "reboot", None, 5, connect_timeout=0)
+        assert caught.value.status == 404
+        # Method links attached, but no handler for "reboot": the call times out as over MQTT.
         await node.call("on_method", name="other", status=200, payload=None)
-        error = await _method_error(core, "m404", connect_timeout=10, response_timeout=1)
-        assert error.status == 504
-
-
-async def _method_error(core, device_id: str, **timeouts: float):
-    from twin_explorer.localhub.errors import HubError
-
-    try:
-        await core.methods.invoke_method(
-            device_id,
-            None,
-            "reboot",
-            None,
-            timeouts.get("response_timeout", 5),
-            timeouts["connect_timeout"],
-        )
-    except HubError as error:
-        return error
-    raise AssertionError("the method call succeeded")
+        with pytest.raises(HubError) as caught:
+            await methods.invoke_method("m404", None, "reboot", None, 1, connect_timeout=10)
+        assert caught.value.status == 504
 
 
 async def test_c2d_to_a_node_amqp_device_completed_rejected_and_abandoned(

@@ -8,6 +8,7 @@ import asyncio
 
 from tests.localhub.amqp.raw_client import SENDER, RawClient
 from tests.localhub.amqp.support import amqp_hub, identity_token, raw_client
+from twin_explorer.localhub.protocols.amqp import Symbol
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.runtime.tls import client_context
 
@@ -79,3 +80,41 @@ async def test_amqp_off(hub_data_dir) -> None:
     ) as hub:
         assert hub.amqp is None and hub.public_info()["amqp_port"] is None
         assert [listener.name for listener in hub.listeners] == ["REST"]
+
+
+async def test_the_hub_keeps_an_idle_client_alive_with_heartbeats(amqp_hub: HubServer) -> None:
+    """A client with an idle timeout (the .NET SDK sets one) hears from the hub at least
+    that often, though nothing else happens: empty frames, on the hub's own timer."""
+    client = await raw_client(amqp_hub, idle_timeout_ms=400)
+    try:
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(10):
+            while client.heartbeats < 3:
+                client.heartbeat.clear()
+                await client.heartbeat.wait()
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert not client.closed.done()
+    finally:
+        await client.close()
+
+
+async def test_an_identity_dropped_from_a_shared_connection_takes_only_its_links(
+    amqp_hub: HubServer,
+) -> None:
+    """Several devices on one connection (as .NET multiplexes them): deleting one detaches
+    its links; the connection and the other device stay."""
+    client = await raw_client(amqp_hub)
+    try:
+        for device_id in ("shared1", "shared2"):
+            assert (await client.put_token(identity_token(amqp_hub, device_id)))[0] == 200
+        gone = await client.attach("/devices/shared1/twin", SENDER)
+        kept = await client.attach("/devices/shared2/twin", SENDER)
+        assert amqp_hub.core.presence.online() == ["shared1", "shared2"]
+        amqp_hub.core.delete_device("shared1", None)
+        async with asyncio.timeout(10):
+            detach = await gone.detached
+        assert detach.error.condition == Symbol("amqp:link:detach-forced")
+        assert not kept.detached.done() and not client.closed.done()
+        assert amqp_hub.core.presence.online() == ["shared2"]
+    finally:
+        await client.close()

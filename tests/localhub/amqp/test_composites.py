@@ -78,9 +78,8 @@ FULL_LENGTH = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("value", "code", "count"), FULL_LENGTH, ids=[type(v).__name__ for v, _, _ in FULL_LENGTH]
-)
+@pytest.mark.parametrize(("value", "code", "count"), FULL_LENGTH,
+                         ids=[type(v).__name__ for v, _, _ in FULL_LENGTH])
 def test_every_field_is_written_even_when_null(value, code, count):
     wire = encode(value)
     assert wire[:3] == bytes((0x00, 0x53, code))
@@ -125,20 +124,12 @@ def test_performative_field_types_are_checked():
 
 def test_attach_echo_keeps_filters_and_capabilities():
     selector = Symbol("apache.org:selector-filter:string")
-    source = Source(
-        address="amqps://localhost/myhub/ConsumerGroups/$Default/Partitions/0",
-        filter={selector: Described(selector, "amqp.annotation.x-opt-offset > '-1'")},
-    )
-    attach = Attach(
-        name="r",
-        handle=3,
-        role=True,
-        source=source,
-        target=Target(address="t"),
-        max_message_size=1048576,
-        desired_capabilities=[Symbol("com.microsoft:georeplication")],
-        properties={Symbol("com.microsoft:timeout"): UInt(0)},
-    )
+    source = Source(address="amqps://localhost/myhub/ConsumerGroups/$Default/Partitions/0",
+                    filter={selector: Described(selector, "amqp.annotation.x-opt-offset > '-1'")})
+    attach = Attach(name="r", handle=3, role=True, source=source, target=Target(address="t"),
+                    max_message_size=1048576,
+                    desired_capabilities=[Symbol("com.microsoft:georeplication")],
+                    properties={Symbol("com.microsoft:timeout"): UInt(0)})
     back = decode(encode(attach))
     assert back == attach
     assert back.desired_capabilities == [Symbol("com.microsoft:georeplication")]
@@ -154,10 +145,8 @@ def test_cbs_put_token_from_node():
     assert type(m.properties.message_id) is str
     assert m.properties.to == "$cbs" and m.properties.reply_to == "cbs"
     assert m.application_properties == {
-        "operation": "put-token",
-        "type": "servicebus.windows.net:sastoken",
-        "name": "localhost%2Fdevices%2Fd1%2Fmodules%2Fm1",
-    }
+        "operation": "put-token", "type": "servicebus.windows.net:sastoken",
+        "name": "localhost%2Fdevices%2Fd1%2Fmodules%2Fm1"}
     assert all(type(k) is str for k in m.application_properties)
     assert isinstance(m.body, Value) and m.body.value.startswith("SharedAccessSignature sr=")
     assert len(encode_message(m)) >= len(golden.CBS_PUT_TOKEN)  # ours writes full lists
@@ -196,9 +185,8 @@ def test_method_ids_are_uuids_and_status_an_int():
     assert response.properties.correlation_id == request.properties.correlation_id
     assert type(response.application_properties["IoThub-status"]) is Int
     # Echoed back, the uuid keeps its type code 0x98.
-    echo = encode_message(
-        Message(properties=Properties(correlation_id=response.properties.correlation_id))
-    )
+    echo = encode_message(Message(properties=Properties(
+        correlation_id=response.properties.correlation_id)))
     assert b"\x98" + request.properties.correlation_id.bytes in echo
 
 
@@ -211,19 +199,9 @@ def test_desired_push_and_patch():
     assert patch.data == b'{"fw":"1.2.1","weather":{"t":72}}'
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        golden.CBS_PUT_TOKEN,
-        golden.CBS_REPLY,
-        golden.TWIN_GET,
-        golden.TWIN_PATCH,
-        golden.TELEMETRY,
-        golden.DESIRED_PUSH,
-        golden.METHOD_REQUEST,
-        golden.METHOD_RESPONSE,
-    ],
-)
+@pytest.mark.parametrize("payload", [golden.CBS_PUT_TOKEN, golden.CBS_REPLY, golden.TWIN_GET,
+                                     golden.TWIN_PATCH, golden.TELEMETRY, golden.DESIRED_PUSH,
+                                     golden.METHOD_REQUEST, golden.METHOD_RESPONSE])
 def test_golden_messages_round_trip(payload):
     m = decode_message(payload)
     assert decode_message(encode_message(m)) == m
@@ -233,17 +211,11 @@ def test_every_section_round_trips():
     m = Message(
         header=Header(durable=True, priority=4, ttl=1000),
         delivery_annotations={Symbol("x-opt-lock"): b"t"},
-        message_annotations={
-            Symbol("x-opt-sequence-number"): Long(7),
-            Symbol("x-opt-offset"): "10",
-            Symbol("x-opt-enqueued-time"): Timestamp(1796538111000),
-        },
-        properties=Properties(
-            message_id=ULong(0),
-            content_type="application/json",
-            creation_time=1796538111000,
-            group_sequence=2,
-        ),
+        message_annotations={Symbol("x-opt-sequence-number"): Long(7),
+                             Symbol("x-opt-offset"): "10",
+                             Symbol("x-opt-enqueued-time"): Timestamp(1796538111000)},
+        properties=Properties(message_id=ULong(0), content_type="application/json",
+                              creation_time=1796538111000, group_sequence=2),
         application_properties={"$.mid": "c2d-1", "n": Int(3)},
         body=[Data(b"a"), Data(b"b")],
         footer={Symbol("f"): True},
@@ -258,18 +230,15 @@ def test_every_section_round_trips():
         assert decode_message(encode_message(Message(body=body))).body == body
 
 
-@pytest.mark.parametrize(
-    "wire",
-    [
-        b"\x00\x53\x77\x40\x00\x53\x77\x40",  # two amqp-value sections
-        b"\x00\x53\x75\xa0\x00\x00\x53\x77\x40",  # data mixed with value
-        b"\x00\x53\x73\x45\x00\x53\x70\x45",  # properties before header
-        b"\x00\x53\x79\x40",  # unknown section
-        b"\x00\x53\x72\x40",  # annotations that are not a map
-        b"\x00\x53\x75\xa1\x00",  # data section holding a string
-        b"\x40",  # not a section at all
-    ],
-)
+@pytest.mark.parametrize("wire", [
+    b"\x00\x53\x77\x40\x00\x53\x77\x40",        # two amqp-value sections
+    b"\x00\x53\x75\xa0\x00\x00\x53\x77\x40",    # data mixed with value
+    b"\x00\x53\x73\x45\x00\x53\x70\x45",        # properties before header
+    b"\x00\x53\x79\x40",                        # unknown section
+    b"\x00\x53\x72\x40",                        # annotations that are not a map
+    b"\x00\x53\x75\xa1\x00",                    # data section holding a string
+    b"\x40",                                    # not a section at all
+])
 def test_malformed_messages_raise(wire):
     with pytest.raises(AmqpDecodeError):
         decode_message(wire)

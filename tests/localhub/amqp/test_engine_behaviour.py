@@ -52,29 +52,18 @@ def opened(conn: ServerConnection | None = None, **open_fields) -> Peer:
 
 
 def session(peer: Peer, channel: int = 0, incoming_window: int = 2048) -> None:
-    assert peer.feed(
-        frame(
-            channel,
-            Begin(next_outgoing_id=0, incoming_window=incoming_window, outgoing_window=0xFFFFFFFF),
-        )
-    ) == [SessionBegun(channel)]
+    assert peer.feed(frame(channel, Begin(next_outgoing_id=0, incoming_window=incoming_window,
+                                          outgoing_window=0xFFFFFFFF))) == [
+        SessionBegun(channel)]
     peer.output()
 
 
-def client_sender(peer: Peer, handle: int = 0, channel: int = 0, credit: int = 10, **accept):
-    (req,) = peer.feed(
-        frame(
-            channel,
-            Attach(
-                name=f"s{channel}.{handle}",
-                handle=handle,
-                role=False,
-                source=Source(),
-                target=Target(address="/devices/d1/messages/events"),
-                initial_delivery_count=0,
-            ),
-        )
-    )
+def client_sender(peer: Peer, handle: int = 0, channel: int = 0, credit: int = 10,
+                  **accept):
+    (req,) = peer.feed(frame(channel, Attach(name=f"s{channel}.{handle}", handle=handle,
+                                             role=False, source=Source(),
+                                             target=Target(address="/devices/d1/messages/events"),
+                                             initial_delivery_count=0)))
     peer.conn.accept_link(req.link, **accept)
     if credit:
         peer.conn.grant_credit(req.link, credit)
@@ -83,18 +72,9 @@ def client_sender(peer: Peer, handle: int = 0, channel: int = 0, credit: int = 1
 
 
 def client_receiver(peer: Peer, handle: int = 1, channel: int = 0, credit: int = 10):
-    (req,) = peer.feed(
-        frame(
-            channel,
-            Attach(
-                name=f"r{channel}.{handle}",
-                handle=handle,
-                role=True,
-                source=Source(address="/devices/d1/twin"),
-                target=Target(),
-            ),
-        )
-    )
+    (req,) = peer.feed(frame(channel, Attach(name=f"r{channel}.{handle}", handle=handle,
+                                             role=True, source=Source(address="/devices/d1/twin"),
+                                             target=Target())))
     peer.conn.accept_link(req.link)
     if credit:
         peer.feed(flow(handle, credit, channel=channel))
@@ -102,55 +82,20 @@ def client_receiver(peer: Peer, handle: int = 1, channel: int = 0, credit: int =
     return req.link
 
 
-def flow(
-    handle: int,
-    credit: int,
-    *,
-    delivery_count: int = 0,
-    drain: bool = False,
-    channel: int = 0,
-    next_incoming_id: int = 0,
-    incoming_window: int = 2048,
-):
-    return frame(
-        channel,
-        Flow(
-            next_incoming_id=next_incoming_id,
-            incoming_window=incoming_window,
-            next_outgoing_id=0,
-            outgoing_window=0xFFFFFFFF,
-            handle=handle,
-            delivery_count=delivery_count,
-            link_credit=credit,
-            drain=drain,
-        ),
-    )
+def flow(handle: int, credit: int, *, delivery_count: int = 0, drain: bool = False,
+         channel: int = 0, next_incoming_id: int = 0, incoming_window: int = 2048):
+    return frame(channel, Flow(next_incoming_id=next_incoming_id,
+                               incoming_window=incoming_window, next_outgoing_id=0,
+                               outgoing_window=0xFFFFFFFF, handle=handle,
+                               delivery_count=delivery_count, link_credit=credit, drain=drain))
 
 
-def transfer(
-    handle: int,
-    delivery_id: int | None,
-    payload: bytes,
-    *,
-    more: bool = False,
-    settled: bool = False,
-    tag: bytes | None = b"t",
-    channel: int = 0,
-    aborted: bool = False,
-) -> bytes:
-    return frame(
-        channel,
-        Transfer(
-            handle=handle,
-            delivery_id=delivery_id,
-            delivery_tag=tag,
-            message_format=0 if tag else None,
-            settled=settled,
-            more=more,
-            aborted=aborted,
-        ),
-        payload,
-    )
+def transfer(handle: int, delivery_id: int | None, payload: bytes, *, more: bool = False,
+             settled: bool = False, tag: bytes | None = b"t", channel: int = 0,
+             aborted: bool = False) -> bytes:
+    return frame(channel, Transfer(handle=handle, delivery_id=delivery_id, delivery_tag=tag,
+                                   message_format=0 if tag else None, settled=settled,
+                                   more=more, aborted=aborted), payload)
 
 
 def closed_with(events, condition) -> None:
@@ -163,15 +108,12 @@ MESSAGE = encode_message(Message(body=[Data(b"hello")]))
 # ---------------------------------------------------------------- headers and SASL
 
 
-@pytest.mark.parametrize(
-    ("header", "answer"),
-    [
-        (b"HTTP/1.1", AMQP),
-        (b"AMQP\x01\x01\x00\x00", AMQP),  # TLS-in-AMQP header (protocol id 2 is TLS)
-        (b"AMQP\x00\x01\x00\x01", AMQP),  # another AMQP version
-        (b"AMQP\x03\x01\x00\x01", SASL),  # another SASL version
-    ],
-)
+@pytest.mark.parametrize(("header", "answer"), [
+    (b"HTTP/1.1", AMQP),
+    (b"AMQP\x01\x01\x00\x00", AMQP),      # TLS-in-AMQP header (protocol id 2 is TLS)
+    (b"AMQP\x00\x01\x00\x01", AMQP),      # another AMQP version
+    (b"AMQP\x03\x01\x00\x01", SASL),      # another SASL version
+])
 def test_wrong_header_gets_ours_then_close(header, answer):
     peer = Peer()
     events = peer.feed(header + b"more bytes")
@@ -222,12 +164,8 @@ def test_mechanism_not_offered_is_refused():
 
 def test_bytes_pipelined_after_sasl_init_wait_for_the_outcome():
     peer = Peer()
-    events = peer.feed(
-        SASL
-        + frame(0, SaslInit(Symbol("ANONYMOUS"), b""), sasl=True)
-        + AMQP
-        + frame(0, Open(container_id="c"))
-    )
+    events = peer.feed(SASL + frame(0, SaslInit(Symbol("ANONYMOUS"), b""), sasl=True) + AMQP
+                       + frame(0, Open(container_id="c")))
     assert [type(e) for e in events] == [SaslInitReceived]
     events = peer.conn.sasl_outcome(True)
     assert [type(e) for e in events] == [ConnectionOpened]
@@ -253,10 +191,8 @@ def test_garbage_instead_of_open_gets_open_then_close():
 
 def test_tiny_max_frame_size_is_refused():
     peer = Peer()
-    closed_with(
-        peer.feed(AMQP, frame(0, Open(container_id="c", max_frame_size=100))),
-        errors.FRAME_SIZE_TOO_SMALL,
-    )
+    closed_with(peer.feed(AMQP, frame(0, Open(container_id="c", max_frame_size=100))),
+                errors.FRAME_SIZE_TOO_SMALL)
 
 
 def test_eof_reports_closed():
@@ -286,14 +222,8 @@ def test_sessions_on_several_channels_keep_links_apart():
 def test_refused_link_gets_null_terminus_then_closed_detach():
     peer = opened()
     session(peer)
-    (req,) = peer.feed(
-        frame(
-            0,
-            Attach(
-                name="x", handle=0, role=False, source=Source(), target=Target(address="/nowhere")
-            ),
-        )
-    )
+    (req,) = peer.feed(frame(0, Attach(name="x", handle=0, role=False, source=Source(),
+                                       target=Target(address="/nowhere"))))
     peer.conn.refuse_link(req.link, Error(errors.NOT_FOUND, "no such node"))
     attach, detach = peer.performatives()
     assert attach.role is True and attach.target is None and attach.source == Source()
@@ -321,7 +251,8 @@ def test_our_close_then_the_clients_close():
     peer.conn.close(Error(errors.CONNECTION_FORCED, "hub stopping"))
     (close,) = peer.performatives()
     assert close.error.condition == errors.CONNECTION_FORCED
-    assert peer.feed(frame(0, Flow(incoming_window=1, next_outgoing_id=0, outgoing_window=1))) == []
+    assert peer.feed(frame(0, Flow(incoming_window=1, next_outgoing_id=0,
+                                   outgoing_window=1))) == []
     assert peer.feed(frame(0, Close())) == [ConnectionClosed(None)]
     assert peer.performatives() == []
 
@@ -399,12 +330,8 @@ def test_multi_frame_transfer_is_reassembled():
     link = client_sender(peer)
     payload = encode_message(Message(body=[Data(b"x" * 3000)]))
     parts = [payload[:1000], payload[1000:2000], payload[2000:]]
-    assert (
-        peer.feed(
-            transfer(0, 0, parts[0], more=True), transfer(0, None, parts[1], more=True, tag=None)
-        )
-        == []
-    )
+    assert peer.feed(transfer(0, 0, parts[0], more=True),
+                     transfer(0, None, parts[1], more=True, tag=None)) == []
     (got,) = peer.feed(transfer(0, None, parts[2], tag=None))
     assert got.link is link and got.message.data == b"x" * 3000 and got.delivery_tag == b"t"
 
@@ -424,9 +351,8 @@ def test_message_over_the_link_limit_detaches_the_link_only():
     session(peer)
     link = client_sender(peer, max_message_size=1000)
     assert peer.performatives() == []
-    ev = peer.feed(
-        transfer(0, 0, b"x" * 600, more=True), transfer(0, None, b"x" * 600, tag=None, more=True)
-    )
+    ev = peer.feed(transfer(0, 0, b"x" * 600, more=True), transfer(0, None, b"x" * 600,
+                                                                  tag=None, more=True))
     (detached,) = ev
     assert detached.link is link and detached.error.condition == errors.MESSAGE_SIZE_EXCEEDED
     (detach,) = peer.performatives()
@@ -459,9 +385,8 @@ def test_disposition_over_a_huge_range_costs_only_what_is_outstanding():
     session(peer)
     link = client_receiver(peer)
     sent = peer.conn.send(link, Message(), settled=False)
-    ev = peer.feed(
-        frame(0, Disposition(role=True, first=0, last=0xFFFFFFFF, settled=True, state=Accepted()))
-    )
+    ev = peer.feed(frame(0, Disposition(role=True, first=0, last=0xFFFFFFFF, settled=True,
+                                        state=Accepted())))
     assert [e.delivery_tag for e in ev] == [sent.tag]
 
 
@@ -479,17 +404,8 @@ def test_transfers_wait_for_the_peers_session_window():
     held = peer.conn.pending_output_bytes
     assert held > 0
     # The client's session flow opens the window again: the held transfer goes out.
-    peer.feed(
-        frame(
-            0,
-            Flow(
-                next_incoming_id=2,
-                incoming_window=2,
-                next_outgoing_id=0,
-                outgoing_window=0xFFFFFFFF,
-            ),
-        )
-    )
+    peer.feed(frame(0, Flow(next_incoming_id=2, incoming_window=2, next_outgoing_id=0,
+                            outgoing_window=0xFFFFFFFF)))
     assert peer.conn.pending_output_bytes == held
     assert len(peer.performatives(Transfer)) == 1
     assert peer.conn.pending_output_bytes == 0
@@ -560,18 +476,14 @@ def test_bad_data_offset_is_a_framing_error():
 
 def test_channel_over_channel_max_closes():
     peer = opened(conn=ServerConnection(channel_max=3))
-    closed_with(
-        peer.feed(frame(4, Begin(next_outgoing_id=0, incoming_window=1, outgoing_window=1))),
-        errors.NOT_ALLOWED,
-    )
+    closed_with(peer.feed(frame(4, Begin(next_outgoing_id=0, incoming_window=1,
+                                         outgoing_window=1))), errors.NOT_ALLOWED)
 
 
 def test_frame_on_a_channel_without_session_closes():
     peer = opened()
-    closed_with(
-        peer.feed(frame(2, Flow(incoming_window=1, next_outgoing_id=0, outgoing_window=1))),
-        errors.NOT_ALLOWED,
-    )
+    closed_with(peer.feed(frame(2, Flow(incoming_window=1, next_outgoing_id=0,
+                                        outgoing_window=1))), errors.NOT_ALLOWED)
 
 
 def test_handle_over_handle_max_ends_the_session():
@@ -608,13 +520,11 @@ def test_links_per_connection_are_capped():
     session(peer)
     for handle in range(3):
         client_sender(peer, handle=handle, credit=0)
-    closed_with(
-        peer.feed(frame(0, Attach(name="4th", handle=3, role=False, target=Target()))),
-        errors.RESOURCE_LIMIT_EXCEEDED,
-    )
+    closed_with(peer.feed(frame(0, Attach(name="4th", handle=3, role=False, target=Target()))),
+                errors.RESOURCE_LIMIT_EXCEEDED)
 
 
-def test_unsettled_deliveries_per_link_are_capped():
+def test_unsettled_deliveries_are_capped():
     peer = opened(conn=ServerConnection(max_unsettled=3))
     session(peer)
     link = client_sender(peer, credit=100)
@@ -674,3 +584,127 @@ def test_flow_without_link_credit_keeps_the_credit():
     assert ev == [] and link.credit == 7
     (echo,) = peer.performatives()
     assert (echo.handle, echo.link_credit) == (0, 7)
+
+
+def test_client_settling_in_second_mode_frees_the_unsettled_slot():
+    peer = opened(conn=ServerConnection(max_unsettled=1))
+    session(peer)
+    link = client_sender(peer, credit=100)
+    for i in range(3):
+        (got,) = peer.feed(transfer(0, i, MESSAGE))
+        peer.conn.settle(link, i, Accepted(), settled=False)  # mode second: outcome first
+        peer.feed(frame(0, Disposition(role=False, first=i, settled=True, state=Accepted())))
+        assert isinstance(got, MessageReceived) and link.unsettled == {}
+    assert [d.settled for d in peer.performatives(Disposition)] == [False] * 3
+
+
+@pytest.mark.parametrize(("frames", "condition"), [
+    ([frame(0, Begin(next_outgoing_id=0, incoming_window=1, outgoing_window=1))],
+     errors.NOT_ALLOWED),                                      # begin before open
+    ([frame(0, Open(container_id="c")), frame(0, Open(container_id="c"))],
+     errors.NOT_ALLOWED),                                      # a second open
+    ([frame(0, Open(container_id="c")), frame(0, SaslInit(Symbol("PLAIN")), sasl=True)],
+     errors.FRAMING_ERROR),                                    # SASL frame after SASL
+    ([frame(0, Open(container_id="c")), frame(0, SaslInit(Symbol("PLAIN")))],
+     errors.NOT_ALLOWED),                                      # SASL body in an AMQP frame
+    ([frame(0, Open(container_id="c")), frame(0, End(), b"\x40")],
+     errors.FRAMING_ERROR),                                    # payload after END
+    ([frame(0, Open(container_id="c"))] + [frame(0, Begin(
+        next_outgoing_id=0, incoming_window=1, outgoing_window=1))] * 2,
+     errors.NOT_ALLOWED),                                      # two sessions on one channel
+    ([frame(0, Open(container_id="c")), frame(0, Begin(
+        remote_channel=0, next_outgoing_id=0, incoming_window=1, outgoing_window=1))],
+     errors.NOT_ALLOWED),                                      # answer to a begin never sent
+])
+def test_protocol_violations_close_with_a_condition(frames, condition):
+    peer = Peer()
+    events = peer.feed(AMQP, *frames)
+    closed_with(events, condition)
+    assert isinstance(peer.performatives()[-1], Close)
+
+
+def test_first_transfer_without_a_tag_closes():
+    peer = opened()
+    session(peer)
+    client_sender(peer)
+    closed_with(peer.feed(transfer(0, 0, MESSAGE, tag=None)), errors.INVALID_FIELD)
+
+
+def test_detach_of_an_unknown_handle_ends_the_session():
+    peer = opened()
+    session(peer)
+    peer.feed(frame(0, Detach(handle=7)))
+    (end,) = peer.performatives()
+    assert end.error.condition == errors.UNATTACHED_HANDLE
+
+
+@pytest.mark.parametrize("response", [None, b"only-one-part", b"\x00user\x00\xff\xfe"])
+def test_malformed_plain_response_gives_no_credentials(response):
+    peer = Peer()
+    (init,) = peer.feed(SASL, frame(0, SaslInit(Symbol("PLAIN"), response), sasl=True))
+    assert (init.authcid, init.password) == (None, None)
+
+
+def test_sending_the_last_credit_ends_a_drain():
+    peer = opened()
+    session(peer)
+    link = client_receiver(peer, credit=0)
+    peer.feed(flow(1, 1, drain=True))
+    assert link.drain
+    peer.conn.send(link, Message(), settled=True)
+    assert not link.drain and link.credit == 0
+    peer.conn.complete_drain(link)
+    assert peer.performatives(Flow) == [], "nothing left to drain"
+
+
+def test_close_before_open_just_drops_the_connection():
+    peer = Peer()
+    peer.feed(SASL)
+    peer.output()
+    peer.conn.close()
+    assert peer.conn.closed and peer.output() == []
+
+
+def test_partly_sent_messages_share_one_budget_per_connection():
+    peer = opened(conn=ServerConnection(max_reassembly_bytes=1500))
+    session(peer)
+    first = client_sender(peer, handle=0)
+    second = client_sender(peer, handle=1)
+    third = client_sender(peer, handle=2)
+    assert peer.feed(transfer(0, 0, b"x" * 1000, more=True)) == []
+    (detached,) = peer.feed(transfer(1, 1, b"x" * 1000, more=True))
+    assert detached.link is second
+    assert detached.error.condition == errors.RESOURCE_LIMIT_EXCEEDED
+    # The first link's detach frees its bytes for another link's message.
+    assert peer.feed(frame(0, Detach(handle=0, closed=True))) == [LinkDetached(first, None, True)]
+    payload = encode_message(Message(body=[Data(b"y" * 1200)]))
+    assert peer.feed(transfer(2, 2, payload[:1000], more=True)) == []
+    (got,) = peer.feed(transfer(2, None, payload[1000:], tag=None))
+    assert got.link is third and got.message.data == b"y" * 1200
+
+
+def test_unsettled_deliveries_share_one_budget_per_connection():
+    peer = opened(conn=ServerConnection(max_unsettled=2))
+    session(peer)
+    a = client_sender(peer, handle=0)
+    b = client_sender(peer, handle=1)
+    peer.feed(transfer(0, 0, MESSAGE), transfer(1, 1, MESSAGE))
+    (detached,) = peer.feed(transfer(0, 2, MESSAGE))
+    assert detached.link is a and detached.error.condition == errors.RESOURCE_LIMIT_EXCEEDED
+    peer.feed(frame(0, Detach(handle=0, closed=True)))  # its unsettled delivery goes with it
+    (got,) = peer.feed(transfer(1, 3, MESSAGE))
+    assert got.link is b
+
+
+def test_attach_frames_kept_for_live_links_are_bounded():
+    peer = opened(conn=ServerConnection(max_frame_size=65536))
+    session(peer)
+    big = {"p": "x" * 60_000}
+    events = []
+    for handle in range(20):
+        events += peer.feed(frame(0, Attach(name=f"l{handle}", handle=handle, role=False,
+                                            target=Target(), properties=big)))
+        if events and isinstance(events[-1], ConnectionClosed):
+            break
+    closed_with(events, errors.RESOURCE_LIMIT_EXCEEDED)
+    assert sum(isinstance(e, LinkAttachRequested) for e in events) < 20

@@ -8,14 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.eventhub import EventHubConsumerClient as SyncConsumer
 from azure.eventhub import TransportType
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.iot.device import Message as DeviceMessage
+from azure.iot.hub.models import Twin, TwinProperties
 
+from tests.hubfixtures import RestClient, server_registry_manager
 from tests.localhub.amqp.support import amqp_hub, node_over_amqp
 from tests.localhub.mqtt_support import ensure_identity, sdk_client, watch_log
 from twin_explorer.localhub.core.auth import Identity
@@ -88,6 +92,12 @@ async def receiving(client: EventHubConsumerClient, **kwargs: Any) -> AsyncItera
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _next_millisecond() -> None:
+    start = time.time_ns() // 1_000_000
+    while time.time_ns() // 1_000_000 == start:
+        pass
 
 
 async def readers(hub: HubServer, count: int) -> None:
@@ -199,7 +209,27 @@ async def test_hub_and_partition_properties_async_and_sync(amqp_hub: HubServer):
         with client:
             return client.get_eventhub_properties(), client.get_partition_properties(empty)
 
+    def sync_receive() -> list[Any]:
+        client = SyncConsumer.from_connection_string(
+            hub.core.eventhub_connection_string(), consumer_group="$Default", **client_options(hub)
+        )
+        got: list[Any] = []
+
+        def on_event(context: Any, event: Any) -> None:
+            got.append(event)
+            if event.body_as_str() == "two":
+                client.close()  # ends receive()
+
+        with client:
+            client.receive(on_event, partition_id=partition, starting_position="-1")
+        return got
+
     hub_props, empty_props = await asyncio.to_thread(sync_read)
+    received = await asyncio.to_thread(sync_receive)
+    telemetry = [
+        e for e in received if e.system_properties[b"iothub-message-source"] == b"Telemetry"
+    ]
+    assert [e.body_as_str() for e in telemetry] == ["one", "two"]
     assert hub_props["partition_ids"] == ["0", "1", "2", "3"]
     assert empty_props["is_empty"] is True
     assert empty_props["last_enqueued_offset"] == "-1"
@@ -209,6 +239,7 @@ async def test_starting_positions(amqp_hub: HubServer):
     hub = amqp_hub
     ensure_identity(hub.core, "d1")
     for body in (b"a", b"bb", b"ccc"):
+        _next_millisecond()  # enqueued times in ms tell them apart (the time selector)
         _send(hub, "d1", None, body)
     partition = str(partition_of("d1"))
     events = hub.core.event_log.read(int(partition))
@@ -226,6 +257,8 @@ async def test_starting_positions(amqp_hub: HubServer):
         await first_body(starting_position=str(c.offset), starting_position_inclusive=True)
         == b"ccc"
     )
+    enqueued = datetime.fromtimestamp(b.enqueued_ns / 1e9, UTC)
+    assert await first_body(starting_position=enqueued, starting_position_inclusive=True) == b"bb"
     # "@latest": only what comes next.
     async with receiving(consumer(hub), partition_id=partition, starting_position="@latest") as s:
         await readers(hub, 1)
@@ -285,3 +318,127 @@ async def test_a_higher_epoch_kicks_the_lower_one(amqp_hub: HubServer):
             ) as third:
                 await third.until(lambda: third.errors)
             assert "epoch '2' already exists" in str(third.errors[0])
+
+
+def _notifications(stream: Stream, source: bytes) -> list[tuple[dict, Any]]:
+    """(application properties as text, JSON body) of the stream's notifications."""
+    found = []
+    for _, event in stream.events:
+        if event.system_properties.get(b"iothub-message-source") == source:
+            props = {k.decode(): v.decode() for k, v in event.properties.items()}
+            found.append((props, event.body_as_json()))
+    return found
+
+
+async def test_twin_lifecycle_and_connection_notifications(amqp_hub: HubServer):
+    hub = amqp_hub
+    manager = server_registry_manager(hub)
+    name = hub.core.eventhub.name
+    async with receiving(consumer(hub), starting_position="-1") as stream:
+        device = await asyncio.to_thread(
+            manager.create_device_with_sas, "n1", None, None, "enabled"
+        )
+        await asyncio.to_thread(manager.create_module_with_sas, "n1", "m1", None, None, None)
+        twin = Twin(properties=TwinProperties(desired={"fan": "on"}), tags={"site": "a"})
+        await asyncio.to_thread(manager.update_twin, "n1", twin, "*")
+        await asyncio.to_thread(manager.replace_twin, "n1", Twin(tags={"site": "b"}), "*")
+        key = device.authentication.symmetric_key.primary_key
+        connection_string = f"HostName=localhost;DeviceId=n1;SharedAccessKey={key}"
+        async with sdk_client(
+            connection_string, hub.certificates.ca_cert.read_text(), hub_proxy(hub)
+        ) as client:
+            await client.connect()
+            await client.patch_twin_reported_properties({"temp": 20})
+        await asyncio.to_thread(manager.delete_module, "n1", "m1")
+        await asyncio.to_thread(manager.delete_device, "n1")
+        await stream.until(lambda: len(_notifications(stream, b"deviceLifecycleEvents")) == 4)
+        await stream.until(lambda: len(_notifications(stream, b"deviceConnectionStateEvents")) == 2)
+    lifecycle = _notifications(stream, b"deviceLifecycleEvents")
+    assert [p["opType"] for p, _ in lifecycle] == [
+        "createDeviceIdentity",
+        "createModuleIdentity",
+        "deleteModuleIdentity",
+        "deleteDeviceIdentity",
+    ]
+    created, body = lifecycle[1]
+    assert created["hubName"] == name and created["deviceId"] == "n1"
+    assert created["moduleId"] == "m1"
+    assert created["iothub-message-schema"] == "deviceLifecycleNotification"
+    assert created["operationTimestamp"]
+    assert body["moduleId"] == "m1" and "properties" in body
+    twins = _notifications(stream, b"twinChangeEvents")
+    assert [p["opType"] for p, _ in twins] == ["updateTwin", "replaceTwin", "updateTwin"]
+    assert all(p["iothub-message-schema"] == "twinChangeNotification" for p, _ in twins)
+    (_, update), (_, replace), (_, reported) = twins
+    assert update["tags"] == {"site": "a"}
+    assert update["properties"]["desired"]["fan"] == "on"
+    assert replace["tags"] == {"site": "b"} and replace["version"] > update["version"]
+    assert reported["properties"]["reported"]["temp"] == 20
+    assert reported["properties"]["reported"]["$version"] >= 2
+    connection = _notifications(stream, b"deviceConnectionStateEvents")
+    assert [p["opType"] for p, _ in connection] == ["deviceConnected", "deviceDisconnected"]
+    assert connection[0][1]["sequenceNumber"] < connection[1][1]["sequenceNumber"]
+
+
+async def test_routes_choose_the_sources_the_endpoint_carries(amqp_hub: HubServer):
+    hub = amqp_hub
+    rest = RestClient.for_server(hub, "service")
+    try:
+        status, body = await rest.json("PUT", "/_localhub/eventhub/routes", json_body=["twin"])
+        assert status == 200 and body["routes"] == ["twin"]
+        status, body = await rest.json("PUT", "/_localhub/eventhub/routes", json_body=["nope"])
+        assert status == 400 and "Unknown route 'nope'" in body["Message"]
+    finally:
+        await rest.close()
+    manager = server_registry_manager(hub)
+    await asyncio.to_thread(manager.create_device_with_sas, "r1", None, None, "enabled")
+    _send(hub, "r1", None, b"not routed")
+    twin = Twin(properties=TwinProperties(desired={"on": True}))
+    await asyncio.to_thread(manager.update_twin, "r1", twin, "*")
+    _send(hub, "r1", None, b"not routed either")
+    twin = Twin(properties=TwinProperties(desired={"on": False}))
+    await asyncio.to_thread(manager.update_twin, "r1", twin, "*")
+    async with receiving(consumer(hub), starting_position="-1") as stream:
+        # The second twin change is the partition's last event: once it is here, all
+        # that came before it in the partition has been delivered (or skipped).
+        await stream.until(lambda: len(stream.events) >= 2)
+    assert len(stream.events) == 2
+    sources = {e.system_properties[b"iothub-message-source"] for _, e in stream.events}
+    assert sources == {b"twinChangeEvents"}
+    # The hub still keeps the telemetry for its own view.
+    assert [m["body"] for m in hub.core.telemetry("r1")] == [b"not routed", b"not routed either"]
+
+
+async def test_a_slow_consumer_does_not_slow_ingestion(amqp_hub: HubServer):
+    hub = amqp_hub
+    connection_string = ensure_identity(hub.core, "busy")
+    release = asyncio.Event()
+    stream = Stream()
+
+    async def stuck(context: Any, event: Any) -> None:
+        await release.wait()  # a consumer that stops reading after its first event
+        await stream.on_event(context, event)
+
+    count = 300
+    partition = str(partition_of("busy"))
+    async with consumer(hub) as client:
+        task = asyncio.create_task(
+            client.receive(stuck, partition_id=partition, starting_position="-1", prefetch=10)
+        )
+        await readers(hub, 1)
+        async with sdk_client(
+            connection_string, hub.certificates.ca_cert.read_text(), hub_proxy(hub)
+        ) as device:
+            await device.connect()
+            async with asyncio.timeout(TIMEOUT):  # every send is acknowledged meanwhile
+                for i in range(count):
+                    await device.send_message(str(i))
+        assert hub.core.telemetry_count("busy") == count
+        assert stream.events == []
+        release.set()  # the consumer reads again: nothing was lost, nothing dropped it
+        await stream.until(lambda: len(stream.telemetry()) == count)
+        await client.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert [e.body_as_str() for _, e in stream.telemetry()] == [str(i) for i in range(count)]

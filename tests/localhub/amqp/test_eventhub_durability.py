@@ -65,6 +65,11 @@ async def _read_all(info: dict[str, Any], count: int) -> list[Any]:
 
 def test_events_survive_restart_and_sigkill_without_repeating_positions(start_local_hub):
     hub = start_local_hub(extra_args=["--amqp-port", "0"])
+    assert hub.info["eventhub_name"] == "localhost"
+    assert hub.info["eventhub_connection_string"].startswith(
+        "Endpoint=sb://localhost/;SharedAccessKeyName=service;SharedAccessKey="
+    )
+    assert hub.info["eventhub_connection_string"].endswith(";EntityPath=localhost")
     manager = hub.registry_manager()
     device = manager.create_device_with_sas("d1", None, None, "enabled")
     key = device.authentication.symmetric_key.primary_key

@@ -36,7 +36,8 @@ PRELUDE = (AMQP + frame(0, Open(container_id="c")) +
 
 
 def _connection() -> ServerConnection:
-    conn = ServerConnection(max_message_size=4 * MB, incoming_window=0xFFFFFFF)
+    conn = ServerConnection(max_message_size=4 * MB, max_reassembly_bytes=4 * MB,
+                            incoming_window=0xFFFFFFF)
     (event,) = conn.receive_data(PRELUDE)[-1:]
     assert isinstance(event, LinkAttachRequested)
     conn.accept_link(event.link)
@@ -96,3 +97,23 @@ def test_decoding_big_values_costs_the_same_per_byte() -> None:
     assert_linear(decode_message,
                   lambda n: encode_message(Message(body=[Data(b"x" * 100)] * (n // 103))),
                   what="many data sections")
+
+
+def test_sending_a_big_message_in_small_frames_costs_the_same_per_byte() -> None:
+    def run(message: Message) -> None:
+        conn = ServerConnection(max_message_size=4 * MB)
+        events = conn.receive_data(
+            AMQP + frame(0, Open(container_id="c", max_frame_size=4096))
+            + frame(0, Begin(next_outgoing_id=0, incoming_window=0xFFFFFFFF,
+                             outgoing_window=0xFFFFFFFF))
+            + frame(0, Attach(name="r", handle=0, role=True, source=Source(address="/x"),
+                              target=Target()))
+            + frame(0, Flow(next_incoming_id=0, incoming_window=0xFFFFFFFF, next_outgoing_id=0,
+                            outgoing_window=0xFFFFFFFF, handle=0, delivery_count=0,
+                            link_credit=10)))
+        link = events[2].link
+        conn.accept_link(link)
+        assert conn.send(link, message, settled=True) is not None
+        assert conn.pending_output_bytes > len(message.data)
+
+    assert_linear(run, lambda n: Message(body=[Data(b"x" * n)]), what="splitting a message")

@@ -59,15 +59,11 @@ GOLDEN = [
     ([], b"\x45"),
     ([UInt(1), "a"], b"\xc0\x06\x02\x52\x01\xa1\x01a"),
     ({Symbol("status"): Int(200)}, b"\xc1\x0e\x02\xa3\x06status\x71\x00\x00\x00\xc8"),
-    (
-        Array(0xA3, [Symbol("MSSBCBS"), Symbol("PLAIN")]),
-        b"\xe0\x16\x02\xb3\x00\x00\x00\x07MSSBCBS\x00\x00\x00\x05PLAIN",
-    ),
+    (Array(0xA3, [Symbol("MSSBCBS"), Symbol("PLAIN")]),
+     b"\xe0\x16\x02\xb3\x00\x00\x00\x07MSSBCBS\x00\x00\x00\x05PLAIN"),
     (Array(0xA3, []), b"\xe0\x02\x00\xb3"),  # an empty array8: size 2 is valid
-    (
-        Described(Symbol("apache.org:selector-filter:string"), "x > 1"),
-        b"\x00\xa3\x21apache.org:selector-filter:string\xa1\x05x > 1",
-    ),
+    (Described(Symbol("apache.org:selector-filter:string"), "x > 1"),
+     b"\x00\xa3\x21apache.org:selector-filter:string\xa1\x05x > 1"),
     (Typed(0x94, bytes(16)), b"\x94" + bytes(16)),
 ]
 
@@ -86,25 +82,22 @@ def test_plain_python_ints_encode_as_long():
     assert type(decode(encode(5))) is Long
 
 
-@pytest.mark.parametrize(
-    ("wire", "value"),
-    [
-        (b"\xb1\x00\x00\x00\x03abc", "abc"),  # str32
-        (b"\xb3\x00\x00\x00\x03abc", Symbol("abc")),  # sym32
-        (b"\xb0\x00\x00\x00\x01\x00", b"\x00"),  # vbin32
-        (b"\xd0\x00\x00\x00\x06\x00\x00\x00\x02\x40\x41", [None, True]),  # list32
-        (b"\xd1\x00\x00\x00\x08\x00\x00\x00\x02\xa1\x01k\x41", {"k": True}),  # map32
-        (b"\x56\x01", True),  # boolean with a byte
-        (b"\x70\x00\x00\x00\x05", UInt(5)),  # uint in its wide form
-        (
-            b"\xf0\x00\x00\x00\x0d\x00\x00\x00\x02\x70\x00\x00\x00\x01\x00\x00\x00\x02",
-            Array(0x70, [UInt(1), UInt(2)]),
-        ),  # array32 of uint
-    ],
-)
+@pytest.mark.parametrize(("wire", "value"), [
+    (b"\xb1\x00\x00\x00\x03abc", "abc"),            # str32
+    (b"\xb3\x00\x00\x00\x03abc", Symbol("abc")),    # sym32
+    (b"\xb0\x00\x00\x00\x01\x00", b"\x00"),         # vbin32
+    (b"\xd0\x00\x00\x00\x06\x00\x00\x00\x02\x40\x41", [None, True]),  # list32
+    (b"\xd1\x00\x00\x00\x08\x00\x00\x00\x02\xa1\x01k\x41", {"k": True}),  # map32
+    (b"\x56\x01", True),                            # boolean with a byte
+    (b"\xe0\x02\x03\x40", Array(0x40, [None] * 3)),   # array of nulls
+    (b"\x70\x00\x00\x00\x05", UInt(5)),             # uint in its wide form
+    (b"\xf0\x00\x00\x00\x0d\x00\x00\x00\x02\x70\x00\x00\x00\x01\x00\x00\x00\x02",
+     Array(0x70, [UInt(1), UInt(2)])),             # array32 of uint
+])
 def test_wide_and_alternative_forms_decode(wire, value):
     decoded = decode(wire)
     assert decoded == value and type(decoded) is type(value)
+    assert decode(encode(decoded)) == decoded
 
 
 def test_strings_beyond_255_bytes_use_32_bit_forms():
@@ -128,25 +121,22 @@ def test_uuid_and_ulong_ids_round_trip_exactly():
         assert back == ident and type(back) is type(ident)
 
 
-@pytest.mark.parametrize(
-    "wire",
-    [
-        b"",  # nothing
-        b"\xa1\x05abc",  # string shorter than its size
-        b"\x70\x00\x00",  # truncated uint
-        b"\x99",  # unknown code
-        b"\xc0\x02\x03\x40",  # count larger than the body
-        b"\xc1\x03\x01\x40\x40",  # size says one element, two present (trailing)
-        b"\xc1\x02\x01\x40",  # map with an odd count
-        b"\xa1\x02\xff\xfe",  # invalid UTF-8
-        b"\xa3\x01\xe9",  # non-ASCII symbol
-        b"\x56\x02",  # boolean byte other than 0/1
-        b"\x00\x00\x53\x01\x40\x40",  # described descriptor
-        b"\xc0\x00\x00",  # size smaller than its count field
-        b"\xc1\x05\x02\xc0\x01\x00\x40",  # unhashable (list) map key
-        b"\x40\x40",  # trailing bytes after a value
-    ],
-)
+@pytest.mark.parametrize("wire", [
+    b"",                            # nothing
+    b"\xa1\x05abc",                 # string shorter than its size
+    b"\x70\x00\x00",                # truncated uint
+    b"\x99",                        # unknown code
+    b"\xc0\x02\x03\x40",            # count larger than the body
+    b"\xc1\x03\x01\x40\x40",        # size says one element, two present (trailing)
+    b"\xc1\x02\x01\x40",            # map with an odd count
+    b"\xa1\x02\xff\xfe",            # invalid UTF-8
+    b"\xa3\x01\xe9",                # non-ASCII symbol
+    b"\x56\x02",                    # boolean byte other than 0/1
+    b"\x00\x00\x53\x01\x40\x40",    # described descriptor
+    b"\xc0\x00\x00",                # size smaller than its count field
+    b"\xc1\x05\x02\xc0\x01\x00\x40",  # unhashable (list) map key
+    b"\x40\x40",                    # trailing bytes after a value
+])
 def test_garbage_raises_decode_error(wire):
     with pytest.raises(AmqpDecodeError):
         decode(wire)

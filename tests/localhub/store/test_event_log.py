@@ -75,7 +75,7 @@ def test_hub_events_land_in_the_log(core: HubCore) -> None:
     events = core.event_log.read(partition_of("d1"))
     kinds = [e.kind for e in events]
     assert kinds == ["deviceLifecycleEvents", "twinChangeEvents", "telemetry"]
-    assert events[0].properties["opType"] == "IdentityCreated"
+    assert events[0].properties["opType"] == "createDeviceIdentity"  # IoT Hub's name
     assert events[-1].body == b"hello" and events[-1].properties == {"p": "1"}
 
 

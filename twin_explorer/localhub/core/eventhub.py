@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from twin_explorer.localhub.core.events import (
+    Connected,
+    HubEvent,
+    IdentityCreated,
+    IdentityDeleted,
+    TwinChanged,
+)
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.store.event_log import EventLog, LoggedEvent
 from twin_explorer.localhub.store.sqlite import Store
@@ -24,6 +31,14 @@ from twin_explorer.localhub.store.sqlite import Store
 DEFAULT_GROUP = "$Default"
 MAX_GROUPS = 20  # IoT Hub's standard tiers allow 20 consumer groups per hub
 _GROUPS_KEY = "eventhub.consumer_groups"
+_ROUTES_KEY = "eventhub.routes"
+# Route names (the CLI's and REST's) -> the event kinds they carry.
+ROUTES = {
+    "telemetry": "telemetry",
+    "twin": "twinChangeEvents",
+    "lifecycle": "deviceLifecycleEvents",
+    "connection": "deviceConnectionStateEvents",
+}
 _CREATED_KEY = "eventhub.created_ms"
 # Event Hubs' rule for names: letters, digits, periods, hyphens and underscores, starting
 # and ending with a letter or digit, up to 50 characters.
@@ -50,6 +65,65 @@ MESSAGE_PROPERTIES = {
     "$.ce": "content_encoding",
     "$.uid": "user_id",
 }
+
+
+_SCHEMAS = {
+    "twinChangeEvents": "twinChangeNotification",
+    "deviceLifecycleEvents": "deviceLifecycleNotification",
+    "deviceConnectionStateEvents": "deviceConnectionStateNotification",
+}
+
+
+def _op_type(event: HubEvent) -> str:
+    what = "Module" if event.module_id else "Device"
+    if isinstance(event, TwinChanged):
+        return event.op_type
+    if isinstance(event, IdentityCreated):
+        return f"create{what}Identity"
+    if isinstance(event, IdentityDeleted):
+        return f"delete{what}Identity"
+    return "deviceConnected" if isinstance(event, Connected) else "deviceDisconnected"
+
+
+def notification(
+    event: HubEvent, hub_name: str, twin: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], bytes]:
+    """(application properties, system properties, body) of a twin change, lifecycle or
+    connection state notification, as IoT Hub routes them. ``twin``: the identity's twin,
+    the body of a creation."""
+    properties: dict[str, Any] = {"hubName": hub_name, "deviceId": event.device_id}
+    if event.module_id:
+        properties["moduleId"] = event.module_id
+    properties.update(
+        {
+            "operationTimestamp": event.time,
+            "iothub-message-schema": _SCHEMAS[event.kind],
+            "opType": _op_type(event),
+        }
+    )
+    body: dict[str, Any]
+    if isinstance(event, TwinChanged):
+        body = event.notification or {
+            "version": event.version,
+            "properties": {event.section: event.patch},
+        }
+    elif isinstance(event, IdentityCreated):
+        body = twin
+    elif isinstance(event, IdentityDeleted):
+        body = {
+            "deviceId": event.device_id,
+            **({"moduleId": event.module_id} if event.module_id else {}),
+        }
+    else:  # connection state: an ordering key, as IoT Hub's
+        ns = int(_iso_time(event.time, 0).timestamp() * 1e9)
+        body = {"sequenceNumber": f"{ns:064X}"}
+    system = {
+        "iothub-enqueuedtime": event.time,
+        "iothub-message-source": event.kind,
+        "$.ct": "application/json",
+        "$.ce": "utf-8",
+    }
+    return properties, system, json.dumps(body, separators=(",", ":")).encode()
 
 
 def sender_annotations(identity: dict[str, Any], module: bool) -> dict[str, str]:
@@ -164,6 +238,10 @@ class EventHubEndpoint:
                 store.set_meta(_CREATED_KEY, created)
         self.created_ms = int(created)
         self._claims: dict[tuple[str, int], list[ReceiverClaim]] = {}
+        text = store.get_meta(_ROUTES_KEY)
+        self._routed = (
+            frozenset(ROUTES[r] for r in json.loads(text)) if text else frozenset(ROUTES.values())
+        )
 
     # -- entity ---------------------------------------------------------------------------
 
@@ -203,6 +281,31 @@ class EventHubEndpoint:
             "last_enqueued_time_utc": _time(last.enqueued_ns if last is not None else 0),
             "is_partition_empty": last is None,
         }
+
+    # -- routes ---------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> list[str]:
+        """The sources routed to the endpoint (IoT Hub's routes; default all four)."""
+        return [name for name, kind in ROUTES.items() if kind in self._routed]
+
+    def set_routes(self, names: list[str]) -> None:
+        unknown = [name for name in names if name not in ROUTES]
+        if unknown:
+            raise HubError(
+                400,
+                "ArgumentInvalid",
+                400004,
+                f"Unknown route {unknown[0]!r}: choose from {', '.join(ROUTES)}.",
+            )
+        with self._store.transaction():
+            self._store.set_meta(_ROUTES_KEY, json.dumps(sorted(set(names))))
+        self._routed = frozenset(ROUTES[name] for name in names)
+
+    def routed(self, kind: str) -> bool:
+        """Does the endpoint carry events of this kind? (Telemetry is logged either way:
+        the hub's own telemetry view reads it.)"""
+        return kind in self._routed
 
     # -- consumer groups ------------------------------------------------------------------
 
@@ -326,8 +429,13 @@ class EventHubEndpoint:
         except ValueError:
             raise SelectorError(f"{text[:100]!r} is not a {field}.") from None
 
-    def read(self, partition: int, from_sequence: int, limit: int) -> list[EndpointEvent]:
-        return [endpoint_event(e) for e in self.log.read(partition, from_sequence, limit)]
+    def read(
+        self, partition: int, from_sequence: int, limit: int
+    ) -> tuple[list[EndpointEvent], int]:
+        """Routed events from ``from_sequence`` on, and the sequence number to read next."""
+        events = self.log.read(partition, from_sequence, limit)
+        following = events[-1].sequence + 1 if events else from_sequence
+        return [endpoint_event(e) for e in events if self.routed(e.kind)], following
 
     def on_written(self, callback: Callable[[list[LoggedEvent]], None]) -> Callable[[], None]:
         """``callback(events)`` for each commit of new events (see EventLog.on_written)."""

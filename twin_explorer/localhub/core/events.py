@@ -41,6 +41,10 @@ class TwinChanged(HubEvent):
     section: str = "desired"
     version: int = 0
     patch: dict[str, Any] = field(default_factory=dict)
+    # IoT Hub's notification: updateTwin or replaceTwin, and the body it routes (the
+    # twin's version and the changed parts: tags, properties.desired/reported).
+    op_type: str = "updateTwin"
+    notification: dict[str, Any] = field(default_factory=dict)
 
     kind = "twinChangeEvents"
 

@@ -15,7 +15,6 @@ from one thread at a time.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -38,8 +37,8 @@ from twin_explorer.localhub.core.events import (
     Connected,
     Disconnected,
     HubEvent,
+    IdentityCreated,
     TelemetryReceived,
-    TwinChanged,
 )
 from twin_explorer.localhub.core.feedback import C2DFeedback
 from twin_explorer.localhub.core.group_commit import GroupCommit
@@ -302,7 +301,9 @@ class HubCore:
                 "offset": str(event.offset),
                 "properties": event.properties,
                 "systemProperties": {
-                    k: v for k, v in event.system_properties.items() if k != "iothub-enqueuedtime"
+                    k: v
+                    for k, v in event.system_properties.items()
+                    if not k.startswith("iothub-")  # the built-in endpoint's annotations
                 },
                 "body": event.body,
             }
@@ -318,18 +319,13 @@ class HubCore:
         if isinstance(event, TelemetryReceived):
             properties, system, body = event.properties, event.system_properties, event.body
             system = {**system, **self._sender_annotations(event.device_id, event.module_id)}
-        elif isinstance(event, TwinChanged):
-            properties, system = {}, {}
-            body = json.dumps(
-                {"version": event.version, "properties": {event.section: event.patch}},
-                separators=(",", ":"),
-            ).encode()
+            system["iothub-enqueuedtime"] = event.time
+        elif not self.eventhub.routed(event.kind):
+            return  # a notification no route takes
         else:
-            properties, system, body = {}, {}, b""
-        system = {**system, "iothub-enqueuedtime": event.time}
-        if event.kind != TELEMETRY:
-            system["iothub-message-source"] = event.kind
-            properties = {"opType": type(event).__name__, **properties}
+            properties, system, body = eventhub.notification(
+                event, self.eventhub.name, self._notification_body(event)
+            )
         self.event_log.append(
             event.kind,
             event.device_id,
@@ -339,6 +335,15 @@ class HubCore:
             system,
             body,
         )
+
+    def _notification_body(self, event: HubEvent) -> dict[str, Any]:
+        """The body IoT Hub gives a lifecycle notification: the identity's twin."""
+        if not isinstance(event, IdentityCreated):
+            return {}
+        try:
+            return self.twins.get_twin(event.device_id, event.module_id)
+        except HubError:
+            return {}
 
     def _sender_annotations(self, device_id: str, module_id: str | None) -> dict[str, str]:
         """IoT Hub's auth method and generation id of a sender, cached per identity."""
@@ -434,10 +439,6 @@ class HubCore:
         target = self.presence.target(identity_path(device_id, module_id))
         if target is not None:
             target.deliver_desired(body)
-        patch = {k: v for k, v in body.items() if k != "$version"}
-        self.events.publish(
-            TwinChanged(device_id, module_id, self.ctx.now(), "desired", body["$version"], patch)
-        )
 
     def _identity_removed(
         self, device_id: str, module_id: str | None, reason: RemovalReason

@@ -69,6 +69,25 @@ class Twins:
             doc = self._save(device_id, module_id, root, twin)
         if note is not None:
             self.ctx.emit_desired(device_id, module_id, note)
+        changed: dict[str, Any] = {}
+        if "tags" in body:
+            changed["tags"] = doc.get("tags", {})
+        if note is not None:
+            changed["properties"] = {"desired": note}
+        if changed:
+            patch = {k: v for k, v in (note or {}).items() if k != "$version"}
+            self.ctx.bus.publish(
+                TwinChanged(
+                    device_id,
+                    module_id,
+                    now,
+                    "desired" if note is not None else "tags",
+                    (note or {}).get("$version", 0),
+                    patch,
+                    "replaceTwin" if replace else "updateTwin",
+                    {"version": twin.version, **changed},
+                )
+            )
         return doc
 
     # -- device side --------------------------------------------------------------------
@@ -95,7 +114,18 @@ class Twins:
                 self._save(device_id, module_id, root, twin)
         self.ctx.touch(device_id, module_id)
         if changed:
-            event = TwinChanged(device_id, module_id, self.ctx.now(), "reported", version, patch)
+            reported = {**patch, "$version": version}
+            notification = {"version": twin.version, "properties": {"reported": reported}}
+            event = TwinChanged(
+                device_id,
+                module_id,
+                self.ctx.now(),
+                "reported",
+                version,
+                patch,
+                "updateTwin",
+                notification,
+            )
             self.ctx.bus.publish(event)
         return version
 

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from twin_explorer import logs, paths
+from twin_explorer.localhub.runtime import eventhub_cli
 from twin_explorer.localhub.runtime.config import (
     DEFAULT_AMQP_PORT,
     DEFAULT_HOST,
@@ -143,6 +144,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
     )
     parser.set_defaults(func=run)
+    eventhub_cli.add_options(parser)
+    eventhub_cli.add_subcommands(parser)
 
 
 def _port(text: str) -> int:
@@ -205,6 +208,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         _stop_on_stdin_eof(stop)
     try:
         await hub.start()
+        eventhub_cli.apply_options(args, hub.core)
     except Exception as exc:
         # A folder in use is a plain fact for the user, not a bug: no traceback for it.
         logger.error(

@@ -176,35 +176,13 @@ class EventLog:
             count = self._identity_count(key)
         self._identity_counts[key] = count + 1
         body = bytes(body)
-        self._pending.append(
-            (
-                partition,
-                sequence,
-                offset,
-                enqueued_ns,
-                kind,
-                device_id,
-                module_id or "",
-                count + 1,
-                _dumps(properties),
-                _dumps(system_properties),
-                body,
-            )
-        )
+        head = (partition, sequence, offset, enqueued_ns, kind, device_id)
+        row = (*head, module_id or "", count + 1, _dumps(properties), _dumps(system_properties))
+        self._pending.append((*row, body))
         if self._listeners:
             self._pending_events.append(
                 LoggedEvent(
-                    partition,
-                    sequence,
-                    offset,
-                    enqueued_ns,
-                    kind,
-                    device_id,
-                    module_id or None,
-                    count + 1,
-                    properties,
-                    system_properties,
-                    body,
+                    *head, module_id or None, count + 1, properties, system_properties, body
                 )
             )
         if (

@@ -26,8 +26,7 @@ from .types import (
     UInt,
     ULong,
     UShort,
-    _compound,
-    encode_into,
+    encode_list,
 )
 
 
@@ -138,11 +137,4 @@ class Composite:
 
 def _encode_composite(value: Composite, out: bytearray) -> None:
     out += bytes((0x00, 0x53, value.DESCRIPTOR))
-    fields = value.to_fields()
-    if not fields:
-        out.append(0x45)
-        return
-    body = bytearray()
-    for item in fields:
-        encode_into(item, body)
-    _compound(out, 0xC0, 0xD0, len(fields), bytes(body))  # full length, never list0
+    encode_list(value.to_fields(), out)  # every field, nulls included: never cut short

@@ -14,9 +14,10 @@ CLOSE, session flow) are queued by the engine itself; the transport only decides
 hub decides (authentication, which links exist, credit, messages, outcomes). A peer that
 breaks the protocol gets a CLOSE with the matching condition and a `ConnectionClosed`
 event: nothing raises out of `receive_data`. Memory per connection stays bounded: one
-partial frame (max frame size), one partial message per link (its max message size), and
-caps on sessions, links and unsettled deliveries; `pending_output_bytes` lets the transport
-stop reading while the peer does not read what we send.
+partial frame (max frame size), partly received messages (each under its link's max message
+size, all under `max_reassembly_bytes`), and caps on sessions (channel-max), links (count and
+the bytes their attach frames hold) and unsettled deliveries; `pending_output_bytes` lets
+the transport stop reading while the peer does not read what we send.
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ from .types import Array, Symbol, decode_value, encode
 
 SEQUENCE_MOD = 1 << 32
 HANDLE_MAX = 255  # links per session we accept (advertised in BEGIN)
-MAX_LINKS = 1024  # links per connection, all sessions together
-MAX_UNSETTLED = 4096  # unsettled incoming deliveries per link awaiting settle()
+MAX_LINKS = 256  # links per connection, all sessions together
+MAX_LINK_BYTES = 1 << 20  # what the live links' attach frames (names, termini, properties) hold
+MAX_UNSETTLED = 4096  # unsettled incoming deliveries per connection awaiting settle()
+MAX_REASSEMBLY = 1 << 20  # bytes of partly received messages, all links together
 # Our frames never exceed this even when the peer allows more (rhea advertises no limit).
 OUTPUT_FRAME_CAP = 1 << 20
 
@@ -119,6 +122,7 @@ class _Session:
         self.held: deque[bytes] = deque()  # transfer frames waiting for the peer's window
         self.held_bytes = 0
         self.sent_unsettled: dict[int, Delivery] = {}  # our delivery-id -> delivery
+        self.received_unsettled: dict[int, Link] = {}  # the client's delivery-id -> link
 
     def free_handle(self) -> int:
         handle = 0
@@ -169,6 +173,7 @@ class ServerConnection:
         max_message_size: int = 262144,
         max_links: int = MAX_LINKS,
         max_unsettled: int = MAX_UNSETTLED,
+        max_reassembly_bytes: int = MAX_REASSEMBLY,
     ) -> None:
         self.container_id = container_id
         self.max_frame_size = max(max_frame_size, MIN_MAX_FRAME_SIZE)
@@ -179,6 +184,7 @@ class ServerConnection:
         self.max_message_size = max_message_size
         self.max_links = max_links
         self.max_unsettled = max_unsettled
+        self.max_reassembly_bytes = max_reassembly_bytes
         self.state = State.HEADER
         self.sasl_mechanism: str | None = None
         self.peer_open: Open | None = None
@@ -192,7 +198,10 @@ class ServerConnection:
         # frames on them are dropped rather than treated as a protocol error.
         self._ended: set[int] = set()
         self._link_count = 0
+        self._link_bytes = 0
         self._partials: dict[tuple[int, int], _Partial] = {}
+        self._partial_bytes = 0
+        self._unsettled_in = 0
         self._tag_counter = 0
         self._open_sent = False
         self._closed_reported = False
@@ -376,7 +385,7 @@ class ServerConnection:
         if session is None or delivery_id not in link.unsettled:
             return
         if settled:
-            del link.unsettled[delivery_id]
+            self._untrack_unsettled(session, link, delivery_id)
         self._emit(encode_frame(session.channel, Disposition(
             role=RECEIVER, first=delivery_id, last=delivery_id, settled=settled, state=outcome)))
 
@@ -387,6 +396,9 @@ class ServerConnection:
         self._send_detach(session, link, error, closed=closed)
 
     def close(self, error: Error | None = None) -> None:
+        """Write our CLOSE (the peer's CLOSE then gives ConnectionClosed). Before the AMQP
+        header and OPEN there is nothing to close: the engine just stops and the transport
+        drops the socket."""
         if self.state in (State.CLOSED, State.CLOSE_SENT):
             return
         if self.state in (State.OPEN, State.OPENED):
@@ -561,7 +573,9 @@ class ServerConnection:
             self._end_session(session, Error(errors.HANDLE_IN_USE,
                                              f"handle {attach.handle} in use"), events)
             return
-        if self._link_count >= self.max_links:
+        wire_size = len(encode(attach))
+        if (self._link_count >= self.max_links
+                or self._link_bytes + wire_size > MAX_LINK_BYTES):
             raise _Protocol(errors.RESOURCE_LIMIT_EXCEEDED, "too many links on one connection")
         link = Link(
             session=channel, handle=attach.handle, name=attach.name,
@@ -574,8 +588,10 @@ class ServerConnection:
             delivery_count=(attach.initial_delivery_count or 0) if attach.role == SENDER else 0,
         )
         link.our_handle = session.free_handle()
+        link.wire_size = wire_size
         session.links[attach.handle] = link
         self._link_count += 1
+        self._link_bytes += wire_size
         events.append(LinkAttachRequested(link))
 
     def _send_attach(self, session: _Session, link: Link, source: Source | None,
@@ -599,7 +615,7 @@ class ServerConnection:
                               link.target if we_send else None, None,
                               initial_delivery_count=0 if we_send else None)
         link.detached = True
-        self._partials.pop(link.key, None)
+        self._drop_partial(link)
         self._emit(encode_frame(session.channel,
                                 Detach(handle=link.our_handle, closed=closed, error=error)))
 
@@ -609,9 +625,13 @@ class ServerConnection:
             del session.links[link.handle]
             self._link_count -= 1
         session.our_handles.discard(link.our_handle)
-        self._partials.pop(link.key, None)
+        self._drop_partial(link)
         for delivery_id in [d for d, v in session.sent_unsettled.items() if v.link is link]:
             del session.sent_unsettled[delivery_id]
+        for delivery_id in list(link.unsettled):
+            self._untrack_unsettled(session, link, delivery_id)
+        self._link_bytes -= link.wire_size
+        link.wire_size = 0
 
     def _on_detach(self, channel: int, detach: Detach, events: list[Event]) -> None:
         session = self._session(channel)
@@ -743,17 +763,22 @@ class ServerConnection:
         if transfer.settled:
             partial.settled = True
         if transfer.aborted:
-            del self._partials[link.key]
+            self._drop_partial(link)
             return
-        partial.size += len(payload)
-        if partial.size > link.our_max_message_size:
+        if partial.size + len(payload) > link.our_max_message_size:
             self._link_error(session, link, errors.MESSAGE_SIZE_EXCEEDED,
                              f"message over {link.our_max_message_size} bytes", events)
             return
+        if self._partial_bytes + len(payload) > self.max_reassembly_bytes:
+            self._link_error(session, link, errors.RESOURCE_LIMIT_EXCEEDED,
+                             "too many partly sent messages on this connection", events)
+            return
+        partial.size += len(payload)
+        self._partial_bytes += len(payload)
         partial.chunks.append(payload)
         if transfer.more:
             return
-        del self._partials[link.key]
+        self._drop_partial(link)
         self._deliver(session, link, partial, events)
 
     def _deliver(self, session: _Session, link: Link, partial: _Partial,
@@ -768,13 +793,31 @@ class ServerConnection:
                     state=Rejected(Error(errors.DECODE_ERROR, str(exc))))))
             return
         if not partial.settled:
-            if len(link.unsettled) >= self.max_unsettled:
+            if self._unsettled_in >= self.max_unsettled:
                 self._link_error(session, link, errors.RESOURCE_LIMIT_EXCEEDED,
                                  "too many unsettled deliveries", events)
                 return
-            link.unsettled[partial.delivery_id] = partial.tag
+            self._track_unsettled(session, link, partial.delivery_id, partial.tag)
         events.append(MessageReceived(link, partial.delivery_id, partial.tag, message,
                                       partial.settled))
+
+    def _drop_partial(self, link: Link) -> None:
+        partial = self._partials.pop(link.key, None)
+        if partial is not None:
+            self._partial_bytes -= partial.size
+
+    def _track_unsettled(self, session: _Session, link: Link, delivery_id: int,
+                         tag: bytes) -> None:
+        if delivery_id not in link.unsettled:
+            self._unsettled_in += 1
+        link.unsettled[delivery_id] = tag
+        session.received_unsettled[delivery_id] = link
+
+    def _untrack_unsettled(self, session: _Session, link: Link, delivery_id: int) -> None:
+        if link.unsettled.pop(delivery_id, None) is not None:
+            self._unsettled_in -= 1
+        if session.received_unsettled.get(delivery_id) is link:
+            del session.received_unsettled[delivery_id]
 
     def _link_error(self, session: _Session, link: Link, condition: Symbol, description: str,
                     events: list[Event]) -> None:
@@ -785,18 +828,16 @@ class ServerConnection:
     def _on_disposition(self, channel: int, disposition: Disposition,
                         events: list[Event]) -> None:
         session = self._session(channel)
-        if session.ending or disposition.role != RECEIVER:
-            return  # role=sender settles deliveries we received: nothing waits on that
-        first = disposition.first
-        last = first if disposition.last is None else disposition.last
-        span = (last - first) % SEQUENCE_MOD + 1
-        # Walk whichever is smaller, the range or what is unsettled: a hostile 0..2^32-1
-        # range costs no more than the deliveries actually outstanding.
-        if span <= len(session.sent_unsettled):
-            ids = [(first + i) % SEQUENCE_MOD for i in range(span)]
-        else:
-            ids = sorted(d for d in session.sent_unsettled if (d - first) % SEQUENCE_MOD < span)
-        for delivery_id in ids:
+        if session.ending:
+            return
+        if disposition.role != RECEIVER:
+            # The client settles deliveries it sent us (rcv-settle-mode second): forget them.
+            if disposition.settled:
+                for delivery_id in _in_range(disposition, session.received_unsettled):
+                    link = session.received_unsettled[delivery_id]
+                    self._untrack_unsettled(session, link, delivery_id)
+            return
+        for delivery_id in _in_range(disposition, session.sent_unsettled):
             delivery = session.sent_unsettled.get(delivery_id)
             if delivery is None:
                 continue
@@ -832,6 +873,7 @@ class ServerConnection:
             session.held.clear()
             session.held_bytes = 0
         self._partials.clear()
+        self._partial_bytes = 0
         if not self._closed_reported:
             self._closed_reported = True
             events.append(ConnectionClosed(error))
@@ -850,3 +892,17 @@ class ServerConnection:
         Close: _on_close,
         Open: _on_unexpected,
     }
+
+
+def _in_range(disposition: Disposition, outstanding: dict[int, Any]) -> list[int]:
+    """The outstanding delivery-ids within first..last (serial numbers, so it may wrap).
+
+    Walks whichever is smaller, the range or what is outstanding: a hostile 0..2^32-1
+    range costs no more than the deliveries actually waiting."""
+    first = disposition.first
+    last = first if disposition.last is None else disposition.last
+    span = (last - first) % SEQUENCE_MOD + 1
+    if span <= len(outstanding):
+        ids = ((first + i) % SEQUENCE_MOD for i in range(span))
+        return [d for d in ids if d in outstanding]
+    return sorted(d for d in outstanding if (d - first) % SEQUENCE_MOD < span)

@@ -35,6 +35,7 @@ class Link:
     detached: bool = False
     our_handle: int = 0
     unsettled: dict[int, Any] = field(default_factory=dict)  # delivery-id -> tag
+    wire_size: int = 0  # bytes of its attach, counted against the connection's budget
 
     @property
     def address(self) -> str | None:

@@ -80,6 +80,10 @@ _DATA = 0x75
 _SEQUENCE = 0x76
 _VALUE = 0x77
 _FOOTER = 0x78
+_SECTION_FIELDS = {0x70: "header", _DELIVERY_ANNOTATIONS: "delivery_annotations",
+                   _MESSAGE_ANNOTATIONS: "message_annotations", 0x73: "properties",
+                   _APPLICATION_PROPERTIES: "application_properties", _FOOTER: "footer"}
+_MAP_SECTIONS = (_DELIVERY_ANNOTATIONS, _MESSAGE_ANNOTATIONS, _APPLICATION_PROPERTIES, _FOOTER)
 _ORDER = {0x70: 0, 0x71: 1, 0x72: 2, 0x73: 3, 0x74: 4, 0x75: 5, 0x76: 5, 0x77: 5, 0x78: 6}
 
 
@@ -134,12 +138,6 @@ def encode_message(message: Message) -> bytes:
     return bytes(out)
 
 
-def _map(code: int, value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise AmqpDecodeError(f"message section 0x{code:02x} is not a map")
-    return value
-
-
 def decode_message(data: bytes) -> Message:
     """Decode a message; sections out of order, repeated or unknown raise AmqpDecodeError."""
     message = Message()
@@ -162,20 +160,13 @@ def decode_message(data: bytes) -> Message:
         if order < last or (order == last and order != 5):
             raise AmqpDecodeError("message sections out of order")
         last = order
-        if code == 0x70:
-            message.header = value
-        elif code == _DELIVERY_ANNOTATIONS:
-            message.delivery_annotations = _map(code, value)
-        elif code == _MESSAGE_ANNOTATIONS:
-            message.message_annotations = _map(code, value)
-        elif code == 0x73:
-            message.properties = value
-        elif code == _APPLICATION_PROPERTIES:
-            message.application_properties = _map(code, value)
-        elif code == _FOOTER:
-            message.footer = _map(code, value)
-        else:
+        name = _SECTION_FIELDS.get(code)
+        if name is None:
             body.append((code, value))
+        else:
+            if code in _MAP_SECTIONS and not isinstance(value, dict):
+                raise AmqpDecodeError(f"message section 0x{code:02x} is not a map")
+            setattr(message, name, value)
     message.body = _body(body)
     return message
 

@@ -268,20 +268,13 @@ def encode_array(array: Array, out: bytearray) -> None:
     else:
         code = _FIXED_ELEMENT.get(code, code)
         items = [_fixed_element(code, i) for i in array.items]
-    body = bytes((code,)) + b"".join(items)
-    if len(body) + 1 <= 0xFF and len(items) <= 0xFF:
-        out += bytes((0xE0, len(body) + 1, len(items)))
-    else:
-        out.append(0xF0)
-        out += _pack_I(len(body) + 4)
-        out += _pack_I(len(items))
-    out += body
+    _compound(out, 0xE0, 0xF0, len(items), bytes((code,)) + b"".join(items))
 
 
 _FIXED_PACK: dict[int, Callable[[Any], bytes]] = {
     0x50: _pack_B, 0x60: _pack_H, 0x70: _pack_I, 0x80: _pack_Q, 0x51: _pack_b, 0x61: _pack_h,
     0x71: _pack_i, 0x81: _pack_q, 0x83: _pack_q, 0x72: _pack_f, 0x82: _pack_d,
-    0x56: lambda v: b"\x01" if v else b"\x00",
+    0x56: lambda v: b"\x01" if v else b"\x00", 0x40: lambda v: b"",
     0x98: lambda v: v.bytes, 0x73: lambda v: ord(v).to_bytes(4, "big"),
 }
 

@@ -45,6 +45,7 @@ from twin_explorer.localhub.protocols.amqp import (
     DeliveryUpdated,
     Error,
     Int,
+    Link,
     LinkAttachRequested,
     LinkDetached,
     Message,
@@ -54,6 +55,7 @@ from twin_explorer.localhub.protocols.amqp import (
     Released,
     SaslInitReceived,
     ServerConnection,
+    Symbol,
 )
 from twin_explorer.localhub.protocols.amqp import errors as conditions
 from twin_explorer.localhub.transports.amqp import eventhub, messages
@@ -73,6 +75,9 @@ WRITE_TIMEOUT = 60.0
 CLIENT_CREDIT = 100  # credit we grant client senders, topped up as messages come
 PUT_TOKEN = "put-token"
 SAS_TOKEN_TYPES = ("servicebus.windows.net:sastoken", "azure-devices.net:sastoken")
+# Tokens a connection may have refused before it is closed: a client guessing keys (or
+# one stuck with a bad one) gets a few answers, not a log line per message forever.
+MAX_REFUSED_TOKENS = 8
 
 
 @dataclass
@@ -123,11 +128,11 @@ class AmqpConnection:
         self.close_reason: str | None = None
         self._grants: dict[str, TokenGrant] = {}
         self.endpoints: dict[str, IdentityEndpoint] = {}
-        self._routes: dict[Any, _Route] = {}
-        self._cbs_senders: list[Any] = []
-        self._held: list[tuple[Any, int]] = []  # telemetry deliveries awaiting the commit
+        self._routes: dict[Link, _Route] = {}
+        self._cbs_senders: list[Link] = []
+        self._held: list[tuple[Link, int]] = []  # telemetry deliveries awaiting the commit
         self._waiting = 0  # messages held for links without credit (see push)
-        self._feedback_links: list[Any] = []
+        self._feedback_links: list[Link] = []
         self._unsubscribe_feedback: Callable[[], None] | None = None
         self._awaiting_commit = False
         self._tick: asyncio.TimerHandle | None = None
@@ -135,6 +140,7 @@ class AmqpConnection:
         self._authenticated = False
         self._drained: list[Callable[[], None]] = []  # when_drained callbacks
         self.eventhub = eventhub.EventHubLinks(self)
+        self._refused_tokens = 0
         with contextlib.suppress(AttributeError, NotImplementedError):
             writer.transport.set_write_buffer_limits(high=HIGH_WATER)
 
@@ -287,7 +293,7 @@ class AmqpConnection:
             if self.open:
                 callback()
 
-    def send_now(self, link: Any, message: Message, *, settled: bool, tag: bytes | None) -> bool:
+    def send_now(self, link: Link, message: Message, *, settled: bool, tag: bytes | None) -> bool:
         """Send on a link with credit; False (nothing sent) without."""
         if not self.open:
             return False
@@ -296,7 +302,7 @@ class AmqpConnection:
         self._flush()
         return self.open
 
-    def push(self, link: Any, message: Message) -> bool:
+    def push(self, link: Link, message: Message) -> bool:
         """Send ``message`` settled on a link of ours, or queue it until credit comes."""
         route = self._routes.get(link)
         if route is None or not self.open:
@@ -311,7 +317,7 @@ class AmqpConnection:
             self._waiting += 1
         return True
 
-    def _credit(self, link: Any, drain: bool) -> None:
+    def _credit(self, link: Link, drain: bool) -> None:
         route = self._routes.get(link)
         if route is None:
             if drain:
@@ -362,6 +368,7 @@ class AmqpConnection:
         try:
             grant = self.core.authenticate_token(token)
         except AuthError as error:
+            self._refused_tokens += 1
             logger.info("put-token on %s refused: %s", self.name, clip(error.message, 512))
             return 401, error.message
         self._grant(grant)
@@ -398,28 +405,43 @@ class AmqpConnection:
         self._expiry = None
         now = self._wall()
         for key, grant in list(self._grants.items()):
-            if grant.expiry > now:
-                continue
-            del self._grants[key]
-            error = _unauthorized("The token that authorised this link expired.")
-            for link, route in list(self._routes.items()):
-                if route.grant == key:
-                    self._routes.pop(link, None)
-                    self._waiting -= len(route.waiting)
-                    if route.endpoint is not None:
-                        route.endpoint.forget(link)
-                    self.eventhub.detached(link)
-                    self.conn.detach(link, error)
-            endpoint = self.endpoints.pop(key, None)
-            if endpoint is not None:
-                self._leave(endpoint)
-            logger.info("%s: the token for %s expired; its links are detached", self.name, key)
+            if grant.expiry <= now:
+                self._revoke(key, _unauthorized("The token that authorised this link expired."))
+                logger.info("%s: the token for %s expired; its links are detached", self.name, key)
         self._flush()
         self._watch_expiry()
 
+    def _revoke(self, key: str, error: Error) -> None:
+        """Forget a grant: detach the links it authorised; its identity goes offline."""
+        self._grants.pop(key, None)
+        for link, route in list(self._routes.items()):
+            if route.grant == key:
+                self._routes.pop(link, None)
+                self._waiting -= len(route.waiting)
+                if route.endpoint is not None:
+                    route.endpoint.forget(link)
+                self.eventhub.detached(link)
+                self.conn.detach(link, error)
+        endpoint = self.endpoints.pop(key, None)
+        if endpoint is not None:
+            self._leave(endpoint)
+
+    def drop_identity(self, endpoint: IdentityEndpoint, reason: str) -> None:
+        """The hub ends an identity's use of this connection (another connection took it
+        over, it was deleted or disabled): only its links go when others share the
+        connection (.NET multiplexes devices), else the whole connection."""
+        key = endpoint.identity.client_id
+        if self.endpoints.get(key) is not endpoint:
+            return
+        if len(self.endpoints) == 1:
+            self.close(reason)
+            return
+        self._revoke(key, Error(conditions.LINK_DETACH_FORCED, reason, None))
+        self._flush()
+
     # -- links -----------------------------------------------------------------------------
 
-    def _attach(self, link: Any) -> None:
+    def _attach(self, link: Link) -> None:
         node = parse_address(link.address)
         sender = link.role == "sender"  # the client sends, we receive
         if node.kind is Kind.CBS:
@@ -504,13 +526,13 @@ class AmqpConnection:
             return None, f"The connection's tokens do not cover {client_id!r}."
         return None, "No token was put on $cbs for this connection."
 
-    def _accept(self, link: Any, route: _Route, *, credit: bool) -> None:
+    def _accept(self, link: Link, route: _Route, *, credit: bool) -> None:
         self._routes[link] = route
         self.conn.accept_link(link, properties=getattr(link, "properties", None) or None)
         if credit:
             self.conn.grant_credit(link, CLIENT_CREDIT)
 
-    def _detached(self, link: Any, error: Any) -> None:
+    def _detached(self, link: Link, error: Error | None) -> None:
         route = self._routes.pop(link, None)
         if route is not None:
             self._waiting -= len(route.waiting)
@@ -575,10 +597,13 @@ class AmqpConnection:
         devices.activity(identity)
 
     def _settle(self, event: MessageReceived, outcome: Any) -> None:
+        # Settled at once, also on links in receiver-settle-mode second: uamqp's C2D sender
+        # asks for that mode yet waits for a settled disposition (its send never completes
+        # on an unsettled one), as the prototype found too (reference F.3).
         if not event.settled:
             self.conn.settle(event.link, event.delivery_id, outcome)
 
-    def _hold(self, link: Any, delivery_id: int) -> None:
+    def _hold(self, link: Link, delivery_id: int) -> None:
         """Accept telemetry once the event log has written it (group commit), as MQTT
         PUBACKs it."""
         self._held.append((link, delivery_id))
@@ -630,6 +655,11 @@ class AmqpConnection:
             },
         )
         self.push(links[0], answer)
+        if self._refused_tokens >= MAX_REFUSED_TOKENS:
+            self.close(
+                f"{MAX_REFUSED_TOKENS} tokens refused on one connection",
+                condition=conditions.UNAUTHORIZED_ACCESS,
+            )
 
     def _twin_request(self, endpoint: IdentityEndpoint, message: Message) -> None:
         operation = str(messages.annotation(message, "operation") or "").upper()
@@ -706,17 +736,22 @@ class AmqpConnection:
 
     # -- closing ---------------------------------------------------------------------------
 
-    def close(self, reason: str, *, abort: bool = False) -> None:
-        """End the connection from the hub's side; the task then finishes by itself."""
+    def close(
+        self, reason: str, *, abort: bool = False, condition: Symbol = conditions.CONNECTION_FORCED
+    ) -> None:
+        """End the connection from the hub's side (a close with ``condition`` unless
+        ``abort``); the task then finishes by itself."""
         if threading.get_ident() != self.loop_thread:
-            self.loop.call_soon_threadsafe(functools.partial(self.close, reason, abort=abort))
+            self.loop.call_soon_threadsafe(
+                functools.partial(self.close, reason, abort=abort, condition=condition)
+            )
             return
         if self.close_reason is not None:
             return
         self._note_close(reason)
         if not abort:
             with contextlib.suppress(Exception):
-                self.conn.close(Error(conditions.CONNECTION_FORCED, reason, None))
+                self.conn.close(Error(condition, reason, None))
                 data = self.conn.data_to_send(now=self._clock())
                 if data and not self._writer.transport.is_closing():
                     self._writer.write(data)

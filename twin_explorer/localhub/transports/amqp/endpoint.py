@@ -22,6 +22,7 @@ from twin_explorer.localhub.transports.amqp import messages
 if TYPE_CHECKING:
     from twin_explorer.localhub.core.auth import Identity
     from twin_explorer.localhub.core.c2d import C2DMessage
+    from twin_explorer.localhub.protocols.amqp import Link
     from twin_explorer.localhub.transports.amqp.connection import AmqpConnection
 
 logger = logging.getLogger(__name__)
@@ -37,10 +38,10 @@ class IdentityEndpoint:
     def __init__(self, connection: AmqpConnection, identity: Identity) -> None:
         self.connection = connection
         self.identity = identity
-        self.links: set[Any] = set()
-        self.twin_receiver: Any = None
-        self.methods_receiver: Any = None
-        self.c2d_receiver: Any = None
+        self.links: set[Link] = set()
+        self.twin_receiver: Link | None = None
+        self.methods_receiver: Link | None = None
+        self.c2d_receiver: Link | None = None
         self.desired = False  # subscribed to desired patches (twin PUT)
         # Method request correlation ids (uuid) -> the core's request ids.
         self.methods: dict[uuid.UUID, str] = {}
@@ -53,7 +54,7 @@ class IdentityEndpoint:
 
     # -- links ---------------------------------------------------------------------------
 
-    def forget(self, link: Any) -> None:
+    def forget(self, link: Link) -> None:
         self.links.discard(link)
         if link is self.twin_receiver:
             self.twin_receiver = None
@@ -158,4 +159,4 @@ class IdentityEndpoint:
             core.abandon_c2d(device_id, lock)
 
     def close(self, reason: str) -> None:
-        self._on_loop(self.connection.close, reason)
+        self._on_loop(self.connection.drop_identity, self, reason)

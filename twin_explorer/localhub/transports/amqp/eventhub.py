@@ -259,16 +259,20 @@ class EventHubLinks:
             if live is not None:
                 if not live:
                     return
+                if not self.endpoint.routed(live[0].kind):
+                    receiver.next_sequence = live.popleft().sequence + 1
+                    continue
                 event = endpoint_event(live[0])
             else:
-                batch = self.endpoint.read(
+                batch, following = self.endpoint.read(
                     receiver.partition, receiver.next_sequence, min(link.credit, READ_BATCH)
                 )
-                if not batch:
+                if following == receiver.next_sequence:
                     receiver.live = deque()  # caught up: follow the log as it writes
                     return
                 if not self._send_batch(receiver, batch):
                     return
+                receiver.next_sequence = following
                 continue
             if conn.send(link, event_message(event), settled=True) is None:
                 return

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from twin_explorer.localhub.core.auth import Right
 from twin_explorer.localhub.errors import HubError
+from twin_explorer.localhub.transports.rest import eventhub_admin
 from twin_explorer.localhub.transports.rest.bulk import bulk_registry_response
 from twin_explorer.localhub.transports.rest.methods import (
     NESTED_ERROR_CODES,
@@ -113,6 +114,7 @@ class RestApi:
                 "/_localhub/telemetry/{device_id}/modules/{module_id}",
                 guard(service, self.telemetry),
             ),
+            *eventhub_admin.routes(self.core, guard),
         ]
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:
