@@ -3,7 +3,8 @@ from and what the window wires together. Each pane gets only its part."""
 
 from __future__ import annotations
 
-from twin_explorer.connection.profiles import ProfileManager
+from twin_explorer.connection.profiles import ProfileError, ProfileManager
+from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service.browse import DeviceRow, ModuleRow
 from twin_explorer.service.events.consumer import Endpoint
 from twin_explorer.service.events.stream import EventStream, FollowHub, local_endpoint
@@ -69,7 +70,14 @@ class AppModel:
     def _event_endpoint(self) -> Endpoint | None:
         if self.session.is_local:
             return local_endpoint(self.session.local_info)
-        return None
+        name = self.session.name
+        if name is None:
+            return None
+        try:  # an Azure hub: the Event Hub-compatible string kept with the profile
+            text = self.session.profiles.get_events_connection_string(name)
+        except (ProfileError, SecretStoreError):
+            return None
+        return Endpoint(text) if text else None
 
     def _select(self, row: Row | None) -> None:
         if row is None:
