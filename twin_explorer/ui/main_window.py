@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from twin_explorer import APP_NAME
 from twin_explorer.service.app_model import AppModel
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.service.settings import HUB_LAST, WATCH_INTERVAL
 from twin_explorer.ui.chrome import window_state
 from twin_explorer.ui.chrome.about import AboutDialog
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         )
         self.identity.identity_actions.append(self.simulators.simulate_action)
         self.simulators.connectionChanged.connect(self.tree_pane.refresh_connections_soon)
+        model.events.batches.subscribe(self._hub_events)  # the tree follows the hub live
 
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
         self.editor_pane.setMinimumSize(EDITOR_MIN_WIDTH, editor_min_height(self.editor))
@@ -344,6 +346,15 @@ class MainWindow(QMainWindow):
         self.hub_status.setText(text)
         self.connection_status.setText("● reachable" if reachable else "● unreachable")
         theme.text_colour(self.connection_status, "ok" if reachable else "error")
+
+    def _hub_events(self, batch: list[EventRecord]) -> None:
+        """Identities made or deleted elsewhere appear or go; connections show as they
+        change (one re-read per batch of events, however many it holds)."""
+        sources = {record.source for record in batch}
+        if Source.LIFECYCLE in sources:
+            self.tree_pane.reload()
+        elif Source.CONNECTION in sources:
+            self.tree_pane.refresh_connections_soon()
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

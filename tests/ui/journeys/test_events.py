@@ -89,3 +89,25 @@ def _time_of(view, identity: str, source: str) -> str:
         if cells[1] == source and cells[2] == identity:
             return cells[0]
     raise AssertionError(f"no {source} row of {identity}")
+
+
+def test_a_device_made_by_another_client_appears_without_a_refresh(person, qrun):
+    """Another service client (the app's HubService on the hub's owner string) creates
+    a device; the hub's lifecycle event brings it into the tree, no Refresh pressed."""
+    from twin_explorer.service.hub import HubService
+
+    info = person.window.session.local_info
+    tree = person.window.tree_view
+
+    async def journey():
+        person.tab("Events")
+        events = person.pane("Events")
+        await until(lambda: person.sees("Receiving new events", within=events), 30, "receiving")
+        other = HubService(info.service_connection_string, ca_cert=info.ca_cert)
+        try:
+            await other.create_device("made-elsewhere")
+        finally:
+            await other.aclose()
+        await until(lambda: person.sees("made-elsewhere", within=tree), 15, "the new device")
+
+    qrun(journey(), timeout=90)
