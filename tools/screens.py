@@ -420,6 +420,45 @@ async def new_module_certificate(s: Screens) -> None:
     s.person.click("X.509 self-signed: generate a certificate for me", within=dialog)
 
 
+@state("22-events-telemetry")
+async def events_telemetry(s: Screens) -> None:
+    from PySide6.QtWidgets import QTableView
+
+    pane = await s.simulating()
+    s.person.tab("Events")
+    await s.until(lambda: s.showing("Events"), 5, "the events in front")
+    events = s.person.pane("Events")
+    s.person.click("Restart", within=events)
+    await s.until(lambda: s.person.sees("Receiving new", within=events), 30, "receiving")
+    s.person.tab("Simulated Modules")
+    s.person.tab("Telemetry", within=pane)
+    s.person.click("Send One", within=pane)
+    s.person.tab("Events")
+    view = next(v for v in events.findChildren(QTableView) if v.objectName() == "eventsView")
+    model = view.model()
+
+    def telemetry_row() -> int:
+        rows = [r for r in range(model.rowCount()) if model.index(r, 1).data() == "Telemetry"]
+        return rows[-1] if rows else -1
+
+    await s.until(lambda: telemetry_row() >= 0, 20, "telemetry in Events")
+    view.selectRow(telemetry_row())
+    await s.until(lambda: s.person.sees("System properties", within=events), 5, "the details")
+
+
+@state("23-events-twin-changes-only")
+async def events_twin_only(s: Screens) -> None:
+    from PySide6.QtWidgets import QTableView
+
+    s.person.tab("Events")
+    await s.until(lambda: s.showing("Events"), 5, "the events in front")
+    events = s.person.pane("Events")
+    s.person.click("Telemetry", within=events)
+    s.person.type_into("Device or device/module", "myFirst*")
+    view = events.findChild(QTableView)
+    await s.until(lambda: not s.person.sees("Telemetry", within=view), 5, "no telemetry rows")
+
+
 # -- running -------------------------------------------------------------------------------
 
 

@@ -122,6 +122,26 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _events_key(name: str) -> str:
+    return f"{name} · events"
+
+
+def check_events_connection_string(text: str) -> None:
+    """An Event Hub-compatible connection string names its endpoint, key and entity."""
+    parts = dict(p.split("=", 1) for p in text.strip().strip(";").split(";") if "=" in p)
+    missing = [
+        key
+        for key in ("Endpoint", "SharedAccessKeyName", "SharedAccessKey", "EntityPath")
+        if not parts.get(key)
+    ]
+    if missing or not parts.get("Endpoint", "").startswith("sb://"):
+        raise ConnectionStringError(
+            "this is not an Event Hub-compatible connection string: it should read "
+            "Endpoint=sb://…/;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=… "
+            "(Azure portal → your IoT hub → Built-in endpoints)"
+        )
+
+
 class ProfileManager:
     """List, add, use and remove saved hub connections."""
 
@@ -192,6 +212,27 @@ class ProfileManager:
                 "remove the connection and add it again"
             )
         return secret
+
+    # -- the built-in endpoint's Event Hub-compatible connection string ------------------
+
+    def get_events_connection_string(self, name: str) -> str | None:
+        """The Event Hub-compatible connection string kept for this connection, if any."""
+        profile = self.get(name)
+        return self._store_for(profile).get(_events_key(name))
+
+    def set_events_connection_string(self, name: str, connection_string: str | None) -> None:
+        """Keep (or, with None or "", forget) the built-in endpoint's Event Hub-compatible
+        connection string in the keyring beside the service one. Raises
+        ConnectionStringError when it is not one."""
+        profile = self.get(name)
+        store = self._store_for(profile)
+        text = (connection_string or "").strip()
+        if not text:
+            with contextlib.suppress(SecretStoreError):
+                store.delete(_events_key(name))
+            return
+        check_events_connection_string(text)
+        store.set(_events_key(name), text)
 
     # -- changes --------------------------------------------------------------------------
 
@@ -266,6 +307,8 @@ class ProfileManager:
         profile = self.get(name)
         if profile.entra is None:
             self._store_for(profile).delete(name)
+        with contextlib.suppress(SecretStoreError):
+            self._store_for(profile).delete(_events_key(name))
         if profile.session_only:
             del self._session[name]
         else:
@@ -297,6 +340,11 @@ class ProfileManager:
         store.delete(old)
         if store.get(new) is None:  # a case-insensitive keyring held one entry for both
             store.set(new, secret)
+        events = store.get(_events_key(old))
+        if events is not None:
+            store.set(_events_key(new), events)
+            with contextlib.suppress(SecretStoreError):
+                store.delete(_events_key(old))
         return renamed
 
     def _update(self, current: str, /, **changes: object) -> Profile:

@@ -3,8 +3,11 @@ from and what the window wires together. Each pane gets only its part."""
 
 from __future__ import annotations
 
-from twin_explorer.connection.profiles import ProfileManager
+from twin_explorer.connection.profiles import ProfileError, ProfileManager
+from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service.browse import DeviceRow, ModuleRow
+from twin_explorer.service.events.consumer import Endpoint
+from twin_explorer.service.events.stream import EventStream, FollowHub, local_endpoint
 from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.method_calls import MethodCalls
 from twin_explorer.service.observable import Listeners, Value
@@ -55,10 +58,26 @@ class AppModel:
         self.method_calls = MethodCalls(self.patches)  # outlive their dialogs
         self.selection = Selection()
         self.session = session or HubSessionState(profiles)
+        # The hub's event stream (telemetry, twin changes, connections, lifecycle).
+        self.events = EventStream(self._event_endpoint)
+        self._follow_events = FollowHub(self.events)
         self._unsubscribe = [
             self.session.service_changed.subscribe(self.watcher.set_service),
+            self.session.service_changed.subscribe(self._follow_events),
             self.selection.subscribe(self._select),
         ]
+
+    def _event_endpoint(self) -> Endpoint | None:
+        if self.session.is_local:
+            return local_endpoint(self.session.local_info)
+        name = self.session.name
+        if name is None:
+            return None
+        try:  # an Azure hub: the Event Hub-compatible string kept with the profile
+            text = self.session.profiles.get_events_connection_string(name)
+        except (ProfileError, SecretStoreError):
+            return None
+        return Endpoint(text) if text else None
 
     def _select(self, row: Row | None) -> None:
         if row is None:
@@ -70,4 +89,5 @@ class AppModel:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.watcher.aclose()
+        await self._follow_events.aclose()
         await self.session.aclose()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from twin_explorer import APP_NAME
 from twin_explorer.service.app_model import AppModel
 from twin_explorer.service.errors import ServiceError
+from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.service.settings import HUB_LAST, WATCH_INTERVAL
 from twin_explorer.ui.chrome import window_state
 from twin_explorer.ui.chrome.about import AboutDialog
@@ -49,6 +50,7 @@ from twin_explorer.ui.chrome.window_actions import (
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.hub_session import LOCAL_HUB, HubSession
 from twin_explorer.ui.panes.bulk import BulkPane
+from twin_explorer.ui.panes.events import EventsPane
 from twin_explorer.ui.panes.patch_log import PatchLogPane
 from twin_explorer.ui.panes.simulators import SimulatorDock, session_transport
 from twin_explorer.ui.panes.tree import IdentityActions, TreePane
@@ -115,6 +117,7 @@ class MainWindow(QMainWindow):
         self.patch_log = self.log.widget
         self.watch = self.log.watch
         self.patch_log_actions = self.log.actions
+        self.events = EventsPane(model.events, parent=self)
         self.simulators = SimulatorDock(
             self,
             patches=model.patches,
@@ -134,6 +137,7 @@ class MainWindow(QMainWindow):
         self.bulk = BulkPane(self, self._selected_ids, model.patches.publish)
         self.identity.identity_actions.append(self.bulk.action)
         self.simulators.connectionChanged.connect(self.tree_pane.refresh_connections_soon)
+        model.events.batches.subscribe(self._hub_events)  # the tree follows the hub live
 
         self.editor_pane = _pane("twinEditor", "Twin", self.editor)
         self.editor_pane.setMinimumSize(EDITOR_MIN_WIDTH, editor_min_height(self.editor))
@@ -160,8 +164,13 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(False)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.simulators)
         self.tabifyDockWidget(self.log_pane, self.simulators)
+        self.events_pane = _dock(self, "events", "Events", self.events.widget)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.events_pane)
+        self.tabifyDockWidget(self.log_pane, self.events_pane)
         self.log_pane.raise_()
-        self.dock_room = DockRoom(self, [self.log_pane, self.simulators])  # editor first
+        self.dock_room = DockRoom(  # editor first
+            self, [self.log_pane, self.simulators, self.events_pane]
+        )
 
         self.hub_status = QLabel("No hub")
         self.hub_status.setObjectName("hubStatus")
@@ -175,7 +184,13 @@ class MainWindow(QMainWindow):
         panes = (self.tree_pane, self.identity, self.editor, self.watch, self.simulators, self.bulk)
         for pane in panes:
             self.session.serviceChanged.connect(pane.set_service)
-        for errors_of in (self.session, self.tree_pane, self.editor, self.patch_log):
+        for errors_of in (
+            self.session,
+            self.tree_pane,
+            self.editor,
+            self.patch_log,
+            self.events.widget,
+        ):
             errors_of.errorOccurred.connect(self.show_error)
         self.session.statusChanged.connect(self._hub_status_changed)
         self.tree_pane.refreshed.connect(self.session.recount)
@@ -186,6 +201,7 @@ class MainWindow(QMainWindow):
             self.identity.aclose,
             self.editor.aclose,
             self.log.aclose,
+            self.events.aclose,
             self.simulators.aclose,
             self.bulk.aclose,
         ):
@@ -224,6 +240,7 @@ class MainWindow(QMainWindow):
             *self.simulators.pane_actions(),
             *self._view_actions(),
             *self.log.pane_actions(),
+            *self.events.pane_actions(),
             *self._file_and_help_actions(),
         ]
         place(entries, self.menus)
@@ -272,6 +289,11 @@ class MainWindow(QMainWindow):
         log_toggle.toggled.connect(self.log_pane.setVisible)
         self.log_pane.toggleViewAction().toggled.connect(log_toggle.setChecked)  # its ✕ button
         self.pane_toggles.append(log_toggle)
+        events_toggle = self.events_pane.toggleViewAction()
+        events_toggle.setText("E&vents")
+        events_toggle.setObjectName("toggle_events")
+        events_toggle.setToolTip("Show or hide the hub's event stream")
+        self.pane_toggles.append(events_toggle)
         return [PaneAction("View", toggle) for toggle in self.pane_toggles]
 
     def _view_actions(self) -> list[PaneAction]:
@@ -333,6 +355,15 @@ class MainWindow(QMainWindow):
         self.hub_status.setText(text)
         self.connection_status.setText("● reachable" if reachable else "● unreachable")
         theme.text_colour(self.connection_status, "ok" if reachable else "error")
+
+    def _hub_events(self, batch: list[EventRecord]) -> None:
+        """Identities made or deleted elsewhere appear or go; connections show as they
+        change (one re-read per batch of events, however many it holds)."""
+        sources = {record.source for record in batch}
+        if Source.LIFECYCLE in sources:
+            self.tree_pane.reload()
+        elif Source.CONNECTION in sources:
+            self.tree_pane.refresh_connections_soon()
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -8,6 +8,8 @@ the user typed stays in the field whatever fails.
 
 from __future__ import annotations
 
+import contextlib
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,7 +27,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from twin_explorer.connection.profiles import ProfileError, ProfileManager, validate_name
+from twin_explorer.connection.profiles import (
+    ProfileError,
+    ProfileManager,
+    check_events_connection_string,
+    validate_name,
+)
 from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.connection.strings import ConnectionStringError, parse
 from twin_explorer.service.errors import ServiceError
@@ -101,6 +108,17 @@ class ConnectionEditor(AsyncDialog):
                 QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
             )
         )
+        self.events_edit = QLineEdit()
+        self.events_edit.setObjectName("eventsConnectionString")
+        self.events_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.events_edit.setPlaceholderText("Optional: Endpoint=sb://…;EntityPath=… (for Events)")
+        self.events_edit.setToolTip(
+            "The hub's Event Hub-compatible connection string (Azure portal → your IoT hub "
+            "→ Built-in endpoints), kept in the keyring: the Events pane reads with it"
+        )
+        if existing is not None:
+            with contextlib.suppress(ProfileError, SecretStoreError):
+                self.events_edit.setText(profiles.get_events_connection_string(existing) or "")
         self.string_error = _error_label()
         self.string_error.setObjectName("connectionStringError")
         self.string_info = QLabel()
@@ -128,6 +146,7 @@ class ConnectionEditor(AsyncDialog):
         form.addRow("Connection string:", string_row)
         form.addRow("", self.string_error)
         form.addRow("", self.string_info)
+        form.addRow("Events:", self.events_edit)
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
         test_row.addWidget(self.test_result, 1)
@@ -226,10 +245,14 @@ class ConnectionEditor(AsyncDialog):
             return
         name = self.name_edit.text().strip()
         text = self.string_edit.text().strip()
+        events = self.events_edit.text().strip()
         try:
+            if events:  # checked before anything changes
+                check_events_connection_string(events)
             if self._existing is not None:
                 self._profiles.remove(self._existing)
             self._profiles.add(name, text, session_only=session_only)
+            self._profiles.set_events_connection_string(name, events)
         except SecretStoreError as exc:
             _show(
                 self.save_error,

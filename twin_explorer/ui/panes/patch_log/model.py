@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -25,6 +24,7 @@ from PySide6.QtGui import QFontDatabase
 from twin_explorer.service.patchlog import DEFAULT_CAPACITY, PatchFilter, PatchLog
 from twin_explorer.twin.events import Direction, PatchEvent
 from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.log_table import RowListenerModel
 
 COLUMNS = ("Time (UTC)", "Identity", "Direction", "Section", "$version", "Patch")
 TIME, IDENTITY, DIRECTION, SECTION, VERSION, PATCH = range(len(COLUMNS))
@@ -49,7 +49,7 @@ DIRECTION_COLOURS = {  # theme roles
 Index = QModelIndex | QPersistentModelIndex
 
 
-class PatchLogModel(QAbstractTableModel):
+class PatchLogModel(RowListenerModel):
     def __init__(
         self,
         capacity: int = DEFAULT_CAPACITY,
@@ -128,26 +128,6 @@ class PatchLogModel(QAbstractTableModel):
 
     def event_at(self, row: int) -> PatchEvent:
         return self.log.event(row)
-
-    # -- RowListener: PatchLog tells us before and after each change --------------------
-
-    def rows_about_to_be_removed(self, first: int, last: int) -> None:
-        self.beginRemoveRows(QModelIndex(), first, last)
-
-    def rows_removed(self) -> None:
-        self.endRemoveRows()
-
-    def rows_about_to_be_inserted(self, first: int, last: int) -> None:
-        self.beginInsertRows(QModelIndex(), first, last)
-
-    def rows_inserted(self) -> None:
-        self.endInsertRows()
-
-    def about_to_reset(self) -> None:
-        self.beginResetModel()
-
-    def reset(self) -> None:
-        self.endResetModel()
 
     # -- QAbstractTableModel -------------------------------------------------------------
 

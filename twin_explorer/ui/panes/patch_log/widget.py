@@ -15,13 +15,10 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,6 +30,7 @@ from twin_explorer.service.patchlog import DEFAULT_CAPACITY, PatchFilter
 from twin_explorer.service.settings import EXPORT_DIR
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream
 from twin_explorer.ui.chrome.settings import settings
+from twin_explorer.ui.common.log_table import log_view
 from twin_explorer.ui.panes.patch_log.details import PatchDetailsDialog
 from twin_explorer.ui.panes.patch_log.history_dialog import TwinHistoryDialog, open_history
 from twin_explorer.ui.panes.patch_log.model import (
@@ -116,24 +114,10 @@ class PatchLogWidget(QWidget):
         self.export_button = self._tool("logExport", "Export…", "Save the visible rows")
         self.export_button.clicked.connect(self.show_export_dialog)
 
-        self.view = QTableView()
-        self.view.setObjectName("patchLogView")
-        self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setWordWrap(False)
-        self.view.setShowGrid(False)
-        self.view.setAlternatingRowColors(True)
+        self.view = log_view("patchLogView", self.model, self)
         rows = self.view.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measure rows
-        rows.setDefaultSectionSize(self.fontMetrics().height() + 6)
         header_height = self.view.horizontalHeader().sizeHint().height()
         self.view.setMinimumHeight(header_height + MIN_ROWS * rows.defaultSectionSize() + 4)
-        columns = self.view.horizontalHeader()
-        columns.setStretchLastSection(True)
-        columns.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in COLUMN_WIDTHS.items():
             self.view.setColumnWidth(column, width)
 

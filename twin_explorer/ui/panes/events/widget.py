@@ -1,0 +1,321 @@
+"""The Events pane's body: filter and source toggles, consumer group and start choice,
+Restart/Pause/Clear/Record, the list of events, the selected event's details and a
+status line (receiving or why not, and the counts).
+
+Rows arrive in batches from the stream (one insertion per batch); the list follows the
+newest row unless the person scrolled up to read."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC
+
+from PySide6.QtCore import QDateTime, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from twin_explorer.service.events.consumer import StartAt, State, Status, StreamError
+from twin_explorer.service.events.filter import EventFilter
+from twin_explorer.service.events.record import EventRecord, Source
+from twin_explorer.service.events.stream import EventStream
+from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.log_table import log_view
+from twin_explorer.ui.common.tasks import Tasks
+from twin_explorer.ui.panes.events.details import details_text
+from twin_explorer.ui.panes.events.model import (
+    IDENTITY,
+    SOURCE,
+    SOURCE_NAMES,
+    TIME,
+    EventsModel,
+)
+
+FILTER_DELAY_MS = 150
+COLUMN_WIDTHS = {TIME: 96, SOURCE: 96, IDENTITY: 200}
+START_CHOICES = {
+    StartAt.NOW: "New events",
+    StartAt.BEGINNING: "From the beginning",
+    StartAt.TIME: "From a time",
+}
+NO_NOTIFICATIONS = (
+    "No twin change, lifecycle or connection events yet. On an Azure IoT hub they reach "
+    "this stream only through routes: portal → Message routing → Add a route for each "
+    "data source (Device twin change events, Device lifecycle events, Device connection "
+    'state events) to the built-in endpoint "events".'
+)
+STATE_COLOURS = {State.RECEIVING: "ok", State.FAILED: "error"}
+
+
+class EventsWidget(QWidget):
+    errorOccurred = Signal(object)
+
+    def __init__(self, stream: EventStream, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("eventsWidget")
+        self.stream = stream
+        self.model = EventsModel(stream.log, parent=self)
+        self._tasks = Tasks(on_error=self.errorOccurred.emit)
+        self._follow = True
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("eventsIdentityFilter")
+        self.filter_edit.setPlaceholderText("Device or device/module (wildcards)…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip(
+            "Show only events of these identities: sensor-* or */thermo or sensor-1/therm?"
+        )
+        # Check boxes rather than toggle buttons: on and off read plainly in any theme.
+        self.source_buttons: dict[Source, QCheckBox] = {}
+        for source in Source:
+            button = QCheckBox(SOURCE_NAMES[source])
+            button.setObjectName(f"eventsShow_{source.value}")
+            button.setToolTip(f"Show {SOURCE_NAMES[source].lower()} events")
+            button.setChecked(True)
+            button.toggled.connect(self._apply_filter)
+            self.source_buttons[source] = button
+        self.group_edit = QLineEdit(stream.group)
+        self.group_edit.setObjectName("eventsConsumerGroup")
+        self.group_edit.setPlaceholderText("Consumer group")
+        self.group_edit.setToolTip(
+            "The consumer group to read with ($Default unless another app reads it too); "
+            "Restart to use it"
+        )
+        self.group_edit.setMaximumWidth(140)
+        self.start_combo = QComboBox()
+        self.start_combo.setObjectName("eventsStart")
+        self.start_combo.setToolTip("Where reading starts when you Restart")
+        for start, text in START_CHOICES.items():
+            self.start_combo.addItem(text, start)
+        self.start_time = QDateTimeEdit(QDateTime.currentDateTimeUtc().addSecs(-600))
+        self.start_time.setObjectName("eventsStartTime")
+        self.start_time.setDisplayFormat("yyyy-MM-dd HH:mm:ss 'UTC'")
+        self.start_time.setCalendarPopup(True)
+        self.start_time.setToolTip("Read the events the hub enqueued from this time (UTC) on")
+        self.start_time.setVisible(False)
+        self.start_combo.currentIndexChanged.connect(
+            lambda _i: self.start_time.setVisible(self.start_choice() is StartAt.TIME)
+        )
+        self.restart_button = self._tool(
+            "eventsRestart", "Restart", "Read again with this consumer group and start"
+        )
+        self.restart_button.clicked.connect(self.restart)
+        self.pause_button = self._tool(
+            "eventsPause", "Pause", "Stop adding rows; Resume shows what came meanwhile"
+        )
+        self.pause_button.setCheckable(True)
+        self.pause_button.toggled.connect(self.set_paused)
+        self.clear_button = self._tool("eventsClear", "Clear", "Remove every event listed")
+        self.clear_button.clicked.connect(self.clear)
+        self.record_button = self._tool(
+            "eventsRecord", "Record…", "Write every event that arrives to a JSON Lines file"
+        )
+        self.record_button.setCheckable(True)
+        self.record_button.clicked.connect(self._record_clicked)
+
+        self.view = log_view("eventsView", self.model, self)
+        for column, width in COLUMN_WIDTHS.items():
+            self.view.setColumnWidth(column, width)
+        self.details = QPlainTextEdit()
+        self.details.setObjectName("eventDetails")
+        self.details.setReadOnly(True)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.details.setPlaceholderText("Choose an event to see its body and properties")
+        self.details.setToolTip("The chosen event: body, application and system properties")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("eventsSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.view.setMinimumWidth(160)
+        self.details.setMinimumWidth(120)
+        self.filter_edit.setMinimumWidth(120)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        self.status = QLabel()
+        self.status.setObjectName("eventsStatus")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.counts = QLabel()
+        self.counts.setObjectName("eventsCounts")
+        self.counts.setToolTip("Events listed, events kept, held while paused, and dropped")
+
+        # Two rows, so the pane never makes the window wider than a small screen.
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(self.filter_edit, 1)
+        for button in self.source_buttons.values():
+            filters.addWidget(button)
+        reading = QHBoxLayout()
+        reading.setContentsMargins(0, 0, 0, 0)
+        group_label = QLabel("Group:")
+        group_label.setBuddy(self.group_edit)
+        reading.addWidget(group_label)
+        reading.addWidget(self.group_edit)
+        start_label = QLabel("Start:")
+        start_label.setBuddy(self.start_combo)
+        reading.addWidget(start_label)
+        reading.addWidget(self.start_combo)
+        reading.addWidget(self.start_time)
+        reading.addStretch(1)
+        for button in (
+            self.restart_button,
+            self.pause_button,
+            self.clear_button,
+            self.record_button,
+        ):
+            reading.addWidget(button)
+        footer = QHBoxLayout()
+        footer.setContentsMargins(0, 0, 0, 0)
+        footer.addWidget(self.status, 1)
+        footer.addWidget(self.counts)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filters)
+        layout.addLayout(reading)
+        layout.addWidget(self.splitter, 1)
+        layout.addLayout(footer)
+
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self._apply_filter)
+        self.filter_edit.textChanged.connect(self._filter_timer.start)
+        scroll = self.view.verticalScrollBar()
+        scroll.valueChanged.connect(self._scrolled)
+        scroll.rangeChanged.connect(self._range_changed)
+        self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+        # A new filter or Clear: the event shown may no longer be listed.
+        self.model.modelReset.connect(self.details.clear)
+        self._unsubscribe = [
+            stream.status.subscribe(self._status_changed),
+            stream.batches.subscribe(self._batch_shown),
+        ]
+        self.destroyed.connect(lambda: [u() for u in self._unsubscribe])
+        theme.on_change(self, lambda: self._status_changed(self.stream.status.value))
+        self._status_changed(stream.status.value)
+        self._update_counts()
+
+    def _tool(self, name: str, text: str, tip: str) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName(name)
+        button.setText(text)
+        button.setToolTip(tip)
+        return button
+
+    # -- reading -------------------------------------------------------------------------
+
+    def start_choice(self) -> StartAt:
+        return self.start_combo.currentData()
+
+    def restart(self) -> None:
+        """Read again with the group and start chosen (what Restart does)."""
+        self.stream.group = self.group_edit.text().strip() or "$Default"
+        self.stream.start_at = self.start_choice()
+        self.stream.start_time = self.start_time.dateTime().toPython().replace(tzinfo=UTC)
+        self._tasks.spawn(self._restart(), name="restart events")
+
+    async def _restart(self) -> None:
+        with contextlib.suppress(StreamError):  # the status line says why
+            await self.stream.start()
+
+    def set_paused(self, paused: bool) -> None:
+        self.stream.flush()
+        if paused:
+            self.stream.log.pause()
+        else:
+            self.stream.log.resume()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self._update_counts()
+
+    def clear(self) -> None:
+        self.stream.flush()
+        self.stream.log.clear()
+        self.details.clear()
+        self._update_counts()
+
+    def record_to(self, path: str | None) -> None:
+        """Record to ``path`` (JSON Lines) from now on; None stops recording."""
+        self.stream.record_to(path)
+        self.record_button.setChecked(path is not None)
+        self.record_button.setText("Stop Recording" if path else "Record…")
+        self._update_counts()
+
+    def _record_clicked(self) -> None:
+        if self.stream.recorder is not None:
+            self.record_to(None)
+            return
+        self.record_button.setChecked(False)
+        dialog = QFileDialog(self, "Record Events", "", "JSON Lines (*.jsonl)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("jsonl")
+        dialog.fileSelected.connect(self.record_to)
+        dialog.open()
+
+    # -- filter --------------------------------------------------------------------------
+
+    def current_filter(self) -> EventFilter:
+        sources = frozenset(s for s, b in self.source_buttons.items() if b.isChecked())
+        return EventFilter(self.filter_edit.text(), sources)
+
+    def _apply_filter(self) -> None:
+        self.stream.flush()
+        self.stream.log.set_filter(self.current_filter())
+        self._update_counts()
+
+    # -- what it shows -------------------------------------------------------------------
+
+    def _status_changed(self, status: Status) -> None:
+        self.status.setText(status.text)
+        self.status.setToolTip(status.text)
+        theme.text_colour(self.status, STATE_COLOURS.get(status.state))
+
+    def _batch_shown(self, _batch: list[EventRecord]) -> None:
+        self._update_counts()
+        if self._follow:
+            self.view.scrollToBottom()
+
+    def _update_counts(self) -> None:
+        log = self.stream.log
+        parts = [f"{len(log):,} shown", f"{log.total:,} kept"]
+        if log.paused:
+            parts.append(f"{log.held:,} held while paused")
+        if self.stream.dropped:
+            parts.append(f"{self.stream.dropped:,} dropped (oldest)")
+        if self.stream.recorder is not None:
+            parts.append(f"recording {self.stream.recorder.path.name}")
+        self.counts.setText(" · ".join(parts))
+        wants_notes = not self.source_buttons[Source.TELEMETRY].isChecked()
+        if wants_notes and not len(log) and self.stream.status.value.state is State.RECEIVING:
+            self.view.setToolTip(NO_NOTIFICATIONS)
+            self.details.setPlaceholderText(NO_NOTIFICATIONS)
+        else:
+            self.view.setToolTip("")
+            self.details.setPlaceholderText("Choose an event to see its body and properties")
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.details.setPlainText(details_text(self.model.record_at(current.row())))
+
+    def _scrolled(self, value: int) -> None:
+        self._follow = value >= self.view.verticalScrollBar().maximum() - 2
+
+    def _range_changed(self, _low: int, high: int) -> None:
+        if self._follow:
+            self.view.verticalScrollBar().setValue(high)
+
+    async def aclose(self) -> None:
+        await self._tasks.cancel_all()
