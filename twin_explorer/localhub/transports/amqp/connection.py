@@ -30,9 +30,11 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
 
 from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.core.auth import Right, TokenGrant
@@ -522,9 +524,26 @@ class AmqpConnection:
         assert client_id is not None
         if client_id in self._grants:
             return client_id, ""
+        certificates = self._writer.get_extra_info("peer_certificates") or ()
+        if certificates:
+            return self._certificate_grant(client_id, certificates)
         if self._grants:
             return None, f"The connection's tokens do not cover {client_id!r}."
         return None, "No token was put on $cbs for this connection."
+
+    def _certificate_grant(
+        self, client_id: str, certificates: Sequence[x509.Certificate]
+    ) -> tuple[str | None, str]:
+        """X.509 over AMQP: no put-token; the TLS client certificate authenticates the
+        identity a link names, through the same core check as an MQTT CONNECT (A.14).
+        The grant lasts as long as the certificate."""
+        try:
+            identity = self.core.authenticate_device(client_id, None, None, certificates)
+        except AuthError as error:
+            return None, error.message
+        expiry = int(certificates[0].not_valid_after_utc.timestamp())
+        self._grant(TokenGrant(expiry, identity, None, frozenset({Right.DEVICE_CONNECT})))
+        return client_id, ""
 
     def _accept(self, link: Link, route: _Route, *, credit: bool) -> None:
         self._routes[link] = route
