@@ -29,13 +29,22 @@ def _files(folder: Path, issued: certs.Issued) -> tuple[Path, Path]:
 
 
 async def _node(
-    hub: HubServer, device: str, module: str | None, files: tuple[Path, Path]
+    hub: HubServer, device: str, files: tuple[Path, Path], transport: str = "amqp"
 ) -> NodeDevice:
-    assert hub.amqp_port is not None
-    module_part = f";ModuleId={module}" if module else ""
-    cs = f"HostName={hub.core.hostname};DeviceId={device}{module_part};x509=true"
+    """Over ``amqp`` to the AMQP port, or ``amqpws`` to 443 through the hub's CONNECT
+    proxy (the certificate then rides the TLS under the WebSocket)."""
+    cs = f"HostName={hub.core.hostname};DeviceId={device};x509=true"
+    if transport == "amqpws":
+        return await NodeDevice.start(
+            cs,
+            None,
+            hub.certificates.ca_cert,
+            transport=transport,
+            x509=files,
+            ws_proxy_port=hub.proxy_port,
+        )
     return await NodeDevice.start(
-        cs, hub.amqp_port, hub.certificates.ca_cert, transport="amqp", x509=files
+        cs, hub.amqp_port, hub.certificates.ca_cert, transport=transport, x509=files
     )
 
 
@@ -47,9 +56,10 @@ async def _next(node: NodeDevice, kind: str) -> dict:
         assert event["event"] != "client_error", event
 
 
+@pytest.mark.parametrize("transport", ["amqp", "amqpws"])
 @pytest.mark.parametrize("kind", ["selfSigned", "certificateAuthority"])
 async def test_node_device_tutorial_flow_over_amqp_with_a_certificate(
-    amqp_hub: HubServer, tmp_path: Path, kind: str
+    amqp_hub: HubServer, tmp_path: Path, kind: str, transport: str
 ) -> None:
     core = amqp_hub.core
     if kind == "selfSigned":
@@ -58,24 +68,30 @@ async def test_node_device_tutorial_flow_over_amqp_with_a_certificate(
     else:
         issued = certs.issue(verified_ca(amqp_hub), "tut")
         register(amqp_hub, kind, device="tut", module=None)
-    async with await _node(amqp_hub, "tut", None, _files(tmp_path, issued)) as node:
-        await node.call("open")  # no CBS: the first link names the identity
-        twin = await node.call("get_twin")
-        assert "$version" in twin["desired"]
-        assert core.get_device("tut")["connectionState"] == "Connected"
+    files = _files(tmp_path, issued)
+    with watch_log(*SERVER_LOGS) as log:
+        async with await _node(amqp_hub, "tut", files, transport) as node:
+            await node.call("open")  # no CBS: the first link names the identity
+            twin = await node.call("get_twin")
+            assert "$version" in twin["desired"]
+            assert core.get_device("tut")["connectionState"] == "Connected"
+            via = "wss" if transport == "amqpws" else "amqps"
+            await log.wait_for_async("tut connected from", f"({via})")
 
-        await node.call("report", patch={"fw": "2", "state": "ok"})
-        assert core.get_twin("tut", None)["properties"]["reported"]["state"] == "ok"
+            await node.call("report", patch={"fw": "2", "state": "ok"})
+            assert core.get_twin("tut", None)["properties"]["reported"]["state"] == "ok"
 
-        patched = core.patch_twin("tut", None, {"properties": {"desired": {"fw": "3"}}}, None)
-        version = patched["properties"]["desired"]["$version"]
-        while (event := await _next(node, "desired"))["patch"].get("$version") != version:
-            pass
-        assert event["patch"]["fw"] == "3"
+            desired = {"properties": {"desired": {"fw": "3"}}}
+            version = core.patch_twin("tut", None, desired, None)["properties"]["desired"][
+                "$version"
+            ]
+            while (event := await _next(node, "desired"))["patch"].get("$version") != version:
+                pass
+            assert event["patch"]["fw"] == "3"
 
-        await node.call("send", body='{"temp":20}')
-        assert [m["body"] for m in core.telemetry("tut", None)] == [b'{"temp":20}']
-        await node.call("close")
+            await node.call("send", body='{"temp":20}')
+            assert [m["body"] for m in core.telemetry("tut", None)] == [b'{"temp":20}']
+            await node.call("close")
 
 
 @pytest.mark.parametrize(
@@ -101,7 +117,7 @@ async def test_node_device_refused_over_amqp(
         ensure_identity(core, "amqp-x509")
         presented = certs.self_signed("amqp-x509")
     with watch_log(*SERVER_LOGS) as log:
-        async with await _node(amqp_hub, "amqp-x509", None, _files(tmp_path, presented)) as node:
+        async with await _node(amqp_hub, "amqp-x509", _files(tmp_path, presented)) as node:
             await node.call("open")  # TLS and the AMQP open: the links are refused
             with pytest.raises(AssertionError, match=r"get_twin failed"):
                 await node.call("get_twin")
