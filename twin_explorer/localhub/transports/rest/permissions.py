@@ -49,4 +49,7 @@ HANDLER_PERMISSIONS: dict[str, Permission] = {
     "certificate_code": Permission.HUB_SETTINGS_WRITE,
     "certificate_verify": Permission.HUB_SETTINGS_WRITE,
     "certificate_delete": Permission.HUB_SETTINGS_WRITE,
+    "role_assignment_list": Permission.HUB_SETTINGS_READ,
+    "role_assignment_add": Permission.HUB_SETTINGS_WRITE,
+    "role_assignment_remove": Permission.HUB_SETTINGS_WRITE,
 }
