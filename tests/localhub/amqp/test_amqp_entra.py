@@ -14,7 +14,6 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ import pytest_asyncio
 
 from tests.hubfixtures import strip_port
 from tests.localhub.amqp.raw_client import RECEIVER, SENDER, data_message
-from tests.localhub.amqp.support import SERVER_LOGS, node_over_amqp, raw_client
+from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub, node_over_amqp, raw_client
 from tests.localhub.mqtt_support import watch_log
 from tests.localhub.test_entra import client_credential, roles
 from tests.node.netns import HTTPS_PORT, PrivateLoopback, private_loopback_or_skip
@@ -30,6 +29,7 @@ from twin_explorer.localhub.core.entra import IOTHUB_RESOURCE
 from twin_explorer.localhub.protocols.amqp import Accepted, Symbol
 from twin_explorer.localhub.runtime.server import HubServer
 
+__all__ = ["amqp_hub"]  # the fixture
 AMQPS_PORT = 5671
 UNAUTHORIZED = Symbol("amqp:unauthorized-access")
 # The secret comes in the environment, never argv.
@@ -56,16 +56,8 @@ print("sent")
 
 
 @pytest_asyncio.fixture
-async def entra_amqp_hub(tmp_path: Path) -> AsyncIterator[HubServer]:
-    async with HubServer(
-        tmp_path / "hub", rest_port=0, mqtt_port=0, amqp_port=0, proxy_port=0
-    ) as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def network(entra_amqp_hub: HubServer) -> AsyncIterator[PrivateLoopback]:
-    hub = entra_amqp_hub
+async def network(amqp_hub: HubServer) -> AsyncIterator[PrivateLoopback]:
+    hub = amqp_hub
     assert hub.amqp_port is not None and hub.rest_port is not None
     network = private_loopback_or_skip(HTTPS_PORT, AMQPS_PORT, hub.rest_port)
     try:
@@ -111,9 +103,9 @@ async def _send_c2d(hub: HubServer, network: PrivateLoopback, how: str, device: 
 
 
 async def test_from_token_credential_sends_c2d_a_device_receives(
-    entra_amqp_hub: HubServer, network: PrivateLoopback
+    amqp_hub: HubServer, network: PrivateLoopback
 ) -> None:
-    hub = entra_amqp_hub
+    hub = amqp_hub
     assert roles(hub, "assign", "test-client", "IoT Hub Data Contributor") == 0
     async with await node_over_amqp(hub, "entradev") as node:
         await node.call("open")
@@ -128,9 +120,9 @@ async def test_from_token_credential_sends_c2d_a_device_receives(
 
 
 async def test_a_principal_without_the_role_is_refused(
-    entra_amqp_hub: HubServer, network: PrivateLoopback
+    amqp_hub: HubServer, network: PrivateLoopback
 ) -> None:
-    hub = entra_amqp_hub
+    hub = amqp_hub
     assert roles(hub, "assign", "test-client", "IoT Hub Registry Contributor") == 0
     with watch_log(*SERVER_LOGS) as log:
         output = await _send_c2d(hub, network, "entra", "nobody-needed")
@@ -141,9 +133,9 @@ async def test_a_principal_without_the_role_is_refused(
 
 
 async def test_disable_local_auth_refuses_sas_put_tokens_but_takes_the_jwt(
-    entra_amqp_hub: HubServer, network: PrivateLoopback
+    amqp_hub: HubServer, network: PrivateLoopback
 ) -> None:
-    hub = entra_amqp_hub
+    hub = amqp_hub
     hub.core.put_device("quiet", {"status": "enabled"}, None)
     assert roles(hub, "assign", "test-client", "IoT Hub Data Contributor") == 0
     hub.core.local_auth_disabled = True
@@ -164,9 +156,9 @@ async def _token(hub: HubServer) -> str:
 
 @pytest.mark.parametrize("token_type", ["jwt", "bearer"])
 async def test_feedback_and_send_links_follow_the_roles(
-    entra_amqp_hub: HubServer, token_type: str
+    amqp_hub: HubServer, token_type: str
 ) -> None:
-    hub = entra_amqp_hub
+    hub = amqp_hub
     hub.core.put_device("fb", {"status": "enabled"}, None)
     token = await _token(hub)
     client = await raw_client(hub)
@@ -192,8 +184,8 @@ async def test_feedback_and_send_links_follow_the_roles(
         await client.close()
 
 
-async def test_a_bad_jwt_is_refused_at_put_token(entra_amqp_hub: HubServer) -> None:
-    client = await raw_client(entra_amqp_hub)
+async def test_a_bad_jwt_is_refused_at_put_token(amqp_hub: HubServer) -> None:
+    client = await raw_client(amqp_hub)
     try:
         status, description = await client.put_token("Bearer not.a.jwt", token_type="bearer")
         assert (status, description) == (401, "The access token is not a valid JWT.")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub
+from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub, event_of
 from tests.localhub.mqtt_support import ensure_identity, watch_log
 from tests.localhub.test_x509_auth_sdk import register, verified_ca
 from tests.node.harness import NodeDevice
@@ -48,14 +48,6 @@ async def _node(
     )
 
 
-async def _next(node: NodeDevice, kind: str) -> dict:
-    while True:
-        event = await node.next_event()
-        if event["event"] == kind:
-            return event
-        assert event["event"] != "client_error", event
-
-
 @pytest.mark.parametrize("transport", ["amqp", "amqpws"])
 @pytest.mark.parametrize("kind", ["selfSigned", "certificateAuthority"])
 async def test_node_device_tutorial_flow_over_amqp_with_a_certificate(
@@ -85,7 +77,7 @@ async def test_node_device_tutorial_flow_over_amqp_with_a_certificate(
             version = core.patch_twin("tut", None, desired, None)["properties"]["desired"][
                 "$version"
             ]
-            while (event := await _next(node, "desired"))["patch"].get("$version") != version:
+            while (event := await event_of(node, "desired"))["patch"].get("$version") != version:
                 pass
             assert event["patch"]["fw"] == "3"
 
