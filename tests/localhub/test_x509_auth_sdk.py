@@ -74,9 +74,18 @@ def verified_ca(hub: MqttHub, name: str = "test-root") -> certs.Issued:
 
 @contextlib.asynccontextmanager
 async def x509_client(
-    hub: MqttHub, x509: X509, device: str = DEVICE, module: str | None = MODULE
+    hub: MqttHub,
+    x509: X509,
+    device: str = DEVICE,
+    module: str | None = MODULE,
+    *,
+    websockets: bool = False,
 ) -> AsyncIterator[Any]:
-    kwargs = {"server_verification_cert": hub.ca_pem, "proxy_options": hub.proxy()}
+    kwargs = {
+        "server_verification_cert": hub.ca_pem,
+        "proxy_options": hub.proxy(),
+        "websockets": websockets,
+    }
     if module is None:
         client = IoTHubDeviceClient.create_from_x509_certificate(
             x509=x509, hostname=hub.core.hostname, device_id=device, **kwargs

@@ -164,10 +164,11 @@ class NodeDevice(NodeProgram):
         HostName gets the port (the SDK's X.509 path ignores GatewayHostName)."""
         settings: dict[str, str] = {}
         if x509 is not None:
-            host = connection_string.split("HostName=", 1)[1].split(";", 1)[0]
-            connection_string = connection_string.replace(
-                f"HostName={host}", f"HostName=localhost:{port}", 1
-            )
+            if port is not None:  # None: WebSockets, which dial <HostName>:443
+                host = connection_string.split("HostName=", 1)[1].split(";", 1)[0]
+                connection_string = connection_string.replace(
+                    f"HostName={host}", f"HostName=localhost:{port}", 1
+                )
             settings = {"TE_CERT_FILE": str(x509[0]), "TE_KEY_FILE": str(x509[1])}
         elif port is not None:
             connection_string = via_mqtt_port(connection_string, port)

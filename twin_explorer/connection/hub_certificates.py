@@ -1,28 +1,23 @@
 """A client for the local hub's CA certificate routes (``/_localhub/certificates``).
 
-Signed like the service SDK (a service SAS for the hub, from a service connection
-string whose policy has Registry Read/Write). Azure keeps CA certificates in the
+Signed like the service SDK (:mod:`.localhub_admin`; the policy needs Registry
+Read/Write). Azure keeps CA certificates in the
 management plane (ARM), which this client does not speak: :data:`AZURE_PORTAL_STEPS`
 says where to do it there.
 """
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
-from twin_explorer.connection import strings
-from twin_explorer.connection.sas import generate_service_token
+from twin_explorer.connection.localhub_admin import LocalHubAdmin
 
 AZURE_PORTAL_STEPS = (
     "https://learn.microsoft.com/azure/iot-hub/tutorial-x509-test-certs"
     "#register-your-subordinate-ca-certificate-to-your-iot-hub"
 )
-TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 class HubCertificatesError(Exception):
@@ -57,35 +52,12 @@ class HubCertificates:
     """CA certificates of one local hub; ``ca_file`` is the hub's CA (its TLS trust)."""
 
     def __init__(self, service_connection_string: str, ca_file: str | None = None) -> None:
-        cs = strings.parse(service_connection_string)
-        if cs.kind != "service" or not cs.shared_access_key_name or not cs.shared_access_key:
-            raise HubCertificatesError("A service connection string (with a policy) is needed.")
-        self._cs = cs
-        self._ssl = ssl.create_default_context(cafile=ca_file)
+        self._admin = LocalHubAdmin(
+            service_connection_string, ca_file, "/_localhub/certificates", HubCertificatesError
+        )
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        cs = self._cs
-        assert cs.shared_access_key_name and cs.shared_access_key
-        token = generate_service_token(
-            cs.host_name, cs.shared_access_key_name, cs.shared_access_key
-        )
-        url = f"https://{cs.host_name}/_localhub/certificates{path}"  # names are quoted
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=TIMEOUT) as session,
-                session.request(
-                    method, url, json=body, headers={"Authorization": token}, ssl=self._ssl
-                ) as response,
-            ):
-                doc = await response.json(content_type=None) if response.status != 204 else None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise HubCertificatesError(
-                f"Could not reach the hub at {cs.host_name}: {exc}"
-            ) from None
-        if response.status >= 400:
-            message = (doc or {}).get("Message", f"HTTP {response.status}")
-            raise HubCertificatesError(message.split(";", 1)[-1])
-        return doc
+        return await self._admin.call(method, path, body)  # names are quoted
 
     async def list(self) -> list[CaInfo]:
         doc = await self._call("GET", "")

@@ -26,6 +26,7 @@ from msrest.exceptions import HttpOperationError
 
 from twin_explorer.connection import strings
 from twin_explorer.connection.hub_certificates import HubCertificates
+from twin_explorer.connection.hub_roles import HubRoles
 from twin_explorer.service import errors
 from twin_explorer.service.models import (
     Auth,
@@ -109,6 +110,10 @@ class HubService:
     def hub_certificates(self) -> HubCertificates:
         """The local hub's CA certificate routes, with this connection's policy and trust."""
         return HubCertificates(self._connection_string, self._ca_cert)
+
+    def hub_roles(self) -> HubRoles:
+        """The local hub's role assignment routes, with this connection's policy and trust."""
+        return HubRoles(self._connection_string, self._ca_cert)
 
     @property
     def device_host(self) -> str:

@@ -39,6 +39,7 @@ from twin_explorer.ui.chrome.dock_room import DockRoom
 from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
 from twin_explorer.ui.chrome.notice import NoticeBar
 from twin_explorer.ui.chrome.pane_action import PaneAction, ToolbarEntry, place
+from twin_explorer.ui.chrome.roles_dialog import RolesDialog
 from twin_explorer.ui.chrome.settings import settings
 from twin_explorer.ui.chrome.shortcuts_dialog import ShortcutsDialog
 from twin_explorer.ui.chrome.window_actions import (
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
             *self._hub_actions(),
             *self.tree_pane.pane_actions(),
             PaneAction("Hub", self.hub_details_action),
+            PaneAction("Hub", self.roles_action),
             *self._pane_toggles(),
             *self.identity.pane_actions(),
             *self.editor.pane_actions(),
@@ -270,6 +272,9 @@ class MainWindow(QMainWindow):
         self.hub_details_action = QAction("Local Hub &Details…", self)
         self.hub_details_action.setObjectName("localHubDetailsAction")
         self.hub_details_action.triggered.connect(self.show_local_hub_details)
+        self.roles_action = QAction("Role &Assignments…", self)
+        self.roles_action.setObjectName("roleAssignmentsAction")
+        self.roles_action.triggered.connect(self.show_role_assignments)
         self.session.serviceChanged.connect(lambda _service: self._update_hub_details())
         self._update_hub_details()
         return [
@@ -396,6 +401,10 @@ class MainWindow(QMainWindow):
             tip = f"Only for the built-in local hub; this window is connected to {session.name}"
         self.hub_details_action.setToolTip(tip)
         self.hub_details_action.setStatusTip(tip)
+        self.roles_action.setEnabled(ready)
+        self.roles_action.setToolTip(
+            "Who may use the local hub with an Entra ID token, and for what" if ready else tip
+        )
 
     def show_local_hub_details(self) -> LocalHubDetailsDialog | None:
         info = self.session.local_info
@@ -404,6 +413,15 @@ class MainWindow(QMainWindow):
         dialog = LocalHubDetailsDialog(info, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()  # modeless: copy from it while working in the window
+        return dialog
+
+    def show_role_assignments(self) -> RolesDialog | None:
+        service = self.session.service
+        if not self.session.is_local or self.session.local_info is None or service is None:
+            return None
+        dialog = RolesDialog(service.hub_roles(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
         return dialog
 
     def show_shortcuts(self) -> ShortcutsDialog:

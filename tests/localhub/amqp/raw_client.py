@@ -200,7 +200,12 @@ class RawClient:
             frame(Disposition(True, transfer.delivery_id, None, True, outcome or Accepted()))
         )
 
-    async def put_token(self, token: str, audience: str = "localhost") -> tuple[int, str]:
+    async def put_token(
+        self,
+        token: str,
+        audience: str = "localhost",
+        token_type: str = "servicebus.windows.net:sastoken",
+    ) -> tuple[int, str]:
         """CBS put-token on links of its own (attached once); (status-code, description)."""
         if not hasattr(self, "_cbs"):
             self._cbs = (
@@ -212,7 +217,7 @@ class RawClient:
             properties=Properties(message_id=str(uuid.uuid4()), to="$cbs", reply_to="cbs"),
             application_properties={
                 "operation": "put-token",
-                "type": "servicebus.windows.net:sastoken",
+                "type": token_type,
                 "name": audience,
             },
             body=Value(token),

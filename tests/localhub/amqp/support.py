@@ -52,3 +52,12 @@ def identity_token(hub: HubServer, device_id: str, module_id: str | None = None,
 async def raw_client(hub: HubServer, **kwargs: Any) -> RawClient:
     assert hub.amqp_port is not None
     return await RawClient.connect(hub.amqp_port, client_context(hub.certificates), **kwargs)
+
+
+async def event_of(node: NodeDevice, kind: str) -> dict:
+    """The Node client's next event of ``kind``, failing on a client error before it."""
+    while True:
+        event = await node.next_event()
+        if event["event"] == kind:
+            return event
+        assert event["event"] != "client_error", event

@@ -8,9 +8,8 @@ import itertools
 
 import pytest
 
-from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub, node_over_amqp
+from tests.localhub.amqp.support import SERVER_LOGS, amqp_hub, event_of, node_over_amqp
 from tests.localhub.mqtt_support import watch_log
-from tests.node.harness import NodeDevice
 from twin_explorer.localhub.core.c2d import MAX_DELIVERY_COUNT
 from twin_explorer.localhub.errors import HubError
 from twin_explorer.localhub.runtime.server import HubServer
@@ -26,14 +25,6 @@ async def _until(condition, within: float = TIMEOUT) -> None:
             if condition():
                 return
             await asyncio.sleep(0.01)  # polled: the core announces none of these
-
-
-async def _next(node: NodeDevice, kind: str) -> dict:
-    while True:
-        event = await node.next_event()
-        if event["event"] == kind:
-            return event
-        assert event["event"] != "client_error", event
 
 
 async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> None:
@@ -52,7 +43,7 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
             await log.wait_for_async("tut/mod subscribed to desired properties")
             patched = core.patch_twin("tut", "mod", {"properties": {"desired": {"fw": "2"}}}, None)
             version = patched["properties"]["desired"]["$version"]
-            while (event := await _next(node, "desired"))["patch"].get("$version") != version:
+            while (event := await event_of(node, "desired"))["patch"].get("$version") != version:
                 pass
             assert event["patch"]["fw"] == "2"
 
@@ -65,7 +56,7 @@ async def test_the_node_module_tutorial_flow_over_amqp(amqp_hub: HubServer) -> N
                 "tut", "mod", "reboot", {"delay": 1}, response_timeout=10, connect_timeout=10
             )
             assert (status, payload) == (200, {"done": True})
-            assert (await _next(node, "method"))["payload"] == {"delay": 1}
+            assert (await event_of(node, "method"))["payload"] == {"delay": 1}
 
             await node.call("send", body='{"temp":20}')
             await node.call("send_output", output="out1", body='{"temp":21}')
@@ -102,14 +93,14 @@ async def test_c2d_to_a_node_amqp_device_completed_rejected_and_abandoned(
         await node.call("open")
         await node.call("on_c2d", settle="complete")
         core.send_c2d("c2d", b"one", {"k": "v"}, message_id="m1")
-        event = await _next(node, "c2d")
+        event = await event_of(node, "c2d")
         assert (event["body"], event["messageId"], event["properties"]) == ("one", "m1", {"k": "v"})
         await _until(lambda: core.c2d.depth("c2d") == 0)
         assert not core.c2d.dead_letters
 
         await node.call("on_c2d", settle="reject")
         core.send_c2d("c2d", b"two", message_id="m2")
-        assert (await _next(node, "c2d"))["messageId"] == "m2"
+        assert (await event_of(node, "c2d"))["messageId"] == "m2"
         await _until(lambda: [m.message_id for m in core.c2d.dead_letters] == ["m2"])
         assert core.c2d.depth("c2d") == 0
 
@@ -117,6 +108,6 @@ async def test_c2d_to_a_node_amqp_device_completed_rejected_and_abandoned(
         await node.call("on_c2d", settle="abandon")
         core.send_c2d("c2d", b"three", message_id="m3")
         for _ in range(MAX_DELIVERY_COUNT):
-            assert (await _next(node, "c2d"))["messageId"] == "m3"
+            assert (await event_of(node, "c2d"))["messageId"] == "m3"
         await _until(lambda: [m.message_id for m in core.c2d.dead_letters] == ["m2", "m3"])
         assert core.c2d.depth("c2d") == 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+import jwt
+
 from twin_explorer.localhub.core import auth
 from twin_explorer.localhub.core.auth import Policy, Right
 from twin_explorer.localhub.core.entra import EntraAuthority, Principal, unauthorized_principal
@@ -71,6 +73,12 @@ class ServiceAccess:
         principal = self.entra.verify_access_token(token)
         self.require_role(principal, permission, method, path)
         return principal
+
+    def token_expiry(self, token: str) -> int:
+        """When a token :meth:`authorize_token` accepted runs out (its ``exp``, seconds
+        since the epoch): AMQP detaches the links it authorised then."""
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+        return int(claims["exp"])
 
     def require_role(
         self, principal: Principal, permission: Permission, method: str, path: str

@@ -581,3 +581,25 @@ def unauthorized_principal(principal: Principal, method: str, path: str) -> HubE
         f"Principal {principal.name} is not authorized for {method} on {path} due to no "
         "assigned permissions",
     )
+
+
+def resolve_principal(store: Store, text: str) -> tuple[str, str]:
+    """(object id, display name) of a principal typed as its object id, or one of the
+    hub's test principals by name: ``test-client`` (or its client id) and ``test-user``
+    (or its sign-in name). ValueError saying what is accepted otherwise."""
+    wanted = text.strip()
+    client_id = store.get_meta("entra_test_client_id")
+    if wanted.lower() in ("test-client", TEST_CLIENT_NAME.lower()) or wanted == client_id:
+        found = store.get_meta("entra_test_client_oid")
+        if found:
+            return found, TEST_CLIENT_NAME
+    if wanted.lower() in ("test-user", TEST_USER_NAME):
+        found = store.get_meta("entra_test_user_oid")
+        if found:
+            return found, TEST_USER_NAME
+    try:
+        return str(uuid.UUID(wanted)), wanted
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an object id (a GUID), 'test-client' or 'test-user'."
+        ) from None

@@ -31,6 +31,7 @@ class Permission(enum.Enum):
     TWINS_WRITE = PREFIX + "twins/write"
     DIRECT_METHODS = PREFIX + "directMethods/invoke/action"
     C2D_SEND = PREFIX + "cloudToDeviceMessages/send/action"
+    C2D_FEEDBACK = PREFIX + "cloudToDeviceMessages/feedback/action"
     STATISTICS_READ = PREFIX + "statistics/read"
     JOBS_READ = PREFIX + "jobs/read"
     JOBS_WRITE = PREFIX + "jobs/write"

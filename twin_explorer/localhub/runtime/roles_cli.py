@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from twin_explorer import paths
 from twin_explorer.localhub.core.roles import ROLES, UnknownRole, role_name
-
-if TYPE_CHECKING:  # the rest loads when a roles command runs: the parser stays cheap
-    from twin_explorer.localhub.store.sqlite import Store
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -53,6 +48,7 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from twin_explorer.localhub.core.entra import resolve_principal
     from twin_explorer.localhub.store.entra_files import RoleAssignments
     from twin_explorer.localhub.store.sqlite import DB_NAME, Store
 
@@ -68,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         try:
             role = role_name(args.role)
-            principal_id, name = _principal(store, args.principal)
+            principal_id, name = resolve_principal(store, args.principal)
         except (UnknownRole, ValueError) as exc:
             return _fail(str(exc))
         if args.roles_command == "assign":
@@ -81,28 +77,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
-
-
-def _principal(store: Store, text: str) -> tuple[str, str]:
-    """(object id, display name) of ``text``."""
-    from twin_explorer.localhub.core.entra import TEST_CLIENT_NAME, TEST_USER_NAME
-
-    wanted = text.strip()
-    client_id = store.get_meta("entra_test_client_id")
-    if wanted.lower() in ("test-client", TEST_CLIENT_NAME.lower()) or wanted == client_id:
-        found = store.get_meta("entra_test_client_oid")
-        if found:
-            return found, TEST_CLIENT_NAME
-    if wanted.lower() in ("test-user", TEST_USER_NAME):
-        found = store.get_meta("entra_test_user_oid")
-        if found:
-            return found, TEST_USER_NAME
-    try:
-        return str(uuid.UUID(wanted)), wanted
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an object id (a GUID), 'test-client' or 'test-user'."
-        ) from None
 
 
 def _fail(message: str) -> int:

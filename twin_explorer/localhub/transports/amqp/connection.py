@@ -30,12 +30,15 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+
 from twin_explorer.connection.redact import clip
 from twin_explorer.localhub.core.auth import Right, TokenGrant
+from twin_explorer.localhub.core.roles import Permission
 from twin_explorer.localhub.errors import AuthError, HubError
 from twin_explorer.localhub.protocols.amqp import (
     Accepted,
@@ -75,6 +78,15 @@ WRITE_TIMEOUT = 60.0
 CLIENT_CREDIT = 100  # credit we grant client senders, topped up as messages come
 PUT_TOKEN = "put-token"
 SAS_TOKEN_TYPES = ("servicebus.windows.net:sastoken", "azure-devices.net:sastoken")
+# Entra ID access tokens: azure-iot-hub's from_token_credential puts "Bearer <jwt>" with
+# type "bearer" (uamqp's JWTTokenAuth); other AMQP clients say "jwt".
+JWT_TOKEN_TYPES = ("jwt", "bearer")
+# What an Entra ID principal's role must allow to attach to a service node (IoT Hub's
+# data actions); nodes not listed take a shared access policy's token only.
+SERVICE_PERMISSIONS = {
+    Kind.SERVICE_C2D: Permission.C2D_SEND,
+    Kind.FEEDBACK: Permission.C2D_FEEDBACK,
+}
 # Tokens a connection may have refused before it is closed: a client guessing keys (or
 # one stuck with a bad one) gets a few answers, not a log line per message forever.
 MAX_REFUSED_TOKENS = 8
@@ -127,6 +139,7 @@ class AmqpConnection:
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.close_reason: str | None = None
         self._grants: dict[str, TokenGrant] = {}
+        self._entra_tokens: dict[str, str] = {}  # grant key -> the Entra ID token behind it
         self.endpoints: dict[str, IdentityEndpoint] = {}
         self._routes: dict[Link, _Route] = {}
         self._cbs_senders: list[Link] = []
@@ -362,22 +375,39 @@ class AmqpConnection:
         application = message.application_properties or {}
         if str(application.get("operation", "")) != PUT_TOKEN:
             return 400, "Only put-token is supported."
-        if str(application.get("type", "")) not in SAS_TOKEN_TYPES:
-            return 400, "Only SAS tokens (servicebus.windows.net:sastoken) are supported."
+        kind = str(application.get("type", "")).lower()
+        if kind not in SAS_TOKEN_TYPES + JWT_TOKEN_TYPES:
+            return 400, "Only SAS tokens (servicebus.windows.net:sastoken) and jwt are supported."
         token = messages.body_bytes(message).decode("utf-8", "replace")
         try:
-            grant = self.core.authenticate_token(token)
+            if kind in JWT_TOKEN_TYPES:
+                self._put_jwt(token)
+            else:
+                self._grant(self.core.authenticate_token(token))
         except AuthError as error:
             self._refused_tokens += 1
             logger.info("put-token on %s refused: %s", self.name, clip(error.message, 512))
             return 401, error.message
-        self._grant(grant)
         return 200, "OK"
 
-    def _grant(self, grant: TokenGrant) -> None:
+    def _put_jwt(self, token: str) -> None:
+        """An Entra ID access token: checked now (signature, audience, issuer, times);
+        each link it is to open is then authorised by the principal's roles (_authorize).
+        Shared-key settings do not apply to it (``--disable-local-auth`` keeps it)."""
+        if token[:7].lower() == "bearer ":
+            token = token[7:]
+        access = self.core.access
+        principal = access.entra.verify_access_token(token)
+        key = f"entra:{principal.object_id}"
+        self._entra_tokens[key] = token
+        self._grant(TokenGrant(access.token_expiry(token)), key=key)
+        logger.info("%s: Entra ID token accepted for %s", self.name, clip(principal.name, 200))
+
+    def _grant(self, grant: TokenGrant, *, key: str | None = None) -> None:
         """Bind a checked token to the connection (a renewal replaces the older one)."""
         identity = grant.identity
-        key = identity.client_id if identity is not None else f"policy:{grant.policy}"
+        if key is None:
+            key = identity.client_id if identity is not None else f"policy:{grant.policy}"
         self._grants[key] = grant
         if not self._authenticated:
             self._authenticated = True
@@ -414,6 +444,7 @@ class AmqpConnection:
     def _revoke(self, key: str, error: Error) -> None:
         """Forget a grant: detach the links it authorised; its identity goes offline."""
         self._grants.pop(key, None)
+        self._entra_tokens.pop(key, None)
         for link, route in list(self._routes.items()):
             if route.grant == key:
                 self._routes.pop(link, None)
@@ -458,7 +489,7 @@ class AmqpConnection:
                 link, Error(conditions.NOT_FOUND, f"No such node: {clip(str(link.address))}", None)
             )
             return
-        grant_key, why = self._authorize(node)
+        grant_key, why = self._authorize(node, str(link.address))
         if grant_key is None:
             logger.info("%s: attach to %s refused: %s", self.name, clip(str(link.address)), why)
             self.conn.refuse_link(link, _unauthorized(why))
@@ -484,7 +515,7 @@ class AmqpConnection:
     def _attach_eventhub(self, link: Any, hub_node: Any) -> None:
         """A node of the Event Hub-compatible endpoint: ServiceConnect, then its rules."""
         node = Node(Kind.EVENTHUB)
-        grant_key, why = self._authorize(node)
+        grant_key, why = self._authorize(node, str(link.address))
         error = _unauthorized(why) if grant_key is None else self.eventhub.attach(link, hub_node)
         if error is not None:
             where = clip(str(link.address))
@@ -509,12 +540,21 @@ class AmqpConnection:
                 return sender
         return False
 
-    def _authorize(self, node: Node) -> tuple[str | None, str]:
+    def _authorize(self, node: Node, address: str) -> tuple[str | None, str]:
         """The grant key that lets this connection attach to ``node``, or None and why."""
         if node.is_service:
+            refusals: list[str] = []
             for key, grant in self._grants.items():
                 if Right.SERVICE_CONNECT in grant.rights:
                     return key, ""
+                token = self._entra_tokens.get(key)
+                if token is not None:
+                    why = self._entra_refusal(token, node, address)
+                    if why is None:
+                        return key, ""
+                    refusals.append(why)
+            if refusals:
+                return None, refusals[0]
             if self._grants:
                 return None, "This node needs a token with the ServiceConnect permission."
             return None, "No token was put on $cbs for this connection."
@@ -522,9 +562,38 @@ class AmqpConnection:
         assert client_id is not None
         if client_id in self._grants:
             return client_id, ""
+        certificates = self._writer.get_extra_info("peer_certificates") or ()
+        if certificates:
+            return self._certificate_grant(client_id, certificates)
         if self._grants:
             return None, f"The connection's tokens do not cover {client_id!r}."
         return None, "No token was put on $cbs for this connection."
+
+    def _entra_refusal(self, token: str, node: Node, address: str) -> str | None:
+        """Why an Entra ID principal may not attach to a service node (None: it may):
+        its roles must allow the node's data action, checked by the core as for REST."""
+        permission = SERVICE_PERMISSIONS.get(node.kind)
+        if permission is None:
+            return "This node takes a shared access policy's token, not an Entra ID token."
+        try:
+            self.core.access.authorize_token(token, permission, "AMQP ATTACH", clip(address))
+        except HubError as error:
+            return error.message
+        return None
+
+    def _certificate_grant(
+        self, client_id: str, certificates: Sequence[x509.Certificate]
+    ) -> tuple[str | None, str]:
+        """X.509 over AMQP: no put-token; the TLS client certificate authenticates the
+        identity a link names, through the same core check as an MQTT CONNECT (A.14).
+        The grant lasts as long as the certificate."""
+        try:
+            identity = self.core.authenticate_device(client_id, None, None, certificates)
+        except AuthError as error:
+            return None, error.message
+        expiry = int(certificates[0].not_valid_after_utc.timestamp())
+        self._grant(TokenGrant(expiry, identity, None, frozenset({Right.DEVICE_CONNECT})))
+        return client_id, ""
 
     def _accept(self, link: Link, route: _Route, *, credit: bool) -> None:
         self._routes[link] = route

@@ -20,7 +20,7 @@ from aiohttp import web
 from twin_explorer.localhub.core.auth import Right
 from twin_explorer.localhub.core.jobs import is_device_jobs_query
 from twin_explorer.localhub.errors import HubError
-from twin_explorer.localhub.transports.rest import eventhub_admin
+from twin_explorer.localhub.transports.rest import eventhub_admin, roles_admin
 from twin_explorer.localhub.transports.rest.bulk import bulk_registry_response
 from twin_explorer.localhub.transports.rest.certificates import certificate_routes
 from twin_explorer.localhub.transports.rest.configurations import configuration_routes
@@ -123,6 +123,7 @@ class RestApi:
             *configuration_routes(self.core, guard),
             *eventhub_admin.routes(self.core, guard),
             *certificate_routes(self.core, guard),
+            *roles_admin.routes(self.core, guard),
         ]
 
     def _guard(self, rights: Right | Iterable[Right], handler: Handler) -> Handler:

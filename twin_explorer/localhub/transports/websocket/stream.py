@@ -38,7 +38,16 @@ CLOSE_TIMEOUT = 5.0
 # The peer may stay silent this long. IoT Hub caps MQTT keep-alive at 1767 s and drops
 # a client silent for 1.5 times that; AMQP peers send heartbeats well within it.
 IDLE_TIMEOUT = 1.5 * 1767 + 10
-_EXTRA = ("peername", "sockname", "sslcontext", "ssl_object", "peercert", "cipher")
+# peer_certificates: the TLS client chain (X.509 devices over WebSockets, A.14).
+_EXTRA = (
+    "peername",
+    "sockname",
+    "sslcontext",
+    "ssl_object",
+    "peercert",
+    "cipher",
+    "peer_certificates",
+)
 
 
 class WebSocketTransport(asyncio.Transport):
