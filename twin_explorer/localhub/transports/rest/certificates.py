@@ -34,37 +34,37 @@ def certificate_routes(core: HubCore, guard: Guard) -> list[web.RouteDef]:
     one = PATH + "/{name}"
     cas = core.certificates
 
-    async def list_all(request: web.Request) -> web.Response:
+    async def certificate_list(request: web.Request) -> web.Response:
         return json_response({"value": [c.to_json() for c in cas.list()]})
 
-    async def get(request: web.Request) -> web.Response:
+    async def certificate_get(request: web.Request) -> web.Response:
         return json_response(cas.get(request.match_info["name"]).to_json())
 
-    async def add(request: web.Request) -> web.Response:
+    async def certificate_add(request: web.Request) -> web.Response:
         body = read_object(await read_json(request), "request body")
         pem, verified = _pem(body), body.get("isVerified", False)
         if not isinstance(verified, bool):
             raise argument_invalid("isVerified must be true or false.")
         return json_response(cas.add(request.match_info["name"], pem, verified=verified).to_json())
 
-    async def code(request: web.Request) -> web.Response:
+    async def certificate_code(request: web.Request) -> web.Response:
         return json_response(cas.verification_code(request.match_info["name"]).to_json())
 
-    async def verify(request: web.Request) -> web.Response:
+    async def certificate_verify(request: web.Request) -> web.Response:
         body = read_object(await read_json(request), "request body")
         return json_response(cas.verify(request.match_info["name"], _pem(body)).to_json())
 
-    async def delete(request: web.Request) -> web.Response:
+    async def certificate_delete(request: web.Request) -> web.Response:
         cas.delete(request.match_info["name"])
         return no_content()
 
     return [
-        web.get(PATH, guard(read, list_all)),
-        web.get(one, guard(read, get)),
-        web.put(one, guard(write, add)),
-        web.post(one + "/generateVerificationCode", guard(write, code)),
-        web.post(one + "/verify", guard(write, verify)),
-        web.delete(one, guard(write, delete)),
+        web.get(PATH, guard(read, certificate_list)),
+        web.get(one, guard(read, certificate_get)),
+        web.put(one, guard(write, certificate_add)),
+        web.post(one + "/generateVerificationCode", guard(write, certificate_code)),
+        web.post(one + "/verify", guard(write, certificate_verify)),
+        web.delete(one, guard(write, certificate_delete)),
     ]
 
 

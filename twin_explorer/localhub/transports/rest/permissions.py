@@ -42,4 +42,10 @@ HANDLER_PERMISSIONS: dict[str, Permission] = {
     "consumer_group_add": Permission.HUB_SETTINGS_WRITE,
     "consumer_group_remove": Permission.HUB_SETTINGS_WRITE,
     "eventhub_set_routes": Permission.HUB_SETTINGS_WRITE,
+    "certificate_list": Permission.HUB_SETTINGS_READ,
+    "certificate_get": Permission.HUB_SETTINGS_READ,
+    "certificate_add": Permission.HUB_SETTINGS_WRITE,
+    "certificate_code": Permission.HUB_SETTINGS_WRITE,
+    "certificate_verify": Permission.HUB_SETTINGS_WRITE,
+    "certificate_delete": Permission.HUB_SETTINGS_WRITE,
 }
