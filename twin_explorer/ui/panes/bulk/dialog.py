@@ -41,6 +41,7 @@ from twin_explorer.service.edit_diff import unified
 from twin_explorer.twin.events import PatchEvent
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.tasks import AsyncDialog
+from twin_explorer.ui.panes.bulk.job import JobPanel
 from twin_explorer.ui.panes.bulk.table import ALL, CHANGE, DETAIL, STATUSES, PreviewTableModel
 
 DEFAULT_QUERY = "SELECT * FROM devices WHERE "
@@ -193,6 +194,8 @@ class BulkChangeDialog(AsyncDialog):
         self.resume_button = QPushButton("Open Unfinished Run")
         self.resume_button.setObjectName("bulkResume")
         self.resume_button.setToolTip("Show the run that was stopped before it finished")
+        # -- or as an IoT Hub job
+        self.job = JobPanel(self._service, self.selection, self._job_change, self.tasks, self)
         close = QPushButton("Close")
         close.setToolTip("Close this window; a running run goes on")
         close.clicked.connect(self.hide)
@@ -221,6 +224,7 @@ class BulkChangeDialog(AsyncDialog):
         change.addWidget(self.patch_edit)
         change.addWidget(self.patch_note)
         form.addRow("Change", change)
+        form.addRow("", self.job)
         resume = QHBoxLayout()
         resume.addWidget(self.resume_note, 1)
         resume.addWidget(self.resume_button)
@@ -307,6 +311,14 @@ class BulkChangeDialog(AsyncDialog):
     def _twins_failed(self, exc: BaseException) -> None:
         self._note(self.twins_note, str(exc), "error")
         self._update()
+
+    def _job_change(self) -> Any:
+        try:
+            return parse_change(self.patch_edit.toPlainText())
+        except ChangeError as exc:
+            self._note(self.patch_note, str(exc), "error")
+            self.patch_edit.setFocus()
+            raise
 
     # -- previewing ---------------------------------------------------------------------
 
@@ -550,6 +562,7 @@ class BulkChangeDialog(AsyncDialog):
 
     def hub_changed(self) -> None:
         self._update()
+        self.job.hub_changed()
 
     def done(self, result: int) -> None:
         # Closing (Escape, the title bar) only hides: a run goes on and the window shows
