@@ -24,7 +24,9 @@ def open_job_option(dialog: BulkChangeDialog, query: str, patch: str) -> None:
     dialog.query_edit.setText(query)
     dialog.patch_edit.setPlainText(patch)
     assert not dialog.job.start_button.isVisible()  # an option, closed until chosen
+    assert dialog.preview_button.isEnabled()
     click(dialog.job.as_job)
+    assert not dialog.preview_button.isEnabled()  # a job instead: nothing to preview
     dialog.job.poll_interval = 0.1
 
 

@@ -31,8 +31,8 @@ ENDED = frozenset({"completed", "failed", "cancelled"})
 POLL_SECONDS = 1.0  # how often a running job's status is read
 # What a job cannot do, in the words the window and the command show.
 LIMITS = (
-    "An IoT Hub job writes every device twin the query selects on the hub's own "
-    "schedule. It cannot do what Apply does: no per-twin etag (it writes over whatever "
+    "An IoT Hub job writes every device twin chosen above, on the hub's own schedule. "
+    "It cannot do what Apply does: no per-twin etag (it writes over whatever "
     "is there), no preview of conflicts or of twins already so, device twins only (no "
     "module twins), and no revert from its report."
 )

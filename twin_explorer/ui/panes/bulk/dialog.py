@@ -260,6 +260,7 @@ class BulkChangeDialog(AsyncDialog):
 
     def _wire(self) -> None:
         self.use_selection.toggled.connect(self._update)
+        self.job.as_job.toggled.connect(self._update)
         self.query_edit.textEdited.connect(lambda _text: self.twins_note.clear())
         self.count_button.clicked.connect(self.count_twins)
         self.patch_edit.textChanged.connect(lambda: self._note(self.patch_note, ""))
@@ -543,12 +544,13 @@ class BulkChangeDialog(AsyncDialog):
     def _update(self, *_: object) -> None:
         run, busy = self.run, self._applying
         has_hub = self._service() is not None
+        per_twin = has_hub and not self.job.as_job.isChecked()  # a job runs instead
         self.query_edit.setEnabled(self.use_query.isChecked())
         self.count_button.setEnabled(has_hub and self.use_query.isChecked())
-        self.preview_button.setEnabled(has_hub and not busy and not self.tasks.busy)
+        self.preview_button.setEnabled(per_twin and not busy and not self.tasks.busy)
         pending = len(run.pending()) if run is not None else 0
         self.apply_button.setText(f"Apply to {pending:,} Twins" if pending else "Apply")
-        self.apply_button.setEnabled(has_hub and pending > 0 and not busy)
+        self.apply_button.setEnabled(per_twin and pending > 0 and not busy)
         self.cancel_button.setEnabled(busy)
         self.export_button.setEnabled(run is not None)
         done = run is not None and not busy and run.kind == "change" and bool(run.results)

@@ -24,6 +24,7 @@ from twin_explorer.service import errors
 from twin_explorer.service.bulk.change import BulkChange, ChangeError
 from twin_explorer.service.bulk.choose import SelectionError, TwinSelection
 from twin_explorer.service.bulk.jobs import (
+    ENDED,
     LIMITS,
     POLL_SECONDS,
     JobUnsuitable,
@@ -51,6 +52,7 @@ class JobPanel(QWidget):
             service, selection, change, tasks,
         )  # fmt: skip
         self.job_id: str | None = None
+        self._ended = False  # the last reading said the job ended
         self._task: asyncio.Task | None = None
         self.poll_interval = POLL_SECONDS
         self.as_job = QCheckBox("Run as an IoT Hub job instead (very large sets of devices)")
@@ -63,6 +65,7 @@ class JobPanel(QWidget):
         self.limits.setObjectName("bulkJobLimits")
         self.limits.setWordWrap(True)
         theme.text_colour(self.limits, "warning")
+        theme.on_change(self, lambda: theme.text_colour(self.limits, "warning"))
         self.start_edit = QLineEdit()
         self.start_edit.setObjectName("bulkJobStart")
         self.start_edit.setPlaceholderText("Start now, or at a time: 2026-12-24T18:00:00Z")
@@ -105,7 +108,7 @@ class JobPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task is not None and not self._task.done() and not self._ended
 
     def start(self) -> None:
         if self.running:
@@ -119,6 +122,7 @@ class JobPanel(QWidget):
         if service is None:
             self._say("No hub is open: connect to a hub first.", "error")
             return
+        self.job_id, self._ended = None, False
         self._say("Starting the job…")
         self.progress.setValue(0)
         self._task = self._tasks.spawn(
@@ -139,6 +143,7 @@ class JobPanel(QWidget):
         self._say(job_text(job), "ok" if ok else "error")
 
     def _show(self, job: dict[str, Any]) -> None:
+        self._ended = job.get("status") in ENDED
         stats = job.get("deviceJobStatistics") or {}
         self.progress.setMaximum(max(1, stats.get("deviceCount") or 0))
         self.progress.setValue((stats.get("succeededCount") or 0) + (stats.get("failedCount") or 0))
