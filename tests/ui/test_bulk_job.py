@@ -4,6 +4,8 @@ Job cancels it on the hub."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import Qt
@@ -20,6 +22,23 @@ def click(widget) -> None:
     QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
+@contextlib.asynccontextmanager
+async def job_window(qtbot, tmp_path, devices: list[str]) -> AsyncIterator:
+    """A local hub with ``devices``, and the window on it: (service, dialog)."""
+    async with running_hub(tmp_path / "hub") as server:
+        service = service_for(server, sdk_retries=False)
+        for device_id in devices:
+            await service.create_device(device_id)
+        dialog = BulkChangeDialog(lambda: service, runs_root=tmp_path / "runs")
+        qtbot.addWidget(dialog)
+        dialog.show()
+        try:
+            yield service, dialog
+        finally:
+            await dialog.aclose()
+            await service.aclose()
+
+
 def open_job_option(dialog: BulkChangeDialog, query: str, patch: str) -> None:
     dialog.query_edit.setText(query)
     dialog.patch_edit.setPlainText(patch)
@@ -32,13 +51,9 @@ def open_job_option(dialog: BulkChangeDialog, query: str, patch: str) -> None:
 
 def test_a_job_from_the_window_changes_the_twins_and_shows_its_statistics(qtbot, qrun, tmp_path):
     async def scenario() -> None:
-        async with running_hub(tmp_path / "hub") as server:
-            service = service_for(server, sdk_retries=False)
-            for i in range(5):
-                await service.create_device(f"j-{i}")
-            dialog = BulkChangeDialog(lambda: service, runs_root=tmp_path / "runs")
-            qtbot.addWidget(dialog)
-            dialog.show()
+        async with job_window(qtbot, tmp_path, [f"j-{i}" for i in range(5)]) as (
+            service, dialog,
+        ):  # fmt: skip
             open_job_option(dialog, "SELECT * FROM devices", '{"tags": {"wave": 2}}')
             limits = dialog.job.limits.text()
             for cannot in ("no per-twin etag", "no preview of conflicts", "device twins only",
@@ -55,20 +70,13 @@ def test_a_job_from_the_window_changes_the_twins_and_shows_its_statistics(qtbot,
             assert dialog.job.start_button.isEnabled()  # another job may follow
             for i in range(5):
                 assert (await service.get_twin(f"j-{i}")).tags == {"wave": 2}
-            await dialog.aclose()
-            await service.aclose()
 
     qrun(scenario(), timeout=60)
 
 
 def test_cancel_job_cancels_it_on_the_hub(qtbot, qrun, tmp_path):
     async def scenario() -> None:
-        async with running_hub(tmp_path / "hub") as server:
-            service = service_for(server, sdk_retries=False)
-            await service.create_device("k-1")
-            dialog = BulkChangeDialog(lambda: service, runs_root=tmp_path / "runs")
-            qtbot.addWidget(dialog)
-            dialog.show()
+        async with job_window(qtbot, tmp_path, ["k-1"]) as (service, dialog):
             open_job_option(dialog, "SELECT * FROM devices", '{"tags": {"wave": 3}}')
             later = datetime.now(UTC) + timedelta(hours=1)
             dialog.job.start_edit.setText(later.isoformat(timespec="seconds"))
@@ -79,24 +87,16 @@ def test_cancel_job_cancels_it_on_the_hub(qtbot, qrun, tmp_path):
             await until(lambda: "cancelled" in dialog.job.status.text(), 30, "the cancel")
             assert (await service.get_job(job_id))["status"] == "cancelled"
             assert (await service.get_twin("k-1")).tags in (None, {})
-            await dialog.aclose()
-            await service.aclose()
 
     qrun(scenario(), timeout=60)
 
 
 def test_module_twins_cannot_be_a_job_and_the_window_says_so(qtbot, qrun, tmp_path):
     async def scenario() -> None:
-        async with running_hub(tmp_path / "hub") as server:
-            service = service_for(server, sdk_retries=False)
-            dialog = BulkChangeDialog(lambda: service, runs_root=tmp_path / "runs")
-            qtbot.addWidget(dialog)
-            dialog.show()
+        async with job_window(qtbot, tmp_path, []) as (_service, dialog):
             open_job_option(dialog, "SELECT * FROM devices.modules", '{"tags": {"x": 1}}')
             click(dialog.job.start_button)
             await until(lambda: "device twins only" in dialog.job.status.text(), 10, "why")
             assert dialog.job.job_id is None
-            await dialog.aclose()
-            await service.aclose()
 
     qrun(scenario(), timeout=60)

@@ -155,28 +155,23 @@ class HubService:
         await self.aclose()
 
     def _manager(self) -> IoTHubRegistryManager:
-        manager = getattr(self._local, "manager", None)
+        return self._per_worker("manager", IoTHubRegistryManager)
+
+    def _job_manager(self) -> IoTHubJobManager:
+        return self._per_worker("jobs", IoTHubJobManager)
+
+    def _per_worker(self, name: str, cls: type[T]) -> T:
+        """This worker thread's SDK client of ``cls``, made on first use."""
+        manager = getattr(self._local, name, None)
         if manager is None:
             if self._credential is not None:
                 # Asks for a token at once (for its AMQP client): we are on a worker.
-                manager = IoTHubRegistryManager.from_token_credential(
+                manager = cls.from_token_credential(  # type: ignore[attr-defined]
                     self._cs.host_name, self._credential
                 )
             else:
-                manager = IoTHubRegistryManager.from_connection_string(self._connection_string)
-            self._local.manager = self._configure(manager)
-        return manager
-
-    def _job_manager(self) -> IoTHubJobManager:
-        manager = getattr(self._local, "jobs", None)
-        if manager is None:
-            if self._credential is not None:
-                manager = IoTHubJobManager.from_token_credential(
-                    self._cs.host_name, self._credential
-                )
-            else:
-                manager = IoTHubJobManager.from_connection_string(self._connection_string)
-            self._local.jobs = self._configure(manager)
+                manager = cls.from_connection_string(self._connection_string)  # type: ignore[attr-defined]
+            setattr(self._local, name, self._configure(manager))
         return manager
 
     def _configure(self, manager: Any) -> Any:
