@@ -35,7 +35,7 @@ from twin_explorer.service import errors
 from twin_explorer.service.bulk.change import ChangeError, make_change, parse_change
 from twin_explorer.service.bulk.choose import Ids, SelectionError, TwinSelection, count
 from twin_explorer.service.bulk.report import write_report
-from twin_explorer.service.bulk.run import BulkRun, Outcome, RunState
+from twin_explorer.service.bulk.run import BulkRun, Outcome, RunState, settle_heap
 from twin_explorer.service.bulk.store import list_runs
 from twin_explorer.service.edit_diff import unified
 from twin_explorer.twin.events import PatchEvent
@@ -342,6 +342,7 @@ class BulkChangeDialog(AsyncDialog):
 
     async def _preview(self, selection: TwinSelection, change: Any) -> None:
         service = self._need_service()
+        settle_heap()  # before the count too: a full collection then stalls the window as well
         total = await count(service, selection)
 
         def read(done: int, of: int) -> None:
