@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
-from azure.iot.hub import IoTHubRegistryManager
-from azure.iot.hub.models import CloudToDeviceMethod
+from azure.iot.hub import IoTHubJobManager, IoTHubRegistryManager
+from azure.iot.hub.models import CloudToDeviceMethod, JobRequest
 from msrest.exceptions import HttpOperationError
 
 from twin_explorer.connection import strings
@@ -160,35 +160,49 @@ class HubService:
         await self.aclose()
 
     def _manager(self) -> IoTHubRegistryManager:
-        manager = getattr(self._local, "manager", None)
+        return self._per_worker("manager", IoTHubRegistryManager)
+
+    def _job_manager(self) -> IoTHubJobManager:
+        return self._per_worker("jobs", IoTHubJobManager)
+
+    def _per_worker(self, name: str, cls: type[T]) -> T:
+        """This worker thread's SDK client of ``cls``, made on first use."""
+        manager = getattr(self._local, name, None)
         if manager is None:
             if self._credential is not None:
                 # Asks for a token at once (for its AMQP client): we are on a worker.
-                manager = IoTHubRegistryManager.from_token_credential(
+                manager = cls.from_token_credential(  # type: ignore[attr-defined]
                     self._cs.host_name, self._credential
                 )
             else:
-                manager = IoTHubRegistryManager.from_connection_string(self._connection_string)
-            config = manager.protocol.config
-            config.connection.timeout = REQUEST_TIMEOUT
-            if self._ca_cert:
-                config.connection.verify = self._ca_cert
-            config.proxies.use_env_settings = self._use_env_proxies
-            if self._proxy:
-                config.proxies.add("https", self._proxy)
-            config.keep_alive = True  # see the module docstring
-            # msrest keeps one requests session per thread; this is the worker's.
-            self._sessions.append(config.pipeline._sender.driver.session)
-            self._local.manager = manager
+                manager = cls.from_connection_string(self._connection_string)  # type: ignore[attr-defined]
+            setattr(self._local, name, self._configure(manager))
         return manager
 
-    async def _call(self, ctx: Context, fn: Callable[[IoTHubRegistryManager], T]) -> T:
+    def _configure(self, manager: Any) -> Any:
+        """Timeouts, trust, proxies and a kept-alive session for an SDK manager."""
+        config = manager.protocol.config
+        config.connection.timeout = REQUEST_TIMEOUT
+        if self._ca_cert:
+            config.connection.verify = self._ca_cert
+        config.proxies.use_env_settings = self._use_env_proxies
+        if self._proxy:
+            config.proxies.add("https", self._proxy)
+        config.keep_alive = True  # see the module docstring
+        # msrest keeps one requests session per thread; this is the worker's.
+        self._sessions.append(config.pipeline._sender.driver.session)
+        return manager
+
+    async def _call(
+        self, ctx: Context, fn: Callable[[Any], T], manager: Callable[[], Any] | None = None
+    ) -> T:
         if self._closed:
             raise errors.ServiceError(f"The connection to {self.host} is closed.")
         loop = asyncio.get_running_loop()
+        which = manager or self._manager
 
         def run() -> T:
-            return fn(self._manager())
+            return fn(which())
 
         try:
             return await loop.run_in_executor(self._executor, run)
@@ -465,6 +479,34 @@ class HubService:
 
         ctx = self._ctx(f"invoke the method '{method_name}'", device_id, module_id)
         return await self._call(ctx, invoke)
+
+    # -- IoT Hub jobs (/jobs/v2) ---------------------------------------------------------
+
+    async def start_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Schedule a job; ``request`` is the ``PUT /jobs/v2/{id}`` body as IoT Hub
+        documents it (camelCase). Answers the job as the hub reports it."""
+
+        def create(jm: IoTHubJobManager) -> dict[str, Any]:
+            job = jm.create_scheduled_job(request["jobId"], JobRequest.deserialize(request))
+            return job.serialize(keep_readonly=True)
+
+        ctx = self._ctx(f"start the job '{request.get('jobId', '')}'")
+        return await self._call(ctx, create, self._job_manager)
+
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        """The job's status and ``deviceJobStatistics``, as the hub reports them."""
+
+        def fetch(jm: IoTHubJobManager) -> dict[str, Any]:
+            return jm.get_scheduled_job(job_id).serialize(keep_readonly=True)
+
+        return await self._call(self._ctx(f"read the job '{job_id}'"), fetch, self._job_manager)
+
+    async def cancel_job(self, job_id: str) -> dict[str, Any]:
+        def cancel(jm: IoTHubJobManager) -> dict[str, Any]:
+            return jm.cancel_scheduled_job(job_id).serialize(keep_readonly=True)
+
+        ctx = self._ctx(f"cancel the job '{job_id}'")
+        return await self._call(ctx, cancel, self._job_manager)
 
 
 # The SDK's generated operations always run the body through its ``Twin`` model (which

@@ -54,3 +54,30 @@ def test_change_two_selected_twins_with_a_preview(person, qrun):
         assert twin.properties.desired["telemetryInterval"] == 15
 
     qrun(journey(), timeout=90)
+
+
+def test_change_two_selected_twins_as_an_iot_hub_job(person, qrun):
+    window = person.window
+
+    async def journey():
+        person.click_row(window.tree_view, "thermostat-floor3")
+        person.click_row(window.tree_view, "thermostat-lobby", add=True)
+        person.menu("Twin", "Change Many Twins…")
+        await person.wait_to_see("The 2 twins selected in the tree")
+        bulk = person.window_titled("Change Many Twins")
+        person.type_into("Change", '{"tags": {"wing": "east"}}')
+
+        person.click("Run as an IoT Hub job instead (very large sets of devices)", within=bulk)
+        assert person.sees("no per-twin etag", within=bulk)  # said before anything is sent
+        assert not person.button("Cancel Job", within=bulk).isEnabled()
+        person.click("Start Job", within=bulk)
+        await person.wait_to_see("completed, 2 devices: 2 succeeded, 0 failed", within=20)
+        assert not person.button("Cancel Job", within=bulk).isEnabled()
+
+        info = window.session.local_info
+        registry = trusting_registry_manager(info.service_connection_string, info.ca_cert)
+        for device_id in ("thermostat-floor3", "thermostat-lobby"):
+            twin = await asyncio.to_thread(registry.get_twin, device_id)
+            assert twin.tags["wing"] == "east"
+
+    qrun(journey(), timeout=90)

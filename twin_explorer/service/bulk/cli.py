@@ -8,8 +8,16 @@ JSON line per twin, and stops. Otherwise the preview's summary goes to stderr, t
 asks before writing (``--yes`` does not ask; without a terminal it must be given), and
 the report comes out on stdout, one JSON line per twin, as outcomes arrive at the end.
 ``--resume RUN`` finishes a run that was cancelled or killed; ``--revert RUN`` puts back
-what a run applied. The connection string comes from a saved connection, an environment
-variable or stdin, never from the command line, and is never printed.
+what a run applied.
+
+``--as-job [--start TIME]`` hands the change to IoT Hub as a scheduled twin-update job
+instead, for very large sets of device twins: the job's id, then its status and device
+statistics every few seconds, then its final reading come out (JSON lines on stdout).
+A job writes with no per-twin etag, previews nothing, changes device twins only and
+cannot be reverted. Ctrl-C cancels the job.
+
+The connection string comes from a saved connection, an environment variable or stdin,
+never from the command line, and is never printed.
 
 Exit codes: 0 every twin applied, skipped or blocked as previewed; 1 some twins failed
 or conflicted (see the report); 2 what was given is wrong.
@@ -76,10 +84,22 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     patch.add_argument("--ca", metavar="PEM", help="trust only this CA certificate file")
     patch.add_argument("--dry-run", action="store_true", help="preview only; write nothing")
+    patch.add_argument(
+        "--as-job", action="store_true",
+        help="run as an IoT Hub scheduled twin-update job (device twins only; no per-twin "
+        "etag, no preview, no revert)",
+    )  # fmt: skip
+    patch.add_argument(
+        "--start", metavar="TIME", help="with --as-job: when the job starts, ISO 8601 "
+        "(e.g. 2026-12-24T18:00:00Z; default now)",
+    )  # fmt: skip
     patch.add_argument("--yes", action="store_true", help="apply without asking")
     patch.add_argument(
         "--concurrency", type=int, default=8, metavar="N", help="writes in flight (default 8)"
     )
+    patch.add_argument(
+        "--poll", type=float, default=2.0, metavar="SECONDS", help=argparse.SUPPRESS
+    )  # how often a job is read: tests read faster
     patch.add_argument("--report", metavar="FILE", help="also write the report (.jsonl or .csv)")
     patch.add_argument(
         "--runs-dir", metavar="DIR", help="where runs are kept (default: the app's data folder)"
@@ -132,6 +152,10 @@ async def _run(args: argparse.Namespace, service: Any, stdin: TextIO) -> int:
     from twin_explorer.service import errors
     from twin_explorer.service.bulk.run import BulkRun, Outcome
 
+    if args.as_job:
+        return await _run_job(args, service, stdin)
+    if args.start:
+        raise UsageError("--start goes with --as-job.")
     root = Path(args.runs_dir) if args.runs_dir else None
     try:
         if args.resume or args.revert:
@@ -170,20 +194,85 @@ async def _run(args: argparse.Namespace, service: Any, stdin: TextIO) -> int:
     return EXIT_SOME_FAILED if bad(Outcome.FAILED) or bad(Outcome.CONFLICT) else EXIT_OK
 
 
-async def _preview(args: argparse.Namespace, service: Any, root: Path | None):
+async def _run_job(args: argparse.Namespace, service: Any, stdin: TextIO) -> int:
+    from twin_explorer.service import errors
+    from twin_explorer.service.bulk.jobs import (
+        LIMITS,
+        JobUnsuitable,
+        follow_job,
+        job_request,
+        job_text,
+        new_job_id,
+        start_time,
+    )
+
+    if args.resume or args.revert or args.dry_run:
+        raise UsageError("--as-job runs a new change: not with --resume, --revert or --dry-run.")
+    selection, change = _selection(args), _change(args)
+    try:
+        request = job_request(new_job_id(), selection, change, start_time(args.start))
+    except JobUnsuitable as exc:
+        raise UsageError(str(exc)) from None
+    _say(LIMITS)
+    if not args.yes:
+        if not stdin.isatty():
+            raise UsageError("add --yes to start the job without a terminal to ask on.")
+        _say(f"Start job {request['jobId']} where {request['queryCondition']}? [y/N] ")
+        if stdin.readline().strip().lower() not in ("y", "yes"):
+            _say("No job started.")
+            return EXIT_OK
+    last = ""
+
+    def show(job: dict[str, Any]) -> None:
+        nonlocal last
+        text = job_text(job)
+        if text != last:  # a line per change, not per reading
+            last = text
+            _say(text)
+
+    try:
+        job = await service.start_job(request)
+        print(json.dumps(job, ensure_ascii=False), flush=True)
+        _say(f"Job {job['jobId']} started; following it (Ctrl-C cancels it).")
+        try:
+            job = await follow_job(service, job["jobId"], show, interval=args.poll)
+        except asyncio.CancelledError:
+            job = await service.cancel_job(request["jobId"])
+            _say(f"Job {request['jobId']} cancelled: {job_text(job)}")
+            raise
+    except errors.ServiceError as exc:
+        _say(f"twins patch: {exc}")
+        return EXIT_SOME_FAILED
+    print(json.dumps(job, ensure_ascii=False), flush=True)
+    stats = job.get("deviceJobStatistics") or {}
+    ok = job.get("status") == "completed" and not stats.get("failedCount")
+    return EXIT_OK if ok else EXIT_SOME_FAILED
+
+
+def _change(args: argparse.Namespace):
     from twin_explorer.service.bulk.change import change_from_keys, parse_change
-    from twin_explorer.service.bulk.choose import TwinSelection, count
-    from twin_explorer.service.bulk.run import BulkRun
 
     if args.set_keys or args.remove_keys:
         if args.change_text is not None:
             raise UsageError("give --patch, or --set/--remove, not both.")
-        change = change_from_keys(_set_keys(args.set_keys), args.remove_keys)
-    elif args.change_text is None:
+        return change_from_keys(_set_keys(args.set_keys), args.remove_keys)
+    if args.change_text is None:
         raise UsageError("--patch FILE (or --set/--remove) says what to change.")
-    else:
-        change = parse_change(args.change_text)
-    selection = TwinSelection(args.query) if args.query else TwinSelection.of(args.id_list)
+    return parse_change(args.change_text)
+
+
+def _selection(args: argparse.Namespace):
+    from twin_explorer.service.bulk.choose import TwinSelection
+
+    return TwinSelection(args.query) if args.query else TwinSelection.of(args.id_list)
+
+
+async def _preview(args: argparse.Namespace, service: Any, root: Path | None):
+    from twin_explorer.service.bulk.choose import count
+    from twin_explorer.service.bulk.run import BulkRun
+
+    change = _change(args)
+    selection = _selection(args)
     total = await count(service, selection)
     _say(f"{total:,} twins selected; reading and previewing them…")
     return await BulkRun.preview(

@@ -35,12 +35,13 @@ from twin_explorer.service import errors
 from twin_explorer.service.bulk.change import ChangeError, make_change, parse_change
 from twin_explorer.service.bulk.choose import Ids, SelectionError, TwinSelection, count
 from twin_explorer.service.bulk.report import write_report
-from twin_explorer.service.bulk.run import BulkRun, Outcome, RunState
+from twin_explorer.service.bulk.run import BulkRun, Outcome, RunState, settle_heap
 from twin_explorer.service.bulk.store import list_runs
 from twin_explorer.service.edit_diff import unified
 from twin_explorer.twin.events import PatchEvent
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.tasks import AsyncDialog
+from twin_explorer.ui.panes.bulk.job import JobPanel
 from twin_explorer.ui.panes.bulk.table import ALL, CHANGE, DETAIL, STATUSES, PreviewTableModel
 
 DEFAULT_QUERY = "SELECT * FROM devices WHERE "
@@ -193,6 +194,8 @@ class BulkChangeDialog(AsyncDialog):
         self.resume_button = QPushButton("Open Unfinished Run")
         self.resume_button.setObjectName("bulkResume")
         self.resume_button.setToolTip("Show the run that was stopped before it finished")
+        # -- or as an IoT Hub job
+        self.job = JobPanel(self._service, self.selection, self._job_change, self.tasks, self)
         close = QPushButton("Close")
         close.setToolTip("Close this window; a running run goes on")
         close.clicked.connect(self.hide)
@@ -221,6 +224,7 @@ class BulkChangeDialog(AsyncDialog):
         change.addWidget(self.patch_edit)
         change.addWidget(self.patch_note)
         form.addRow("Change", change)
+        form.addRow("", self.job)
         resume = QHBoxLayout()
         resume.addWidget(self.resume_note, 1)
         resume.addWidget(self.resume_button)
@@ -256,6 +260,7 @@ class BulkChangeDialog(AsyncDialog):
 
     def _wire(self) -> None:
         self.use_selection.toggled.connect(self._update)
+        self.job.as_job.toggled.connect(self._update)
         self.query_edit.textEdited.connect(lambda _text: self.twins_note.clear())
         self.count_button.clicked.connect(self.count_twins)
         self.patch_edit.textChanged.connect(lambda: self._note(self.patch_note, ""))
@@ -308,6 +313,14 @@ class BulkChangeDialog(AsyncDialog):
         self._note(self.twins_note, str(exc), "error")
         self._update()
 
+    def _job_change(self) -> Any:
+        try:
+            return parse_change(self.patch_edit.toPlainText())
+        except ChangeError as exc:
+            self._note(self.patch_note, str(exc), "error")
+            self.patch_edit.setFocus()
+            raise
+
     # -- previewing ---------------------------------------------------------------------
 
     def preview(self) -> None:
@@ -329,6 +342,7 @@ class BulkChangeDialog(AsyncDialog):
 
     async def _preview(self, selection: TwinSelection, change: Any) -> None:
         service = self._need_service()
+        settle_heap()  # before the count too: a full collection then stalls the window as well
         total = await count(service, selection)
 
         def read(done: int, of: int) -> None:
@@ -531,12 +545,13 @@ class BulkChangeDialog(AsyncDialog):
     def _update(self, *_: object) -> None:
         run, busy = self.run, self._applying
         has_hub = self._service() is not None
+        per_twin = has_hub and not self.job.as_job.isChecked()  # a job runs instead
         self.query_edit.setEnabled(self.use_query.isChecked())
         self.count_button.setEnabled(has_hub and self.use_query.isChecked())
-        self.preview_button.setEnabled(has_hub and not busy and not self.tasks.busy)
+        self.preview_button.setEnabled(per_twin and not busy and not self.tasks.busy)
         pending = len(run.pending()) if run is not None else 0
         self.apply_button.setText(f"Apply to {pending:,} Twins" if pending else "Apply")
-        self.apply_button.setEnabled(has_hub and pending > 0 and not busy)
+        self.apply_button.setEnabled(per_twin and pending > 0 and not busy)
         self.cancel_button.setEnabled(busy)
         self.export_button.setEnabled(run is not None)
         done = run is not None and not busy and run.kind == "change" and bool(run.results)
@@ -550,6 +565,7 @@ class BulkChangeDialog(AsyncDialog):
 
     def hub_changed(self) -> None:
         self._update()
+        self.job.hub_changed()
 
     def done(self, result: int) -> None:
         # Closing (Escape, the title bar) only hides: a run goes on and the window shows
