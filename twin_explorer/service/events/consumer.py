@@ -83,12 +83,10 @@ class StreamError(Exception):
 def starting_position(start: StartAt, at: datetime | None) -> str | datetime:
     """Where each partition's reader starts. "Now" is the moment Start was asked for, not
     ``@latest``: the client claims its partitions a moment later, and an event sent in
-    between must not be lost."""
+    between must not be lost (``at``, when given, is that moment)."""
     if start is StartAt.BEGINNING:
         return "-1"
-    if start is StartAt.TIME and at is not None:
-        return at
-    return datetime.now(UTC)
+    return at if at is not None else datetime.now(UTC)
 
 
 def explain(error: BaseException, group: str) -> str:
