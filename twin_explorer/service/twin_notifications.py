@@ -25,8 +25,8 @@ from twin_explorer.service.watch import TwinWatcher, own_parts
 from twin_explorer.twin.events import Direction, PatchEvent, PatchStream, Section
 from twin_explorer.twin.merge import is_noop
 
-FROM_DEVICE = "the device"
-FROM_SERVICE = "another service client"
+FROM_DEVICE = "device"
+FROM_SERVICE = "another client"
 NOTIFIED_SOURCES = frozenset((FROM_DEVICE, FROM_SERVICE))
 OWN_TTL = 120.0  # seconds an own write waits for its notification
 OWN_KEPT = 500

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from PySide6.QtWidgets import QTableView
+
 from tests.ui.conftest import until
 from twin_explorer.service.hub import HubService
 
@@ -33,7 +35,15 @@ def test_another_clients_twin_changes_show_in_the_patch_log(person, qrun, caplog
             return any(f'"rate":{value}' in text.replace(" ", "") for text in person.texts(log))
 
         await until(lambda: all(shown(v) for v in (101, 102, 103)), 15, "all three changes")
-        assert person.sees("observed · another service client", within=log)
+        view = log.findChild(QTableView)
+        model = view.model()
+        rows = [
+            [model.index(r, c).data() for c in range(model.columnCount())]
+            for r in range(model.rowCount())
+        ]
+        changes = [row for row in rows if '"rate":10' in row[-1]]
+        assert len(changes) == 3, rows  # each change once
+        assert person.sees("observed · another client", within=log)
 
     try:
         qrun(journey(), timeout=90)
