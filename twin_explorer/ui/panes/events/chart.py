@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from twin_explorer.service.events.series import Plots
 from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.tool_button import tool_button
 
 MAX_REDRAWS_PER_SECOND = 20  # the stream hands over at most one batch per 50 ms anyway
 
@@ -25,19 +26,19 @@ class ChartWidget(QWidget):
             "Wheel to zoom, drag to move; right-click for more. Follow shows everything again."
         )
         self.plot_widget.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.plot_widget.addLegend(offset=(10, 10))
+        self.legend = self.plot_widget.addLegend(offset=(-10, 10))  # top right
         self.empty = QLabel("Choose a telemetry event in the list, then a field to plot")
         self.empty.setObjectName("eventsChartEmpty")
-        self.pause_button = self._tool(
+        self.pause_button = tool_button(
             "eventsChartPause", "Pause", "Hold the chart still; points keep being collected"
         )
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._paused)
-        self.follow_button = self._tool(
+        self.follow_button = tool_button(
             "eventsChartFollow", "Follow", "Zoom back out to every point and follow new ones"
         )
         self.follow_button.clicked.connect(self.follow)
-        self.clear_button = self._tool(
+        self.clear_button = tool_button(
             "eventsChartClear", "Clear Chart", "Stop plotting every field and forget the points"
         )
         self.clear_button.clicked.connect(plots.clear)
@@ -62,13 +63,6 @@ class ChartWidget(QWidget):
         theme.on_change(self, self._colours)
         self._colours()
         self.redraw()
-
-    def _tool(self, name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName(name)
-        button.setText(text)
-        button.setToolTip(tip)
-        return button
 
     @property
     def paused(self) -> bool:
@@ -122,6 +116,11 @@ class ChartWidget(QWidget):
             axis.setPen(text)
             axis.setTextPen(text)
         self.legend.setLabelTextColor(text)
+        # The legend sits over the lines: a backing in the chart's colour keeps it legible.
+        backing = palette.color(QPalette.ColorRole.Base)
+        backing.setAlpha(210)
+        self.legend.setBrush(backing)
+        self.legend.setPen(palette.color(QPalette.ColorRole.Mid))
 
 
 def _count(number: int, noun: str) -> str:

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,10 +32,11 @@ from twin_explorer.service.events.consumer import StartAt, State, Status, Stream
 from twin_explorer.service.events.filter import EventFilter
 from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.service.events.series import PathError, Plots, numeric_paths
-from twin_explorer.service.events.stream import EventStream
+from twin_explorer.service.events.stream import CONNECTING, EventStream
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.log_table import log_view
 from twin_explorer.ui.common.tasks import Tasks
+from twin_explorer.ui.common.tool_button import tool_button
 from twin_explorer.ui.panes.events.chart import ChartWidget
 from twin_explorer.ui.panes.events.details import details_text
 from twin_explorer.ui.panes.events.model import (
@@ -112,18 +112,18 @@ class EventsWidget(QWidget):
         self.start_combo.currentIndexChanged.connect(
             lambda _i: self.start_time.setVisible(self.start_choice() is StartAt.TIME)
         )
-        self.restart_button = self._tool(
+        self.restart_button = tool_button(
             "eventsRestart", "Restart", "Read again with this consumer group and start"
         )
         self.restart_button.clicked.connect(self.restart)
-        self.pause_button = self._tool(
+        self.pause_button = tool_button(
             "eventsPause", "Pause", "Stop adding rows; Resume shows what came meanwhile"
         )
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self.set_paused)
-        self.clear_button = self._tool("eventsClear", "Clear", "Remove every event listed")
+        self.clear_button = tool_button("eventsClear", "Clear", "Remove every event listed")
         self.clear_button.clicked.connect(self.clear)
-        self.record_button = self._tool(
+        self.record_button = tool_button(
             "eventsRecord", "Record…", "Write every event that arrives to a JSON Lines file"
         )
         self.record_button.setCheckable(True)
@@ -257,13 +257,6 @@ class EventsWidget(QWidget):
         self._status_changed(stream.status.value)
         self._update_counts()
 
-    def _tool(self, name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName(name)
-        button.setText(text)
-        button.setToolTip(tip)
-        return button
-
     # -- reading -------------------------------------------------------------------------
 
     def start_choice(self) -> StartAt:
@@ -274,6 +267,7 @@ class EventsWidget(QWidget):
         self.stream.group = self.group_edit.text().strip() or "$Default"
         self.stream.start_at = self.start_choice()
         self.stream.start_time = self.start_time.dateTime().toPython().replace(tzinfo=UTC)
+        self.stream.status.set(CONNECTING)  # at once: what shows until then is not yet read
         self._tasks.spawn(self._restart(), name="restart events")
 
     async def _restart(self) -> None:
