@@ -277,12 +277,14 @@ class Consumer:
             await self._io.run(close())
 
     async def stop(self) -> None:
+        # The reader first: cancelled mid-connect after its client closed, it could open
+        # a partition's connection that nothing closes any more.
         task, self._task = self._task, None
-        await self._close_client()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wrap_future(task)
+        await self._close_client()
         if self.status.value.state is not State.FAILED:
             self.status.set(STOPPED)
 

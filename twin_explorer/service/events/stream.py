@@ -89,9 +89,7 @@ class EventStream:
                 await self.consumer.stop()
                 self.status.set(Status(State.FAILED, NO_ENDPOINT))
                 raise StreamError(NO_ENDPOINT)
-            await self.consumer.start(
-                endpoint, group=self.group, start=self.start_at, at=asked
-            )
+            await self.consumer.start(endpoint, group=self.group, start=self.start_at, at=asked)
 
     async def stop(self) -> None:
         async with self._switching:
