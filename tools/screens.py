@@ -459,6 +459,47 @@ async def events_twin_only(s: Screens) -> None:
     await s.until(lambda: not s.person.sees("Telemetry", within=view), 5, "no telemetry rows")
 
 
+@state("24-events-chart")
+async def events_chart(s: Screens) -> None:
+    """Telemetry plotted: the simulated module's ``count`` over a few sends."""
+    await events_telemetry(s)
+    events = s.person.pane("Events")
+    s.person.type_into("Plot field", "count")
+    s.person.click("Plot", within=events)
+    plots = s.window.events.widget.plots
+
+    def points() -> int:
+        return sum(len(one.values) for one in plots)
+
+    for _ in range(3):
+        before = points()
+        s.person.tab("Simulated Modules")
+        s.person.click("Send One", within=s.person.pane("Simulated Modules"))
+        s.person.tab("Events")
+        await s.until(lambda n=before: points() > n, 15, "one more point")
+
+
+@state("25-patch-log-twin-changes-live")
+async def patch_log_live(s: Screens) -> None:
+    """Another service client changes a twin; the patch log shows it with its source."""
+    from twin_explorer.service.hub import HubService
+
+    s.person.tab("Events")
+    events = s.person.pane("Events")
+    await s.until(lambda: s.person.sees("Receiving new", within=events), 30, "receiving")
+    s.person.tab("Patch Log")
+    info = s.window.session.local_info
+    other = HubService(info.service_connection_string, ca_cert=info.ca_cert, use_env_proxies=False)
+    try:
+        for value in (1, 2, 3):
+            patch = {"properties": {"desired": {"rate": value}}}
+            await other.patch_twin("myFirstDevice", None, patch, "*")
+    finally:
+        await other.aclose()
+    log = s.person.pane("Patch Log")
+    await s.until(lambda: s.person.sees('"rate":3', within=log), 15, "the changes")
+
+
 # -- running -------------------------------------------------------------------------------
 
 

@@ -384,3 +384,31 @@ async def test_a_reported_patch_lands_at_once_and_a_poll_confirms_it(hub, app, s
     assert [v.seq for v in versions] == [1, 2]
     assert not versions[-1].provisional and versions[-1].etag == real.etag
     assert slow.observed() == []
+
+
+async def test_no_polling_while_change_notifications_flow(hub, app, other, setup):
+    """Notified: a watched twin is read only when asked (a notification said it moved),
+    its changes are not published again (the notification did), and the history still
+    gets the new version; without notifications the interval polling comes back."""
+    await app.create_device("d1")
+    setup.watcher.select("d1")
+    await setup.polled("d1")
+    setup.watcher.notified = True
+    assert "live from the hub's events, no polling" in setup.watcher.summary()
+    polls = len(setup.watcher.poll_starts)
+    twin = await other.get_twin("d1")
+    await other.patch_twin("d1", None, {"properties": {"desired": {"fan": 1}}}, twin.etag)
+    # Ten intervals: an interval poll would have run many times and seen the change.
+    await asyncio.sleep(INTERVAL * 10)
+    assert len(setup.watcher.poll_starts) == polls
+    setup.watcher.poll_soon("d1")  # what a notification does
+    await setup.polled("d1")
+    assert setup.observed() == []  # (the notification put it in the log)
+    latest = setup.history.latest("d1")
+    assert latest is not None and latest.twin["properties"]["desired"]["fan"] == 1
+
+    setup.watcher.notified = False
+    twin = await other.get_twin("d1")
+    await other.patch_twin("d1", None, {"properties": {"desired": {"fan": 2}}}, twin.etag)
+    await until(lambda: setup.observed(Section.DESIRED), what="polling again")
+    assert setup.observed(Section.DESIRED)[0].body == {"fan": 2}

@@ -12,6 +12,7 @@ from twin_explorer.service.history import TwinHistory
 from twin_explorer.service.method_calls import MethodCalls
 from twin_explorer.service.observable import Listeners, Value
 from twin_explorer.service.session import HubSessionState
+from twin_explorer.service.twin_notifications import TwinNotifications
 from twin_explorer.service.watch import DEFAULT_INTERVAL, TwinWatcher
 from twin_explorer.twin.events import PatchStream
 from twin_explorer.twin.identity import identity_path
@@ -61,6 +62,7 @@ class AppModel:
         # The hub's event stream (telemetry, twin changes, connections, lifecycle).
         self.events = EventStream(self._event_endpoint)
         self._follow_events = FollowHub(self.events)
+        self.twin_notifications = TwinNotifications(self.patches, self.events, self.watcher)
         self._unsubscribe = [
             self.session.service_changed.subscribe(self.watcher.set_service),
             self.session.service_changed.subscribe(self._follow_events),
@@ -88,6 +90,7 @@ class AppModel:
     async def aclose(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        self.twin_notifications.close()
         await self.watcher.aclose()
         await self._follow_events.aclose()
         await self.session.aclose()

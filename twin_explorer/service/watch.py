@@ -183,6 +183,7 @@ class TwinWatcher:
         self._host: str | None = None
         self._selected: tuple[str, str | None] | None = None
         self._watch_selected = True
+        self._notified = False
         self._pinned: dict[str, tuple[str, str | None]] = {}
         self._watches: dict[str, _Watch] = {}
         self._own: dict[str, deque[_Own]] = {}
@@ -221,6 +222,19 @@ class TwinWatcher:
         self._interval = max(MIN_INTERVAL, float(seconds))
         for watch in self._watches.values():
             watch.wake.set()  # recompute when due
+
+    @property
+    def notified(self) -> bool:
+        """Twin change notifications flow from the hub's event stream: no polling."""
+        return self._notified
+
+    @notified.setter
+    def notified(self, on: bool) -> None:
+        if bool(on) != self._notified:
+            self._notified = bool(on)
+            for watch in self._watches.values():
+                watch.wake.set()  # recompute when due: never, or the interval again
+            self._notify(None)
 
     @property
     def watch_selected(self) -> bool:
@@ -284,6 +298,8 @@ class TwinWatcher:
         every = f"every {self._interval:g} s"
         if not failing:
             what = statuses[0].identity if len(statuses) == 1 else f"{len(statuses)} twins"
+            if self._notified:
+                return f"Watching {what} {every} — live from the hub's events, no polling"
             return f"Watching {what} {every}"
         if all(s.unreachable for s in failing) and len(failing) == len(statuses):
             soonest = min((s.retry_in or 0.0) for s in failing)
@@ -392,8 +408,9 @@ class TwinWatcher:
         """Sleep until ``due()`` (re-read when woken, as the interval may change) or until
         someone asks for a poll now."""
         while not watch.poll_now:
-            remaining = due() - time.monotonic()
-            if remaining <= 0:
+            # While change notifications flow, a twin is read only when one says it moved.
+            remaining = None if self._notified else due() - time.monotonic()
+            if remaining is not None and remaining <= 0:
                 break
             watch.wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -519,8 +536,9 @@ class TwinWatcher:
                 source=SOURCE,
             )
             self.history.link(event.id, before, after)
-            self.stream.publish(event)
-            published += 1
+            if not self._notified:  # (else the notification put it in the log already)
+                self.stream.publish(event)
+                published += 1
         self._expire(identity)
         return published
 

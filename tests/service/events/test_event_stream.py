@@ -140,3 +140,23 @@ async def test_a_connection_string_that_is_not_one(amqp_hub: HubServer):
     with pytest.raises(StreamError, match="not valid"):
         await stream.start()
     await stream.aclose()
+
+
+async def test_two_starts_at_once_leave_one_reader(amqp_hub: HubServer):
+    """Restart pressed while the window's own start is still connecting: the second
+    start replaces the first, so every event arrives once."""
+    hub = amqp_hub
+    ensure_identity(hub.core, "once")
+    stream = EventStream(lambda: endpoint(hub))
+    try:
+        await asyncio.gather(stream.start(), stream.start())
+        partitions = hub.core.eventhub.log.partitions
+        await until(lambda: hub.core.eventhub.reader_count() >= partitions)
+        send(hub, "once", None, b"one")
+        await until(lambda: any(r.body == b"one" for r in stream.log.visible()))
+        send(hub, "once", None, b"two")  # (the first reader, had it leaked, would be done)
+        await until(lambda: any(r.body == b"two" for r in stream.log.visible()))
+        assert hub.core.eventhub.reader_count() == partitions
+    finally:
+        await stream.aclose()
+    assert [r.body for r in stream.log.visible() if r.identity == "once"] == [b"one", b"two"]

@@ -48,6 +48,24 @@ def test_telemetry_from_a_simulated_module_shows_in_events(person, qrun, caplog)
         assert person.sees("iothub-connection-module-id: myFirstModule", within=events)
         assert person.sees('"count": 1', within=events)  # the body, pretty-printed
 
+        # Plot the field: the chart shows a line for the module with its points, and
+        # the next telemetry adds a point to it.
+        person.type_into("Plot field", "count")
+        person.click("Plot", within=events)
+        line = f"{MODULE} · count"
+        await until(lambda: _plotted(events).get(line) == [1.0], 10, "the chart's line")
+        assert person.sees("1 field · 1 line · 1 point", within=events)
+        person.tab("Simulated Modules")
+        person.click("Send One", within=sims)
+        await until(lambda: person.sees("Sent 2, failed 0", within=sims), 15, "sent again")
+        person.tab("Events")
+        await until(lambda: _plotted(events).get(line) == [1.0, 2.0], 10, "the second point")
+        # A path that cannot name a field says so beside it, and keeps what was typed.
+        person.tab("Details", within=events)
+        person.type_into("Plot field", "count..x")
+        person.click("Plot", within=events)
+        assert person.sees("'count..x' is not a JSON path", within=events)
+
         # The filter narrows the list to what matches, wildcards and all.
         person.type_into("Device or device/module", "nobody-*")
         await until(lambda: MODULE not in list(person.texts(events)), 5, "the filter")
@@ -73,6 +91,21 @@ def _pane(person, title: str) -> bool:
     except AssertionError:
         return False
     return True
+
+
+def _plotted(scope) -> dict[str, list[float]]:
+    """What the visible chart draws: each line's name and its values."""
+    import pyqtgraph as pg
+
+    charts = [w for w in scope.findChildren(pg.PlotWidget) if w.isVisible()]
+    if not charts:
+        return {}
+    return {
+        item.name(): [
+            float(y) for y in (item.getData()[1] if item.getData()[1] is not None else [])
+        ]
+        for item in charts[0].getPlotItem().listDataItems()
+    }
 
 
 def _view(scope):

@@ -83,12 +83,10 @@ class StreamError(Exception):
 def starting_position(start: StartAt, at: datetime | None) -> str | datetime:
     """Where each partition's reader starts. "Now" is the moment Start was asked for, not
     ``@latest``: the client claims its partitions a moment later, and an event sent in
-    between must not be lost."""
+    between must not be lost (``at``, when given, is that moment)."""
     if start is StartAt.BEGINNING:
         return "-1"
-    if start is StartAt.TIME and at is not None:
-        return at
-    return datetime.now(UTC)
+    return at if at is not None else datetime.now(UTC)
 
 
 def explain(error: BaseException, group: str) -> str:
@@ -279,12 +277,14 @@ class Consumer:
             await self._io.run(close())
 
     async def stop(self) -> None:
+        # The reader first: cancelled mid-connect after its client closed, it could open
+        # a partition's connection that nothing closes any more.
         task, self._task = self._task, None
-        await self._close_client()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wrap_future(task)
+        await self._close_client()
         if self.status.value.state is not State.FAILED:
             self.status.set(STOPPED)
 

@@ -48,6 +48,10 @@ class EventLog:
     def record(self, index: int) -> EventRecord:
         return self._visible[index]  # type: ignore[return-value]
 
+    def kept(self) -> list[EventRecord]:
+        """Every event kept, shown or not, oldest first."""
+        return list(self._rows)  # type: ignore[arg-type]
+
     def visible(self) -> list[EventRecord]:
         return list(self._visible)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from twin_explorer.service.events.consumer import (
@@ -31,6 +31,7 @@ from twin_explorer.service.local_hub import LocalHubInfo
 from twin_explorer.service.observable import Listeners, Value
 
 BATCH_SECONDS = 0.05
+CONNECTING = Status(State.CONNECTING, "Connecting to the event stream…")
 
 NO_ENDPOINT = (
     "This connection has no Event Hub-compatible connection string: add it in Hub → "
@@ -69,24 +70,31 @@ class EventStream:
         self._pending: deque[EventRecord] = deque(maxlen=self.log.capacity)
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = float("-inf")
+        # One start or stop at a time: two starts overlapping (Restart pressed while the
+        # window's own start still connects) would each leave a reader running.
+        self._switching = asyncio.Lock()
 
     # -- receiving ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """(Re)start reading with the current group and start choice; a failure is in
         ``status`` (and raised as ``StreamError``)."""
-        endpoint = self.endpoint_for()
-        if endpoint is None:
-            await self.consumer.stop()
-            self.status.set(Status(State.FAILED, NO_ENDPOINT))
-            raise StreamError(NO_ENDPOINT)
-        await self.consumer.start(
-            endpoint, group=self.group, start=self.start_at, at=self.start_time
-        )
+        # Said at once, also while an earlier switch finishes: what shows is not yet read.
+        self.status.set(CONNECTING)
+        # "Now" is when Start was asked for, even when an earlier switch still runs.
+        asked = datetime.now(UTC) if self.start_at is StartAt.NOW else self.start_time
+        async with self._switching:
+            endpoint = self.endpoint_for()
+            if endpoint is None:
+                await self.consumer.stop()
+                self.status.set(Status(State.FAILED, NO_ENDPOINT))
+                raise StreamError(NO_ENDPOINT)
+            await self.consumer.start(endpoint, group=self.group, start=self.start_at, at=asked)
 
     async def stop(self) -> None:
-        await self.consumer.stop()
-        self.status.set(STOPPED)
+        async with self._switching:
+            await self.consumer.stop()
+            self.status.set(STOPPED)
 
     @property
     def receiving(self) -> bool:

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSplitter,
-    QToolButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,10 +31,13 @@ from PySide6.QtWidgets import (
 from twin_explorer.service.events.consumer import StartAt, State, Status, StreamError
 from twin_explorer.service.events.filter import EventFilter
 from twin_explorer.service.events.record import EventRecord, Source
-from twin_explorer.service.events.stream import EventStream
+from twin_explorer.service.events.series import PathError, Plots, numeric_paths
+from twin_explorer.service.events.stream import CONNECTING, EventStream
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.log_table import log_view
 from twin_explorer.ui.common.tasks import Tasks
+from twin_explorer.ui.common.tool_button import tool_button
+from twin_explorer.ui.panes.events.chart import ChartWidget
 from twin_explorer.ui.panes.events.details import details_text
 from twin_explorer.ui.panes.events.model import (
     IDENTITY,
@@ -108,18 +112,18 @@ class EventsWidget(QWidget):
         self.start_combo.currentIndexChanged.connect(
             lambda _i: self.start_time.setVisible(self.start_choice() is StartAt.TIME)
         )
-        self.restart_button = self._tool(
+        self.restart_button = tool_button(
             "eventsRestart", "Restart", "Read again with this consumer group and start"
         )
         self.restart_button.clicked.connect(self.restart)
-        self.pause_button = self._tool(
+        self.pause_button = tool_button(
             "eventsPause", "Pause", "Stop adding rows; Resume shows what came meanwhile"
         )
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self.set_paused)
-        self.clear_button = self._tool("eventsClear", "Clear", "Remove every event listed")
+        self.clear_button = tool_button("eventsClear", "Clear", "Remove every event listed")
         self.clear_button.clicked.connect(self.clear)
-        self.record_button = self._tool(
+        self.record_button = tool_button(
             "eventsRecord", "Record…", "Write every event that arrives to a JSON Lines file"
         )
         self.record_button.setCheckable(True)
@@ -134,14 +138,57 @@ class EventsWidget(QWidget):
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.details.setPlaceholderText("Choose an event to see its body and properties")
         self.details.setToolTip("The chosen event: body, application and system properties")
+        # Plot a numeric field of the chosen event: every device/module's values of it.
+        self.plots = Plots(stream)
+        self.plot_path = QComboBox()
+        self.plot_path.setObjectName("eventsPlotPath")
+        self.plot_path.setEditable(True)
+        self.plot_path.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.plot_path.lineEdit().setPlaceholderText("JSON path, e.g. temperature")
+        self.plot_path.setToolTip(
+            "A numeric field of the telemetry to chart: pick one of the chosen event's "
+            "or type a path (engine.rpm, values[0])"
+        )
+        self.plot_path.setMinimumWidth(100)
+        self.plot_button = QPushButton("Plot")
+        self.plot_button.setObjectName("eventsPlotButton")
+        self.plot_button.setToolTip("Chart this field over time, one line per device/module")
+        self.plot_button.clicked.connect(self.plot_field)
+        self.plot_path.lineEdit().returnPressed.connect(self.plot_field)
+        self.plot_error = QLabel()
+        self.plot_error.setObjectName("eventsPlotError")
+        self.plot_error.setWordWrap(True)
+        self.plot_error.setVisible(False)
+        theme.text_colour(self.plot_error, "error")
+        self.plot_path.editTextChanged.connect(lambda _t: self.plot_error.setVisible(False))
+        self.chart = ChartWidget(self.plots)
+        details_page = QWidget()
+        details_layout = QVBoxLayout(details_page)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        details_layout.addWidget(self.details, 1)
+        plot_row = QHBoxLayout()
+        plot_row.setContentsMargins(0, 0, 0, 0)
+        plot_label = QLabel("Plot field:")
+        plot_label.setBuddy(self.plot_path)
+        plot_row.addWidget(plot_label)
+        plot_row.addWidget(self.plot_path, 1)
+        plot_row.addWidget(self.plot_button)
+        details_layout.addLayout(plot_row)
+        details_layout.addWidget(self.plot_error)
+        self.side = QTabWidget()
+        self.side.setObjectName("eventsSide")
+        self.side.addTab(details_page, "Details")
+        self.side.addTab(self.chart, "Chart")
+        self.side.setTabToolTip(0, "The chosen event: body and properties")
+        self.side.setTabToolTip(1, "Numeric fields of the telemetry over time")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("eventsSplitter")
         self.splitter.setChildrenCollapsible(False)
         self.view.setMinimumWidth(160)
-        self.details.setMinimumWidth(120)
+        self.side.setMinimumWidth(120)
         self.filter_edit.setMinimumWidth(120)
         self.splitter.addWidget(self.view)
-        self.splitter.addWidget(self.details)
+        self.splitter.addWidget(self.side)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
 
@@ -204,17 +251,11 @@ class EventsWidget(QWidget):
             stream.status.subscribe(self._status_changed),
             stream.batches.subscribe(self._batch_shown),
         ]
+        self._unsubscribe.append(self.plots.close)
         self.destroyed.connect(lambda: [u() for u in self._unsubscribe])
         theme.on_change(self, lambda: self._status_changed(self.stream.status.value))
         self._status_changed(stream.status.value)
         self._update_counts()
-
-    def _tool(self, name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName(name)
-        button.setText(text)
-        button.setToolTip(tip)
-        return button
 
     # -- reading -------------------------------------------------------------------------
 
@@ -226,6 +267,7 @@ class EventsWidget(QWidget):
         self.stream.group = self.group_edit.text().strip() or "$Default"
         self.stream.start_at = self.start_choice()
         self.stream.start_time = self.start_time.dateTime().toPython().replace(tzinfo=UTC)
+        self.stream.status.set(CONNECTING)  # at once: what shows until then is not yet read
         self._tasks.spawn(self._restart(), name="restart events")
 
     async def _restart(self) -> None:
@@ -308,7 +350,25 @@ class EventsWidget(QWidget):
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
-            self.details.setPlainText(details_text(self.model.record_at(current.row())))
+            record = self.model.record_at(current.row())
+            self.details.setPlainText(details_text(record))
+            typed = self.plot_path.currentText()
+            self.plot_path.clear()
+            paths = numeric_paths(record.json()) if record.source is Source.TELEMETRY else []
+            self.plot_path.addItems(paths)
+            self.plot_path.setEditText(typed if typed in paths or not paths else paths[0])
+
+    # -- chart ---------------------------------------------------------------------------
+
+    def plot_field(self) -> None:
+        """Chart the field typed or picked (what Plot does); a bad path says why."""
+        try:
+            self.plots.plot(self.plot_path.currentText())
+        except PathError as exc:
+            self.plot_error.setText(str(exc))
+            self.plot_error.setVisible(True)
+            return
+        self.side.setCurrentWidget(self.chart)
 
     def _scrolled(self, value: int) -> None:
         self._follow = value >= self.view.verticalScrollBar().maximum() - 2

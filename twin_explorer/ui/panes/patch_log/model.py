@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFontDatabase
 
 from twin_explorer.service.patchlog import DEFAULT_CAPACITY, PatchFilter, PatchLog
+from twin_explorer.service.twin_notifications import NOTIFIED_SOURCES
 from twin_explorer.twin.events import Direction, PatchEvent
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.log_table import RowListenerModel
@@ -186,6 +187,8 @@ class PatchLogModel(RowListenerModel):
         if column == IDENTITY:
             return event.identity
         if column == DIRECTION:
+            if event.source in NOTIFIED_SOURCES:  # who, as the hub's change event tells
+                return f"{event.direction.value} · {event.source}"
             return event.direction.value
         if column == SECTION:
             return event.section.value

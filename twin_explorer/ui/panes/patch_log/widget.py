@@ -62,7 +62,7 @@ def export_folder() -> str:
     return str(Path.home())
 
 
-COLUMN_WIDTHS = {TIME: 96, IDENTITY: 160, DIRECTION: 76, SECTION: 72, VERSION: 64}
+COLUMN_WIDTHS = {TIME: 96, IDENTITY: 160, DIRECTION: 180, SECTION: 72, VERSION: 64}
 
 
 class PatchLogWidget(QWidget):
