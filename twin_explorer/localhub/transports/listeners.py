@@ -441,6 +441,63 @@ class ConnectionGate:
         loop.set_exception_handler(handler)
 
 
+class GatedServer:
+    """What every device transport's listener shares: listening through the hub's gate
+    (TLS, timeouts, the connection cap), its port, and ``async with``. Subclasses give
+    ``name``, ``_accept(reader, writer)`` and ``close()`` (which calls
+    :meth:`_stop_listening` first)."""
+
+    name = "?"
+
+    def __init__(self, gate: ConnectionGate | None, tls: Any) -> None:
+        # The hub's shared gate (one cap for all listeners), or one of our own.
+        self._gate = gate or ConnectionGate()
+        self._ssl = tls
+        self._server: asyncio.Server | None = None
+        self._port: int | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError(f"{self.name} server not started")
+        return self._port
+
+    def _check_startable(self) -> None:
+        if self._server is not None or self._closed:
+            raise RuntimeError(f"{self.name} server already started or closed")
+
+    async def _listen(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0: the OS chooses) through the gate; the bound port."""
+        self._check_startable()
+        self._server = await self._gate.serve(
+            self._gate.stream_factory(self._accept), host, port, tls=self._ssl
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        logger.info("%s server listening on %s:%d", self.name, host, self._port)
+        return self._port
+
+    async def _stop_listening(self) -> asyncio.Server | None:
+        """Mark closed and stop accepting; the server, for ``wait_closed`` at the end."""
+        self._closed = True
+        server, self._server = self._server, None
+        if server is not None:
+            await self._gate.stop_serving(server)
+        return server
+
+
 def abort_when_done(task: asyncio.Task[Any], writer: asyncio.StreamWriter) -> None:
     """Abort the connection once ``task`` ends, should it not have closed it itself: a
     task cancelled before its first step (the listener closing) never runs its

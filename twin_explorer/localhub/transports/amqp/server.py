@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from twin_explorer.localhub.transports.amqp.connection import MAX_OUTBOUND, AmqpConnection
 from twin_explorer.localhub.transports.listeners import (
     ConnectionGate,
+    GatedServer,
     abort_when_done,
     until_served,
 )
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 IOTHUB_PORT = 5671  # the port AMQP clients dial (A.1)
 
 
-class AmqpServer:
+class AmqpServer(GatedServer):
     """Device- and service-side AMQP server over ``core``: ``start(host, port)`` listens;
     ``close()`` (or leaving ``async with``) ends everything."""
 
@@ -45,44 +46,18 @@ class AmqpServer:
         gate: ConnectionGate | None = None,
         max_outbound: int = MAX_OUTBOUND,
     ) -> None:
+        super().__init__(gate, ssl_context)
         self.core = core
-        self._gate = gate or ConnectionGate()
-        self._ssl = ssl_context
         self._max_outbound = max_outbound
         self._connections: dict[AmqpConnection, asyncio.Task[None]] = {}
-        self._server: asyncio.Server | None = None
-        self._port: int | None = None
-        self._closed = False
-
-    async def __aenter__(self) -> AmqpServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("AMQP server not started")
-        return self._port
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0: the OS chooses) and return the bound port."""
-        if self._server is not None or self._closed:
-            raise RuntimeError("AMQP server already started or closed")
-        self._server = await self._gate.serve(
-            self._gate.stream_factory(self._accept), host, port, tls=self._ssl
-        )
-        self._port = self._server.sockets[0].getsockname()[1]
-        logger.info("AMQP server listening on %s:%d", host, self._port)
-        return self._port
+        return await self._listen(host, port)
 
     async def close(self) -> None:
         """Stop listening, close every connection and wait for their tasks. Repeatable."""
-        self._closed = True
-        server, self._server = self._server, None
-        if server is not None:
-            await self._gate.stop_serving(server)
+        server = await self._stop_listening()
         tasks = list(self._connections.values())
         for task in tasks:
             task.cancel()

@@ -29,6 +29,7 @@ from twin_explorer.localhub.core.events import HubEvent, IdentityDeleted
 from twin_explorer.localhub.protocols.mqtt import Disconnected
 from twin_explorer.localhub.transports.listeners import (
     ConnectionGate,
+    GatedServer,
     abort_when_done,
     until_served,
 )
@@ -45,7 +46,7 @@ SWEEP_INTERVAL = 1.0  # seconds between keep-alive checks
 IOTHUB_PORT = 8883  # the port devices dial (A.1)
 
 
-class MqttServer:
+class MqttServer(GatedServer):
     """Device-side MQTT server over ``core``.
 
     ``start(host, port)`` listens; ``close()`` (or leaving ``async with``) ends everything.
@@ -65,63 +66,38 @@ class MqttServer:
         max_outbound: int = MAX_OUTBOUND,
         gate: ConnectionGate | None = None,
     ) -> None:
+        super().__init__(gate, tls)
         self.core = core
-        # The hub's shared gate (one cap for all listeners), or one of our own.
-        self._gate = gate or ConnectionGate()
-        self._ssl = tls
         self._clock = clock
         self._sweep_interval = sweep_interval
         self._max_outbound = max_outbound
         self._mqtt_sessions = MqttSessions(core.store)
         self.sessions = self._mqtt_sessions.sessions
         self._links: dict[DeviceLink, asyncio.Task[None]] = {}
-        self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._port: int | None = None
-        self._closed = False
         self._unsubscribe = core.events.subscribe(self._on_event)
 
     # -- lifetime -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> MqttServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("MQTT server not started")
-        return self._port
-
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0: the OS chooses) and return the bound port."""
-        if self._server is not None or self._closed:
-            raise RuntimeError("MQTT server already started or closed")
+        self._check_startable()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         # The gate runs TLS with its handshake timeout and closes a connection that
         # sends no CONNECT in its header timeout; keep-alive rules once admitted.
-        self._server = await self._gate.serve(
-            self._gate.stream_factory(self._accept), host, port, tls=self._ssl
-        )
-        self._port = self._server.sockets[0].getsockname()[1]
+        bound = await self._listen(host, port)
         self._sweeper = self._loop.create_task(self._sweep_forever())
-        logger.info("MQTT server listening on %s:%d", host, self._port)
-        return self._port
+        return bound
 
     async def close(self) -> None:
         """Stop listening, fail method calls pending on our connections, close every
         connection and wait for every task. Safe to call more than once."""
-        self._closed = True
         self._unsubscribe()
         self._unsubscribe = lambda: None
-        server, self._server = self._server, None
-        if server is not None:
-            await self._gate.stop_serving(server)
+        server = await self._stop_listening()
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
