@@ -92,7 +92,9 @@ def run_app(*, verbose: bool = False) -> int:
         loop.add_signal_handler(sig, window.close)
     window.show()
     log.info("main window shown")
-    window.open_hub()
+    # Opened from the running loop: its tasks must not be stepped by Qt before asyncio
+    # runs (showing the window can process events), or they find no running loop.
+    loop.call_soon(window.open_hub)
     with loop:
         loop.run_until_complete(closed)
         loop.run_until_complete(window.shutdown())

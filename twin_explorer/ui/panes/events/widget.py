@@ -184,8 +184,10 @@ class EventsWidget(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("eventsSplitter")
         self.splitter.setChildrenCollapsible(False)
-        self.view.setMinimumWidth(160)
-        self.side.setMinimumWidth(120)
+        # Explicit minimums (not the children's hints): the pane shares its dock area with
+        # the patch log, and must not make the window taller than a small screen allows.
+        self.view.setMinimumSize(160, 60)
+        self.side.setMinimumSize(120, 60)
         self.filter_edit.setMinimumWidth(120)
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.side)
