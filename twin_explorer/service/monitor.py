@@ -30,7 +30,6 @@ SOURCES = {
 }
 # The keyring service that holds a saved connection's Event Hub-compatible connection
 # string (username: the connection's name), next to its service connection string.
-EVENTHUB_SECRETS = "twin-explorer-eventhub"
 LOCAL_AMQP_PORT = 5671
 
 

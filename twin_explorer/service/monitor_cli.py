@@ -2,8 +2,8 @@
 
 By default it reads the local hub (its data folder gives the key and CA; ``--port`` if
 its AMQP port is not 5671). ``--profile NAME`` takes a saved connection's Event
-Hub-compatible connection string from the keyring; ``--connection-string`` takes one
-given outright. Nothing printed ever contains a key.
+Hub-compatible connection string from the keyring; ``--connection-string-env VAR`` takes
+one from the environment (never from argv). Nothing printed ever contains a key.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from twin_explorer import paths
 from twin_explorer.service.monitor import (
-    EVENTHUB_SECRETS,
     LOCAL_AMQP_PORT,
     SOURCES,
     EndpointTarget,
@@ -58,9 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--profile", metavar="NAME", help="a saved connection (its Event Hub-compatible string)"
     )
     where.add_argument(
-        "--connection-string",
-        metavar="CS",
-        help="an Event Hub-compatible connection string (Endpoint=sb://...;EntityPath=...)",
+        "--connection-string-env",
+        metavar="VAR",
+        help="an environment variable holding an Event Hub-compatible connection string "
+        "(Endpoint=sb://...;EntityPath=...); never on the command line, where others can read it",
     )
     where.add_argument(
         "--data-dir", type=Path, help="the local hub's data folder (default: the app's)"
@@ -72,16 +73,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _target(args: argparse.Namespace) -> EndpointTarget:
-    if args.connection_string:
-        return EndpointTarget(args.connection_string)
+    if args.connection_string_env:
+        text = os.environ.get(args.connection_string_env, "").strip()
+        if not text:
+            raise MonitorError(f"The environment variable {args.connection_string_env} is empty.")
+        return EndpointTarget(text)
     if args.profile:
-        from twin_explorer.connection.secrets import SecretStore
+        # The string the app keeps beside the saved connection (Connections → Events).
+        from twin_explorer.connection.profiles import ProfileError, ProfileManager
 
-        secret = SecretStore(EVENTHUB_SECRETS).get(args.profile)
+        try:
+            secret = ProfileManager().get_events_connection_string(args.profile)
+        except ProfileError as exc:
+            raise MonitorError(str(exc)) from None
         if not secret:
             raise MonitorError(
-                f"The keyring has no Event Hub-compatible connection string for "
-                f"'{args.profile}' (service '{EVENTHUB_SECRETS}')."
+                f"The saved connection '{args.profile}' has no Event Hub-compatible connection "
+                "string: add it in Hub → Connections… (the built-in endpoint's, from the portal)."
             )
         return EndpointTarget(secret)
     return local_target(args.data_dir or paths.data_dir() / "localhub", args.port)

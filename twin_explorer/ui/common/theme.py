@@ -111,6 +111,10 @@ DARK_DISABLED = {
 }
 
 _CSS = "themeCss"  # widget property: the style sheet template ``style`` applied
+# The widgets ``style`` gave a template, until destroyed: a palette change restyles these
+# only, never walking every widget of the application (some, like a plot library's,
+# may be half torn down at that moment).
+_styled: dict[int, QWidget] = {}
 
 
 def dark_palette() -> QPalette:
@@ -161,6 +165,10 @@ def style(widget: QWidget, template: str) -> None:
     """Give ``widget`` the style sheet ``template`` (``$role`` placeholders), now and
     again whenever the palette changes. An empty template clears it."""
     _watcher()
+    if widget.property(_CSS) is None:
+        key = id(widget)
+        _styled[key] = widget
+        widget.destroyed.connect(lambda *_: _styled.pop(key, None))
     widget.setProperty(_CSS, template)
     _apply(widget, template)
 
@@ -222,7 +230,9 @@ class Watcher(QObject):
 
     def _restyle(self) -> None:
         _brushes.clear()
-        for widget in QApplication.allWidgets():
+        for widget in list(_styled.values()):
+            if not isValid(widget):
+                continue
             template = widget.property(_CSS)
             if template is not None:
                 _apply(widget, template)
