@@ -444,10 +444,11 @@ class ConnectionGate:
 class GatedServer:
     """What every device transport's listener shares: listening through the hub's gate
     (TLS, timeouts, the connection cap), its port, and ``async with``. Subclasses give
-    ``name``, ``_accept(reader, writer)`` and ``close()`` (which calls
-    :meth:`_stop_listening` first)."""
+    ``name``, ``scheme``, ``_start(reader, writer, via)`` (the connection's task, or None
+    when closed) and ``close()`` (which calls :meth:`_stop_listening` first)."""
 
     name = "?"
+    scheme = "?"  # what a TLS connection of this listener is called in logs ("mqtts")
 
     def __init__(self, gate: ConnectionGate | None, tls: Any) -> None:
         # The hub's shared gate (one cap for all listeners), or one of our own.
@@ -466,8 +467,22 @@ class GatedServer:
     async def close(self) -> None:
         raise NotImplementedError
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _start(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str
+    ) -> asyncio.Task[None] | None:
         raise NotImplementedError
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A plain callback: the task exists the moment the connection does, so close()
+        # cannot miss a connection whose coroutine has not started yet.
+        self._start(reader, writer, self.scheme)
+
+    async def serve_stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, via: str = ""
+    ) -> None:
+        """Serve one client over a stream already past TLS (a WebSocket's, see
+        ``transports/websocket``) until it ends; the TCP listener uses the same path."""
+        await until_served(self._start(reader, writer, via or self.scheme))
 
     @property
     def port(self) -> int:

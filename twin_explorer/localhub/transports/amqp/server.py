@@ -20,7 +20,6 @@ from twin_explorer.localhub.transports.listeners import (
     ConnectionGate,
     GatedServer,
     abort_when_done,
-    until_served,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +35,7 @@ class AmqpServer(GatedServer):
     ``close()`` (or leaving ``async with``) ends everything."""
 
     name = "AMQP"
+    scheme = "amqps"
     iothub_port = IOTHUB_PORT
 
     def __init__(
@@ -64,18 +64,6 @@ class AmqpServer(GatedServer):
         await asyncio.gather(*tasks, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
-
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # A plain callback: the task exists the moment the connection does, so close()
-        # cannot miss a connection whose coroutine has not started yet.
-        self._start(reader, writer, "amqps")
-
-    async def serve_stream(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, via: str = "amqps"
-    ) -> None:
-        """Serve one AMQP connection over a stream already past TLS (the WebSocket
-        endpoint's ``AMQPWSB10``) until it ends; the TCP listener uses the same path."""
-        await until_served(self._start(reader, writer, via))
 
     def _start(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str

@@ -31,7 +31,6 @@ from twin_explorer.localhub.transports.listeners import (
     ConnectionGate,
     GatedServer,
     abort_when_done,
-    until_served,
 )
 from twin_explorer.localhub.transports.mqtt.link import MAX_OUTBOUND, DeviceLink
 from twin_explorer.localhub.transports.mqtt.sessions import MqttSessions
@@ -54,6 +53,7 @@ class MqttServer(GatedServer):
     """
 
     name = "MQTT"
+    scheme = "mqtts"
     iothub_port = IOTHUB_PORT
 
     def __init__(
@@ -109,19 +109,7 @@ class MqttServer(GatedServer):
         if server is not None:
             await server.wait_closed()
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # A plain callback: the task exists the moment the connection does, so close()
-        # cannot miss a connection whose coroutine has not started yet.
-        self._start_link(reader, writer, "mqtts")
-
-    async def serve_stream(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, via: str = "mqtts"
-    ) -> None:
-        """Serve one client over a stream that is already past TLS (a WebSocket's, see
-        ``transports/websocket``) until it ends; the TCP listener uses the same path."""
-        await until_served(self._start_link(reader, writer, via))
-
-    def _start_link(
+    def _start(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, via: str
     ) -> asyncio.Task[None] | None:
         if self._closed:
