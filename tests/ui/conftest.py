@@ -13,12 +13,37 @@ loop before the next test starts.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 import qasync
+
+
+def _task_stacks(loop: asyncio.AbstractEventLoop) -> str:
+    out = io.StringIO()
+    for task in asyncio.all_tasks(loop):
+        if not task.done():
+            task.print_stack(limit=12, file=out)
+    return out.getvalue()
+
+
+def finish(loop: asyncio.AbstractEventLoop, awaitable: Any, within: float, what: str) -> Any:
+    """Run ``awaitable`` on the session loop for at most ``within`` seconds.
+
+    Never waits for longer: ``asyncio.wait_for`` waits on after its timeout until the
+    cancelled task has ended, so a task that does not end hangs the run. Here the test
+    fails, naming what hung and where every unfinished task stood."""
+    task = asyncio.ensure_future(awaitable, loop=loop)
+    loop.run_until_complete(asyncio.wait({task}, timeout=within))
+    if task.done():
+        return task.result()
+    stacks = _task_stacks(loop)
+    task.cancel()
+    loop.run_until_complete(asyncio.wait({task}, timeout=5))
+    raise TimeoutError(f"{what} did not finish within {within}s; unfinished tasks:\n{stacks}")
 
 
 @pytest.fixture(scope="session")
@@ -47,18 +72,19 @@ def qloop(qasync_loop):
 
     # Windows first: their services wait for worker threads while the loop still runs.
     while OPEN_WINDOWS:
-        qasync_loop.run_until_complete(_shutdown(OPEN_WINDOWS.pop()))
+        finish(qasync_loop, _shutdown(OPEN_WINDOWS.pop()), 60, "closing the window")
     pending = [t for t in asyncio.all_tasks(qasync_loop) if not t.done()]
     for task in pending:
         task.cancel()
     if pending:
-        qasync_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        gathered = asyncio.gather(*pending, return_exceptions=True)
+        finish(qasync_loop, gathered, 30, "cancelling the test's leftover tasks")
 
 
 @pytest.fixture
 def qrun(qloop) -> Callable[..., Any]:
     def run(coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
-        return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
+        return finish(qloop, coro, timeout, "the scenario")
 
     return run
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.hubfixtures import service_for
-from tests.ui.conftest import until
+from tests.ui.conftest import finish, until
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.localhub.runtime.tls import ensure_certificates
 from twin_explorer.service.hub import HubService
@@ -37,9 +37,9 @@ def hub(qloop, tmp_path, hub_tls) -> Iterator[HubServer]:
     data_dir = tmp_path / "hub"
     shutil.copytree(hub_tls, data_dir / "tls")
     server = HubServer(data_dir, rest_port=0, mqtt_port=0, proxy_port=0)
-    qloop.run_until_complete(server.start())
+    finish(qloop, server.start(), 60, "starting the hub")
     yield server
-    qloop.run_until_complete(server.close())
+    finish(qloop, server.close(), 60, "stopping the hub")
 
 
 async def report(hub: HubServer, service: HubService, module: tuple[str, str], patch: dict) -> None:
@@ -68,7 +68,7 @@ def window(qtbot, qloop, hub) -> MainWindow:
         # and let the window close without asking about an edit left unsaved.
         if window.editor.session is not None:
             window.editor.discard()
-        qloop.run_until_complete(window.shutdown())
+        finish(qloop, window.shutdown(), 60, "closing the window")
 
     window = MainWindow()
     qtbot.addWidget(window, before_close_func=before_close)

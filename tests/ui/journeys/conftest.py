@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.conftest import until
+from tests.ui.conftest import finish, until
 from tests.ui.hubwindow import open_window
 from tests.ui.person import Person
 
@@ -17,10 +17,8 @@ def person(qtbot, qloop) -> Person:
     window.activateWindow()  # as a desktop does for a window it opens (Xvfb has no WM)
     window.open_hub()
     person = Person(window)
-    qloop.run_until_complete(
-        until(lambda: person.sees("myFirstDevice"), 60, "the demo hub's devices in the tree")
-    )
-    qloop.run_until_complete(
-        until(lambda: QApplication.activeWindow() is window, 15, "the window in front")
-    )
+    sees_devices = until(lambda: person.sees("myFirstDevice"), 60, "the demo hub's devices")
+    finish(qloop, sees_devices, 70, "opening the demo hub")
+    in_front = until(lambda: QApplication.activeWindow() is window, 15, "the window in front")
+    finish(qloop, in_front, 20, "raising the window")
     return person

@@ -80,9 +80,7 @@ def test_create_and_simulate_a_module_with_a_generated_certificate(
         person.type_into("Editable", '{"tags": {}, "properties": {"desired": {"mode": "eco"}}}')
         await person.wait_to_see("unsaved changes")
         person.press("Ctrl+S")
-        await until(
-            lambda: person.sees('(echo) sent  {"mode":"eco"}', within=sims), 20, "the echo"
-        )
+        await until(lambda: person.sees('(echo) sent  {"mode":"eco"}', within=sims), 20, "the echo")
         await certificate_shows(person, f"CN={DEVICE}/certModule")
         await stop_simulating(person, sims, "certModule")
 
