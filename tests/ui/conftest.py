@@ -46,11 +46,26 @@ def finish(loop: asyncio.AbstractEventLoop, awaitable: Any, within: float, what:
     raise TimeoutError(f"{what} did not finish within {within}s; unfinished tasks:\n{stacks}")
 
 
+class SessionLoop(qasync.QEventLoop):
+    """Stays asyncio's running loop between scenarios too, as the app's loop is for the
+    app's whole life: qasync (after each run), pytest-qt (in teardown) and waitExposed
+    process Qt events outside ``run_forever``, and a task stepped there must still find
+    its loop (else ``asyncio.sleep`` raises "no running event loop" in hub tasks)."""
+
+    def run_forever(self) -> Any:
+        try:
+            return super().run_forever()
+        finally:
+            asyncio.events._set_running_loop(self)
+
+
 @pytest.fixture(scope="session")
 def qasync_loop(qapp):
-    loop = qasync.QEventLoop(qapp, already_running=False)
+    loop = SessionLoop(qapp, already_running=False)
     asyncio.set_event_loop(loop)
+    asyncio.events._set_running_loop(loop)
     yield loop
+    asyncio.events._set_running_loop(None)
     # Closing shuts down the loop's default executor (the SDK runs its blocking calls
     # there): no QThread may outlive the application.
     loop.close()

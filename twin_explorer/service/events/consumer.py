@@ -282,8 +282,11 @@ class Consumer:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wrap_future(task)
+            # Bounded: a receive that does not end when cancelled must not hold the
+            # window's close (its loop is closed with the thread below).
+            with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await asyncio.wrap_future(task)
         await self._close_client()
         if self.status.value.state is not State.FAILED:
             self.status.set(STOPPED)

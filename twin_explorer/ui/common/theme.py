@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from string import Template
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLayout, QStyleFactory, QWidget
 from shiboken6 import isValid
@@ -221,13 +221,11 @@ class Watcher(QObject):
         self._app = app
         self._forced_from: tuple[str, QPalette] | None = None  # style and palette before
         self._following = False
-        app.installEventFilter(self)
+        # The signal, not an application-wide event filter: that filter would call into
+        # Python for every event of every object, the whole time the app runs.
+        app.paletteChanged.connect(self._restyle)
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if obj is self._app and event.type() == QEvent.Type.ApplicationPaletteChange:
-            self._restyle()
-        return False
-
+    @Slot()
     def _restyle(self) -> None:
         _brushes.clear()
         for widget in list(_styled.values()):

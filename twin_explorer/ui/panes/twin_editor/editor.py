@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QWidget
+from shiboken6 import isValid
 
 from twin_explorer.service import errors
 from twin_explorer.service.app_model import Selection
@@ -525,5 +526,6 @@ class TwinEditor(EditorWrites, QWidget):
     async def aclose(self) -> None:
         self._unsubscribe()
         for timer in (self._validate_timer, self._refresh_timer, self._readonly_timer):
-            timer.stop()
+            if isValid(timer):  # gone with the editor when the window was deleted first
+                timer.stop()
         await self._tasks.cancel_all()
