@@ -30,20 +30,65 @@ def _task_stacks(loop: asyncio.AbstractEventLoop) -> str:
     return out.getvalue()
 
 
+def _run_until(loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any], within: float) -> None:
+    """Run the loop until ``task`` is done or ``within`` seconds passed.
+
+    Plain callbacks stop it, never a task: a task's step that comes due while another
+    task's step runs Qt's event loop (QTest does, for some input) is refused by asyncio
+    ("Cannot enter into task") and never runs again, so a waiting task could wait for
+    ever; a callback runs wherever Qt calls it."""
+    if task.done():
+        return
+    armed = True
+
+    def stop(*_: object) -> None:
+        if armed:  # a late call must not stop the next run
+            loop.stop()
+
+    task.add_done_callback(stop)
+    timer = loop.call_later(within, stop)
+    try:
+        loop.run_forever()
+    finally:
+        armed = False
+        timer.cancel()
+        task.remove_done_callback(stop)
+
+
 def finish(loop: asyncio.AbstractEventLoop, awaitable: Any, within: float, what: str) -> Any:
     """Run ``awaitable`` on the session loop for at most ``within`` seconds.
 
     Never waits for longer: ``asyncio.wait_for`` waits on after its timeout until the
     cancelled task has ended, so a task that does not end hangs the run. Here the test
-    fails, naming what hung and where every unfinished task stood."""
+    fails, naming what hung and where every unfinished task stood, or which task's step
+    was refused while it ran."""
     task = asyncio.ensure_future(awaitable, loop=loop)
-    loop.run_until_complete(asyncio.wait({task}, timeout=within))
+    _run_until(loop, task, within)
+    refused = REFUSED_STEPS.copy()
+    REFUSED_STEPS.clear()
+    if refused:
+        if not task.done():
+            task.cancel()
+        raise AssertionError(
+            "a task's step came due while another task ran Qt's event loop (a nested loop "
+            "inside a scenario or the app), and asyncio refused it: " + "; ".join(refused)
+        )
     if task.done():
         return task.result()
     stacks = _task_stacks(loop)
     task.cancel()
-    loop.run_until_complete(asyncio.wait({task}, timeout=5))
+    _run_until(loop, task, 5)
     raise TimeoutError(f"{what} did not finish within {within}s; unfinished tasks:\n{stacks}")
+
+
+REFUSED_STEPS: list[str] = []
+
+
+def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    error = context.get("exception")
+    if isinstance(error, RuntimeError) and "Cannot enter into task" in str(error):
+        REFUSED_STEPS.append(str(error))
+    loop.default_exception_handler(context)
 
 
 class SessionLoop(qasync.QEventLoop):
@@ -62,6 +107,7 @@ class SessionLoop(qasync.QEventLoop):
 @pytest.fixture(scope="session")
 def qasync_loop(qapp):
     loop = SessionLoop(qapp, already_running=False)
+    loop.set_exception_handler(_exception_handler)
     asyncio.set_event_loop(loop)
     asyncio.events._set_running_loop(loop)
     yield loop

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, Qt
+from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -232,7 +232,7 @@ class Person:
                 menu = action.menu()
             elif action.menu() is not None:
                 sub = action.menu()
-                QTest.mouseMove(menu, menu.actionGeometry(action).center())
+                _hover(menu, menu.actionGeometry(action).center())
                 menu.setActiveAction(action)
                 sub.popup(menu.mapToGlobal(menu.actionGeometry(action).topRight()))
                 menu = sub
@@ -313,6 +313,22 @@ class Person:
 
     async def wait_to_see(self, text: str, within: float = 15.0) -> None:
         await until(lambda: self.sees(text), within, f"the window to show {text!r}")
+
+
+def _hover(widget: QWidget, at: QPoint) -> None:
+    """The mouse moves over ``at``: the event delivered directly. Not ``QTest.mouseMove``:
+    that runs Qt's event loop inside the caller, and a scenario is a task, so every other
+    task's step due meanwhile would be refused by asyncio and never run again."""
+    local = QPointF(at)
+    event = QMouseEvent(
+        QEvent.Type.MouseMove,
+        local,
+        QPointF(widget.mapToGlobal(at)),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, event)
 
 
 def _describe(widget: QWidget) -> str:
