@@ -40,7 +40,9 @@ class X509Identity:
         try:
             key = certs.load_key(key_pem, passphrase)
         except TypeError:
-            raise InvalidSettings("The key file is encrypted: give its passphrase.") from None
+            raise InvalidSettings(
+                "The key file is encrypted: give its passphrase."
+            ) from None
         except ValueError:
             raise InvalidSettings(
                 "The key file is not an EC private key in PEM, or the passphrase is wrong."
