@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,7 @@ import pytest_asyncio
 from tests.c2d_service import ServiceC2D
 from tests.hubfixtures import HubProcess
 from tests.simulator.conftest import new_module, transport_for
+from tests.simulator.test_cli import Headless, _route
 from twin_explorer.connection import certificates as certs
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.models import X509Auth
@@ -218,3 +220,22 @@ async def test_a_module_has_no_inbox(service, simulate):
     assert sim.module.inbox is None
     with pytest.raises(SimulatorError, match="Only devices"):
         await sim.module.set_inbox_mode(InboxMode.ON_ARRIVAL)
+
+
+async def test_headless_device_completes_messages_on_arrival_when_asked(hub, service, c2d):
+    device, cs = await _new_device(service)
+    sim = await Headless.start(
+        ["--connection-string-stdin", *_route(hub), "--c2d", "complete"], stdin=cs + "\n"
+    )
+    try:
+        await sim.next_event("connected")
+        await c2d.send(device, b'{"on": true}', message_id="m-headless", ack="full")
+        received = await sim.next_event("message_received")
+        code, _ = await sim.terminate(signal.SIGINT)
+    finally:
+        sim.kill()
+    assert code == 0
+    assert received["message"]["messageId"] == "m-headless"
+    assert received["message"]["state"] == "completed"
+    assert received["message"]["body"] == '{"on": true}'
+    assert (await _feedback_for(c2d, "m-headless"))["statusCode"] == "Success"

@@ -9,6 +9,9 @@ Two ways in, one list:
   C2D in this mode, or the hub would hand it every message first.
 * On arrival (MQTT): the device SDK subscribes; MQTT completes a message when the device
   acknowledges it, so rows arrive already *completed* and cannot be settled.
+* Off: neither; messages wait at the hub (what ``twin-explorer simulate`` does unless
+  told otherwise: a headless device that locked messages and never settled them would
+  have the hub dead-letter them after enough deliveries).
 
 Runs on the module's loop; listeners hear ``message_received`` / ``message_settled`` /
 ``inbox`` (polling state) events through the module's ``_emit``.
@@ -43,6 +46,7 @@ MESSAGE_LIMIT = 200  # rows kept; the oldest settled ones go first
 class InboxMode(StrEnum):
     BY_HAND = "by_hand"  # HTTPS: complete, reject or abandon each message
     ON_ARRIVAL = "on_arrival"  # MQTT: the protocol completes it on receipt
+    OFF = "off"  # not received: messages stay queued at the hub (headless default)
 
 
 class MessageState(StrEnum):
@@ -138,7 +142,7 @@ class Inbox:
         if self.mode is InboxMode.ON_ARRIVAL:
             self._tell("MQTT completes each message as it arrives")
             return
-        if self._https is None:
+        if self.mode is InboxMode.OFF or self._https is None:
             return
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._poll())
