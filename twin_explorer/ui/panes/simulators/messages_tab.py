@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.simulator import (
     InboxMode,
+    MessageState,
     ModuleEvent,
     Outcome,
     ReceivedMessage,
@@ -51,6 +52,13 @@ MODE_HELP = (
     "until you complete, reject or abandon it; over MQTT the protocol completes every "
     "message the moment it arrives, so there is nothing left to settle."
 )
+STATE_COLOURS = {  # theme roles
+    MessageState.PENDING: "info",
+    MessageState.COMPLETED: "ok",
+    MessageState.REJECTED: "error",
+    MessageState.ABANDONED: "muted",
+    MessageState.LOCK_EXPIRED: "warning",
+}
 PREVIEW = 80  # characters of the body shown in the list
 HEX_LIMIT = 4096  # bytes shown as hex in the details
 
@@ -173,7 +181,7 @@ class MessagesTab(QWidget):
         top.addWidget(self.receiving, 1)
         top.addWidget(self.counts)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.problem, 1)
+        buttons.addStretch(1)
         buttons.addWidget(self.complete)
         buttons.addWidget(self.reject)
         buttons.addWidget(self.abandon)
@@ -181,6 +189,7 @@ class MessagesTab(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.details, 1)
+        side_layout.addWidget(self.problem)  # its own line: a sentence, under what it is about
         side_layout.addLayout(buttons)
         # Side by side: the dock is wide and short.
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -200,6 +209,7 @@ class MessagesTab(QWidget):
         self._timer.timeout.connect(self._tick)
         self._show_receiving()
         self._sync()
+        theme.on_change(self, self._recolour)
 
     def _button(self, text: str, name: str, tip: str) -> QPushButton:
         button = QPushButton(text)
@@ -259,8 +269,16 @@ class MessagesTab(QWidget):
         for column, text in enumerate(cells):
             item.setText(column, text)
         item.setToolTip(STATE, message.note or state_text(message, now))
+        item.setForeground(STATE, theme.brush(STATE_COLOURS[message.state]))
         item.setToolTip(BODY, preview(message.body))
         item.setToolTip(RECEIVED, message.received_at)
+
+    def _recolour(self) -> None:
+        for number, item in self._items.items():
+            message = self.inbox.messages.get(number)
+            if message is not None:
+                item.setForeground(STATE, theme.brush(STATE_COLOURS[message.state]))
+        self._show_receiving()
 
     def _tick(self) -> None:
         now = time.time()
