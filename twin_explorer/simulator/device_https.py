@@ -11,6 +11,7 @@ with its X.509 certificate in the TLS handshake.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
@@ -81,7 +82,8 @@ class DeviceHttps:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
-        self._ssl = _tls_context(ca_pem, credentials.x509)
+        self._ca_pem = ca_pem
+        self._ssl: ssl.SSLContext | None = None  # made on first use, off the loop
         self._session: aiohttp.ClientSession | None = None
         path = f"/devices/{quote(credentials.device_id, safe='')}/messages/deviceBound"
         self._bound = self.base_url + path
@@ -101,6 +103,9 @@ class DeviceHttps:
     async def _request(
         self, method: str, url: str, headers: dict[str, str] | None = None, **params: str
     ) -> tuple[int, dict[str, str], bytes]:
+        if self._ssl is None:
+            # Loading the system's CAs (and writing an X.509 key for OpenSSL) takes time.
+            self._ssl = await asyncio.to_thread(_tls_context, self._ca_pem, self._credentials.x509)
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)

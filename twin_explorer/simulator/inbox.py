@@ -179,10 +179,10 @@ class Inbox:
             try:
                 polled = await self._https.receive(self.lock_seconds)
             except SimulatorError as error:
-                delay = min(MAX_BACKOFF, max(delay * 2, self.poll_seconds))
+                # Credentials do not fix themselves: ask again only now and then.
+                longest = isinstance(error, Unauthorized)
+                delay = MAX_BACKOFF if longest else min(MAX_BACKOFF, delay * 2)
                 self._tell(f"{error.text} Trying again in {delay:g} s.")
-                if isinstance(error, Unauthorized):
-                    delay = MAX_BACKOFF
             else:
                 self._tell(f"checking for messages every {self.poll_seconds:g} s")
                 delay = self.poll_seconds

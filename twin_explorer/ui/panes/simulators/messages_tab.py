@@ -132,6 +132,7 @@ class MessagesTab(QWidget):
         self.receiving.setToolTip("How receiving cloud-to-device messages goes")
         self.counts = QLabel()
         self.counts.setObjectName("simInboxCounts")
+        self.counts.setToolTip("Messages in the list, and how many wait to be settled")
 
         self.list = QTreeWidget()
         self.list.setObjectName("simMessages")
