@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -39,7 +38,7 @@ from twin_explorer.simulator import (
 from twin_explorer.simulator.inbox import MESSAGE_LIMIT
 from twin_explorer.ui.common import theme
 from twin_explorer.ui.common.tasks import Tasks
-from twin_explorer.ui.panes.simulators.common import clock, error_label, mono
+from twin_explorer.ui.panes.simulators.common import clock, error_label, mono, side_by_side
 
 COLUMNS = ("Message ID", "Received (UTC)", "Body", "Content type", "Properties", "State")
 MESSAGE_ID, RECEIVED, BODY, CONTENT, PROPERTIES, STATE = range(len(COLUMNS))
@@ -192,14 +191,7 @@ class MessagesTab(QWidget):
         side_layout.addWidget(self.details, 1)
         side_layout.addWidget(self.problem)  # its own line: a sentence, under what it is about
         side_layout.addLayout(buttons)
-        # Side by side: the dock is wide and short.
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.setObjectName("simMessagesSplit")
-        split.setChildrenCollapsible(False)
-        split.addWidget(self.list)
-        split.addWidget(side)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split = side_by_side("simMessagesSplit", self.list, side, (3, 2))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
