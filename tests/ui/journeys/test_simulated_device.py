@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QTreeWidget
 from tests.c2d_service import ServiceC2D
 from tests.ui.conftest import until
 from tests.ui.journeys.test_demo import _found
-from tests.ui.journeys.test_x509_module import no_errors
+from tests.ui.journeys.test_x509_module import GENERATE, no_errors
 
 DEVICE = "myFirstDevice"
 
@@ -89,6 +89,47 @@ def test_simulate_a_device_settle_its_messages_and_answer_a_method(person, qrun,
         await until(lambda: person.sees("Status 200", within=dialog), 15, "the rule's answer")
         assert person.sees('"opened": 40', within=dialog)
         person.click("Close", within=dialog)
+
+    qrun(journey(), timeout=120)
+    no_errors(caplog)
+
+
+def test_an_x509_device_made_in_the_app_settles_its_messages_with_its_certificate(
+    person, qrun, caplog, secret_service_keyring, app_home
+):
+    caplog.set_level(logging.WARNING)
+    tree = person.window.tree_view
+
+    async def journey():
+        person.menu("Hub", "New Device…")
+        await until(lambda: _found(person.window_titled, "New Device"), 5, "the dialog")
+        dialog = person.window_titled("New Device")
+        person.type_into("device id", "certDevice")
+        person.click(GENERATE, within=dialog)
+        person.click("Create", within=dialog)
+        await until(lambda: not dialog.isVisible(), 20, "the device created")
+        await person.wait_to_see("certDevice")
+        person.click_row(tree, "certDevice")
+        await person.wait_to_see('"authenticationType": "selfSigned"')
+        await until(lambda: person.button("Simulate").isEnabled(), 10, "Simulate enabled")
+        person.context_menu(tree, "certDevice", "Simulate")
+        await until(lambda: _found(person.pane, "Simulated Modules"), 15, "the simulator pane")
+        sims = person.pane("Simulated Modules")
+        await until(lambda: person.sees("Connected", within=sims), 30, "the device connected")
+        assert person.sees("certDevice (device)", within=sims)
+
+        person.tab("Messages", within=sims)
+        info = person.window.session.local_info
+        sender = await ServiceC2D.open(info.amqp_port, info.ca_cert, info.service_connection_string)
+        try:
+            await sender.send("certDevice", b"hello certificate", message_id="x509-1")
+            view = _messages(sims)
+            await until(lambda: _state_of(view, "x509-1"), 20, "the message in Messages")
+            person.click_row(view, "x509-1")
+            person.click("Complete", within=sims)
+            await until(lambda: _state_of(view, "x509-1") == "completed", 15, "completed")
+        finally:
+            await sender.close()
 
     qrun(journey(), timeout=120)
     no_errors(caplog)
