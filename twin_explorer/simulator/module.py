@@ -620,7 +620,8 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
                 await sdk.in_thread(setattr, client, "on_message_received", handler)
             except Exception as exc:
                 raise translate(exc) from None
-        inbox.start()
+        if self.status not in (Status.IDLE, Status.FAILED, Status.CLOSED):
+            inbox.start()  # an idle module starts it once connected; a failed one never
 
     async def settle_message(self, number: int, outcome: Outcome | str) -> ReceivedMessage:
         """Complete, reject or abandon a pending message received by hand."""
