@@ -45,6 +45,7 @@ async def service(hub: HubProcess) -> AsyncIterator[HubService]:
 
 def transport_for(hub: HubProcess, **options: Any) -> Transport:
     options.setdefault("retry_interval", 1)
+    options.setdefault("https_port", hub.rest_port)  # C2D settled by hand
     return Transport.for_local_hub(hub.ca_cert, hub.mqtt_port, hub.proxy_port, **options)
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, Qt
-from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -306,6 +306,37 @@ class Person:
             QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
         else:
             QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
+
+    def context_menu(self, view: QAbstractItemView, text: str, *path: str) -> None:
+        """Right-click the row showing ``text`` (which selects it) and click the item
+        ``path`` names in the menu that opens there."""
+        index = self.row(view, text)
+        view.scrollTo(index)
+        center = view.visualRect(index).center()
+        port = view.viewport()
+        self._reachable(port)
+        QTest.mouseClick(port, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, center)
+        # QTest's clicks make no context menu event: send the one a desktop sends.
+        reason = QContextMenuEvent.Reason.Mouse
+        QApplication.sendEvent(port, QContextMenuEvent(reason, center, port.mapToGlobal(center)))
+        menu = QApplication.activePopupWidget()
+        if not isinstance(menu, QMenu):
+            raise AssertionError(f"right-clicking {text!r} opened no menu")
+        actions = menu.actions()
+        for depth, name in enumerate(path):
+            action = _action_named(actions, name)
+            if not action.isVisible() or not action.isEnabled():
+                raise Blocked(f"menu item {' → '.join(path[: depth + 1])} is disabled or hidden")
+            if action.menu() is not None and depth < len(path) - 1:
+                menu.setActiveAction(action)
+                menu = action.menu()
+                actions = menu.actions()
+                continue
+            at = menu.actionGeometry(action).center()
+            QTest.mouseClick(menu, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+            self._bring_to_front(self.window)  # the closed menu hands the keyboard back
+            return
+        raise AssertionError(f"{' → '.join(path)} names no menu item")
 
     def highlighted(self, view: QAbstractItemView) -> list[str]:
         """The texts of the rows shown as selected in ``view`` (column 0)."""

@@ -36,3 +36,36 @@ def test_keys_wait_until_the_clicked_window_is_in_front(qtbot, qrun):
         assert second_field.text() == "x" and first_field.text() == ""
 
     qrun(scenario())
+
+
+def test_a_right_click_opens_the_rows_menu_and_refuses_a_disabled_item(qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QListWidget, QMenu
+
+    window = QMainWindow()
+    rows = QListWidget()
+    rows.addItems(["alpha", "beta"])
+    rows.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    window.setCentralWidget(rows)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    picked: list[str] = []
+    go, off = QAction("Go", window), QAction("Off", window)
+    off.setEnabled(False)
+    go.triggered.connect(lambda: picked.append(rows.currentItem().text()))
+
+    def menu(at) -> None:
+        shown = QMenu(rows)
+        shown.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        shown.addActions([go, off])
+        shown.popup(rows.viewport().mapToGlobal(at))
+
+    rows.customContextMenuRequested.connect(menu)
+    person = Person(window)
+    person.context_menu(rows, "beta", "Go")
+    assert picked == ["beta"]  # the right-click selected the row first
+    with pytest.raises(Blocked, match="menu item Off is disabled"):
+        person.context_menu(rows, "alpha", "Off")
+    QApplication.activePopupWidget().close()

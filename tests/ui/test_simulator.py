@@ -209,6 +209,7 @@ def test_how_panels_reach_the_hub(tmp_path):
     }
     local = session_transport(_Session(is_local=True, local_info=LocalHubInfo.from_json(info)))
     assert (local.ca_pem, local.proxy) == (CA, ("127.0.0.1", 40001))
+    assert local.https_port == 1  # C2D settled by hand: the hub's REST port
 
     loopback = HubService("HostName=localhost:8443;SharedAccessKeyName=o;SharedAccessKey=eA==")
     assert session_transport(_Session(service=loopback)) is None  # no local hub CA yet
@@ -216,6 +217,7 @@ def test_how_panels_reach_the_hub(tmp_path):
     (default_data_dir() / "tls" / "ca.pem").write_text(CA)
     direct = session_transport(_Session(service=loopback))
     assert (direct.ca_pem, direct.proxy) == (CA, None)
+    assert direct.https_port == 8443
 
     azure = HubService("HostName=x.azure-devices.net;SharedAccessKeyName=o;SharedAccessKey=eA==")
     assert session_transport(_Session(service=azure)) is None

@@ -17,6 +17,7 @@ from twin_explorer.simulator.errors import (
     Untrusted,
 )
 from twin_explorer.simulator.events import Counters, EventKind, ModuleEvent, Status
+from twin_explorer.simulator.inbox import InboxMode, MessageState, Outcome, ReceivedMessage
 from twin_explorer.simulator.methods import MethodRule, MethodTable, Mode, PendingMethod
 from twin_explorer.simulator.module import SimulatedModule
 from twin_explorer.simulator.telemetry import TelemetryTemplate
@@ -27,14 +28,18 @@ __all__ = [
     "Behaviour",
     "Counters",
     "EventKind",
+    "InboxMode",
     "InvalidPatch",
     "InvalidSettings",
+    "MessageState",
     "MethodRule",
     "MethodTable",
     "Mode",
     "ModuleEvent",
     "NotConnected",
+    "Outcome",
     "PendingMethod",
+    "ReceivedMessage",
     "SimulatedModule",
     "SimulatorError",
     "Status",

@@ -87,6 +87,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a message property on every telemetry message (repeatable)",
     )
     parser.add_argument(
+        "--c2d",
+        choices=("off", "complete"),
+        default="off",
+        help="a device's cloud-to-device messages: leave them queued at the hub, or "
+        "receive them over MQTT, which completes each on arrival (default off)",
+    )
+    parser.add_argument(
         "--retry-interval",
         type=int,
         default=10,
@@ -115,6 +122,7 @@ def build(args: argparse.Namespace, connection_string: str) -> tuple[Any, Any]:
     """The module and its telemetry template (or None), from the parsed arguments."""
     from twin_explorer.simulator import (
         ACK_CHOICES,
+        InboxMode,
         InvalidSettings,
         MethodTable,
         SimulatedModule,
@@ -153,6 +161,7 @@ def build(args: argparse.Namespace, connection_string: str) -> tuple[Any, Any]:
         methods=methods,
         resubscribe=True,
         x509=x509,
+        inbox_mode=InboxMode.ON_ARRIVAL if args.c2d == "complete" else InboxMode.OFF,
     )
     return module, template
 

@@ -41,6 +41,9 @@ class EventKind(StrEnum):
     METHOD_EXPIRED = "method_expired"  # nobody answered before the method's timeout
     TELEMETRY_SENT = "telemetry_sent"
     TELEMETRY_FAILED = "telemetry_failed"
+    MESSAGE_RECEIVED = "message_received"  # a cloud-to-device message (or its redelivery)
+    MESSAGE_SETTLED = "message_settled"  # completed, rejected, abandoned, lock ran out
+    INBOX = "inbox"  # how receiving C2D goes, in words
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from twin_explorer.simulator.behaviour import (
     as_behaviour,
     desired_changes,
 )
+from twin_explorer.simulator.device_https import Credentials, DeviceHttps, base_url
 from twin_explorer.simulator.errors import (
     InvalidPatch,
     InvalidSettings,
@@ -49,6 +50,7 @@ from twin_explorer.simulator.events import (
     ModuleEvent,
     Status,
 )
+from twin_explorer.simulator.inbox import Inbox, InboxMode, Outcome, ReceivedMessage
 from twin_explorer.simulator.methods import MethodTable, PendingMethod
 from twin_explorer.simulator.sending import TelemetrySending
 from twin_explorer.simulator.transport import Transport
@@ -80,6 +82,7 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         operation_timeout: float = 30.0,
         resubscribe: bool = True,
         x509: X509Identity | None = None,
+        inbox_mode: InboxMode | str = InboxMode.BY_HAND,
     ) -> None:
         try:
             cs = strings.parse(connection_string)
@@ -113,6 +116,15 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         self.methods = methods or MethodTable()
         self.operation_timeout = operation_timeout
         self.resubscribe = resubscribe
+        # Only devices receive cloud-to-device messages.
+        self.inbox: Inbox | None = None
+        if cs.module_id is None:
+            https = DeviceHttps(
+                base_url(cs.host, self.transport.https_port),
+                Credentials(cs.host_name, self.device_id, cs.shared_access_key, x509),
+                ca_pem=self.transport.ca_pem,
+            )
+            self.inbox = Inbox(self._emit, https, mode=InboxMode(inbox_mode))
 
         self.status = Status.IDLE
         self.reason = "not started"
@@ -264,6 +276,8 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
             raise error from None
         self._starting = False
         self._set_status(Status.CONNECTED, f"ready; desired $version {self._seen_version}")
+        if self.inbox is not None:
+            self.inbox.start()
 
     async def close(self) -> None:
         """Disconnect and stop everything this module runs; other modules are untouched."""
@@ -277,6 +291,8 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.inbox is not None:
+            await self.inbox.aclose()
         await self._shutdown_client()
         self._set_status(Status.CLOSED, "closed")
 
@@ -299,6 +315,12 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
     def _install_receive_handlers(self) -> None:
         self._client.on_twin_desired_properties_patch_received = self._sdk_desired
         self._client.on_method_request_received = self._sdk_method
+        if self._receives_on_arrival:
+            self._client.on_message_received = self._sdk_message
+
+    @property
+    def _receives_on_arrival(self) -> bool:
+        return self.inbox is not None and self.inbox.mode is InboxMode.ON_ARRIVAL
 
     def _rearm_receive_handlers(self) -> None:
         client = self._client
@@ -306,6 +328,8 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
             return
         client.on_twin_desired_properties_patch_received = None
         client.on_method_request_received = None
+        if self._receives_on_arrival:
+            client.on_message_received = None
         self._install_receive_handlers()
 
     def _post(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -324,6 +348,13 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
 
     def _sdk_method(self, request: Any) -> None:
         self._post(self._method_request, request)
+
+    def _sdk_message(self, message: Any) -> None:
+        self._post(self._mqtt_message, message)
+
+    def _mqtt_message(self, message: Any) -> None:
+        if self.inbox is not None and self.status is not Status.CLOSED:
+            self.inbox.take_mqtt(message)
 
     # -- connection state (on the loop) -----------------------------------------------------
 
@@ -562,3 +593,36 @@ class SimulatedModule(MethodAnswering, TelemetrySending):
                 log.info("%s: twin refresh failed: %s", self.identity, error.text)
                 return
             again = self._refresh_again
+
+    # -- cloud-to-device messages (devices only) --------------------------------------------
+
+    def _require_inbox(self) -> Inbox:
+        if self.inbox is None:
+            raise InvalidSettings("Only devices receive cloud-to-device messages; modules do not.")
+        return self.inbox
+
+    async def set_inbox_mode(self, mode: InboxMode | str) -> None:
+        """Settle C2D messages by hand (HTTPS) or let MQTT complete them on arrival.
+
+        MQTT subscribes to C2D only on arrival: subscribed, the hub would hand every
+        message to the MQTT connection, which completes it, before a poll could see it.
+        """
+        inbox = self._require_inbox()
+        mode = InboxMode(mode)
+        if mode is inbox.mode:
+            return
+        await inbox.stop()
+        inbox.mode = mode
+        client = self._client
+        if client is not None and self.online:
+            handler = self._sdk_message if mode is InboxMode.ON_ARRIVAL else None
+            try:
+                await sdk.in_thread(setattr, client, "on_message_received", handler)
+            except Exception as exc:
+                raise translate(exc) from None
+        if self.status not in (Status.IDLE, Status.FAILED, Status.CLOSED):
+            inbox.start()  # an idle module starts it once connected; a failed one never
+
+    async def settle_message(self, number: int, outcome: Outcome | str) -> ReceivedMessage:
+        """Complete, reject or abandon a pending message received by hand."""
+        return await self._require_inbox().settle(number, outcome)

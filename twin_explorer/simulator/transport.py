@@ -25,6 +25,9 @@ class Transport:
     proxy: tuple[str, int] | None = None  # HTTP CONNECT proxy (host, port)
     keep_alive: int = 60
     retry_interval: int = 10  # seconds between reconnect attempts after the first
+    # The hub's device HTTPS port (C2D settled by hand); None: 443, as on Azure. A local
+    # hub's REST port is reached directly, never through the proxy.
+    https_port: int | None = None
 
     @property
     def route(self) -> str:

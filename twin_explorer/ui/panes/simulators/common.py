@@ -6,8 +6,9 @@ import json
 from enum import Enum
 from typing import Any, TypeVar
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QPlainTextEdit
+from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QPlainTextEdit, QSplitter, QWidget
 
 from twin_explorer.ui.common import theme
 
@@ -88,3 +89,16 @@ def prepend(widget: QListWidget, text: str, limit: int = LIST_LIMIT) -> None:
     widget.insertItem(0, text)
     while widget.count() > limit:
         widget.takeItem(widget.count() - 1)
+
+
+def side_by_side(name: str, left: QWidget, right: QWidget, stretch: tuple[int, int]) -> QSplitter:
+    """Two parts side by side: the dock is wide and short, so a list beside its form (or
+    its details) stays in sight. Neither part collapses to nothing."""
+    split = QSplitter(Qt.Orientation.Horizontal)
+    split.setObjectName(name)
+    split.setChildrenCollapsible(False)
+    split.addWidget(left)
+    split.addWidget(right)
+    split.setStretchFactor(0, stretch[0])
+    split.setStretchFactor(1, stretch[1])
+    return split

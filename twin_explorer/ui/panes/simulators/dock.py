@@ -1,7 +1,10 @@
-"""The "Simulated Modules" dock: one tab per simulated module, and the actions that open them.
+"""The "Simulated Modules" dock: one tab per simulated module or device, and the actions
+that open them.
 
-"Simulate" on a module in the tree reads its key from the registry (``get_module`` +
-``connection_string``); "Simulate from Connection String…" takes a pasted one. Several
+"Simulate" on a module or device in the tree reads its key from the registry
+(``get_module``/``get_device`` + ``connection_string``), or its certificate from the
+keyring; "Simulate from Connection String…" takes a pasted one. A device's tab has a
+Messages tab: the cloud-to-device messages it received. Several
 modules run at once, each closed on its own; closing the window closes them all.
 """
 
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twin_explorer.connection.hosts import parse_host_port
 from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service.app_model import Selection
 from twin_explorer.service.browse import DeviceRow, ModuleRow
@@ -53,12 +57,16 @@ def session_transport(session: object) -> Transport | None:
     """
     info = getattr(session, "local_info", None)
     if getattr(session, "is_local", False) and info is not None:
-        return Transport.for_local_hub(info.ca_cert, info.mqtt_port, info.proxy_port)
+        return Transport.for_local_hub(
+            info.ca_cert, info.mqtt_port, info.proxy_port, https_port=info.rest_port
+        )
     service = getattr(session, "service", None)
     if service is not None and service.device_host.lower() in _LOOPBACK:
         ca = default_data_dir() / "tls" / "ca.pem"
         if ca.exists():
-            return Transport(ca_pem=read_ca(ca))
+            # Its REST port is the connection's own (HostName=localhost:PORT).
+            port = parse_host_port(service.host)[1]
+            return Transport(ca_pem=read_ca(ca), https_port=port)
     return None
 
 
@@ -94,7 +102,9 @@ class SimulatorDock(QDockWidget):
         self.tabs.setObjectName("simulatorTabs")
         self.tabs.setTabsClosable(True)
         self.tabs.tabCloseRequested.connect(lambda i: self.close_panel(self.tabs.widget(i)))
-        empty = QLabel("Simulate a module from the Module menu or the tree's context menu.")
+        empty = QLabel(
+            "Simulate a module or device from the Module menu or the tree's context menu."
+        )
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._stack = QStackedWidget()
         self._stack.addWidget(empty)
@@ -239,7 +249,10 @@ class SimulatorDock(QDockWidget):
         panel = SimulatorPanel(module)
         panel.closeRequested.connect(self.close_panel)
         panel.statusChanged.connect(self.connectionChanged)
-        self.tabs.addTab(panel, module.identity)
+        kind = "module" if module.is_module else "device"
+        label = module.identity if module.is_module else f"{module.identity} (device)"
+        index = self.tabs.addTab(panel, label)
+        self.tabs.setTabToolTip(index, f"Simulated {kind} {module.identity} on {module.host}")
         self.tabs.setCurrentWidget(panel)
         self._update()
         self._appear()

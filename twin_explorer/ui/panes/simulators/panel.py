@@ -32,6 +32,7 @@ from twin_explorer.ui.panes.simulators.common import (
     prepend,
     pretty,
 )
+from twin_explorer.ui.panes.simulators.messages_tab import MessagesTab
 from twin_explorer.ui.panes.simulators.methods_tab import MethodsTab
 from twin_explorer.ui.panes.simulators.reported_tab import ReportedTab
 from twin_explorer.ui.panes.simulators.telemetry_tab import TelemetryTab
@@ -47,7 +48,8 @@ class SimulatorPanel(QWidget):
         self.setObjectName("simulatorPanel")
         self.tasks = Tasks()
 
-        self.title = QLabel(f"<b>{module.identity}</b> on {module.host}")
+        kind = "Module" if module.is_module else "Device"
+        self.title = QLabel(f"{kind} <b>{module.identity}</b> on {module.host}")
         self.status_label = QLabel()
         self.status_label.setObjectName("simStatus")
         self.status_label.setWordWrap(True)
@@ -69,6 +71,8 @@ class SimulatorPanel(QWidget):
         self.reported = ReportedTab(module, self.tasks)
         self.methods = MethodsTab(module)
         self.telemetry = TelemetryTab(module, self.tasks)
+        # Only devices receive cloud-to-device messages.
+        self.messages = MessagesTab(module, self.tasks) if module.inbox is not None else None
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("simTabs")
@@ -78,6 +82,9 @@ class SimulatorPanel(QWidget):
         self.tabs.addTab(self.reported, "Reported")
         self.tabs.addTab(self.methods, "Methods")
         self.tabs.addTab(self.telemetry, "Telemetry")
+        if self.messages is not None:
+            index = self.tabs.addTab(self.messages, "Messages")
+            self.tabs.setTabToolTip(index, "Cloud-to-device messages this device received")
 
         header = QHBoxLayout()
         header.addWidget(self.title)
@@ -121,6 +128,8 @@ class SimulatorPanel(QWidget):
             )
         self.methods.on_event(event)
         self.telemetry.on_event(event)
+        if self.messages is not None:
+            self.messages.on_event(event)
         self._update_counts()
 
     def _status(self, event: ModuleEvent) -> None:

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +20,7 @@ from twin_explorer.ui.panes.simulators.common import (
     error_label,
     json_editor,
     parse_json,
+    side_by_side,
 )
 from twin_explorer.ui.panes.simulators.telemetry_list import (
     MessageListModel,
@@ -91,14 +90,7 @@ class TelemetryTab(QWidget):
         bottom.setContentsMargins(0, 0, 0, 0)
         bottom.addWidget(QLabel(f"Messages sent (newest first, the last {LIST_LIMIT:,} kept):"))
         bottom.addWidget(self.message_view, 1)
-        # Side by side: the dock is wide and short, so the list stays in sight under it.
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.setObjectName("simTelemetrySplit")
-        split.setChildrenCollapsible(False)
-        split.addWidget(compose)
-        split.addWidget(sent)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split = side_by_side("simTelemetrySplit", compose, sent, (2, 3))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
