@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from twin_explorer.connection.session_bus import survive_bus_loss
+
 
 @dataclass(frozen=True)
 class SecretServiceEnv:
@@ -65,6 +67,9 @@ def secret_service(tmp_path_factory) -> Iterator[SecretServiceEnv]:
     try:
         yield SecretServiceEnv(env=env, data_dir=root / "data")
     finally:
+        # This process may hold GLib's shared connection to the bus (libsecret): it
+        # would raise SIGTERM here when the bus stops, ending the run after it passed.
+        survive_bus_loss()
         keyring_pid = daemon_env.get("GNOME_KEYRING_PID")
         for victim in (keyring_pid, pid):
             if victim:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from twin_explorer.connection.session_bus import survive_bus_loss
 from twin_explorer.localhub.core.roles import Permission, roles_granting
 
 IOTHUB_SCOPE = "https://iothubs.azure.net/.default"
@@ -78,6 +79,7 @@ def cache_problem() -> str | None:
 
         with _KEYRING:
             trial_run()
+            survive_bus_loss()
     except ImportError:
         return "libsecret (PyGObject) is not installed"
     except Exception as exc:  # no Secret Service on the session bus, locked, …

@@ -16,6 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from twin_explorer import APP_ID, APP_NAME, __version__, logs, resources
+from twin_explorer.connection.session_bus import survive_bus_loss
 from twin_explorer.ui.common import theme
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def no_session_bus_autolaunch(env: MutableMapping[str, str] = os.environ) -> boo
 
 def create_application(argv: list[str] | None = None) -> QApplication:
     no_session_bus_autolaunch()
+    survive_bus_loss()
     QCoreApplication.setOrganizationName(APP_NAME)
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setApplicationVersion(__version__)
