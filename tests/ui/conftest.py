@@ -118,7 +118,7 @@ def qasync_loop(qapp):
     asyncio.set_event_loop(None)
 
 
-async def _shutdown(window) -> None:
+async def shutdown_window(window) -> None:
     service = window.session.service
     await window.shutdown()
     if service is not None:
@@ -133,7 +133,7 @@ def qloop(qasync_loop):
 
     # Windows first: their services wait for worker threads while the loop still runs.
     while OPEN_WINDOWS:
-        finish(qasync_loop, _shutdown(OPEN_WINDOWS.pop()), 60, "closing the window")
+        finish(qasync_loop, shutdown_window(OPEN_WINDOWS.pop()), 60, "closing the window")
     pending = [t for t in asyncio.all_tasks(qasync_loop) if not t.done()]
     for task in pending:
         task.cancel()
