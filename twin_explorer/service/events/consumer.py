@@ -124,6 +124,18 @@ async def _cancel_all() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await _abort_transports()
+
+
+async def _abort_transports() -> None:
+    """A client cancelled mid-connect or cut short while closing can leave its socket
+    open on the I/O loop, which holds one client at a time: abort what is left (the
+    selector loop's own registry), so nothing leaks past the client or the loop."""
+    transports = getattr(asyncio.get_running_loop(), "_transports", {})
+    for transport in list(transports.values()):
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+    await asyncio.sleep(0)  # connection_lost runs on the next turn
 
 
 class IoThread:
@@ -272,6 +284,7 @@ class Consumer:
             with contextlib.suppress(Exception, TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await client.close()
+            await _abort_transports()
 
         with contextlib.suppress(Exception):
             await self._io.run(close())
