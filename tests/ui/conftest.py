@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import qasync
 
+from twin_explorer.ui.common.ui_thread_gc import collect_on_ui_thread
+
 
 def _task_stacks(loop: asyncio.AbstractEventLoop) -> str:
     out = io.StringIO()
@@ -106,11 +108,13 @@ class SessionLoop(qasync.QEventLoop):
 
 @pytest.fixture(scope="session")
 def qasync_loop(qapp):
+    collector = collect_on_ui_thread(qapp)  # as the app does: see ui_thread_gc
     loop = SessionLoop(qapp, already_running=False)
     loop.set_exception_handler(_exception_handler)
     asyncio.set_event_loop(loop)
     asyncio.events._set_running_loop(loop)
     yield loop
+    collector.stop()
     asyncio.events._set_running_loop(None)
     # Closing shuts down the loop's default executor (the SDK runs its blocking calls
     # there): no QThread may outlive the application.

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 from twin_explorer import APP_ID, APP_NAME, __version__, logs, resources
 from twin_explorer.connection.session_bus import survive_bus_loss
 from twin_explorer.ui.common import theme
+from twin_explorer.ui.common.ui_thread_gc import collect_on_ui_thread
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     QGuiApplication.setDesktopFileName(APP_ID)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setWindowIcon(resources.app_icon())  # every window, the taskbar and the dock
+    collect_on_ui_thread(app)
     theme.follow_system()
     return app  # type: ignore[return-value]
 

@@ -58,7 +58,7 @@ def test_watch_history_and_diff(person, qrun):
         person.menu("Twin", "Twin History")
         await person.wait_to_see("1 version seen this session")
         # The new window comes to the front first; the person then clicks back into the editor.
-        await until(lambda: QApplication.activeWindow() is not person.window, 5, "the history")
+        await until(lambda: QApplication.activeWindow() is not person.window, 15, "the history")
         for seen, interval in ((2, 11), (3, 22)):
             await _save_interval(person, interval)
             await person.wait_to_see(f"{seen} versions seen this session")
@@ -80,7 +80,7 @@ def test_quick_saves_each_land_in_the_history(person, qrun):
         await person.wait_to_see('"deviceId": "myFirstDevice"')
         person.menu("Twin", "Twin History")
         await person.wait_to_see("1 version seen this session")
-        await until(lambda: QApplication.activeWindow() is not person.window, 5, "the history")
+        await until(lambda: QApplication.activeWindow() is not person.window, 15, "the history")
         for interval in (11, 22):  # back to back
             await _save_interval(person, interval)
         await person.wait_to_see("3 versions seen this session", within=2)
