@@ -782,9 +782,10 @@ class AmqpConnection:
                 **kwargs,
             )
         except HubError as error:
-            condition = (
-                conditions.NOT_FOUND if error.status == 404 else conditions.RESOURCE_LIMIT_EXCEEDED
-            )
+            condition = {
+                404: conditions.NOT_FOUND,
+                413: conditions.MESSAGE_SIZE_EXCEEDED,
+            }.get(error.status, conditions.RESOURCE_LIMIT_EXCEEDED)
             return Rejected(Error(condition, error.message, None))
         return Accepted()
 
