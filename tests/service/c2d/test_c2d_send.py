@@ -1,0 +1,210 @@
+"""Cloud-to-device messages from the app's service side, against the real local hub: the
+app's :class:`Outbox` sends over AMQP (its own uamqp client on its own loop), a real
+``azure-iot-device`` client receives over MQTT (or the device HTTPS API settles), and the
+feedback the hub sends comes back to the entry it belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+from azure.iot.device import ProxyOptions
+
+from tests.hubfixtures import RestClient
+from tests.localhub.amqp.support import amqp_hub
+from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_handler
+from twin_explorer.connection.sas import device_resource_uri, generate_device_token
+from twin_explorer.connection.strings import parse
+from twin_explorer.localhub.core.c2d import MAX_QUEUE_DEPTH
+from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.service.c2d.client import C2DClient, C2DError
+from twin_explorer.service.c2d.endpoint import C2DEndpoint
+from twin_explorer.service.c2d.message import MAX_MESSAGE_BYTES, Ack, OutgoingMessage
+from twin_explorer.service.c2d.outbox import Outbox, Sent, State
+from twin_explorer.service.io_thread import IoThread
+
+__all__ = ["amqp_hub"]  # the fixture
+WAIT = 20.0
+
+
+def endpoint_of(hub: HubServer, policy: str = "iothubowner", **changes) -> C2DEndpoint:
+    assert hub.amqp_port is not None
+    return C2DEndpoint.from_connection_string(
+        hub.service_connection_string(policy),
+        port=changes.pop("port", hub.amqp_port),
+        ca_cert=str(hub.certificates.ca_cert),
+    )
+
+
+@pytest_asyncio.fixture
+async def outbox(amqp_hub: HubServer) -> AsyncIterator[Outbox]:
+    box = Outbox(lambda: endpoint_of(amqp_hub))
+    try:
+        yield box
+    finally:
+        await box.aclose()
+
+
+async def settled(box: Outbox, message_id: str, done: Callable[[Sent], bool]) -> Sent:
+    """The entry of ``message_id`` once ``done`` says so (waits on the outbox's news)."""
+    arrived = asyncio.Event()
+    unsubscribe = box.changed.subscribe(lambda entry: arrived.set())
+    try:
+        async with asyncio.timeout(WAIT):
+            while True:
+                for entry in box.entries:
+                    if entry.message_id == message_id and done(entry):
+                        return entry
+                arrived.clear()
+                await arrived.wait()
+    finally:
+        unsubscribe()
+
+
+def secrets_of(hub: HubServer) -> list[str]:
+    keys = [*hub.core.policy_keys("iothubowner"), *hub.core.policy_keys("registryRead")]
+    return [k for k in keys if k]
+
+
+async def test_an_mqtt_device_receives_every_property_and_full_feedback_says_completed(
+    amqp_hub: HubServer, outbox: Outbox
+) -> None:
+    connection_string = ensure_identity(amqp_hub.core, "thermostat")
+    inbox = Inbox()
+    proxy = ProxyOptions("HTTP", "127.0.0.1", amqp_hub.proxy_port)
+    ca = amqp_hub.certificates.ca_cert.read_text()
+    async with sdk_client(connection_string, ca, proxy) as device:
+        await device.connect()
+        await set_handler(device, "on_message_received", inbox)
+        message = OutgoingMessage(
+            "thermostat",
+            body='{"setpoint": 21.5}',
+            content_type="application/json",
+            content_encoding="utf-8",
+            properties=(("unit", "celsius"), ("room", "kitchen")),
+            message_id="set-1",
+            ttl_seconds=600,
+            ack=Ack.FULL,
+            correlation_id="job-7",
+        )
+        entry = await outbox.send(message)
+        assert entry.state in (State.WAITING, State.DELIVERED), entry
+        got = await inbox.get()
+    assert json.loads(got.data) == {"setpoint": 21.5}
+    assert (got.message_id, got.correlation_id) == ("set-1", "job-7")
+    assert (got.content_type, got.content_encoding) == ("application/json", "utf-8")
+    assert got.custom_properties["unit"] == "celsius"
+    assert got.custom_properties["room"] == "kitchen"
+    assert got.expiry_time_utc  # the absolute expiry the TTL made
+    done = await settled(outbox, "set-1", lambda e: e.finished)
+    assert done.state is State.DELIVERED and done.feedback == "Success"
+    assert done.text.startswith("The device completed the message at ")
+
+
+async def test_a_message_rejected_over_https_gives_rejected_feedback(
+    amqp_hub: HubServer, outbox: Outbox
+) -> None:
+    connection_string = ensure_identity(amqp_hub.core, "valve")
+    sent = await outbox.send(
+        OutgoingMessage("valve", body="close", message_id="v-1", ack=Ack.NEGATIVE)
+    )
+    assert sent.state is State.WAITING, sent
+    assert sent.text == "Sent (message id v-1). Waiting for feedback…"
+    key = parse(connection_string).shared_access_key
+    assert key is not None
+    token = generate_device_token(device_resource_uri(amqp_hub.hostname, "valve"), key)
+    rest = RestClient.for_server(amqp_hub)
+    try:
+        status, headers, body = await rest.request(
+            "GET", "/devices/valve/messages/deviceBound", auth=token
+        )
+        assert (status, body) == (200, b"close")
+        lock = headers["ETag"].strip('"')
+        status, _, _ = await rest.request(
+            "DELETE", f"/devices/valve/messages/deviceBound/{lock}?reject", auth=token
+        )
+        assert status == 204
+    finally:
+        await rest.close()
+    done = await settled(outbox, "v-1", lambda e: e.finished)
+    assert (done.state, done.feedback) == (State.UNDELIVERED, "Rejected")
+    assert done.text.startswith("The device rejected it at ")
+
+
+async def test_a_message_nobody_takes_expires_with_feedback(
+    amqp_hub: HubServer, outbox: Outbox
+) -> None:
+    ensure_identity(amqp_hub.core, "asleep")  # never connects
+    await outbox.send(
+        OutgoingMessage("asleep", body="wake", message_id="w-1", ttl_seconds=1, ack=Ack.FULL)
+    )
+    done = await settled(outbox, "w-1", lambda e: e.finished)
+    assert (done.state, done.feedback) == (State.UNDELIVERED, "Expired")
+    assert done.text.startswith("It expired before the device took it at ")
+
+
+async def test_no_feedback_asked_no_feedback_waited_for(
+    amqp_hub: HubServer, outbox: Outbox
+) -> None:
+    ensure_identity(amqp_hub.core, "quiet")
+    entry = await outbox.send(OutgoingMessage("quiet", body="hi", message_id="q-1"))
+    assert (entry.state, entry.text) == (State.SENT, "Sent (message id q-1).")
+    assert amqp_hub.core.c2d.depth("quiet") == 1
+
+
+async def test_refusals_in_plain_words_without_a_key(amqp_hub: HubServer, outbox: Outbox) -> None:
+    ensure_identity(amqp_hub.core, "full")
+    for _ in range(MAX_QUEUE_DEPTH):
+        amqp_hub.core.send_c2d("full", b"x")
+    unknown = await outbox.send(OutgoingMessage("nobody", body="x"))
+    assert unknown.state is State.FAILED
+    assert unknown.text == "The hub has no device 'nobody': it may have been deleted."
+    full = await outbox.send(OutgoingMessage("full", body="x", ack=Ack.FULL))
+    assert full.state is State.FAILED
+    assert full.text.startswith("The queue of device 'full' is full: IoT Hub keeps at most 50")
+    ensure_identity(amqp_hub.core, "ok")
+    after = await outbox.send(OutgoingMessage("ok", body="x"))  # the link still works
+    assert after.state is State.SENT, after
+
+    read_only = Outbox(lambda: endpoint_of(amqp_hub, "registryRead"))
+    closed = Outbox(lambda: endpoint_of(amqp_hub, port=1))  # nothing listens there
+    try:
+        refused = await read_only.send(OutgoingMessage("ok", body="x"))
+        assert refused.state is State.FAILED
+        assert "needs the Service connect permission" in refused.text
+        unreachable = await closed.send(OutgoingMessage("ok", body="x"))
+        assert unreachable.state is State.FAILED
+        assert unreachable.text.startswith("The hub could not be reached over AMQP")
+    finally:
+        await read_only.aclose()
+        await closed.aclose()
+    for entry in [unknown, full, refused, unreachable]:
+        for secret in secrets_of(amqp_hub):
+            assert secret not in entry.text
+        assert "SharedAccessSignature" not in entry.text
+
+
+async def test_the_hub_refuses_a_message_over_64_kb(amqp_hub: HubServer) -> None:
+    """The outbox never sends one (its check says why); the hub refuses it anyway."""
+    ensure_identity(amqp_hub.core, "big")
+    message = OutgoingMessage("big", body="x" * (MAX_MESSAGE_BYTES + 1))
+    io = IoThread("c2d-test")
+    client = C2DClient(endpoint_of(amqp_hub), lambda records: None)
+    try:
+        with pytest.raises(C2DError) as error:
+            await io.run(client.send(message))
+        assert str(error.value) == "The message is too large: IoT Hub takes at most 65,536 bytes."
+        box = Outbox(lambda: endpoint_of(amqp_hub))
+        entry = await box.send(message)
+        assert entry.state is State.FAILED and "IoT Hub takes at most 65,536 bytes" in entry.text
+        await box.aclose()
+    finally:
+        await io.run(client.close())
+        await asyncio.to_thread(io.close)
+    assert amqp_hub.core.c2d.depth("big") == 0
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
