@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, Qt
-from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -200,6 +200,13 @@ class Person:
             QTest.keyClicks(target, line)
         return target
 
+    def type_here(self, text: str) -> None:
+        """Type where the keyboard focus is (a table cell's editor a button opened)."""
+        target = QApplication.focusWidget()
+        assert target is not None, "nothing has the keyboard focus"
+        self._reachable(target)
+        QTest.keyClicks(target, text)
+
     def press(self, keys: str | QKeySequence.StandardKey, to: QWidget | None = None) -> None:
         """A shortcut or key, sent where the keyboard focus is (or to ``to``)."""
         modal = QApplication.activeModalWidget()
@@ -306,6 +313,42 @@ class Person:
             QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
         else:
             QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
+
+    def right_click_row(self, view: QAbstractItemView, text: str) -> None:
+        """Right-click a row: the press makes it current, the release asks for its
+        context menu (a real mouse's context menu event, at the row)."""
+        index = self.row(view, text)
+        view.scrollTo(index)
+        center = view.visualRect(index).center()
+        viewport = view.viewport()
+        self._reachable(viewport)
+        QTest.mouseClick(
+            viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, center
+        )
+        event = QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, center, viewport.mapToGlobal(center)
+        )
+        QApplication.sendEvent(viewport, event)
+
+    def popup_items(self) -> list[str]:
+        """The items of the open context menu, as shown (disabled ones too)."""
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu), "no context menu is open"
+        return [_plain(a.text()) for a in menu.actions() if a.isVisible() and not a.isSeparator()]
+
+    def popup(self, item: str) -> None:
+        """Click ``item`` in the open context menu."""
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu), "no context menu is open"
+        action = _action_named(menu.actions(), item)
+        if not action.isVisible() or not action.isEnabled():
+            raise Blocked(f"context menu item {item!r} is disabled or hidden")
+        QTest.mouseClick(
+            menu,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            menu.actionGeometry(action).center(),
+        )
 
     def highlighted(self, view: QAbstractItemView) -> list[str]:
         """The texts of the rows shown as selected in ``view`` (column 0)."""
