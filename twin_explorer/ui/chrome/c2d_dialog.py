@@ -75,6 +75,7 @@ class SendMessageDialog(QDialog):
         self.body_edit.setFont(mono)
         self.body_edit.setPlaceholderText("The message body (text)")
         self.body_edit.setToolTip("What the device receives, as UTF-8 text (at most 64 KB)")
+        self.body_edit.setMaximumHeight(140)  # the sent messages below get the room
         self.content_type = QComboBox()
         self.content_type.setObjectName("c2dContentType")
         self.content_type.setEditable(True)
@@ -181,6 +182,7 @@ class SendMessageDialog(QDialog):
         self.sent.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.sent.setWordWrap(True)
         self.sent.setToolTip("The messages sent to this device from here, newest first")
+        self.sent.setMinimumHeight(150)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.send_button = self.buttons.addButton("Send", QDialogButtonBox.ButtonRole.ActionRole)
@@ -210,6 +212,7 @@ class SendMessageDialog(QDialog):
             signal.connect(self._validate)
         self.properties.model().rowsRemoved.connect(self._validate)
         self._unsubscribe = outbox.changed.subscribe(self._changed)
+        theme.on_change(self, self._show_sent)  # the outcome colours follow light and dark
         self._show_sent()
         self._validate()
 
@@ -290,9 +293,12 @@ class SendMessageDialog(QDialog):
         self.sent.setRowCount(len(mine))
         for row, entry in enumerate(mine):
             at = entry.at.astimezone().strftime("%H:%M:%S")
+            role = STATE_COLOURS.get(entry.state)
             for column, text in enumerate((at, entry.message_id, entry.text)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
+                if role is not None and column == 2:
+                    item.setForeground(theme.brush(role))
                 self.sent.setItem(row, column, item)
         self.sent.resizeRowsToContents()
 
