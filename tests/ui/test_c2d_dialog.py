@@ -123,3 +123,16 @@ def test_the_action_is_for_devices_of_a_connected_hub(qtbot):
     row[0] = DeviceRow("thermostat")
     send.update()
     assert send.action.isEnabled() and send.open() is not None
+
+
+def test_why_feedback_cannot_come_is_shown_until_it_can(qtbot):
+    outbox = Outbox(lambda: None)
+    dialog = SendMessageDialog(outbox, "thermostat", lambda message: None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.feedback_problem.isVisible()
+    outbox.feedback_problem.set("No feedback for now: the hub could not be reached over AMQP.")
+    assert dialog.feedback_problem.isVisible()
+    assert dialog.feedback_problem.text().startswith("No feedback for now: the hub could not")
+    outbox.feedback_problem.set(None)
+    assert not dialog.feedback_problem.isVisible()

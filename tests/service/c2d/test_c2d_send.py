@@ -16,6 +16,7 @@ from azure.iot.device import ProxyOptions
 from tests.hubfixtures import RestClient
 from tests.localhub.amqp.support import amqp_hub
 from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_handler
+from tests.localhub.test_entra import client_credential, roles
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
 from twin_explorer.connection.strings import parse
 from twin_explorer.localhub.core.c2d import MAX_QUEUE_DEPTH
@@ -208,3 +209,31 @@ async def test_the_hub_refuses_a_message_over_64_kb(amqp_hub: HubServer) -> None
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+async def test_an_entra_sign_in_sends_with_a_bearer_token_its_role_allows(
+    amqp_hub: HubServer,
+) -> None:
+    """A Microsoft Entra ID session: the outbox puts the credential's token on CBS; the
+    principal's role decides, and a missing role is said in words."""
+    ensure_identity(amqp_hub.core, "lamp")
+    credential = client_credential(amqp_hub.ready_info())
+    assert amqp_hub.amqp_port is not None
+    endpoint = C2DEndpoint(
+        "localhost", amqp_hub.amqp_port, str(amqp_hub.certificates.ca_cert), credential=credential
+    )
+    box = Outbox(lambda: endpoint)
+    try:
+        refused = await box.send(OutgoingMessage("lamp", body="on"))
+        assert refused.state is State.FAILED
+        assert refused.text == (
+            "The hub refused your account: sending messages needs a role with the Service "
+            "connect permission on this hub, such as IoT Hub Data Contributor."
+        )
+        await box.reset()
+        assert roles(amqp_hub, "assign", "test-client", "IoT Hub Data Contributor") == 0
+        sent = await box.send(OutgoingMessage("lamp", body="on", message_id="e-1"))
+        assert sent.state is State.SENT, sent
+    finally:
+        await box.aclose()
+    assert amqp_hub.core.c2d.depth("lamp") == 1

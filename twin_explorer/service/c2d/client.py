@@ -33,8 +33,11 @@ class C2DError(Exception):
     """Why a message did not go, as a sentence for the person who sent it."""
 
 
-def explain(error: BaseException, message: OutgoingMessage | None = None) -> str:
-    """A uamqp error in plain words (never a key or token)."""
+def explain(
+    error: BaseException, message: OutgoingMessage | None = None, *, entra: bool = False
+) -> str:
+    """A uamqp error in plain words (never a key or token); ``entra`` for a signed-in
+    account (a role, not a policy, decides)."""
     from uamqp import errors
 
     condition = str(getattr(error, "condition", "") or "")
@@ -51,6 +54,11 @@ def explain(error: BaseException, message: OutgoingMessage | None = None) -> str
     if condition.endswith("MessageSizeExceeded"):
         return f"The message is too large: IoT Hub takes at most {MAX_MESSAGE_BYTES:,} bytes."
     refused = isinstance(error, errors.AuthenticationException)
+    if entra and (refused or condition.endswith("UnauthorizedAccess")):
+        return (
+            "The hub refused your account: sending messages needs a role with the Service "
+            "connect permission on this hub, such as IoT Hub Data Contributor."
+        )
     if refused or condition.endswith("UnauthorizedAccess"):
         return (
             "The hub refused this connection: its shared access policy (or your role) needs "
@@ -93,6 +101,7 @@ class C2DClient:
         self._sender: Any = None
         self._send_lock: asyncio.Lock | None = None
         self._feedback: asyncio.Task[None] | None = None
+        self._entra = endpoint.credential is not None
 
     async def send(self, message: OutgoingMessage) -> None:
         """Send and wait for the hub to take it; ``C2DError`` with the reason if not."""
@@ -117,7 +126,7 @@ class C2DClient:
                     if sender is not None:
                         await _close(sender)
                 log.info("C2D send failed: %s %s", type(exc).__name__, redact(str(exc)))
-                raise C2DError(explain(exc, message)) from None
+                raise C2DError(explain(exc, message, entra=self._entra)) from None
 
     def want_feedback(self) -> None:
         """Start the feedback receiver unless it runs."""
@@ -152,7 +161,7 @@ class C2DClient:
                 raise
             except Exception as exc:
                 log.info("C2D feedback receiver: %s %s", type(exc).__name__, redact(str(exc)))
-                self.on_feedback_problem(f"No feedback for now: {explain(exc)}")
+                self.on_feedback_problem(f"No feedback for now: {explain(exc, entra=self._entra)}")
             await _close(client)
             delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
             failures += 1

@@ -169,6 +169,13 @@ class SendMessageDialog(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        self.feedback_problem = QLabel()
+        self.feedback_problem.setObjectName("c2dFeedbackProblem")
+        self.feedback_problem.setWordWrap(True)
+        self.feedback_problem.setToolTip("Why feedback cannot come now; it is tried again")
+        theme.text_colour(self.feedback_problem, "warning")
+        self.feedback_problem.hide()
+
         self.sent = QTableWidget(0, 3)
         self.sent.setObjectName("c2dSent")
         self.sent.setHorizontalHeaderLabels(["Sent", "Message id", "What happened"])
@@ -196,6 +203,7 @@ class SendMessageDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.problem)
         layout.addWidget(self.status)
+        layout.addWidget(self.feedback_problem)
         layout.addWidget(QLabel("Sent messages:"))
         layout.addWidget(self.sent, 1)
         layout.addWidget(self.buttons)
@@ -211,7 +219,11 @@ class SendMessageDialog(QDialog):
         ):
             signal.connect(self._validate)
         self.properties.model().rowsRemoved.connect(self._validate)
-        self._unsubscribe = outbox.changed.subscribe(self._changed)
+        self._unsubscribes = [
+            outbox.changed.subscribe(self._changed),
+            outbox.feedback_problem.subscribe(self._feedback_problem),
+        ]
+        self._feedback_problem(outbox.feedback_problem.value)
         theme.on_change(self, self._show_sent)  # the outcome colours follow light and dark
         self._show_sent()
         self._validate()
@@ -302,8 +314,13 @@ class SendMessageDialog(QDialog):
                 self.sent.setItem(row, column, item)
         self.sent.resizeRowsToContents()
 
+    def _feedback_problem(self, text: str | None) -> None:
+        self.feedback_problem.setText(text or "")
+        self.feedback_problem.setVisible(bool(text))
+
     def done(self, result: int) -> None:
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
         super().done(result)
 
 
