@@ -21,6 +21,7 @@ from twin_explorer.connection.sas import device_resource_uri, generate_device_to
 from twin_explorer.connection.strings import parse
 from twin_explorer.localhub.core.c2d import MAX_QUEUE_DEPTH
 from twin_explorer.localhub.runtime.server import HubServer
+from twin_explorer.service.c2d import outbox as outbox_module
 from twin_explorer.service.c2d.client import C2DClient, C2DError
 from twin_explorer.service.c2d.endpoint import C2DEndpoint
 from twin_explorer.service.c2d.message import MAX_MESSAGE_BYTES, Ack, OutgoingMessage
@@ -237,3 +238,18 @@ async def test_an_entra_sign_in_sends_with_a_bearer_token_its_role_allows(
     finally:
         await box.aclose()
     assert amqp_hub.core.c2d.depth("lamp") == 1
+
+
+async def test_feedback_is_awaited_for_a_bounded_number_of_messages(
+    amqp_hub: HubServer, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "MAX_WAITING", 2)
+    ensure_identity(amqp_hub.core, "offline")
+    for number in range(3):
+        await outbox.send(
+            OutgoingMessage("offline", body="x", message_id=f"o-{number}", ack=Ack.FULL)
+        )
+    states = {entry.message_id: entry for entry in outbox.entries}
+    assert states["o-0"].state is State.SENT
+    assert states["o-0"].text.endswith("(no longer waited for)")
+    assert [states[f"o-{n}"].state for n in (1, 2)] == [State.WAITING, State.WAITING]

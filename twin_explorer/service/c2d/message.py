@@ -89,7 +89,13 @@ def problems(message: OutgoingMessage) -> list[str]:
         found.append(
             f"The time to live must be between 1 and {MAX_TTL_SECONDS:,} seconds (two days)."
         )
-    if message.content_type.strip().lower() in JSON_TYPES and message.body.strip():
+    too_large = message.size > MAX_MESSAGE_BYTES
+    # Over the limit it cannot go anyway: no parsing a pasted megabyte at every keystroke.
+    if (
+        message.content_type.strip().lower() in JSON_TYPES
+        and message.body.strip()
+        and not too_large
+    ):
         try:
             json.loads(message.body)
         except ValueError as exc:
@@ -105,7 +111,7 @@ def problems(message: OutgoingMessage) -> list[str]:
                 f"The property {key!r} is reserved by IoT Hub (choose the feedback above)."
             )
         seen.add(key)
-    if message.size > MAX_MESSAGE_BYTES:
+    if too_large:
         found.append(
             f"The message is {message.size:,} bytes; IoT Hub takes at most "
             f"{MAX_MESSAGE_BYTES:,} bytes (64 KB)."

@@ -97,7 +97,11 @@ class Outbox:
                 self._waiting[entry.message_id] = entry
                 while len(self._waiting) > MAX_WAITING:
                     _, oldest = self._waiting.popitem(last=False)
-                    self._put(replace(oldest, text=f"{oldest.text} (no longer waited for)"))
+                    self._put(
+                        replace(
+                            oldest, state=State.SENT, text=f"{oldest.text} (no longer waited for)"
+                        )
+                    )
                 assert self._io is not None
                 self._io.loop.call_soon_threadsafe(client.want_feedback)
             assert self._io is not None
