@@ -15,6 +15,7 @@ from azure.iot.device import ProxyOptions
 
 from tests.hubfixtures import RestClient
 from tests.localhub.amqp.support import amqp_hub
+from tests.localhub.amqp.test_amqp_service_c2d import feedback_receiver, feedback_record, next_batch
 from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_handler
 from tests.localhub.test_entra import client_credential, roles
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
@@ -104,6 +105,15 @@ async def test_an_mqtt_device_receives_every_property_and_full_feedback_says_com
     done = await settled(outbox, "set-1", lambda e: e.finished)
     assert done.state is State.DELIVERED and done.feedback == "Success"
     assert done.text.startswith("The device completed the message at ")
+    await outbox.aclose()
+    # The outbox completed the feedback: a receiver after it gets only what came since.
+    client, link = await feedback_receiver(amqp_hub)
+    try:
+        feedback_record(amqp_hub, "thermostat", "later")
+        _, ids = await next_batch(link)
+        assert ids == ["later"]
+    finally:
+        await client.close()
 
 
 async def test_a_message_rejected_over_https_gives_rejected_feedback(
