@@ -20,7 +20,7 @@ from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_
 from tests.localhub.test_entra import client_credential, roles
 from twin_explorer.connection.sas import device_resource_uri, generate_device_token
 from twin_explorer.connection.strings import parse
-from twin_explorer.localhub.core.c2d import MAX_QUEUE_DEPTH
+from twin_explorer.localhub.core.c2d import MAX_DELIVERY_COUNT, MAX_QUEUE_DEPTH
 from twin_explorer.localhub.runtime.server import HubServer
 from twin_explorer.service.c2d import outbox as outbox_module
 from twin_explorer.service.c2d.client import C2DClient, C2DError
@@ -116,34 +116,65 @@ async def test_an_mqtt_device_receives_every_property_and_full_feedback_says_com
         await client.close()
 
 
+class DeviceHttps:
+    """A device on IoT Hub's device HTTPS API: it polls for C2D messages and settles them
+    (the Python device SDK cannot reject or abandon; this API can)."""
+
+    def __init__(self, hub: HubServer, device_id: str) -> None:
+        key = parse(ensure_identity(hub.core, device_id)).shared_access_key
+        assert key is not None
+        self.token = generate_device_token(device_resource_uri(hub.hostname, device_id), key)
+        self.bound = f"/devices/{device_id}/messages/deviceBound"
+        self.rest = RestClient.for_server(hub)
+
+    async def take(self) -> tuple[bytes, str]:
+        status, headers, body = await self.rest.request("GET", self.bound, auth=self.token)
+        assert status == 200, status
+        return body, headers["ETag"].strip('"')
+
+    async def settle(self, lock: str, how: str) -> None:
+        method, path = {
+            "reject": ("DELETE", f"{self.bound}/{lock}?reject"),
+            "abandon": ("POST", f"{self.bound}/{lock}/abandon"),
+        }[how]
+        status, _, _ = await self.rest.request(method, path, auth=self.token)
+        assert status == 204, status
+
+
 async def test_a_message_rejected_over_https_gives_rejected_feedback(
     amqp_hub: HubServer, outbox: Outbox
 ) -> None:
-    connection_string = ensure_identity(amqp_hub.core, "valve")
+    device = DeviceHttps(amqp_hub, "valve")
     sent = await outbox.send(
         OutgoingMessage("valve", body="close", message_id="v-1", ack=Ack.NEGATIVE)
     )
     assert sent.state is State.WAITING, sent
     assert sent.text == "Sent (message id v-1). Waiting for feedback…"
-    key = parse(connection_string).shared_access_key
-    assert key is not None
-    token = generate_device_token(device_resource_uri(amqp_hub.hostname, "valve"), key)
-    rest = RestClient.for_server(amqp_hub)
     try:
-        status, headers, body = await rest.request(
-            "GET", "/devices/valve/messages/deviceBound", auth=token
-        )
-        assert (status, body) == (200, b"close")
-        lock = headers["ETag"].strip('"')
-        status, _, _ = await rest.request(
-            "DELETE", f"/devices/valve/messages/deviceBound/{lock}?reject", auth=token
-        )
-        assert status == 204
+        body, lock = await device.take()
+        assert body == b"close"
+        await device.settle(lock, "reject")
     finally:
-        await rest.close()
+        await device.rest.close()
     done = await settled(outbox, "v-1", lambda e: e.finished)
     assert (done.state, done.feedback) == (State.UNDELIVERED, "Rejected")
     assert done.text.startswith("The device rejected it at ")
+
+
+async def test_a_message_given_back_too_often_gives_delivery_count_exceeded(
+    amqp_hub: HubServer, outbox: Outbox
+) -> None:
+    device = DeviceHttps(amqp_hub, "fickle")
+    await outbox.send(OutgoingMessage("fickle", body="x", message_id="f-1", ack=Ack.FULL))
+    try:
+        for _ in range(MAX_DELIVERY_COUNT):
+            _, lock = await device.take()
+            await device.settle(lock, "abandon")
+    finally:
+        await device.rest.close()
+    done = await settled(outbox, "f-1", lambda e: e.finished)
+    assert (done.state, done.feedback) == (State.UNDELIVERED, "DeliveryCountExceeded")
+    assert done.text.startswith("Delivery count exceeded: the device gave it back too often at ")
 
 
 async def test_a_message_nobody_takes_expires_with_feedback(
