@@ -92,7 +92,7 @@ class Outbox:
             self._put(entry)
             return entry
         try:
-            client = self._ensure_client()
+            client = await self._ensure_client()
             if waiting_for(message.ack):
                 self._waiting[entry.message_id] = entry
                 while len(self._waiting) > MAX_WAITING:
@@ -130,9 +130,13 @@ class Outbox:
                 return found
         return entry
 
-    def _ensure_client(self) -> C2DClient:
+    async def _ensure_client(self) -> C2DClient:
         if self._client is None:
-            endpoint = self.endpoint_for()
+            # A saved connection's key comes from the system keyring, which may take its
+            # time (D-Bus): never on the window's loop.
+            endpoint = await asyncio.to_thread(self.endpoint_for)
+            if self._client is not None:  # another send made it meanwhile
+                return self._client
             if endpoint is None:
                 raise EndpointError("Connect to a hub first.")
             self._window_loop = asyncio.get_running_loop()

@@ -348,7 +348,10 @@ class SendMessage:
         self.update()
 
     def set_service(self, service: object) -> None:
+        """Another hub (or none): the open dialogs were for the devices of the last one."""
         self._connected = service is not None
+        for dialog in list(self.dialogs.values()):
+            dialog.close()
         self.update()
 
     def update(self, *_: object) -> None:
