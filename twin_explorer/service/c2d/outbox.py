@@ -6,13 +6,20 @@ messages are kept, and feedback is awaited for at most ``MAX_WAITING`` of them."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 
-from twin_explorer.service.c2d.client import C2DClient, C2DError
+from twin_explorer.service.c2d.client import (
+    CLOSE_TIMEOUT,
+    SEND_TIMEOUT,
+    C2DClient,
+    C2DError,
+    explain,
+)
 from twin_explorer.service.c2d.endpoint import C2DEndpoint, EndpointError
 from twin_explorer.service.c2d.feedback import FeedbackRecord, outcome_text
 from twin_explorer.service.c2d.message import Ack, OutgoingMessage, problems
@@ -105,10 +112,13 @@ class Outbox:
                 assert self._io is not None
                 self._io.loop.call_soon_threadsafe(client.want_feedback)
             assert self._io is not None
-            await self._io.run(client.send(message))
-        except (C2DError, EndpointError) as exc:
+            # The client bounds its own wait; this one holds should its loop be stuck.
+            async with asyncio.timeout(SEND_TIMEOUT + 5):
+                await self._io.run(client.send(message))
+        except (C2DError, EndpointError, TimeoutError) as exc:
             self._waiting.pop(entry.message_id, None)
-            entry = replace(entry, state=State.FAILED, text=str(exc))
+            text = str(exc) if not isinstance(exc, TimeoutError) else explain(exc, message)
+            entry = replace(entry, state=State.FAILED, text=text)
         else:
             sent = f"Sent (message id {entry.message_id})."
             if waiting_for(message.ack):
@@ -198,7 +208,9 @@ class Outbox:
             )
         self.feedback_problem.set(None)
         if client is not None and self._io is not None:
-            await self._io.run(client.close())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT * 2):
+                    await self._io.run(client.close())
 
     async def aclose(self) -> None:
         if self._resetting is not None:
