@@ -69,7 +69,10 @@ const c2d = {
     const opened = await openClient();
     const receiver = await new Promise((resolve, reject) =>
       opened.getFeedbackReceiver((err, r) => (err ? reject(err) : resolve(r))));
-    receiver.on('message', (msg) => emit({ event: 'feedback', records: JSON.parse(msg.data.toString()) }));
+    receiver.on('message', (msg) => {
+      emit({ event: 'feedback', records: JSON.parse(msg.data.toString()) });
+      receiver.complete(msg, () => {}); // as IoT Hub asks: else the batch comes again
+    });
     return { event: 'feedback_ready' };
   },
 };

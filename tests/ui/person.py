@@ -200,6 +200,13 @@ class Person:
             QTest.keyClicks(target, line)
         return target
 
+    def type_here(self, text: str) -> None:
+        """Type where the keyboard focus is (a table cell's editor a button opened)."""
+        target = QApplication.focusWidget()
+        assert target is not None, "nothing has the keyboard focus"
+        self._reachable(target)
+        QTest.keyClicks(target, text)
+
     def press(self, keys: str | QKeySequence.StandardKey, to: QWidget | None = None) -> None:
         """A shortcut or key, sent where the keyboard focus is (or to ``to``)."""
         modal = QApplication.activeModalWidget()
@@ -307,21 +314,34 @@ class Person:
         else:
             QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, keys, center)
 
-    def context_menu(self, view: QAbstractItemView, text: str, *path: str) -> None:
-        """Right-click the row showing ``text`` (which selects it) and click the item
-        ``path`` names in the menu that opens there."""
+    def right_click_row(self, view: QAbstractItemView, text: str) -> None:
+        """Right-click a row: the press makes it current, the release asks for its
+        context menu (a real mouse's context menu event, at the row)."""
         index = self.row(view, text)
         view.scrollTo(index)
         center = view.visualRect(index).center()
-        port = view.viewport()
-        self._reachable(port)
-        QTest.mouseClick(port, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, center)
+        viewport = view.viewport()
+        self._reachable(viewport)
+        QTest.mouseClick(
+            viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, center
+        )
         # QTest's clicks make no context menu event: send the one a desktop sends.
-        reason = QContextMenuEvent.Reason.Mouse
-        QApplication.sendEvent(port, QContextMenuEvent(reason, center, port.mapToGlobal(center)))
+        event = QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, center, viewport.mapToGlobal(center)
+        )
+        QApplication.sendEvent(viewport, event)
+
+    def popup_items(self) -> list[str]:
+        """The items of the open context menu, as shown (disabled ones too)."""
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu), "no context menu is open"
+        return [_plain(a.text()) for a in menu.actions() if a.isVisible() and not a.isSeparator()]
+
+    def popup(self, *path: str) -> None:
+        """Click the item ``path`` names in the open context menu (submenus first)."""
         menu = QApplication.activePopupWidget()
         if not isinstance(menu, QMenu):
-            raise AssertionError(f"right-clicking {text!r} opened no menu")
+            raise AssertionError("no context menu is open")
         actions = menu.actions()
         for depth, name in enumerate(path):
             action = _action_named(actions, name)
@@ -337,6 +357,14 @@ class Person:
             self._bring_to_front(self.window)  # the closed menu hands the keyboard back
             return
         raise AssertionError(f"{' → '.join(path)} names no menu item")
+
+    def context_menu(self, view: QAbstractItemView, text: str, *path: str) -> None:
+        """Right-click the row showing ``text`` (which selects it) and click the item
+        ``path`` names in the menu that opens there."""
+        self.right_click_row(view, text)
+        if not isinstance(QApplication.activePopupWidget(), QMenu):
+            raise AssertionError(f"right-clicking {text!r} opened no menu")
+        self.popup(*path)
 
     def highlighted(self, view: QAbstractItemView) -> list[str]:
         """The texts of the rows shown as selected in ``view`` (column 0)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from twin_explorer.connection.profiles import ProfileError, ProfileManager
 from twin_explorer.connection.secrets import SecretStoreError
 from twin_explorer.service.browse import DeviceRow, ModuleRow
+from twin_explorer.service.c2d.endpoint import session_endpoint
+from twin_explorer.service.c2d.outbox import Outbox
 from twin_explorer.service.events.consumer import Endpoint
 from twin_explorer.service.events.stream import EventStream, FollowHub, local_endpoint
 from twin_explorer.service.history import TwinHistory
@@ -63,9 +65,11 @@ class AppModel:
         self.events = EventStream(self._event_endpoint)
         self._follow_events = FollowHub(self.events)
         self.twin_notifications = TwinNotifications(self.patches, self.events, self.watcher)
+        self.c2d = Outbox(lambda: session_endpoint(self.session))  # cloud-to-device messages
         self._unsubscribe = [
             self.session.service_changed.subscribe(self.watcher.set_service),
             self.session.service_changed.subscribe(self._follow_events),
+            self.session.service_changed.subscribe(self.c2d.hub_changed),
             self.selection.subscribe(self._select),
         ]
 
@@ -93,4 +97,5 @@ class AppModel:
         self.twin_notifications.close()
         await self.watcher.aclose()
         await self._follow_events.aclose()
+        await self.c2d.aclose()
         await self.session.aclose()

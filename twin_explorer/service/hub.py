@@ -100,6 +100,11 @@ class HubService:
         """True for an Entra ID connection (tokens, not a shared access key)."""
         return self._credential is not None
 
+    @property
+    def credential(self) -> Any:
+        """The Entra ID credential (None with a shared access key)."""
+        return self._credential
+
     # -- identity of the connection ------------------------------------------------------
 
     @property

@@ -34,6 +34,7 @@ from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.service.settings import HUB_LAST, WATCH_INTERVAL
 from twin_explorer.ui.chrome import window_state
 from twin_explorer.ui.chrome.about import AboutDialog
+from twin_explorer.ui.chrome.c2d_dialog import SendMessage
 from twin_explorer.ui.chrome.connections_dialog import ConnectionsDialog
 from twin_explorer.ui.chrome.dock_room import DockRoom
 from twin_explorer.ui.chrome.hub_details import LocalHubDetailsDialog
@@ -137,6 +138,9 @@ class MainWindow(QMainWindow):
         self.identity.identity_actions.append(self.simulators.simulate_action)
         self.bulk = BulkPane(self, self._selected_ids, model.patches.publish)
         self.identity.identity_actions.append(self.bulk.action)
+        self.c2d = SendMessage(self, self.tree_pane.current_row, model.c2d, self.show_error)
+        self.identity.identity_actions.append(self.c2d.action)
+        self.tree_pane.selectionChanged.connect(self.c2d.update)
         self.simulators.connectionChanged.connect(self.tree_pane.refresh_connections_soon)
         model.events.batches.subscribe(self._hub_events)  # the tree follows the hub live
 
@@ -183,6 +187,7 @@ class MainWindow(QMainWindow):
         # Every pane follows the hub, reports in the window's message bar and closes
         # its work when the window shuts down.
         panes = (self.tree_pane, self.identity, self.editor, self.watch, self.simulators, self.bulk)
+        self.session.serviceChanged.connect(self.c2d.set_service)
         for pane in panes:
             self.session.serviceChanged.connect(pane.set_service)
         for errors_of in (
@@ -205,6 +210,7 @@ class MainWindow(QMainWindow):
             self.events.aclose,
             self.simulators.aclose,
             self.bulk.aclose,
+            self.c2d.aclose,
         ):
             self.add_shutdown_step(step)
 
@@ -237,6 +243,7 @@ class MainWindow(QMainWindow):
             PaneAction("Hub", self.roles_action),
             *self._pane_toggles(),
             *self.identity.pane_actions(),
+            PaneAction("Module", self.c2d.action),
             *self.editor.pane_actions(),
             *self.bulk.pane_actions(),
             *self.simulators.pane_actions(),

@@ -10,6 +10,7 @@ trusts the hub's CA through ``SSL_CERT_FILE``, as uamqp's OpenSSL reads it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -19,14 +20,14 @@ import pytest_asyncio
 from azure.iot.device import ProxyOptions
 
 from tests.hubfixtures import strip_port
-from tests.localhub.amqp.raw_client import SENDER, data_message
+from tests.localhub.amqp.raw_client import RECEIVER, SENDER, RawClient, RawLink, data_message
 from tests.localhub.amqp.support import amqp_hub, node_over_amqp, raw_client
-from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_handler
+from tests.localhub.mqtt_support import Inbox, ensure_identity, sdk_client, set_handler, until
 from tests.node.harness import NodeService
 from tests.node.netns import HTTPS_PORT, PrivateLoopback, private_loopback_or_skip
 from twin_explorer.connection.sas import generate_service_token
 from twin_explorer.localhub.core.c2d import MAX_QUEUE_DEPTH
-from twin_explorer.localhub.protocols.amqp import Accepted, Rejected, Symbol
+from twin_explorer.localhub.protocols.amqp import Accepted, Rejected, Released, Symbol, Transfer
 from twin_explorer.localhub.runtime.server import HubServer
 
 __all__ = ["amqp_hub"]  # the fixture
@@ -174,3 +175,64 @@ async def test_the_node_service_client_sends_c2d_and_hears_its_feedback(
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def feedback_record(hub: HubServer, device_id: str, message_id: str) -> None:
+    """A completed C2D message that asked for full feedback: one record queued."""
+    hub.core.send_c2d(device_id, b"x", {"iothub-ack": "full"}, message_id=message_id)
+    taken = hub.core.c2d.receive(device_id)
+    assert taken is not None and taken.lock_token is not None
+    hub.core.complete_c2d(device_id, taken.lock_token)
+
+
+async def feedback_receiver(hub: HubServer) -> tuple[RawClient, RawLink]:
+    client = await raw_client(hub)
+    key = hub.core.policy_keys("service")[0]
+    await client.put_token(generate_service_token("localhost", "service", key))
+    return client, await client.attach("/messages/serviceBound/feedback", RECEIVER)
+
+
+async def next_batch(link: RawLink) -> tuple[Transfer, list[str]]:
+    """The next feedback delivery (unsettled: the receiver completes it) and its ids."""
+    async with asyncio.timeout(10):
+        transfer, message = await link.messages.get()
+    assert not transfer.settled
+    records = json.loads(message.data)
+    return transfer, [record["originalMessageId"] for record in records]
+
+
+async def test_feedback_comes_again_until_a_receiver_completes_it(amqp_hub: HubServer) -> None:
+    """IoT Hub's feedback is peek-locked: a batch a receiver does not complete (its
+    connection ends first, or it releases it) is delivered again; completed, it is gone."""
+    ensure_identity(amqp_hub.core, "fbd")
+    feedback_record(amqp_hub, "fbd", "once")
+    first, link = await feedback_receiver(amqp_hub)
+    try:
+        _, ids = await next_batch(link)
+        assert ids == ["once"] and len(amqp_hub.core.feedback) == 0  # on its way
+    finally:
+        await first.close()  # gone without completing it
+    await until(lambda: len(amqp_hub.core.feedback) == 1)
+
+    second, link = await feedback_receiver(amqp_hub)
+    try:
+        transfer, ids = await next_batch(link)
+        assert ids == ["once"]
+        second.settle(transfer, Released())  # given back: it comes again
+        transfer, ids = await next_batch(link)
+        assert ids == ["once"]
+        second.settle(transfer, Accepted())  # completed
+        feedback_record(amqp_hub, "fbd", "twice")
+        transfer, ids = await next_batch(link)
+        assert ids == ["twice"]
+        second.settle(transfer, Accepted())
+    finally:
+        await second.close()
+
+    third, link = await feedback_receiver(amqp_hub)
+    try:
+        feedback_record(amqp_hub, "fbd", "thrice")
+        _, ids = await next_batch(link)
+        assert ids == ["thrice"]  # nothing completed came back
+    finally:
+        await third.close()

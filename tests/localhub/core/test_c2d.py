@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.localhub.conftest import sas_body
-from twin_explorer.localhub.core.c2d import C2DQueues
+from twin_explorer.localhub.core.c2d import MAX_MESSAGE_BYTES, C2DQueues
 from twin_explorer.localhub.core.hub import HubCore
 from twin_explorer.localhub.errors import HubError
 
@@ -92,3 +92,38 @@ def test_a_lock_token_from_before_a_restart_settles_nothing_after_it() -> None:
         after.complete("d1", stale.lock_token)
     assert error.value.status == 412
     assert after.depth("d1") == 1
+
+
+def test_the_sweep_expires_messages_nobody_asked_about() -> None:
+    """IoT Hub tells a service that its message expired even when the device never
+    connects again: the runtime's timer sweeps, without anyone reading the queue."""
+    clock = Clock()
+    outcomes: list[tuple[bytes, str]] = []
+    queues = C2DQueues(clock, on_outcome=lambda m, status: outcomes.append((m.body, status)))
+    queues.enqueue("d1", b"short", ttl_ns=5 * SECOND)
+    queues.enqueue("d2", b"long", ttl_ns=60 * SECOND)
+    queues.expire_due()
+    assert outcomes == []
+    clock.now += 6 * SECOND
+    queues.expire_due()
+    assert outcomes == [(b"short", "Expired")]
+    clock.now += 60 * SECOND
+    queues.expire_due()
+    assert outcomes == [(b"short", "Expired"), (b"long", "Expired")]
+
+
+def test_the_core_flush_expires_messages_with_feedback(core: HubCore) -> None:
+    core.put_device("d1", sas_body(), None)
+    core.c2d.enqueue("d1", b"x", {"iothub-ack": "full"}, message_id="m1", ttl_ns=0)
+    core.flush()
+    [record] = core.feedback.take()
+    assert (record["originalMessageId"], record["statusCode"]) == ("m1", "Expired")
+
+
+def test_a_message_over_64_kb_is_refused() -> None:
+    queues = C2DQueues(Clock())
+    queues.enqueue("d1", b"x" * (MAX_MESSAGE_BYTES - 2), {"k": "v"})  # exactly the limit
+    with pytest.raises(HubError) as error:
+        queues.enqueue("d1", b"x" * (MAX_MESSAGE_BYTES - 2), {"k": "vv"})
+    assert (error.value.status, error.value.error_code) == (413, "MessageTooLarge")
+    assert queues.depth("d1") == 1

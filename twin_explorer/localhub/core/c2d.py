@@ -11,6 +11,7 @@ and subscribed (``HubCore.send_c2d``); the transport settles them with the lock 
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import uuid
 from collections import deque
@@ -21,9 +22,11 @@ from typing import Any
 from twin_explorer.localhub.errors import HubError
 
 MAX_QUEUE_DEPTH = 50  # messages per device (IoT Hub's quota, C.6)
+MAX_MESSAGE_BYTES = 64 * 1024  # body and properties of one C2D message (IoT Hub's limit)
 MAX_DELIVERY_COUNT = 10
 DEFAULT_TTL_NS = 3600 * 10**9  # IoT Hub's default time to live: one hour
 LOCK_NS = 60 * 10**9
+MAX_EXPIRY_ENTRIES = 100_000  # then the expiry index is rebuilt from the live queues
 
 
 def queue_full(device_id: str) -> HubError:
@@ -33,6 +36,21 @@ def queue_full(device_id: str) -> HubError:
         403004,
         f"The queue of device {device_id!r} already holds {MAX_QUEUE_DEPTH} messages.",
     )
+
+
+def too_large(size: int) -> HubError:
+    return HubError(
+        413,
+        "MessageTooLarge",
+        413001,
+        f"The message is {size} bytes; a cloud-to-device message may be at most "
+        f"{MAX_MESSAGE_BYTES} bytes.",
+    )
+
+
+def message_size(body: bytes, properties: dict[str, Any]) -> int:
+    """What counts against the size limit: the body and the properties' names and values."""
+    return len(body) + sum(len(str(k)) + len(str(v)) for k, v in properties.items())
 
 
 def lock_lost(lock_token: str) -> HubError:
@@ -85,6 +103,9 @@ class C2DQueues:
         self._queues: dict[str, _Queue] = {}
         self._ids = itertools.count(1)
         self.dead_letters: deque[C2DMessage] = deque(maxlen=1000)
+        # (expiry, device) of every message queued: the sweep finds the expired ones
+        # without looking at the queues that have none (at most one entry per message).
+        self._expiries: list[tuple[int, str]] = []
 
     def enqueue(
         self,
@@ -95,7 +116,11 @@ class C2DQueues:
         message_id: str | None = None,
         ttl_ns: int = DEFAULT_TTL_NS,
     ) -> C2DMessage:
-        """Queue a message for a device; 403004 when its queue is full."""
+        """Queue a message for a device; 403004 when its queue is full, 413001 when the
+        message is over 64 KB."""
+        size = message_size(body, properties or {})
+        if size > MAX_MESSAGE_BYTES:
+            raise too_large(size)
         queue = self._queues.setdefault(device_id, _Queue())
         self._expire(device_id, queue)
         if len(queue) >= self._max_depth:
@@ -111,7 +136,25 @@ class C2DQueues:
             sequence_number=next(queue.sequence),
         )
         queue.waiting.append(message)
+        heapq.heappush(self._expiries, (message.expiry_ns, device_id))
+        if len(self._expiries) > MAX_EXPIRY_ENTRIES:  # mostly messages settled long ago
+            self._expiries = [
+                (m.expiry_ns, d)
+                for d, q in self._queues.items()
+                for m in [*q.waiting, *(locked for locked, _ in q.locked.values())]
+            ]
+            heapq.heapify(self._expiries)
         return message
+
+    def expire_due(self) -> None:
+        """Dead-letter the messages whose time ran out (feedback ``Expired``) though nobody
+        looked at their queue, as IoT Hub does; the runtime calls this on a timer."""
+        now = self._clock()
+        while self._expiries and self._expiries[0][0] <= now:
+            _, device_id = heapq.heappop(self._expiries)
+            queue = self._queues.get(device_id)
+            if queue is not None:
+                self._expire(device_id, queue)
 
     def receive(self, device_id: str, *, lock_ns: int | None = None) -> C2DMessage | None:
         """The next message, locked for delivery (``lock_token`` set) for ``lock_ns``

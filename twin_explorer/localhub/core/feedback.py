@@ -4,7 +4,8 @@ A C2D message whose ``iothub-ack`` property is ``positive``, ``negative`` or ``f
 feedback record when its life ends: ``Success`` (completed), ``Rejected``, ``Expired`` or
 ``DeliveryCountExceeded`` (``positive`` hears only of success, ``negative`` only of the
 rest). Records wait here, in order and bounded, until a service's feedback receiver takes
-them (AMQP ``/messages/serviceBound/feedback``), as IoT Hub's feedback queue does.
+them (AMQP ``/messages/serviceBound/feedback``), as IoT Hub's feedback queue does; a batch
+sent to a receiver comes back (``put_back``) unless the receiver completes it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class C2DFeedback:
                 "deviceGenerationId": generation,
             }
         )
+        self._tell()
+
+    def _tell(self) -> None:
         for listener in list(self._listeners):
             try:
                 listener()
@@ -65,6 +69,13 @@ class C2DFeedback:
     def take(self, limit: int = 100) -> list[dict[str, Any]]:
         """Up to ``limit`` records, oldest first; they leave the queue."""
         return [self._records.popleft() for _ in range(min(limit, len(self._records)))]
+
+    def put_back(self, records: list[dict[str, Any]], *, tell: bool = True) -> None:
+        """Records a receiver took but did not complete: first in line again (``tell``:
+        the receivers hear of them)."""
+        self._records.extendleft(reversed(records))
+        if tell and records:
+            self._tell()
 
     def __len__(self) -> int:
         return len(self._records)

@@ -334,6 +334,7 @@ class HubCore:
         """Write pending activity and events now (the runtime calls this on a timer)."""
         self.ctx.flush_activity()
         self.event_log.flush()
+        self.c2d.expire_due()
 
     def record_telemetry(
         self,

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -27,6 +26,7 @@ from azure.eventhub.exceptions import AuthenticationError, EventHubError
 
 from twin_explorer.connection.redact import redact
 from twin_explorer.service.events.record import EventRecord, from_event_data
+from twin_explorer.service.io_thread import IoThread, abort_transports
 from twin_explorer.service.observable import Value
 
 log = logging.getLogger(__name__)
@@ -117,49 +117,6 @@ def explain(error: BaseException, group: str) -> str:
     if isinstance(error, EventHubError):
         return f"The event stream failed: {said}"
     return f"The event stream failed unexpectedly: {said}"
-
-
-async def _cancel_all() -> None:
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await _abort_transports()
-
-
-async def _abort_transports() -> None:
-    """A client cancelled mid-connect or cut short while closing can leave its socket
-    open on the I/O loop, which holds one client at a time: abort what is left (the
-    selector loop's own registry), so nothing leaks past the client or the loop."""
-    transports = getattr(asyncio.get_running_loop(), "_transports", {})
-    for transport in list(transports.values()):
-        if transport is not None and not transport.is_closing():
-            transport.abort()
-    await asyncio.sleep(0)  # connection_lost runs on the next turn
-
-
-class IoThread:
-    """An asyncio loop in a daemon thread; ``run`` awaits a coroutine on it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="events", daemon=True)
-        self._thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    async def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return await asyncio.wrap_future(self.submit(coro))
-
-    def close(self) -> None:
-        """End what still runs there (cancelled, awaited), then the loop and the thread."""
-        with contextlib.suppress(Exception):
-            self.submit(_cancel_all()).result(CLOSE_TIMEOUT)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(CLOSE_TIMEOUT)
-        if not self._thread.is_alive():
-            self.loop.close()
 
 
 class Consumer:
@@ -284,7 +241,7 @@ class Consumer:
             with contextlib.suppress(Exception, TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await client.close()
-            await _abort_transports()
+            await abort_transports()
 
         with contextlib.suppress(Exception):
             await self._io.run(close())

@@ -29,6 +29,7 @@ import logging
 import ssl
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,8 @@ class AmqpConnection:
         self._held: list[tuple[Link, int]] = []  # telemetry deliveries awaiting the commit
         self._waiting = 0  # messages held for links without credit (see push)
         self._feedback_links: list[Link] = []
+        # Feedback batches sent, until the service completes them (peek-lock, as IoT Hub).
+        self._feedback_sent: dict[tuple[Link, bytes], list[dict[str, Any]]] = {}
         self._unsubscribe_feedback: Callable[[], None] | None = None
         self._awaiting_commit = False
         self._tick: asyncio.TimerHandle | None = None
@@ -608,6 +611,7 @@ class AmqpConnection:
         for links in (self._cbs_senders, self._feedback_links):
             with contextlib.suppress(ValueError):
                 links.remove(link)
+        self._feedback_back(link)
         if route is not None and route.endpoint is not None:
             route.endpoint.forget(link)
         self.eventhub.detached(link)
@@ -699,12 +703,26 @@ class AmqpConnection:
         if threading.get_ident() != self.loop_thread:
             self.loop.call_soon_threadsafe(self._send_feedback)
             return
+        feedback = self.core.feedback
         for link in self._feedback_links:
-            while self.open and link.credit > 0 and len(self.core.feedback):
-                if not self.send_now(
-                    link, messages.feedback(self.core.feedback.take()), settled=True, tag=None
-                ):
+            while self.open and link.credit > 0 and len(feedback):
+                records = feedback.take()
+                tag = uuid.uuid4().bytes
+                if not self.send_now(link, messages.feedback(records), settled=False, tag=tag):
+                    feedback.put_back(records, tell=False)
                     break
+                self._feedback_sent[(link, tag)] = records
+
+    def _feedback_settled(self, link: Link, tag: bytes, outcome: Any) -> None:
+        """Completed (or rejected) feedback is gone; released or modified comes again."""
+        records = self._feedback_sent.pop((link, bytes(tag)), None)
+        if records is not None and isinstance(outcome, (Released, Modified)):
+            self.core.feedback.put_back(records)
+
+    def _feedback_back(self, link: Link | None = None) -> None:
+        """The batches a receiver (``link``, or every one) did not complete go back."""
+        for key in [key for key in self._feedback_sent if link is None or key[0] is link]:
+            self.core.feedback.put_back(self._feedback_sent.pop(key))
 
     def _cbs_reply(self, message: Message) -> None:
         status, description = self._put_token(message)
@@ -782,14 +800,18 @@ class AmqpConnection:
                 **kwargs,
             )
         except HubError as error:
-            condition = (
-                conditions.NOT_FOUND if error.status == 404 else conditions.RESOURCE_LIMIT_EXCEEDED
-            )
+            condition = {
+                404: conditions.NOT_FOUND,
+                413: conditions.MESSAGE_SIZE_EXCEEDED,
+            }.get(error.status, conditions.RESOURCE_LIMIT_EXCEEDED)
             return Rejected(Error(condition, error.message, None))
         return Accepted()
 
     def _delivery_updated(self, event: DeliveryUpdated) -> None:
         route = self._routes.get(event.link)
+        if route is not None and route.node.kind is Kind.FEEDBACK:
+            self._feedback_settled(event.link, event.delivery_tag, event.outcome)
+            return
         if route is None or route.endpoint is None or route.node.kind is not Kind.DEVICEBOUND:
             return
         outcome = event.outcome
@@ -852,6 +874,7 @@ class AmqpConnection:
         if self._unsubscribe_feedback is not None:
             self._unsubscribe_feedback()
             self._unsubscribe_feedback = None
+        self._feedback_back()
         self.eventhub.close()
         endpoints, self.endpoints = self.endpoints, {}
         for endpoint in endpoints.values():

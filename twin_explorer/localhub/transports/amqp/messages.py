@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from twin_explorer.localhub.protocols.amqp import (
@@ -173,6 +174,9 @@ def c2d_properties(message: Message) -> tuple[dict[str, str], str | None, int | 
                 properties[key] = str(_text(value))
         if props.absolute_expiry_time is not None:
             expiry = int(props.absolute_expiry_time)
+            # MQTT devices get it as ``$.exp`` (iothub-protocol.md A.11, observed topic).
+            when = datetime.fromtimestamp(expiry / 1000, UTC)
+            properties["$.exp"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return properties, mid, expiry
 
 
