@@ -94,16 +94,18 @@ def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any])
 
 
 class SessionLoop(qasync.QEventLoop):
-    """Stays asyncio's running loop between scenarios too, as the app's loop is for the
-    app's whole life: qasync (after each run), pytest-qt (in teardown) and waitExposed
-    process Qt events outside ``run_forever``, and a task stepped there must still find
-    its loop (else ``asyncio.sleep`` raises "no running event loop" in hub tasks)."""
+    """Stays asyncio's running loop for the whole of a GUI test (``qloop``), as the app's
+    loop is for the app's whole life: qasync (after each run), pytest-qt (in teardown) and
+    waitExposed process Qt events outside ``run_forever``, and a task stepped there must
+    still find its loop (else ``asyncio.sleep`` raises "no running event loop" in hub
+    tasks). Between GUI tests no loop is running, so asyncio tests may run theirs."""
 
     def run_forever(self) -> Any:
+        running = asyncio.events._get_running_loop()
         try:
             return super().run_forever()
         finally:
-            asyncio.events._set_running_loop(self)
+            asyncio.events._set_running_loop(running)
 
 
 @pytest.fixture(scope="session")
@@ -112,10 +114,8 @@ def qasync_loop(qapp):
     loop = SessionLoop(qapp, already_running=False)
     loop.set_exception_handler(_exception_handler)
     asyncio.set_event_loop(loop)
-    asyncio.events._set_running_loop(loop)
     yield loop
     collector.stop()
-    asyncio.events._set_running_loop(None)
     # Closing shuts down the loop's default executor (the SDK runs its blocking calls
     # there): no QThread may outlive the application.
     loop.close()
@@ -132,7 +132,15 @@ async def shutdown_window(window) -> None:
 @pytest.fixture
 def qloop(qasync_loop):
     asyncio.set_event_loop(qasync_loop)
+    asyncio.events._set_running_loop(qasync_loop)
     yield qasync_loop
+    try:
+        _stop_the_test(qasync_loop)
+    finally:
+        asyncio.events._set_running_loop(None)
+
+
+def _stop_the_test(qasync_loop: SessionLoop) -> None:
     from tests.ui.hubwindow import OPEN_WINDOWS
 
     # Windows first: their services wait for worker threads while the loop still runs.
