@@ -500,6 +500,49 @@ async def patch_log_live(s: Screens) -> None:
     await s.until(lambda: s.person.sees('"rate":3', within=log), 15, "the changes")
 
 
+@state("26-simulated-device-message", timeout=120)
+async def simulated_device_message(s: Screens) -> None:
+    """A simulated device's Messages tab: a message sent from Send Message to Device…,
+    pending, selected; the sender waits for feedback."""
+    from PySide6.QtWidgets import QTreeWidget
+
+    p, tree = s.person, s.window.tree_view
+    await p.wait_to_see(MODULE[0], 60)
+    p.click_row(tree, MODULE[0])
+    p.context_menu(tree, MODULE[0], "Simulate")
+    await s.until(lambda: s.showing("Simulated Modules"), 15, "the simulator pane")
+    sims = p.pane("Simulated Modules")
+    await s.until(lambda: p.sees(f"{MODULE[0]} (device)", within=sims), 15, "the device tab")
+    await s.until(lambda: p.sees("Connected", within=sims), 45, "connected")
+    p.tab("Messages", within=sims)
+    p.context_menu(tree, MODULE[0], "Send Message to Device…")
+    await s.until(lambda: s.dialog(f"Send Message to Device — {MODULE[0]}") is not None, 10)
+    dialog = p.window_titled(f"Send Message to Device — {MODULE[0]}")
+    p.choose("Content type", "application/json")
+    p.type_into("Body", '{"command": "open valve", "percent": 40}')
+    await s.until(lambda: p.button("Send", within=dialog).isEnabled(), 5, "Send enabled")
+    p.click("Send", within=dialog)
+    await s.until(lambda: p.sees("Waiting for feedback", within=dialog), 20, "sent")
+    view = next(v for v in sims.findChildren(QTreeWidget) if v.objectName() == "simMessages")
+    await s.until(lambda: view.topLevelItemCount() > 0, 30, "the message in Messages")
+    s.window.activateWindow()
+    p.click_row(view, view.topLevelItem(0).text(0))
+    await s.until(lambda: p.sees('"command": "open valve"', within=sims), 5, "its body")
+
+
+@state("27-send-message-feedback", timeout=60)
+async def send_message_feedback(s: Screens) -> None:
+    """Complete in the device's Messages tab; Send Message to Device… lists the message
+    with the device's feedback."""
+    p, tree = s.person, s.window.tree_view
+    sims = p.pane("Simulated Modules")
+    p.click("Complete", within=sims)
+    p.context_menu(tree, MODULE[0], "Send Message to Device…")
+    await s.until(lambda: s.dialog(f"Send Message to Device — {MODULE[0]}") is not None, 10)
+    dialog = p.window_titled(f"Send Message to Device — {MODULE[0]}")
+    await s.until(lambda: p.sees("completed", within=dialog), 30, "the feedback")
+
+
 # -- running -------------------------------------------------------------------------------
 
 

@@ -175,22 +175,21 @@ class MessagesTab(QWidget):
         self.abandon.clicked.connect(lambda: self.settle(Outcome.ABANDON))
         self.problem = error_label("simMessageError")
 
+        # The settle buttons share the top row: the dock is short, and a row of its own
+        # made the tab taller than the dock, so it scrolled away from the list.
         top = QHBoxLayout()
         top.addWidget(mode_label)
         top.addWidget(self.mode)
         top.addWidget(self.receiving, 1)
         top.addWidget(self.counts)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.complete)
-        buttons.addWidget(self.reject)
-        buttons.addWidget(self.abandon)
+        top.addWidget(self.complete)
+        top.addWidget(self.reject)
+        top.addWidget(self.abandon)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.details, 1)
         side_layout.addWidget(self.problem)  # its own line: a sentence, under what it is about
-        side_layout.addLayout(buttons)
         split = side_by_side("simMessagesSplit", self.list, side, (3, 2))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
