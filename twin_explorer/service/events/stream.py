@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from twin_explorer.service.events.consumer import (
     StreamError,
 )
 from twin_explorer.service.events.log import EventLog
+from twin_explorer.service.events.query import TwinQueryFilter
 from twin_explorer.service.events.record import EventRecord
 from twin_explorer.service.events.recorder import Recorder
+from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubInfo
 from twin_explorer.service.observable import Listeners, Value
 
@@ -47,18 +50,22 @@ def local_endpoint(info: LocalHubInfo | None) -> Endpoint | None:
 
 class EventStream:
     """``log``: what the Events view shows; ``batches``: every batch as it is shown (for
-    charts and the patch log); ``status``: receiving, or why not."""
+    charts and the patch log); ``status``: receiving, or why not; ``query``: the twin
+    query filter, run on the hub of ``service_for``."""
 
     def __init__(
         self,
         endpoint_for: Callable[[], Endpoint | None] = lambda: None,
         *,
+        service_for: Callable[[], HubService | None] = lambda: None,
         log: EventLog | None = None,
         batch_seconds: float = BATCH_SECONDS,
     ) -> None:
         self.endpoint_for = endpoint_for  # the endpoint of the hub the window is on
         self.log = log or EventLog()
         self.batches: Listeners[list[EventRecord]] = Listeners()
+        self.query = TwinQueryFilter(self.batches, service_for)
+        self.query.changed.subscribe(self._query_changed)
         self.consumer = Consumer(self._arrived)
         self.status: Value[Status] = self.consumer.status
         self.group = DEFAULT_GROUP
@@ -129,6 +136,10 @@ class EventStream:
         self.log.extend(batch)
         self.batches.emit(batch)
 
+    def _query_changed(self, ids: frozenset[str] | None) -> None:
+        self.flush()
+        self.log.set_filter(replace(self.log.filter, ids=ids))
+
     @property
     def dropped(self) -> int:
         return self.log.dropped + self.queue_dropped
@@ -147,6 +158,7 @@ class EventStream:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        await self.query.aclose()
         await self.consumer.aclose()
         self.record_to(None)
 
