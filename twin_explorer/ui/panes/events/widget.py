@@ -1,4 +1,4 @@
-"""The Events pane's body: filter and source toggles, consumer group and start choice,
+"""The Events pane's body: filter, twin query and source toggles, consumer group and start choice,
 Restart/Pause/Clear/Record, the list of events, the selected event's details and a
 status line (receiving or why not, and the counts).
 
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.service.events.consumer import StartAt, State, Status, StreamError
 from twin_explorer.service.events.filter import EventFilter
+from twin_explorer.service.events.query import QueryError
 from twin_explorer.service.events.record import EventRecord, Source
 from twin_explorer.service.events.series import PathError, Plots, numeric_paths
 from twin_explorer.service.events.stream import CONNECTING, EventStream
@@ -48,6 +49,9 @@ from twin_explorer.ui.panes.events.model import (
 )
 
 FILTER_DELAY_MS = 150
+# An emptied query field ends the query after this pause (not at once: replacing the
+# text passes through empty).
+QUERY_CLEAR_DELAY_MS = 600
 COLUMN_WIDTHS = {TIME: 96, SOURCE: 96, IDENTITY: 200}
 START_CHOICES = {
     StartAt.NOW: "New events",
@@ -81,6 +85,23 @@ class EventsWidget(QWidget):
         self.filter_edit.setToolTip(
             "Show only events of these identities: sensor-* or */thermo or sensor-1/therm?"
         )
+        self.query_edit = QLineEdit()
+        self.query_edit.setObjectName("eventsTwinQuery")
+        self.query_edit.setPlaceholderText("Twin query, e.g. tags.site = 'lab' (Enter)")
+        self.query_edit.setClearButtonEnabled(True)
+        self.query_edit.setToolTip(
+            "Show only events of the devices and modules a twin query matches: a condition "
+            "(tags.site = 'lab') or a whole query (SELECT * FROM devices.modules WHERE …). "
+            "Enter runs it on the hub; it is read again as twins change and every minute."
+        )
+        self.query_edit.returnPressed.connect(self.apply_query)
+        self.query_edit.textChanged.connect(self._query_typed)
+        self.query_error = QLabel()
+        self.query_error.setObjectName("eventsQueryError")
+        self.query_error.setWordWrap(True)
+        self.query_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.query_error.setVisible(False)
+        theme.text_colour(self.query_error, "error")
         # Check boxes rather than toggle buttons: on and off read plainly in any theme.
         self.source_buttons: dict[Source, QCheckBox] = {}
         for source in Source:
@@ -189,6 +210,7 @@ class EventsWidget(QWidget):
         self.view.setMinimumSize(160, 60)
         self.side.setMinimumSize(120, 60)
         self.filter_edit.setMinimumWidth(120)
+        self.query_edit.setMinimumWidth(120)
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.side)
         self.splitter.setStretchFactor(0, 3)
@@ -206,6 +228,7 @@ class EventsWidget(QWidget):
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
         filters.addWidget(self.filter_edit, 1)
+        filters.addWidget(self.query_edit, 2)
         for button in self.source_buttons.values():
             filters.addWidget(button)
         reading = QHBoxLayout()
@@ -234,6 +257,7 @@ class EventsWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
+        layout.addWidget(self.query_error)
         layout.addLayout(reading)
         layout.addWidget(self.splitter, 1)
         layout.addLayout(footer)
@@ -243,6 +267,10 @@ class EventsWidget(QWidget):
         self._filter_timer.setInterval(FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self._apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self._query_clear_timer = QTimer(self)
+        self._query_clear_timer.setSingleShot(True)
+        self._query_clear_timer.setInterval(QUERY_CLEAR_DELAY_MS)
+        self._query_clear_timer.timeout.connect(self._query_emptied)
         scroll = self.view.verticalScrollBar()
         scroll.valueChanged.connect(self._scrolled)
         scroll.rangeChanged.connect(self._range_changed)
@@ -252,6 +280,7 @@ class EventsWidget(QWidget):
         self._unsubscribe = [
             stream.status.subscribe(self._status_changed),
             stream.batches.subscribe(self._batch_shown),
+            stream.query.changed.subscribe(lambda _ids: self._update_counts()),
         ]
         self._unsubscribe.append(self.plots.close)
         self.destroyed.connect(lambda: [u() for u in self._unsubscribe])
@@ -313,7 +342,30 @@ class EventsWidget(QWidget):
 
     def current_filter(self) -> EventFilter:
         sources = frozenset(s for s, b in self.source_buttons.items() if b.isChecked())
-        return EventFilter(self.filter_edit.text(), sources)
+        return EventFilter(self.filter_edit.text(), sources, self.stream.query.ids)
+
+    def apply_query(self) -> None:
+        """Run the twin query typed (what Enter does); a refusal is said under it."""
+        self._tasks.spawn(self._apply_query(self.query_edit.text()), name="twin query")
+
+    async def _apply_query(self, text: str) -> None:
+        try:
+            await self.stream.query.apply(text)
+        except QueryError as error:
+            self.query_error.setText(f"{error} The previous filter stays.")
+            self.query_error.setVisible(True)
+            return
+        self.query_error.setVisible(False)
+
+    def _query_typed(self, text: str) -> None:
+        if not text.strip():
+            self.query_error.setVisible(False)
+            self._query_clear_timer.start()
+
+    def _query_emptied(self) -> None:
+        """The field stayed empty (or its clear button was pressed): no query any more."""
+        if not self.query_edit.text().strip() and self.stream.query.text:
+            self.apply_query()
 
     def _apply_filter(self) -> None:
         self.stream.flush()
@@ -335,6 +387,8 @@ class EventsWidget(QWidget):
     def _update_counts(self) -> None:
         log = self.stream.log
         parts = [f"{len(log):,} shown", f"{log.total:,} kept"]
+        if self.stream.query.ids is not None:
+            parts.append(_count(len(self.stream.query.ids), "identity", "identities") + " queried")
         if log.paused:
             parts.append(f"{log.held:,} held while paused")
         if self.stream.dropped:
@@ -381,3 +435,7 @@ class EventsWidget(QWidget):
 
     async def aclose(self) -> None:
         await self._tasks.cancel_all()
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"
