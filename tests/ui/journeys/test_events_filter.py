@@ -6,24 +6,23 @@ typing a group that does not exist and pressing Restart says how to create it.""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from tests.ui.conftest import until
 
 LAB, OFFICE = "lab-sensor", "office-sensor"
 
 
-async def _send_telemetry(info, service, device: str, body: str) -> None:
+async def _send_telemetry(info, ca: str, service, device: str, body: str) -> None:
     """Telemetry as the device itself: the unmodified device SDK over MQTT, through the
     hub's CONNECT proxy (the SDK always dials port 8883)."""
-    from pathlib import Path
-
     from azure.iot.device import ProxyOptions
     from azure.iot.device.aio import IoTHubDeviceClient
 
     identity = await service.get_device(device)
     client = IoTHubDeviceClient.create_from_connection_string(
         service.connection_string(identity),
-        server_verification_cert=Path(info.ca_cert).read_text(),
+        server_verification_cert=ca,
         proxy_options=ProxyOptions("HTTP", "127.0.0.1", info.proxy_port),
     )
     try:
@@ -43,6 +42,7 @@ def test_a_twin_query_shows_only_the_matching_devices_telemetry(person, qrun, ca
     from twin_explorer.service.hub import HubService
 
     info = person.window.session.local_info
+    ca = Path(info.ca_cert).read_text()
 
     async def journey():
         person.tab("Events")
@@ -53,8 +53,8 @@ def test_a_twin_query_shows_only_the_matching_devices_telemetry(person, qrun, ca
             for device in (LAB, OFFICE):
                 await other.create_device(device)
             await other.patch_twin(LAB, None, {"tags": {"site": "lab"}}, None)
-            await _send_telemetry(info, other, LAB, '{"from":"lab"}')
-            await _send_telemetry(info, other, OFFICE, '{"from":"office"}')
+            await _send_telemetry(info, ca, other, LAB, '{"from":"lab"}')
+            await _send_telemetry(info, ca, other, OFFICE, '{"from":"office"}')
         finally:
             await other.aclose()
         await until(lambda: _identities(person, events) == {LAB, OFFICE}, 15, "both devices")

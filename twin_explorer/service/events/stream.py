@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from twin_explorer.service.events.collector import PacedCollector
 from twin_explorer.service.events.consumer import (
     DEFAULT_GROUP,
     STOPPED,
@@ -66,6 +67,7 @@ class EventStream:
         self.batches: Listeners[list[EventRecord]] = Listeners()
         self.query = TwinQueryFilter(self.batches, service_for)
         self.query.changed.subscribe(self._query_changed)
+        self.collector = PacedCollector()
         self.consumer = Consumer(self._arrived)
         self.status: Value[Status] = self.consumer.status
         self.group = DEFAULT_GROUP
@@ -91,6 +93,7 @@ class EventStream:
         # "Now" is when Start was asked for, even when an earlier switch still runs.
         asked = datetime.now(UTC) if self.start_at is StartAt.NOW else self.start_time
         async with self._switching:
+            self.collector.hold()
             endpoint = self.endpoint_for()
             if endpoint is None:
                 await self.consumer.stop()
@@ -160,6 +163,7 @@ class EventStream:
             self._flush_handle = None
         await self.query.aclose()
         await self.consumer.aclose()
+        await self.collector.release()
         self.record_to(None)
 
 

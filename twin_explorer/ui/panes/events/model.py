@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush
 
 from twin_explorer.service.events.log import EventLog
 from twin_explorer.service.events.record import EventRecord, Source
@@ -41,6 +42,9 @@ class EventsModel(RowListenerModel):
         super().__init__(parent)
         self.log = log
         log.listener = self
+        self._brushes: dict[Source, QBrush] = {}
+        self._recolour()
+        theme.on_change(self, self._recolour)
 
     def record_at(self, row: int) -> EventRecord:
         return self.log.record(row)
@@ -64,22 +68,39 @@ class EventsModel(RowListenerModel):
         return _FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def data(self, index: Index, role: int = DISPLAY) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.log):
-            return None
-        record = self.log.record(index.row())
-        column = index.column()
+        # Called for every visible cell and role on each repaint (twenty times a second
+        # while events pour in): the roles not served answer before anything is looked up.
         if role == DISPLAY:
+            record = self._record(index)
+            if record is None:
+                return None
+            column = index.column()
+            if column == SUMMARY:
+                return record.summary  # decoded on first paint, only for rows people see
             if column == TIME:
-                return record.time.strftime("%H:%M:%S.%f")[:-3]
+                return record.clock
             if column == SOURCE:
                 return SOURCE_NAMES[record.source]
-            if column == IDENTITY:
-                return record.identity
-            return record.summary  # decoded on first paint, only for rows people see
-        if role == FOREGROUND and column == SOURCE:
-            return theme.brush(SOURCE_COLOURS[record.source])
-        if role == TOOLTIP and column == TIME:
-            return record.time.isoformat()
+            return record.identity
+        if role == FOREGROUND:
+            if index.column() != SOURCE:
+                return None
+            record = self._record(index)
+            return None if record is None else self._brushes[record.source]
+        if role == TOOLTIP:
+            if index.column() != TIME:
+                return None
+            record = self._record(index)
+            return None if record is None else record.time.isoformat()
         if role == RecordRole:
-            return record
+            return self._record(index)
         return None
+
+    def _record(self, index: Index) -> EventRecord | None:
+        row = index.row()
+        if not index.isValid() or not 0 <= row < len(self.log):
+            return None
+        return self.log.record(row)
+
+    def _recolour(self) -> None:
+        self._brushes = {source: theme.brush(role) for source, role in SOURCE_COLOURS.items()}

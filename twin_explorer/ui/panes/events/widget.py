@@ -228,7 +228,7 @@ class EventsWidget(QWidget):
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
         filters.addWidget(self.filter_edit, 1)
-        filters.addWidget(self.query_edit, 2)
+        filters.addWidget(self.query_edit, 1)
         for button in self.source_buttons.values():
             filters.addWidget(button)
         reading = QHBoxLayout()
