@@ -71,15 +71,25 @@ SHARED_MAX = 8192
 _shared: dict[str, str] = {}
 
 
+SHARED_CHARS = 512  # longer ones are rare and would make the table big
+
+
 def shared(text: str) -> str:
     """One copy of a recurring string (a bounded table, emptied when full)."""
     kept = _shared.get(text)
     if kept is not None:
         return kept
+    if len(text) > SHARED_CHARS:
+        return text
     if len(_shared) >= SHARED_MAX:
         _shared.clear()
     _shared[text] = text
     return text
+
+
+def shared_count() -> int:
+    """How many strings the table keeps now."""
+    return len(_shared)
 
 
 def _texts(values: dict[Any, Any] | None) -> dict[str, str]:

@@ -42,7 +42,7 @@ class EventsModel(RowListenerModel):
         super().__init__(parent)
         self.log = log
         log.listener = self
-        self._brushes: dict[Source, QBrush] = {}
+        self.brushes: dict[Source, QBrush] = {}  # the source column's, in this theme
         self._recolour()
         theme.on_change(self, self._recolour)
 
@@ -71,36 +71,37 @@ class EventsModel(RowListenerModel):
         # Called for every visible cell and role on each repaint (twenty times a second
         # while events pour in): the roles not served answer before anything is looked up.
         if role == DISPLAY:
-            record = self._record(index)
-            if record is None:
-                return None
-            column = index.column()
-            if column == SUMMARY:
-                return record.summary  # decoded on first paint, only for rows people see
-            if column == TIME:
-                return record.clock
-            if column == SOURCE:
-                return SOURCE_NAMES[record.source]
-            return record.identity
+            record = self.record_of(index)
+            return None if record is None else cell_text(record, index.column())
         if role == FOREGROUND:
             if index.column() != SOURCE:
                 return None
-            record = self._record(index)
-            return None if record is None else self._brushes[record.source]
+            record = self.record_of(index)
+            return None if record is None else self.brushes[record.source]
         if role == TOOLTIP:
             if index.column() != TIME:
                 return None
-            record = self._record(index)
+            record = self.record_of(index)
             return None if record is None else record.time.isoformat()
         if role == RecordRole:
-            return self._record(index)
+            return self.record_of(index)
         return None
 
-    def _record(self, index: Index) -> EventRecord | None:
+    def record_of(self, index: Index) -> EventRecord | None:
         row = index.row()
         if not index.isValid() or not 0 <= row < len(self.log):
             return None
         return self.log.record(row)
 
     def _recolour(self) -> None:
-        self._brushes = {source: theme.brush(role) for source, role in SOURCE_COLOURS.items()}
+        self.brushes = {source: theme.brush(role) for source, role in SOURCE_COLOURS.items()}
+
+
+def cell_text(record: EventRecord, column: int) -> str:
+    if column == SUMMARY:
+        return record.summary  # decoded on first paint, only for rows people see
+    if column == TIME:
+        return record.clock
+    if column == SOURCE:
+        return SOURCE_NAMES[record.source]
+    return record.identity

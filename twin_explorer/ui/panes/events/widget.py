@@ -39,6 +39,7 @@ from twin_explorer.ui.common.log_table import log_view
 from twin_explorer.ui.common.tasks import Tasks
 from twin_explorer.ui.common.tool_button import tool_button
 from twin_explorer.ui.panes.events.chart import ChartWidget
+from twin_explorer.ui.panes.events.delegate import EventCellDelegate
 from twin_explorer.ui.panes.events.details import details_text
 from twin_explorer.ui.panes.events.model import (
     IDENTITY,
@@ -151,6 +152,7 @@ class EventsWidget(QWidget):
         self.record_button.clicked.connect(self._record_clicked)
 
         self.view = log_view("eventsView", self.model, self)
+        self.view.setItemDelegate(EventCellDelegate(self.model, self.view))
         for column, width in COLUMN_WIDTHS.items():
             self.view.setColumnWidth(column, width)
         self.details = QPlainTextEdit()
