@@ -148,3 +148,37 @@ async def test_a_missing_consumer_group_is_said_within_seconds(amqp_hub: HubServ
     assert "The hub has no consumer group 'nosuch'" in text
     assert "twin-explorer hub consumer-groups add nosuch" in text and "$Default" in text
     assert hub.core.eventhub.reader_count() == 0
+
+
+async def test_a_hub_routing_only_telemetry_gets_the_hint_to_add_routes(amqp_hub: HubServer):
+    """The local hub started with --routes telemetry: devices come and twins change, yet
+    only telemetry arrives; after the quiet spell the stream says how to add routes."""
+    from twin_explorer.service.events.routes import ROUTE_HINT
+
+    hub = amqp_hub
+    hub.core.eventhub.set_routes(["telemetry"])
+    service = service_for(hub)
+    stream = EventStream(lambda: endpoint(hub))
+    stream.sources_seen.quiet_seconds = 0.5
+    try:
+        await stream.start()
+        await until(lambda: hub.core.eventhub.reader_count() >= 1)
+        await service.create_device("routed")  # a lifecycle event, not routed
+        await service.patch_twin("routed", None, {"tags": {"site": "lab"}}, None)
+        send(hub, "routed", None, b"reading")
+        await until(lambda: stream.log.total >= 1)
+        wanted = list(Source)
+        await until(lambda: stream.sources_seen.hint(wanted, time.monotonic()) is not None)
+        assert stream.sources_seen.hint(wanted, time.monotonic()) == ROUTE_HINT
+        assert "twin-explorer hub --routes telemetry,twin,lifecycle,connection" in ROUTE_HINT
+        assert "Message routing" in ROUTE_HINT
+        assert stream.sources_seen.hint([Source.TELEMETRY], time.monotonic()) is None
+
+        # Routed again: the next notification ends the hint.
+        hub.core.eventhub.set_routes(["telemetry", "twin", "lifecycle", "connection"])
+        await service.create_device("routed-2")
+        await until(lambda: Source.LIFECYCLE in {r.source for r in stream.log.visible()})
+        assert stream.sources_seen.hint(wanted, time.monotonic()) is None
+    finally:
+        await stream.aclose()
+        await service.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,6 +31,7 @@ from twin_explorer.service.events.log import EventLog
 from twin_explorer.service.events.query import TwinQueryFilter
 from twin_explorer.service.events.record import EventRecord
 from twin_explorer.service.events.recorder import Recorder
+from twin_explorer.service.events.routes import SourcesSeen
 from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubInfo
 from twin_explorer.service.observable import Listeners, Value
@@ -68,6 +70,7 @@ class EventStream:
         self.query = TwinQueryFilter(self.batches, service_for)
         self.query.changed.subscribe(self._query_changed)
         self.collector = PacedCollector()
+        self.sources_seen = SourcesSeen()  # for the hint about routes
         self.consumer = Consumer(self._arrived)
         self.status: Value[Status] = self.consumer.status
         self.group = DEFAULT_GROUP
@@ -100,6 +103,7 @@ class EventStream:
                 self.status.set(Status(State.FAILED, NO_ENDPOINT))
                 raise StreamError(NO_ENDPOINT)
             await self.consumer.start(endpoint, group=self.group, start=self.start_at, at=asked)
+            self.sources_seen.restart(time.monotonic())
 
     async def stop(self) -> None:
         async with self._switching:
@@ -137,6 +141,7 @@ class EventStream:
         if self.recorder is not None:
             self.recorder.write(batch)
         self.log.extend(batch)
+        self.sources_seen.add(batch)
         self.batches.emit(batch)
 
     def _query_changed(self, ids: frozenset[str] | None) -> None:

@@ -8,6 +8,7 @@ newest row unless the person scrolled up to read."""
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import UTC
 
 from PySide6.QtCore import QDateTime, QModelIndex, Qt, QTimer, Signal
@@ -32,6 +33,7 @@ from twin_explorer.service.events.consumer import StartAt, State, Status, Stream
 from twin_explorer.service.events.filter import EventFilter
 from twin_explorer.service.events.query import QueryError
 from twin_explorer.service.events.record import EventRecord, Source
+from twin_explorer.service.events.routes import ROUTE_DETAILS
 from twin_explorer.service.events.series import PathError, Plots, numeric_paths
 from twin_explorer.service.events.stream import CONNECTING, EventStream
 from twin_explorer.ui.common import theme
@@ -59,12 +61,6 @@ START_CHOICES = {
     StartAt.BEGINNING: "From the beginning",
     StartAt.TIME: "From a time",
 }
-NO_NOTIFICATIONS = (
-    "No twin change, lifecycle or connection events yet. On an Azure IoT hub they reach "
-    "this stream only through routes: portal → Message routing → Add a route for each "
-    "data source (Device twin change events, Device lifecycle events, Device connection "
-    'state events) to the built-in endpoint "events".'
-)
 STATE_COLOURS = {State.RECEIVING: "ok", State.FAILED: "error"}
 
 
@@ -222,6 +218,13 @@ class EventsWidget(QWidget):
         self.status.setObjectName("eventsStatus")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.routes_hint = QLabel()
+        self.routes_hint.setObjectName("eventsRoutesHint")
+        self.routes_hint.setWordWrap(True)
+        self.routes_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.routes_hint.setToolTip(ROUTE_DETAILS)
+        self.routes_hint.setVisible(False)
+        theme.text_colour(self.routes_hint, "warning")
         self.counts = QLabel()
         self.counts.setObjectName("eventsCounts")
         self.counts.setToolTip("Events listed, events kept, held while paused, and dropped")
@@ -262,6 +265,7 @@ class EventsWidget(QWidget):
         layout.addWidget(self.query_error)
         layout.addLayout(reading)
         layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.routes_hint)
         layout.addLayout(footer)
 
         self._filter_timer = QTimer(self)
@@ -398,10 +402,16 @@ class EventsWidget(QWidget):
         if self.stream.recorder is not None:
             parts.append(f"recording {self.stream.recorder.path.name}")
         self.counts.setText(" · ".join(parts))
-        wants_notes = not self.source_buttons[Source.TELEMETRY].isChecked()
-        if wants_notes and not len(log) and self.stream.status.value.state is State.RECEIVING:
-            self.view.setToolTip(NO_NOTIFICATIONS)
-            self.details.setPlaceholderText(NO_NOTIFICATIONS)
+        receiving = self.stream.status.value.state is State.RECEIVING
+        wanted = [s for s, b in self.source_buttons.items() if b.isChecked()]
+        hint = self.stream.sources_seen.hint(wanted, time.monotonic()) if receiving else None
+        if hint != (self.routes_hint.text() if self.routes_hint.isVisible() else None):
+            self.routes_hint.setText(hint or "")
+            self.routes_hint.setVisible(hint is not None)
+        wants_notes = Source.TELEMETRY not in wanted
+        if wants_notes and not len(log) and receiving:
+            self.view.setToolTip(ROUTE_DETAILS)
+            self.details.setPlaceholderText(ROUTE_DETAILS)
         else:
             self.view.setToolTip("")
             self.details.setPlaceholderText("Choose an event to see its body and properties")
