@@ -33,11 +33,13 @@ async def test_full_collections_run_at_their_pace_while_held_and_as_before_after
         one.hold()
         two.hold()  # two streams: the first to let go leaves the pace on
         assert gc.get_threshold() == (before[0], before[1], NEVER)
+        assert gc.get_freeze_count() > 0  # what existed before is left out of them
         await until(lambda: len(full) >= 3, 10)
         await one.release()
         assert gc.get_threshold()[2] == NEVER
         await two.release()
         assert gc.get_threshold() == before
+        assert gc.get_freeze_count() == 0
         assert not one.held and not two.held
     finally:
         gc.callbacks.remove(collected)

@@ -4,27 +4,19 @@ Every event the log keeps is a Python object the collector walks on each full
 collection, and thousands a second make full collections frequent (every second or two):
 each held every thread, the window's too, for 50-200 ms. While a stream is open, full
 collections run at a fixed, slow pace instead (``FULL_EVERY`` seconds, on the window's
-loop), and what the app built before its first stream (modules, Qt wrappers: over a
-hundred thousand objects) is frozen out of them for good. Young collections still run
-as usual; the events themselves hold no cycles and go as soon as the log lets them go."""
+loop), and what the app built before (modules, Qt wrappers, the window: over a hundred
+thousand objects) is frozen out of them until the last stream closes. Young collections
+still run as usual; the events themselves hold no cycles and go as soon as the log lets
+them go (frozen objects too are freed when nothing refers to them)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 
 FULL_EVERY = 60.0  # seconds between full collections while a stream is open
 NEVER = 1 << 30  # young collections before a full one: not by themselves
-
-
-@functools.cache  # once: the window is built by the first stream's start
-def _freeze_what_lasts() -> None:
-    """Frozen objects are still freed when nothing refers to them; only cycles among
-    them would stay, and what exists this early lives as long as the app."""
-    gc.collect()
-    gc.freeze()
 
 
 class PacedCollector:
@@ -45,9 +37,10 @@ class PacedCollector:
         """Pace full collections from now on (on the running loop); again does nothing."""
         if self._task is not None:
             return
-        _freeze_what_lasts()
         cls = type(self)
         if cls._holders == 0:
+            gc.collect()
+            gc.freeze()
             cls._thresholds = gc.get_threshold()
             young, middle, _full = cls._thresholds
             gc.set_threshold(young, middle, NEVER)
@@ -71,4 +64,5 @@ class PacedCollector:
         cls._holders -= 1
         if cls._holders == 0:
             gc.set_threshold(*cls._thresholds)
+            gc.unfreeze()
             gc.collect()

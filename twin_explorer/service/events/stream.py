@@ -193,6 +193,7 @@ class FollowHub:
         if start:
             with contextlib.suppress(StreamError):  # the status says why, in the pane
                 await self.stream.start()
+            await self.stream.query.refresh()  # a twin query in force, on the new hub
 
     async def aclose(self) -> None:
         if self._task is not None:
