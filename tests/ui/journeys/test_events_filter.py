@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from tests.ui.conftest import until
+from tests.ui.journeys.test_events import open_events
 
 LAB, OFFICE = "lab-sensor", "office-sensor"
 
@@ -45,9 +46,7 @@ def test_a_twin_query_shows_only_the_matching_devices_telemetry(person, qrun, ca
     ca = Path(info.ca_cert).read_text()
 
     async def journey():
-        person.tab("Events")
-        events = person.pane("Events")
-        await until(lambda: person.sees("Receiving new events", within=events), 30, "receiving")
+        events = await open_events(person)
         other = HubService(info.service_connection_string, ca_cert=info.ca_cert)
         try:
             for device in (LAB, OFFICE):
@@ -82,9 +81,7 @@ def test_a_twin_query_shows_only_the_matching_devices_telemetry(person, qrun, ca
 
 def test_a_consumer_group_the_hub_does_not_have_says_how_to_create_it(person, qrun):
     async def journey():
-        person.tab("Events")
-        events = person.pane("Events")
-        await until(lambda: person.sees("Receiving new events", within=events), 30, "receiving")
+        events = await open_events(person)
         person.type_into("Group", "dashboards")
         person.click("Restart", within=events)
         said = "The hub has no consumer group 'dashboards'"
