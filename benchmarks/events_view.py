@@ -1,22 +1,27 @@
 """The Events view under load: the real ``EventStream`` (azure.eventhub.aio on its I/O
 thread) and the pane's ``EventsWidget`` on a qasync loop, reading a local hub's
-Event Hub-compatible endpoint. The hub runs in its own thread and loop, as a separate
-process would, and takes telemetry through its core (the path MQTT and AMQP end in).
+Event Hub-compatible endpoint. The hub runs in a child process, as the app runs its local
+hub (``--hub-thread``: in a thread of this process instead, sharing its GIL), and takes
+telemetry through its core (the path MQTT and AMQP end in).
 
-    python benchmarks/events_view.py [--latency 200] [--rate 5000] [--seconds 10] [--json OUT]
+    python benchmarks/events_view.py [--latency 200] [--rate 5000] [--seconds 10]
+                                     [--hub-thread] [--json OUT]
 
 1. D2C → shown: one telemetry message at a time; the time from handing it to the hub to
    the row inserted in the Events view's model. p50/p99.
 2. ``--rate`` events/s for ``--seconds`` into the app (batches every 10 ms): the window
    loop's lag (a 10 ms timer's lateness) p50/p99, events shown and dropped, and the app's
-   RSS before, after and after a second run (flat memory: the log is bounded).
+   RSS before, after, after a second run and after Clear (flat memory: the log is
+   bounded).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -91,6 +96,37 @@ class HubThread:
         self.thread.join(30)
 
 
+class HubChild:
+    """A ``HubThread`` in a child process (what the app does with its local hub), told
+    what to send through a pipe."""
+
+    def __init__(self, data: Path) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process running Qt
+        self._pipe, theirs = context.Pipe()
+        self.process = context.Process(target=_hub_child, args=(data, theirs), daemon=True)
+        self.process.start()
+        self._endpoint = Endpoint(*self._pipe.recv())
+
+    def endpoint(self) -> Endpoint:
+        return self._endpoint
+
+    def send(self, count: int, start: int = 0) -> None:
+        self._pipe.send((count, start))
+
+    def stop(self) -> None:
+        self._pipe.send(None)
+        self.process.join(30)
+
+
+def _hub_child(data: Path, pipe: Any) -> None:
+    hub = HubThread(data)
+    endpoint = hub.endpoint()
+    pipe.send((endpoint.connection_string, endpoint.address, endpoint.ca_cert))
+    while (order := pipe.recv()) is not None:
+        hub.send(*order)
+    hub.stop()
+
+
 async def wait_for(condition: Any, within: float = 30.0) -> None:
     async with asyncio.timeout(within):
         while True:  # polled: the model's rows announce nothing awaitable
@@ -99,7 +135,7 @@ async def wait_for(condition: Any, within: float = 30.0) -> None:
             await asyncio.sleep(0.002)
 
 
-async def latency(hub: HubThread, widget: Any, count: int) -> dict[str, float]:
+async def latency(hub: Any, widget: Any, count: int) -> dict[str, float]:
     model = widget.model
     samples: list[float] = []
     for i in range(count):
@@ -111,9 +147,25 @@ async def latency(hub: HubThread, widget: Any, count: int) -> dict[str, float]:
     return percentiles(samples)
 
 
-async def flood(hub: HubThread, stream: EventStream, rate: int, seconds: float) -> dict[str, Any]:
+class GcPauses:
+    """The cyclic collector's pauses (any thread's: they hold every thread still)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif info["generation"] == 2:
+            self.pauses.append(time.perf_counter() - self._started)
+
+
+async def flood(hub: Any, stream: EventStream, rate: int, seconds: float) -> dict[str, Any]:
     lags: list[float] = []
     stop = False
+    gc_pauses = GcPauses()
+    gc.callbacks.append(gc_pauses)
 
     async def ticker() -> None:
         while not stop:
@@ -134,6 +186,7 @@ async def flood(hub: HubThread, stream: EventStream, rate: int, seconds: float) 
     elapsed = time.perf_counter() - started
     stop = True
     await tick
+    gc.callbacks.remove(gc_pauses)
     result = percentiles(lags)
     return {
         "sent": sent,
@@ -143,6 +196,8 @@ async def flood(hub: HubThread, stream: EventStream, rate: int, seconds: float) 
         "loop_lag_max_ms": result["max_ms"],
         "dropped": stream.dropped,
         "kept": stream.log.total,
+        "full_gc": len(gc_pauses.pauses),
+        "full_gc_max_ms": max(gc_pauses.pauses, default=0.0) * 1000,
     }
 
 
@@ -150,7 +205,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     from twin_explorer.ui.panes.events import EventsWidget
 
     with tempfile.TemporaryDirectory() as tmp:
-        hub = HubThread(Path(tmp) / "hub")
+        data = Path(tmp) / "hub"
+        hub: HubThread | HubChild = HubThread(data) if args.hub_thread else HubChild(data)
         stream = EventStream(hub.endpoint)
         widget = EventsWidget(stream)
         widget.resize(1200, 500)
@@ -165,6 +221,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             results["rss_after_mb"] = rss_mb()
             results["flood_again"] = await flood(hub, stream, args.rate, args.seconds)
             results["rss_after_second_mb"] = rss_mb()
+            widget.clear()
+            gc.collect()
+            await asyncio.sleep(0.5)  # the view lets go of its rows on its next turns
+            results["rss_after_clear_mb"] = rss_mb()
         finally:
             await stream.aclose()
             widget.close()
@@ -191,12 +251,13 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
                 f"{f['shown_per_s']:.0f}/s",
                 f"kept {f['kept']:,}, dropped {f['dropped']:,}",
             ),
+            ("  full collections, longest", f"{f['full_gc']}", f"{f['full_gc_max_ms']:.1f} ms"),
         ]
     rows += [
         (
-            "RSS before / after / after 2nd flood",
+            "RSS before / after / after 2nd flood / after Clear",
             f"{results['rss_before_mb']:.0f} / {results['rss_after_mb']:.0f} / "
-            f"{results['rss_after_second_mb']:.0f} MiB",
+            f"{results['rss_after_second_mb']:.0f} / {results['rss_after_clear_mb']:.0f} MiB",
             "",
         ),
     ]
@@ -209,6 +270,7 @@ def run() -> None:
     parser.add_argument("--latency", type=int, default=200)
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--hub-thread", action="store_true", help="the hub in this process")
     parser.add_argument("--json")
     args = parser.parse_args()
     import qasync

@@ -62,7 +62,7 @@ class AppModel:
         self.selection = Selection()
         self.session = session or HubSessionState(profiles)
         # The hub's event stream (telemetry, twin changes, connections, lifecycle).
-        self.events = EventStream(self._event_endpoint)
+        self.events = EventStream(self._event_endpoint, service_for=lambda: self.session.service)
         self._follow_events = FollowHub(self.events)
         self.twin_notifications = TwinNotifications(self.patches, self.events, self.watcher)
         self.c2d = Outbox(lambda: session_endpoint(self.session))  # cloud-to-device messages

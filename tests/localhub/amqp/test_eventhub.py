@@ -279,10 +279,15 @@ async def test_consumer_groups_are_independent_and_must_exist(amqp_hub: HubServe
         await default.until(lambda: default.telemetry())
         await dashboards.until(lambda: dashboards.telemetry())
     assert default.telemetry()[0][1].sequence_number == dashboards.telemetry()[0][1].sequence_number
-    # A group that does not exist: the attach is refused (the client retries it).
+    # A group that does not exist: the attach is refused, and the client hears why
+    # (amqp:not-found on the detach after an attach that echoes its termini, as Azure's).
     with watch_log("twin_explorer.localhub.transports.amqp.connection") as log:
-        async with receiving(consumer(hub, "nope"), partition_id="0", starting_position="-1"):
+        client = consumer(hub, "nope", retry_total=0)
+        async with receiving(client, partition_id="0", starting_position="-1") as refused:
             await poll(lambda: log.find("consumer group 'nope' does not exist"))
+            await refused.until(lambda: refused.errors)
+    assert "amqp:not-found" in str(refused.errors[0])
+    assert "consumer group 'nope' does not exist" in str(refused.errors[0])
     assert hub.core.eventhub.reader_count() == 0
 
 

@@ -85,6 +85,14 @@ def test_telemetry_from_a_simulated_module_shows_in_events(person, qrun, caplog)
     assert not errors, [r.getMessage() for r in errors]
 
 
+async def open_events(person):
+    """The Events tab, once it reads the hub's new events: its pane."""
+    person.tab("Events")
+    events = person.pane("Events")
+    await until(lambda: person.sees("Receiving new events", within=events), 30, "receiving")
+    return events
+
+
 def _pane(person, title: str) -> bool:
     try:
         person.pane(title)
@@ -133,9 +141,7 @@ def test_a_device_made_by_another_client_appears_without_a_refresh(person, qrun)
     tree = person.window.tree_view
 
     async def journey():
-        person.tab("Events")
-        events = person.pane("Events")
-        await until(lambda: person.sees("Receiving new events", within=events), 30, "receiving")
+        await open_events(person)
         other = HubService(info.service_connection_string, ca_cert=info.ca_cert)
         try:
             await other.create_device("made-elsewhere")

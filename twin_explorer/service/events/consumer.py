@@ -102,9 +102,9 @@ def explain(error: BaseException, group: str) -> str:
     if "consumer group" in lowered or ("not-found" in lowered or "not found" in lowered):
         if "consumer" in lowered or "group" in lowered or group != DEFAULT_GROUP:
             return (
-                f"The hub has no consumer group {group!r}: create it (Azure portal → "
-                "Built-in endpoints → Consumer groups, or twin-explorer's hub CLI for the "
-                "local hub) or choose $Default."
+                f"The hub has no consumer group {group!r}: create it (Azure portal → your "
+                "IoT hub → Built-in endpoints → Consumer groups; local hub: twin-explorer hub "
+                f"consumer-groups add {group}) or choose $Default."
             )
         return f"The event stream was not found: check the Event Hub name (EntityPath). ({said})"
     if isinstance(error, AuthenticationError) or "unauthorized" in lowered:

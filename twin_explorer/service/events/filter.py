@@ -1,4 +1,5 @@
-"""Which events the Events view shows: identity wildcards and sources."""
+"""Which events the Events view shows: identity wildcards, sources and the identities a
+twin query matched."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ def _glob(pattern: str) -> str:
 @dataclass(frozen=True)
 class EventFilter:
     """``identity``: ``device`` or ``device/module`` with ``*``/``?`` wildcards (empty:
-    everyone); ``sources``: the kinds shown."""
+    everyone); ``sources``: the kinds shown; ``ids``: the identities a twin query matched
+    (``device`` lets its modules through too; None: no query)."""
 
     identity: str = ""
     sources: frozenset[Source] = field(default=ALL_SOURCES)
+    ids: frozenset[str] | None = None
 
     @cached_property
     def _patterns(self) -> tuple[str, str | None]:
@@ -34,10 +37,13 @@ class EventFilter:
 
     @property
     def is_empty(self) -> bool:
-        return not self.identity.strip() and self.sources == ALL_SOURCES
+        return not self.identity.strip() and self.sources == ALL_SOURCES and self.ids is None
 
     def matches(self, record: EventRecord) -> bool:
         if record.source not in self.sources:
+            return False
+        ids = self.ids
+        if ids is not None and record.device_id not in ids and record.identity not in ids:
             return False
         device, module = self._patterns
         if not device:

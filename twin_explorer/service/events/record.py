@@ -49,8 +49,55 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# Property names, and the values that recur from event to event (who sent it, how it
+# authenticated, its content type), kept once rather than once per event: most of a
+# kept telemetry event's memory was these strings.
+_RECURRING = frozenset(
+    {
+        "iothub-connection-device-id",
+        "iothub-connection-module-id",
+        "iothub-connection-auth-method",
+        "iothub-connection-auth-generation-id",
+        "iothub-message-source",
+        "content-type",
+        "content-encoding",
+        "deviceId",
+        "moduleId",
+        "hubName",
+        "opType",
+    }
+)
+SHARED_MAX = 8192
+_shared: dict[str, str] = {}
+
+
+SHARED_CHARS = 512  # longer ones are rare and would make the table big
+
+
+def shared(text: str) -> str:
+    """One copy of a recurring string (a bounded table, emptied when full)."""
+    kept = _shared.get(text)
+    if kept is not None:
+        return kept
+    if len(text) > SHARED_CHARS:
+        return text
+    if len(_shared) >= SHARED_MAX:
+        _shared.clear()
+    _shared[text] = text
+    return text
+
+
+def shared_count() -> int:
+    """How many strings the table keeps now."""
+    return len(_shared)
+
+
 def _texts(values: dict[Any, Any] | None) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in (values or {}).items()}
+    texts: dict[str, str] = {}
+    for key, value in (values or {}).items():
+        name = shared(_text(key))
+        texts[name] = shared(_text(value)) if name in _RECURRING else _text(value)
+    return texts
 
 
 def decode(body: bytes) -> tuple[Encoding, str]:
@@ -105,6 +152,12 @@ class EventRecord:
             return json.loads(self.body)
         except ValueError:
             return None
+
+    @cached_property
+    def clock(self) -> str:
+        """The enqueued time of day to the millisecond, as the list shows it."""
+        t = self.time
+        return f"{t.hour:02}:{t.minute:02}:{t.second:02}.{t.microsecond // 1000:03}"
 
     @cached_property
     def summary(self) -> str:

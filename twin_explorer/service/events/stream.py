@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from twin_explorer.service.events.collector import PacedCollector
 from twin_explorer.service.events.consumer import (
     DEFAULT_GROUP,
     STOPPED,
@@ -25,8 +28,11 @@ from twin_explorer.service.events.consumer import (
     StreamError,
 )
 from twin_explorer.service.events.log import EventLog
+from twin_explorer.service.events.query import TwinQueryFilter
 from twin_explorer.service.events.record import EventRecord
 from twin_explorer.service.events.recorder import Recorder
+from twin_explorer.service.events.routes import SourcesSeen
+from twin_explorer.service.hub import HubService
 from twin_explorer.service.local_hub import LocalHubInfo
 from twin_explorer.service.observable import Listeners, Value
 
@@ -47,18 +53,24 @@ def local_endpoint(info: LocalHubInfo | None) -> Endpoint | None:
 
 class EventStream:
     """``log``: what the Events view shows; ``batches``: every batch as it is shown (for
-    charts and the patch log); ``status``: receiving, or why not."""
+    charts and the patch log); ``status``: receiving, or why not; ``query``: the twin
+    query filter, run on the hub of ``service_for``."""
 
     def __init__(
         self,
         endpoint_for: Callable[[], Endpoint | None] = lambda: None,
         *,
+        service_for: Callable[[], HubService | None] = lambda: None,
         log: EventLog | None = None,
         batch_seconds: float = BATCH_SECONDS,
     ) -> None:
         self.endpoint_for = endpoint_for  # the endpoint of the hub the window is on
         self.log = log or EventLog()
         self.batches: Listeners[list[EventRecord]] = Listeners()
+        self.query = TwinQueryFilter(self.batches, service_for)
+        self.query.changed.subscribe(self._query_changed)
+        self.collector = PacedCollector()
+        self.sources_seen = SourcesSeen()  # for the hint about routes
         self.consumer = Consumer(self._arrived)
         self.status: Value[Status] = self.consumer.status
         self.group = DEFAULT_GROUP
@@ -84,12 +96,14 @@ class EventStream:
         # "Now" is when Start was asked for, even when an earlier switch still runs.
         asked = datetime.now(UTC) if self.start_at is StartAt.NOW else self.start_time
         async with self._switching:
+            self.collector.hold()
             endpoint = self.endpoint_for()
             if endpoint is None:
                 await self.consumer.stop()
                 self.status.set(Status(State.FAILED, NO_ENDPOINT))
                 raise StreamError(NO_ENDPOINT)
             await self.consumer.start(endpoint, group=self.group, start=self.start_at, at=asked)
+            self.sources_seen.restart(time.monotonic())
 
     async def stop(self) -> None:
         async with self._switching:
@@ -127,7 +141,12 @@ class EventStream:
         if self.recorder is not None:
             self.recorder.write(batch)
         self.log.extend(batch)
+        self.sources_seen.add(batch)
         self.batches.emit(batch)
+
+    def _query_changed(self, ids: frozenset[str] | None) -> None:
+        self.flush()
+        self.log.set_filter(replace(self.log.filter, ids=ids))
 
     @property
     def dropped(self) -> int:
@@ -147,7 +166,9 @@ class EventStream:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        await self.query.aclose()
         await self.consumer.aclose()
+        await self.collector.release()
         self.record_to(None)
 
 
@@ -172,6 +193,7 @@ class FollowHub:
         if start:
             with contextlib.suppress(StreamError):  # the status says why, in the pane
                 await self.stream.start()
+            await self.stream.query.refresh()  # a twin query in force, on the new hub
 
     async def aclose(self) -> None:
         if self._task is not None:

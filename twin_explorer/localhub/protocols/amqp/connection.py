@@ -319,11 +319,16 @@ class ServerConnection:
         self._send_attach(session, link, link.source, link.target, properties,
                           initial_delivery_count=0 if we_send else None)
 
-    def refuse_link(self, link: Link, error: Error) -> None:
-        """Attach reply with a null terminus on our side (spec 2.6.3), then detach closed."""
+    def refuse_link(self, link: Link, error: Error, *, echo: bool = False) -> None:
+        """Attach reply with a null terminus on our side (spec 2.6.3), then detach closed.
+        ``echo``: attach with the client's termini instead, as Azure's Event Hubs does;
+        pyamqp drops the detach's error after a null terminus and retries for ever."""
         session = self._live_session(link)
         if session is None or link.detached:
             return
+        if echo and not link.attached:
+            self._send_attach(session, link, link.source or Source(), link.target or Target(),
+                              None, initial_delivery_count=0 if link.role == "receiver" else None)
         self._send_detach(session, link, error, closed=True)
 
     def grant_credit(self, link: Link, credit: int) -> None:

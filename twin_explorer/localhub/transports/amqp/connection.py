@@ -523,7 +523,7 @@ class AmqpConnection:
         if error is not None:
             where = clip(str(link.address))
             logger.info("%s: attach to %s refused: %s", self.name, where, error.description)
-            self.conn.refuse_link(link, error)
+            self.conn.refuse_link(link, error, echo=True)  # the client sees why (E.4)
             return
         self._accept(link, _Route(node, grant_key), credit=link.role == "sender")
         if link.role == "receiver":

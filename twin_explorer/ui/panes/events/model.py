@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush
 
 from twin_explorer.service.events.log import EventLog
 from twin_explorer.service.events.record import EventRecord, Source
@@ -41,6 +42,9 @@ class EventsModel(RowListenerModel):
         super().__init__(parent)
         self.log = log
         log.listener = self
+        self.brushes: dict[Source, QBrush] = {}  # the source column's, in this theme
+        self._recolour()
+        theme.on_change(self, self._recolour)
 
     def record_at(self, row: int) -> EventRecord:
         return self.log.record(row)
@@ -64,22 +68,40 @@ class EventsModel(RowListenerModel):
         return _FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def data(self, index: Index, role: int = DISPLAY) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.log):
-            return None
-        record = self.log.record(index.row())
-        column = index.column()
+        # Called for every visible cell and role on each repaint (twenty times a second
+        # while events pour in): the roles not served answer before anything is looked up.
         if role == DISPLAY:
-            if column == TIME:
-                return record.time.strftime("%H:%M:%S.%f")[:-3]
-            if column == SOURCE:
-                return SOURCE_NAMES[record.source]
-            if column == IDENTITY:
-                return record.identity
-            return record.summary  # decoded on first paint, only for rows people see
-        if role == FOREGROUND and column == SOURCE:
-            return theme.brush(SOURCE_COLOURS[record.source])
-        if role == TOOLTIP and column == TIME:
-            return record.time.isoformat()
+            record = self.record_of(index)
+            return None if record is None else cell_text(record, index.column())
+        if role == FOREGROUND:
+            if index.column() != SOURCE:
+                return None
+            record = self.record_of(index)
+            return None if record is None else self.brushes[record.source]
+        if role == TOOLTIP:
+            if index.column() != TIME:
+                return None
+            record = self.record_of(index)
+            return None if record is None else record.time.isoformat()
         if role == RecordRole:
-            return record
+            return self.record_of(index)
         return None
+
+    def record_of(self, index: Index) -> EventRecord | None:
+        row = index.row()
+        if not index.isValid() or not 0 <= row < len(self.log):
+            return None
+        return self.log.record(row)
+
+    def _recolour(self) -> None:
+        self.brushes = {source: theme.brush(role) for source, role in SOURCE_COLOURS.items()}
+
+
+def cell_text(record: EventRecord, column: int) -> str:
+    if column == SUMMARY:
+        return record.summary  # decoded on first paint, only for rows people see
+    if column == TIME:
+        return record.clock
+    if column == SOURCE:
+        return SOURCE_NAMES[record.source]
+    return record.identity

@@ -1,4 +1,4 @@
-"""The Events pane's body: filter and source toggles, consumer group and start choice,
+"""The Events pane's body: filter, twin query and source toggles, consumer group and start choice,
 Restart/Pause/Clear/Record, the list of events, the selected event's details and a
 status line (receiving or why not, and the counts).
 
@@ -8,6 +8,7 @@ newest row unless the person scrolled up to read."""
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import UTC
 
 from PySide6.QtCore import QDateTime, QModelIndex, Qt, QTimer, Signal
@@ -30,7 +31,9 @@ from PySide6.QtWidgets import (
 
 from twin_explorer.service.events.consumer import StartAt, State, Status, StreamError
 from twin_explorer.service.events.filter import EventFilter
+from twin_explorer.service.events.query import QueryError
 from twin_explorer.service.events.record import EventRecord, Source
+from twin_explorer.service.events.routes import ROUTE_DETAILS
 from twin_explorer.service.events.series import PathError, Plots, numeric_paths
 from twin_explorer.service.events.stream import CONNECTING, EventStream
 from twin_explorer.ui.common import theme
@@ -38,6 +41,7 @@ from twin_explorer.ui.common.log_table import log_view
 from twin_explorer.ui.common.tasks import Tasks
 from twin_explorer.ui.common.tool_button import tool_button
 from twin_explorer.ui.panes.events.chart import ChartWidget
+from twin_explorer.ui.panes.events.delegate import EventCellDelegate
 from twin_explorer.ui.panes.events.details import details_text
 from twin_explorer.ui.panes.events.model import (
     IDENTITY,
@@ -48,18 +52,15 @@ from twin_explorer.ui.panes.events.model import (
 )
 
 FILTER_DELAY_MS = 150
+# An emptied query field ends the query after this pause (not at once: replacing the
+# text passes through empty).
+QUERY_CLEAR_DELAY_MS = 600
 COLUMN_WIDTHS = {TIME: 96, SOURCE: 96, IDENTITY: 200}
 START_CHOICES = {
     StartAt.NOW: "New events",
     StartAt.BEGINNING: "From the beginning",
     StartAt.TIME: "From a time",
 }
-NO_NOTIFICATIONS = (
-    "No twin change, lifecycle or connection events yet. On an Azure IoT hub they reach "
-    "this stream only through routes: portal → Message routing → Add a route for each "
-    "data source (Device twin change events, Device lifecycle events, Device connection "
-    'state events) to the built-in endpoint "events".'
-)
 STATE_COLOURS = {State.RECEIVING: "ok", State.FAILED: "error"}
 
 
@@ -81,6 +82,23 @@ class EventsWidget(QWidget):
         self.filter_edit.setToolTip(
             "Show only events of these identities: sensor-* or */thermo or sensor-1/therm?"
         )
+        self.query_edit = QLineEdit()
+        self.query_edit.setObjectName("eventsTwinQuery")
+        self.query_edit.setPlaceholderText("Twin query, e.g. tags.site = 'lab' (Enter)")
+        self.query_edit.setClearButtonEnabled(True)
+        self.query_edit.setToolTip(
+            "Show only events of the devices and modules a twin query matches: a condition "
+            "(tags.site = 'lab') or a whole query (SELECT * FROM devices.modules WHERE …). "
+            "Enter runs it on the hub; it is read again as twins change and every minute."
+        )
+        self.query_edit.returnPressed.connect(self.apply_query)
+        self.query_edit.textChanged.connect(self._query_typed)
+        self.query_error = QLabel()
+        self.query_error.setObjectName("eventsQueryError")
+        self.query_error.setWordWrap(True)
+        self.query_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.query_error.setVisible(False)
+        theme.text_colour(self.query_error, "error")
         # Check boxes rather than toggle buttons: on and off read plainly in any theme.
         self.source_buttons: dict[Source, QCheckBox] = {}
         for source in Source:
@@ -130,6 +148,7 @@ class EventsWidget(QWidget):
         self.record_button.clicked.connect(self._record_clicked)
 
         self.view = log_view("eventsView", self.model, self)
+        self.view.setItemDelegate(EventCellDelegate(self.model, self.view))
         for column, width in COLUMN_WIDTHS.items():
             self.view.setColumnWidth(column, width)
         self.details = QPlainTextEdit()
@@ -189,6 +208,7 @@ class EventsWidget(QWidget):
         self.view.setMinimumSize(160, 60)
         self.side.setMinimumSize(120, 60)
         self.filter_edit.setMinimumWidth(120)
+        self.query_edit.setMinimumWidth(120)
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.side)
         self.splitter.setStretchFactor(0, 3)
@@ -198,6 +218,13 @@ class EventsWidget(QWidget):
         self.status.setObjectName("eventsStatus")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.routes_hint = QLabel()
+        self.routes_hint.setObjectName("eventsRoutesHint")
+        self.routes_hint.setWordWrap(True)
+        self.routes_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.routes_hint.setToolTip(ROUTE_DETAILS)
+        self.routes_hint.setVisible(False)
+        theme.text_colour(self.routes_hint, "warning")
         self.counts = QLabel()
         self.counts.setObjectName("eventsCounts")
         self.counts.setToolTip("Events listed, events kept, held while paused, and dropped")
@@ -206,6 +233,7 @@ class EventsWidget(QWidget):
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
         filters.addWidget(self.filter_edit, 1)
+        filters.addWidget(self.query_edit, 1)
         for button in self.source_buttons.values():
             filters.addWidget(button)
         reading = QHBoxLayout()
@@ -234,8 +262,10 @@ class EventsWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
+        layout.addWidget(self.query_error)
         layout.addLayout(reading)
         layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.routes_hint)
         layout.addLayout(footer)
 
         self._filter_timer = QTimer(self)
@@ -243,6 +273,10 @@ class EventsWidget(QWidget):
         self._filter_timer.setInterval(FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self._apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self._query_clear_timer = QTimer(self)
+        self._query_clear_timer.setSingleShot(True)
+        self._query_clear_timer.setInterval(QUERY_CLEAR_DELAY_MS)
+        self._query_clear_timer.timeout.connect(self._query_emptied)
         scroll = self.view.verticalScrollBar()
         scroll.valueChanged.connect(self._scrolled)
         scroll.rangeChanged.connect(self._range_changed)
@@ -252,6 +286,7 @@ class EventsWidget(QWidget):
         self._unsubscribe = [
             stream.status.subscribe(self._status_changed),
             stream.batches.subscribe(self._batch_shown),
+            stream.query.changed.subscribe(lambda _ids: self._update_counts()),
         ]
         self._unsubscribe.append(self.plots.close)
         self.destroyed.connect(lambda: [u() for u in self._unsubscribe])
@@ -313,7 +348,30 @@ class EventsWidget(QWidget):
 
     def current_filter(self) -> EventFilter:
         sources = frozenset(s for s, b in self.source_buttons.items() if b.isChecked())
-        return EventFilter(self.filter_edit.text(), sources)
+        return EventFilter(self.filter_edit.text(), sources, self.stream.query.ids)
+
+    def apply_query(self) -> None:
+        """Run the twin query typed (what Enter does); a refusal is said under it."""
+        self._tasks.spawn(self._apply_query(self.query_edit.text()), name="twin query")
+
+    async def _apply_query(self, text: str) -> None:
+        try:
+            await self.stream.query.apply(text)
+        except QueryError as error:
+            self.query_error.setText(f"{error} The previous filter stays.")
+            self.query_error.setVisible(True)
+            return
+        self.query_error.setVisible(False)
+
+    def _query_typed(self, text: str) -> None:
+        if not text.strip():
+            self.query_error.setVisible(False)
+            self._query_clear_timer.start()
+
+    def _query_emptied(self) -> None:
+        """The field stayed empty (or its clear button was pressed): no query any more."""
+        if not self.query_edit.text().strip() and self.stream.query.text:
+            self.apply_query()
 
     def _apply_filter(self) -> None:
         self.stream.flush()
@@ -335,6 +393,8 @@ class EventsWidget(QWidget):
     def _update_counts(self) -> None:
         log = self.stream.log
         parts = [f"{len(log):,} shown", f"{log.total:,} kept"]
+        if self.stream.query.ids is not None:
+            parts.append(_count(len(self.stream.query.ids), "identity", "identities") + " queried")
         if log.paused:
             parts.append(f"{log.held:,} held while paused")
         if self.stream.dropped:
@@ -342,10 +402,16 @@ class EventsWidget(QWidget):
         if self.stream.recorder is not None:
             parts.append(f"recording {self.stream.recorder.path.name}")
         self.counts.setText(" · ".join(parts))
-        wants_notes = not self.source_buttons[Source.TELEMETRY].isChecked()
-        if wants_notes and not len(log) and self.stream.status.value.state is State.RECEIVING:
-            self.view.setToolTip(NO_NOTIFICATIONS)
-            self.details.setPlaceholderText(NO_NOTIFICATIONS)
+        receiving = self.stream.status.value.state is State.RECEIVING
+        wanted = [s for s, b in self.source_buttons.items() if b.isChecked()]
+        hint = self.stream.sources_seen.hint(wanted, time.monotonic()) if receiving else None
+        if hint != (self.routes_hint.text() if self.routes_hint.isVisible() else None):
+            self.routes_hint.setText(hint or "")
+            self.routes_hint.setVisible(hint is not None)
+        wants_notes = Source.TELEMETRY not in wanted
+        if wants_notes and not len(log) and receiving:
+            self.view.setToolTip(ROUTE_DETAILS)
+            self.details.setPlaceholderText(ROUTE_DETAILS)
         else:
             self.view.setToolTip("")
             self.details.setPlaceholderText("Choose an event to see its body and properties")
@@ -381,3 +447,7 @@ class EventsWidget(QWidget):
 
     async def aclose(self) -> None:
         await self._tasks.cancel_all()
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"
