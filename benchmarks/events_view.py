@@ -276,7 +276,10 @@ def run() -> None:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from twin_explorer.ui.common.ui_thread_gc import collect_on_ui_thread
+
     app = QApplication([])
+    collect_on_ui_thread(app)  # as the app does: cyclic garbage collected on the UI thread
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
