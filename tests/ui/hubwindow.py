@@ -14,9 +14,9 @@ def open_window(qtbot) -> MainWindow:
     def before_close(window: MainWindow) -> None:
         # pytest-qt closes and deletes its widgets before fixtures end: the window's
         # services (simulated modules, the event stream) stop first, while it exists.
-        if window in OPEN_WINDOWS:
+        loop = asyncio.events._get_running_loop()  # the session loop, in a qloop test
+        if window in OPEN_WINDOWS and loop is not None:
             OPEN_WINDOWS.remove(window)
-            loop = asyncio.get_event_loop()
             finish(loop, shutdown_window(window), 60, "closing the window")
 
     window = MainWindow()
