@@ -543,6 +543,27 @@ async def send_message_feedback(s: Screens) -> None:
     await s.until(lambda: p.sees("completed", within=dialog), 30, "the feedback")
 
 
+@state("28-events-twin-query", timeout=120)
+async def events_twin_query(s: Screens) -> None:
+    """Events narrowed by a twin query: only the identities it matches."""
+    await events_telemetry(s)
+    events = s.person.pane("Events")
+    s.person.type_into("Twin query", "deviceId = 'myFirstDevice'\n")
+    await s.until(lambda: s.person.sees("queried", within=events), 15, "the query applied")
+
+
+@state("29-events-missing-consumer-group", timeout=60)
+async def events_missing_group(s: Screens) -> None:
+    """A consumer group the hub does not have: the pane says how to create it."""
+    s.person.tab("Events")
+    await s.until(lambda: s.showing("Events"), 5, "the events in front")
+    events = s.person.pane("Events")
+    s.person.type_into("Group", "dashboards")
+    s.person.click("Restart", within=events)
+    said = "has no consumer group"
+    await s.until(lambda: s.person.sees(said, within=events), 20, "the missing group said")
+
+
 # -- running -------------------------------------------------------------------------------
 
 
