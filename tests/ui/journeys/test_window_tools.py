@@ -140,6 +140,10 @@ def device_port_taken():
     """Port 8883 held here, so the hub listens for MQTT on another port. When another
     program holds it, it is taken just as well (a hub of its own may be closing: wait)."""
     holder = socket.socket()
+    # As the hub binds (asyncio servers reuse the address): connections an earlier test's
+    # hub had on 8883 linger in TIME_WAIT for a minute and would refuse a plain bind, and
+    # the hub, binding past them, would then get 8883 after all.
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     deadline = time.monotonic() + 10
     while True:
         try:
