@@ -244,13 +244,17 @@ class Person:
                 sub.popup(menu.mapToGlobal(menu.actionGeometry(action).topRight()))
                 menu = sub
             else:
+                before = set(_open_windows())
                 QTest.mouseClick(
                     menu,
                     Qt.MouseButton.LeftButton,
                     Qt.KeyboardModifier.NoModifier,
                     menu.actionGeometry(action).center(),
                 )
-                self._bring_to_front(self.window)  # the closed menu hands the keyboard back
+                # The closed menu hands the keyboard back to the window, unless the item
+                # opened a window: that one is in front, as a desktop puts a new window.
+                opened = [w for w in _open_windows() if w not in before and w is not menu]
+                self._bring_to_front(opened[-1] if opened else self.window)
                 return
             actions = menu.actions()
         raise AssertionError(f"{' → '.join(path)} is a menu, not an item")
