@@ -58,8 +58,9 @@ METADATA = (
 )
 OPTIONAL_METADATA = frozenset({"twin-explorer"})
 
-# Only QtCore, QtGui and QtWidgets are used. Excluding the rest keeps their libraries
-# and plugins (QML tooling, SQL drivers, TLS backends...) out of the bundle.
+# QtCore, QtGui and QtWidgets are used, and QtOpenGL and QtOpenGLWidgets, which pyqtgraph
+# (the Events chart) imports whether or not it draws with OpenGL. Excluding the rest keeps
+# their libraries and plugins (QML tooling, SQL drivers, TLS backends...) out of the bundle.
 # PySide6-Essentials has no QtWebEngine; it is listed in case the Addons are installed.
 QT_EXCLUDES = tuple(
     f"PySide6.{name}"
@@ -80,8 +81,6 @@ QT_EXCLUDES = tuple(
         "QtMultimedia",
         "QtMultimediaWidgets",
         "QtNetwork",
-        "QtOpenGL",
-        "QtOpenGLWidgets",
         "QtPdf",
         "QtPdfWidgets",
         "QtPositioning",
