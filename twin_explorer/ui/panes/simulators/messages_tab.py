@@ -250,10 +250,11 @@ class MessagesTab(QWidget):
 
     def _fill(self, item: QTreeWidgetItem, message: ReceivedMessage, now: float) -> None:
         count = len(message.properties)
+        shown = preview(message.body)  # parses the body: once for the cell and its tooltip
         cells = (
             message.message_id or "(none)",
             clock(message.received_at),
-            preview(message.body),
+            shown,
             message.content_type,
             f"{count} propert{'y' if count == 1 else 'ies'}",
             state_text(message, now),
@@ -262,7 +263,7 @@ class MessagesTab(QWidget):
             item.setText(column, text)
         item.setToolTip(STATE, message.note or state_text(message, now))
         item.setForeground(STATE, theme.brush(STATE_COLOURS[message.state]))
-        item.setToolTip(BODY, preview(message.body))
+        item.setToolTip(BODY, shown)
         item.setToolTip(RECEIVED, message.received_at)
 
     def _recolour(self) -> None:
